@@ -1,0 +1,57 @@
+"""uebench: a benchmark of availability poisoning (unlearnable examples).
+
+The flat public API: plugin contracts, data, models, training helpers and the registry.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from benchmark.data import DataSplits, DatasetSource, ImageDataset, make_splits
+from benchmark.errors import ConfigError, DatasetError, PluginNotFound, UserError
+from benchmark.hookspecs import hookimpl
+from benchmark.interfaces import (
+    Attack,
+    Budget,
+    CellArtifacts,
+    Defense,
+    Metric,
+    Poison,
+    RunContext,
+    TrainHooks,
+    Victim,
+    release,
+)
+from benchmark.models import Classifier, build_backbone, build_classifier
+from benchmark.params import Params
+from benchmark.plugin import Plugin
+from benchmark.registry import get_registry
+
+__all__ = [
+    "Attack",
+    "Budget",
+    "CellArtifacts",
+    "Classifier",
+    "ConfigError",
+    "DataSplits",
+    "DatasetError",
+    "DatasetSource",
+    "Defense",
+    "ImageDataset",
+    "Metric",
+    "Params",
+    "Plugin",
+    "PluginNotFound",
+    "Poison",
+    "RunContext",
+    "TrainHooks",
+    "UserError",
+    "Victim",
+    "__version__",
+    "build_backbone",
+    "build_classifier",
+    "get_registry",
+    "hookimpl",
+    "make_splits",
+    "release",
+]

@@ -1,0 +1,25 @@
+"""Built-in datasets and architectures, registered through the public hooks like any plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from benchmark.data.digits import Digits
+from benchmark.data.fashion_mnist import FashionMNIST
+from benchmark.data.imagefolder import ImageFolder
+from benchmark.data.npz import Npz
+from benchmark.data.torchvision_sets import SVHN, Cifar10, Cifar100
+from benchmark.hookspecs import hookimpl
+from benchmark.models import BUILTIN_MODELS
+
+
+@hookimpl
+def register_datasets() -> list[type]:
+    return [Digits, FashionMNIST, Cifar10, Cifar100, SVHN, Npz, ImageFolder]
+
+
+@hookimpl
+def register_models() -> dict[str, Callable[[int], nn.Module]]:
+    return dict(BUILTIN_MODELS)

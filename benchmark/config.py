@@ -1,0 +1,213 @@
+"""``matrix.yaml``: the schema, and its validation in two stages.
+
+Stage 1 checks the matrix's own shape (:class:`Matrix`); stage 2 (:func:`resolve`) looks every
+axis entry up in the registry and validates its params with the plugin's own ``Params`` model, the
+profile's settings underneath. Every mistake raises :class:`~benchmark.errors.ConfigError` naming
+the file, the key path (``attacks[2].params.eps``), the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from benchmark.errors import ConfigError, PluginNotFound, UserError, did_you_mean
+from benchmark.interfaces import Attack, Defense, Metric, Victim
+from benchmark.params import PROFILES, resolve_params
+from benchmark.plugin import Plugin
+from benchmark.registry import Registry
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AxisEntry(_Strict):
+    """One entry of an axis: ``{name, params}`` or, in the YAML, a bare name."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+
+class DatasetSpec(_Strict):
+    """The dataset of a matrix. Keys other than the ones below are the source's own params
+    (``root``, ``download``, ``path``...): ``{name: cifar10, root: ~/data, subset: 5000}``."""
+
+    name: str
+    label: str | None = None  # display name in leaderboards (default: the source name)
+    subset: int | None = Field(default=None, gt=0)  # class-balanced training subset
+    test_subset: int | None = Field(default=None, gt=0)
+    holdout: int = Field(default=0, ge=0)  # clean samples carved from train for model-repair defenses
+    split_seed: int = 0
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_params(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"name": data}
+        if isinstance(data, dict):
+            core = set(cls.model_fields)
+            extra = {k: v for k, v in data.items() if k not in core}
+            if extra:
+                data = {k: v for k, v in data.items() if k in core}
+                data["params"] = {**data.get("params", {}), **extra}
+        return data
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class ExecutorSpec(_Strict):
+    """How jobs run. ``inline``: one after the other in this process (the default)."""
+
+    name: Literal["inline"] = "inline"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+
+class Matrix(_Strict):
+    """A benchmark: a dataset, the axes attacks x victims x defenses, metrics, seeds and a profile."""
+
+    name: str = "matrix"
+    dataset: DatasetSpec
+    profile: Literal["paper", "quick", "smoke"] = "paper"
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    attack_seed: int = 0  # poisons are generated once, with this seed, and shared by every cell
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    attacks: list[AxisEntry] = Field(min_length=1)
+    victims: list[AxisEntry] = Field(min_length=1)
+    defenses: list[AxisEntry] = Field(default_factory=lambda: [AxisEntry(name="none")], min_length=1)
+    metrics: list[AxisEntry] = Field(default_factory=lambda: [AxisEntry(name="accuracy")], min_length=1)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError("seeds must be distinct")
+        return v
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
+    """The pydantic model that validates the mapping at ``loc`` inside a :class:`Matrix`."""
+    import typing
+
+    model: type[BaseModel] = Matrix
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            break
+        ann = field.annotation
+        args = typing.get_args(ann) or (ann,)
+        for a in args:
+            if isinstance(a, type) and issubclass(a, BaseModel):
+                model = a
+                break
+    return model
+
+
+def parse_matrix(data: Any, file: str | None = None) -> Matrix:
+    """Stage 1: validate the matrix's own schema."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a matrix must be a mapping of keys, found {type(data).__name__}", file=file)
+    try:
+        return Matrix.model_validate(data)
+    except ValidationError as err:
+        e = err.errors()[0]
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        if e["type"] == "extra_forbidden":
+            key = str(loc[-1])
+            model = _model_at(loc[:-1])
+            allowed = list(model.model_fields)
+            raise ConfigError(
+                f"unknown key {key!r}{did_you_mean(key, allowed)} (allowed: {', '.join(allowed)})", file=file, path=_loc(loc)
+            ) from None
+        if e["type"] == "missing":
+            raise ConfigError("this key is required", file=file, path=_loc(loc)) from None
+        raise ConfigError(f"{e['msg']} (got {e.get('input')!r})", file=file, path=_loc(loc)) from None
+
+
+def load_matrix(path: str | Path) -> Matrix:
+    """Read and validate (stage 1) a matrix file."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"matrix file {str(p)!r} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"not valid YAML{where}: {getattr(e, 'problem', e)}", file=str(p)) from None
+    return parse_matrix(data, file=str(p))
+
+
+@dataclass
+class Resolved:
+    """A matrix with every plugin looked up and its params validated (stage 2)."""
+
+    matrix: Matrix
+    dataset: Plugin
+    attacks: list[Attack]
+    victims: list[Victim]
+    defenses: list[Defense]
+    metrics: list[Metric]
+    file: str | None = None
+
+
+def _instantiate(registry: Registry, kind: str, entry: AxisEntry, profile: str, where: str, file: str | None) -> Any:
+    try:
+        cls = registry.get(kind, entry.name)
+    except PluginNotFound as e:
+        raise ConfigError(str(e), file=file, path=f"{where}.name") from None
+    except UserError as e:
+        raise ConfigError(str(e), file=file, path=f"{where}.name") from None
+    return cls(resolve_params(cls, profile, entry.params, where=f"{where}.params", file=file))
+
+
+def resolve(matrix: Matrix, registry: Registry, file: str | None = None) -> Resolved:
+    """Stage 2: plugins looked up, params validated, cross-checks done."""
+    prof = matrix.profile
+    ds = _instantiate(registry, "dataset", AxisEntry(name=matrix.dataset.name, params=matrix.dataset.params), prof, "dataset", file)
+    axes: dict[str, list[Any]] = {}
+    for field, kind in (("attacks", "attack"), ("victims", "victim"), ("defenses", "defense"), ("metrics", "metric")):
+        items = [_instantiate(registry, kind, e, prof, f"{field}[{i}]", file) for i, e in enumerate(getattr(matrix, field))]
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            sig = repr(item.spec())
+            if sig in seen:
+                raise ConfigError(f"duplicate of {field}[{seen[sig]}] ({item.name} with the same params)", file=file, path=f"{field}[{i}]")
+            seen[sig] = i
+        axes[field] = items
+    for i, d in enumerate(axes["defenses"]):
+        if d.needs_holdout and matrix.dataset.holdout == 0:
+            raise ConfigError(
+                f"defense {d.name!r} repairs a model with clean data: set dataset.holdout (e.g. 5% of the training set)",
+                file=file,
+                path=f"defenses[{i}]",
+            )
+    assert prof in PROFILES
+    return Resolved(matrix, ds, axes["attacks"], axes["victims"], axes["defenses"], axes["metrics"], file)

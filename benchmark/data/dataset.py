@@ -1,0 +1,79 @@
+"""The in-memory image dataset every plugin works on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """Images as one uint8 tensor, labels and class names.
+
+    Shapes: ``x`` uint8 ``[N, C, H, W]`` (pixel values 0..255, channels first), ``y`` int64 ``[N]``.
+    ``index`` int64 ``[N]`` is each sample's position in the split it came from, so sample-wise
+    perturbations stay aligned with the dataset whatever subset or order a plugin sees.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    classes: tuple[str, ...]
+    index: torch.Tensor = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.x.dtype != torch.uint8 or self.x.ndim != 4:
+            raise ValueError(f"x must be uint8 [N,C,H,W], got {self.x.dtype} {tuple(self.x.shape)}")
+        if self.y.shape != (self.x.shape[0],):
+            raise ValueError(f"y must have shape [{self.x.shape[0]}], got {tuple(self.y.shape)}")
+        if self.index is None:
+            object.__setattr__(self, "index", torch.arange(len(self.y)))
+        object.__setattr__(self, "y", self.y.long())
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Per-image shape ``(C, H, W)``."""
+        return tuple(self.x.shape[1:])  # type: ignore[return-value]
+
+    def select(self, idx: torch.Tensor) -> ImageDataset:
+        return ImageDataset(self.x[idx], self.y[idx], self.classes, self.index[idx])
+
+    def with_images(self, x: torch.Tensor) -> ImageDataset:
+        """Same labels and indices, new uint8 images (a poison or a defended copy)."""
+        return replace(self, x=x)
+
+    def float_batch(self, idx: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Images ``idx`` as float ``[B, C, H, W]`` in [0, 1] on ``device``."""
+        return self.x[idx].to(device, non_blocking=True).float().div_(255)
+
+    def mean_std(self) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std in [0, 1] units, computed in chunks (no float copy of the data)."""
+        c = self.x.shape[1]
+        s = torch.zeros(c, dtype=torch.float64)
+        s2 = torch.zeros(c, dtype=torch.float64)
+        n = 0
+        for start in range(0, len(self), 4096):
+            chunk = self.x[start : start + 4096].double().div_(255)
+            s += chunk.sum(dim=(0, 2, 3))
+            s2 += chunk.pow(2).sum(dim=(0, 2, 3))
+            n += chunk.numel() // c
+        mean = s / n
+        std = (s2 / n - mean**2).clamp_min(1e-12).sqrt()
+        return mean.tolist(), std.tolist()
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """What a cell sees: the training set (the attacker poisons it), the clean test set, and an
+    optional small clean ``holdout`` carved from the training data for model-repair defenses."""
+
+    train: ImageDataset
+    test: ImageDataset
+    holdout: ImageDataset | None = None

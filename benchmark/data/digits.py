@@ -1,0 +1,36 @@
+"""scikit-learn's bundled 8x8 digits: the embedded dataset of the quickstart (no download)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmark.data.dataset import ImageDataset
+from benchmark.data.source import DatasetSource, from_hwc
+from benchmark.params import Params
+
+
+class Digits(DatasetSource):
+    """UCI handwritten digits (1,797 grayscale 8x8 images, 10 classes), shipped inside scikit-learn.
+
+    Pixel values 0..16 are scaled to 0..255. The split is a seeded, stratified ``test_fraction``.
+    Shapes: ``[N, 1, 8, 8]``.
+    """
+
+    name = "digits"
+
+    class Params(Params):
+        test_fraction: float = 0.3
+        split_seed: int = 0
+
+    def load(self) -> tuple[ImageDataset, ImageDataset]:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        d = load_digits()
+        x = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)
+        y = d.target.astype(np.int64)
+        xtr, xte, ytr, yte = train_test_split(
+            x, y, test_size=self.params.test_fraction, random_state=self.params.split_seed, stratify=y
+        )
+        classes = [str(i) for i in range(10)]
+        return from_hwc(xtr, ytr, classes), from_hwc(xte, yte, classes)

@@ -1,0 +1,50 @@
+"""Datasets stored as one ``.npz`` file of uint8 arrays (how ``shared/data/cifar10-jpeg.npz`` loads)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.data.dataset import ImageDataset
+from benchmark.data.source import DatasetSource, from_hwc
+from benchmark.errors import DatasetError
+from benchmark.params import Params
+
+KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+class Npz(DatasetSource):
+    """A ``.npz`` with ``x_train``/``x_test`` uint8 ``[N,H,W,C]`` (or ``[N,H,W]``), ``y_train``/``y_test``
+    integer labels, and optionally ``classes`` (names). Loaded as ``[N, C, H, W]`` uint8."""
+
+    name = "npz"
+
+    class Params(Params):
+        path: str
+
+    def load(self) -> tuple[ImageDataset, ImageDataset]:
+        path = Path(self.params.path).expanduser()
+        if not path.is_file():
+            raise DatasetError(
+                f"npz: file {str(path)!r} does not exist. Give `path` to a .npz with arrays {', '.join(KEYS)}."
+            )
+        try:
+            with np.load(path, allow_pickle=False) as d:
+                missing = [k for k in KEYS if k not in d.files]
+                if missing:
+                    raise DatasetError(
+                        f"npz: {str(path)!r} lacks arrays {', '.join(missing)} (it has {', '.join(d.files)}); "
+                        f"expected {', '.join(KEYS)}"
+                    )
+                arrays = {k: d[k] for k in KEYS}
+                classes = [str(c) for c in d["classes"]] if "classes" in d.files else None
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+            raise DatasetError(f"npz: cannot read {str(path)!r}: {e}") from None
+        n = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
+        classes = classes or [str(i) for i in range(n)]
+        return (
+            from_hwc(arrays["x_train"], arrays["y_train"], classes),
+            from_hwc(arrays["x_test"], arrays["y_test"], classes),
+        )

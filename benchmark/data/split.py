@@ -1,0 +1,75 @@
+"""Seeded, class-balanced subsets and hold-out splits."""
+
+from __future__ import annotations
+
+import torch
+
+from benchmark.data.dataset import DataSplits, ImageDataset
+
+
+def balanced_indices(y: torch.Tensor, n: int, seed: int, num_classes: int) -> torch.Tensor:
+    """``n`` indices with (as near as possible) ``n / num_classes`` per class, drawn with ``seed``.
+
+    Returned sorted, so the order of the source is kept.
+    """
+    if n > len(y):
+        raise ValueError(f"asked for {n} samples but the split has only {len(y)}")
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.bincount(y, minlength=num_classes)
+    present = [c for c in range(num_classes) if counts[c] > 0]
+    base, extra = divmod(n, len(present))
+    chosen = []
+    for i, c in enumerate(present):
+        want = base + (1 if i < extra else 0)
+        pool = torch.nonzero(y == c).flatten()
+        if want > len(pool):
+            raise ValueError(f"class {c} has {len(pool)} samples, fewer than the {want} asked for")
+        chosen.append(pool[torch.randperm(len(pool), generator=g)[:want]])
+    return torch.cat(chosen).sort().values
+
+
+def stratified_fraction(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """``round(fraction * count)`` indices of every class (at least one), drawn with ``seed``, sorted."""
+    g = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in torch.unique(y).tolist():
+        pool = torch.nonzero(y == c).flatten()
+        want = max(1, round(fraction * len(pool)))
+        chosen.append(pool[torch.randperm(len(pool), generator=g)[:want]])
+    return torch.cat(chosen).sort().values
+
+
+def make_splits(
+    train: ImageDataset,
+    test: ImageDataset,
+    *,
+    subset: int | None = None,
+    test_subset: int | None = None,
+    holdout: int = 0,
+    seed: int = 0,
+) -> DataSplits:
+    """Class-balanced ``subset`` of the training set, then ``holdout`` clean samples carved out of it.
+
+    The hold-out never appears in the training set, so a repair defense's clean data is data the
+    attacker did not see. The training set is then shuffled once with ``seed`` and its ``index``
+    re-based to 0..N-1, the order sample-wise perturbations are stored in.
+    """
+    if subset is not None:
+        train = train.select(balanced_indices(train.y, subset, seed, train.num_classes))
+    if test_subset is not None:
+        test = test.select(balanced_indices(test.y, test_subset, seed, test.num_classes))
+    hold = None
+    if holdout:
+        h = balanced_indices(train.y, holdout, seed + 1, train.num_classes)
+        keep = torch.ones(len(train), dtype=torch.bool)
+        keep[h] = False
+        hold = train.select(h)
+        train = train.select(torch.nonzero(keep).flatten())
+    # One fixed, seeded shuffle: some sources are sorted by class, and generators that walk the
+    # data in order (EM's model phase) must not see one class at a time.
+    perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    train = ImageDataset(train.x[perm], train.y[perm], train.classes)
+    test = ImageDataset(test.x, test.y, test.classes)
+    if hold is not None:
+        hold = ImageDataset(hold.x, hold.y, hold.classes)
+    return DataSplits(train=train, test=test, holdout=hold)

@@ -1,0 +1,224 @@
+"""The contracts between the core and the plugins: Attack, Victim, Defense, Metric, and what flows
+between them (Poison, Budget, RunContext, TrainHooks, CellArtifacts)."""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import torch
+from torch import nn
+
+from benchmark.data.dataset import DataSplits, ImageDataset
+from benchmark.plugin import Plugin
+
+if TYPE_CHECKING:
+    from benchmark.store import ArtifactCache
+
+Norm = Literal["linf", "l2", "l0", "none"]
+
+
+# --------------------------------------------------------------------------------------------- run
+
+
+@dataclass
+class RunContext:
+    """Where and how a job runs: device, seed, profile, the artifact cache and a logger."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    seed: int = 0
+    profile: str = "paper"
+    cache: ArtifactCache | None = None
+    log: Callable[[str], None] = lambda msg: None
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A CPU generator seeded from the context seed (``offset`` separates independent streams)."""
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + offset)
+
+    @property
+    def amp(self) -> bool:
+        """bf16 autocast is used on CUDA only."""
+        return self.device.type == "cuda"
+
+
+# ------------------------------------------------------------------------------------------ attack
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An attack's threat model: the norm and the radius of the allowed change per image.
+
+    ``linf``: ``eps`` in [0, 1] pixel units, checked on uint8 as ``max |poison - clean| <= round(eps * 255)``.
+    ``l2``: per-image L2 norm in [0, 1] units; the check allows the rounding of uint8 release.
+    ``l0``: number of pixel positions (all channels of one location count once) that may change.
+    ``none``: unbounded (declared by attacks that are not perturbation budgets, e.g. label-agnostic baselines).
+    """
+
+    norm: Norm = "linf"
+    eps: float = 8 / 255
+
+    def violation(self, clean: torch.Tensor, poison: torch.Tensor) -> str | None:
+        """``None`` if every image of ``poison`` (uint8 ``[N,C,H,W]``) is within budget of ``clean``,
+        else a message naming the worst image."""
+        if poison.shape != clean.shape or poison.dtype != torch.uint8:
+            return f"poison must be uint8 {tuple(clean.shape)}, got {poison.dtype} {tuple(poison.shape)}"
+        if self.norm == "none":
+            return None
+        worst_val, worst_idx, limit = 0.0, -1, 0.0
+        for start in range(0, len(clean), 8192):
+            d = poison[start : start + 8192].int() - clean[start : start + 8192].int()
+            if self.norm == "linf":
+                per = d.abs().amax(dim=(1, 2, 3)).float()
+                limit = float(round(self.eps * 255))
+            elif self.norm == "l2":
+                per = d.float().div(255).flatten(1).norm(dim=1)
+                limit = self.eps + 0.5 / 255 * math.sqrt(d[0].numel())
+            else:  # l0
+                per = (d != 0).any(dim=1).flatten(1).sum(dim=1).float()
+                limit = float(self.eps)
+            v, i = per.max(0)
+            if v.item() > worst_val:
+                worst_val, worst_idx = v.item(), start + int(i)
+        if worst_val > limit + 1e-6:
+            return f"{self.norm} distance {worst_val:.4g} of image {worst_idx} exceeds the budget {limit:.4g}"
+        return None
+
+
+def release(clean: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """The one release policy of uebench: signed ``delta`` (float, [0,1] units, ``[N,C,H,W]``),
+    ``clamp(x + delta, 0, 1)``, rounded to the nearest uint8. ``clean`` is uint8 ``[N,C,H,W]``.
+
+    (EM's and PUE's official loaders clamp delta*255 to [0, 255] before adding, dropping the
+    negative half of the noise; TAP/TP round half-up; others floor. See specs/attacks.md §0.4.)
+    """
+    out = torch.empty_like(clean)
+    for s in range(0, len(clean), 8192):
+        x = clean[s : s + 8192].float().div_(255)
+        out[s : s + 8192] = (x + delta[s : s + 8192].to(x)).clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+    return out
+
+
+@dataclass
+class Poison:
+    """A released poison: the uint8 training images the victim gets.
+
+    ``x`` uint8 ``[N, C, H, W]`` aligned with the clean training set's index; ``delta`` the float
+    perturbation (``[N,C,H,W]`` sample-wise or ``[K,C,H,W]`` class-wise, may be ``None``);
+    ``kind`` ``"samplewise" | "classwise" | "none"``; ``meta`` hyperparameters and statistics
+    (numbers and strings only: it goes into JSON); ``surrogate`` an optional model the attack
+    trained (PUE's certification surrogate, TAP's reference model).
+    """
+
+    x: torch.Tensor
+    delta: torch.Tensor | None = None
+    kind: str = "samplewise"
+    meta: dict[str, Any] = field(default_factory=dict)
+    surrogate: nn.Module | None = None
+
+
+class Attack(Plugin):
+    """An availability attack: turns the clean training set into a released :class:`Poison`.
+
+    ``generate`` gets the clean training set (uint8 ``[N,C,H,W]``) and returns a poison whose
+    ``x`` has the same shape. The runner checks :meth:`budget` on every poison.
+    """
+
+    kind = "attack"
+
+    def budget(self) -> Budget:
+        eps = getattr(self.params, "eps", 8 / 255)
+        return Budget("linf", float(eps))
+
+    @abstractmethod
+    def generate(self, train: ImageDataset, ctx: RunContext) -> Poison:
+        """See the class docstring."""
+
+
+# ------------------------------------------------------------------------------------------ victim
+
+
+class TrainHooks:
+    """How a training-stage defense changes each supervised step. The default is plain ERM.
+
+    ``loss(model, x, y, criterion)`` gets an augmented float batch ``[B,C,H,W]`` in [0,1] and labels
+    ``[B]``, and returns the scalar loss to minimize (AT: on PGD examples; UEraser: worst of K views).
+    """
+
+    def loss(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
+        return criterion(model(x), y)
+
+
+class Victim(Plugin):
+    """A data user's training algorithm: fits a model on the (poisoned, defended) training set.
+
+    ``fit`` returns a :class:`~benchmark.models.Classifier` that maps ``[B,C,H,W]`` in [0,1] to logits.
+    Self-supervised victims pretrain an encoder and then fit a linear probe on the same training set.
+    """
+
+    kind = "victim"
+    #: "supervised" or "contrastive": defenses use it to say where they apply.
+    paradigm: ClassVar[str] = "supervised"
+
+    @abstractmethod
+    def fit(self, train: ImageDataset, ctx: RunContext, hooks: TrainHooks) -> nn.Module:
+        """See the class docstring."""
+
+
+# ----------------------------------------------------------------------------------------- defense
+
+
+class Defense(Plugin):
+    """A countermeasure. ``stage`` says where it acts:
+
+    ``data``: :meth:`transform` maps the uint8 training set to a uint8 training set (ISS, blur...);
+    ``train``: :meth:`train_hooks` changes every training step (AT, UEraser);
+    ``model``: :meth:`repair` fixes a trained model with the clean hold-out (I-BAU, SAU);
+    ``none``: the baseline. :meth:`applies_to` says which victims it can defend; other cells are N/A.
+    """
+
+    kind = "defense"
+    stage: ClassVar[str] = "none"
+    #: clean hold-out samples a ``model``-stage defense needs (taken from the training set).
+    needs_holdout: ClassVar[bool] = False
+
+    def applies_to(self, victim: Victim) -> bool:
+        return True
+
+    def transform(self, train: ImageDataset, ctx: RunContext) -> ImageDataset:
+        return train
+
+    def train_hooks(self, ctx: RunContext) -> TrainHooks:
+        return TrainHooks()
+
+    def repair(self, model: nn.Module, holdout: ImageDataset, ctx: RunContext) -> nn.Module:
+        return model
+
+
+# ------------------------------------------------------------------------------------------ metric
+
+
+@dataclass
+class CellArtifacts:
+    """Everything a metric may look at once a cell's model is trained."""
+
+    model: nn.Module
+    splits: DataSplits
+    train: ImageDataset  # what the victim actually trained on (poisoned, then defended)
+    poison: Poison
+    victim: Victim
+    defense: Defense
+
+
+class Metric(Plugin):
+    """A measurement of a trained cell. ``compute`` returns ``{metric_name: value}`` (floats)."""
+
+    kind = "metric"
+
+    @abstractmethod
+    def compute(self, cell: CellArtifacts, ctx: RunContext) -> dict[str, float]:
+        """See the class docstring."""

@@ -1,0 +1,54 @@
+"""Architectures. Each is registered by name through the ``uebench_models`` hook; ``timm/<name>``
+builds any timm model as a backbone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from benchmark.models.classifier import Classifier
+from benchmark.models.resnet import resnet18, resnet34, resnet50
+from benchmark.models.small_cnn import small_cnn
+
+BUILTIN_MODELS = {
+    "small-cnn": small_cnn,
+    "resnet18": resnet18,
+    "resnet34": resnet34,
+    "resnet50": resnet50,
+}
+
+
+def timm_backbone(name: str, in_channels: int) -> nn.Module:
+    """Any timm model, classifier removed (``num_classes=0``), as a backbone returning pooled features."""
+    import timm
+
+    from benchmark.errors import PluginNotFound
+
+    if not timm.is_model(name):
+        raise PluginNotFound("timm model", name, timm.list_models(f"*{name[:3]}*")[:20])
+    model = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_channels)
+    model.feature_dim = model.num_features
+    return model
+
+
+def build_backbone(arch: str, in_channels: int) -> nn.Module:
+    """Backbone ``arch`` (a registered name or ``timm/<name>``); it has a ``feature_dim`` attribute."""
+    if arch.startswith("timm/"):
+        return timm_backbone(arch[len("timm/") :], in_channels)
+    from benchmark.registry import get_registry
+
+    return get_registry().get("model", arch)(in_channels)
+
+
+def build_classifier(
+    arch: str, in_channels: int, num_classes: int, mean: Sequence[float], std: Sequence[float], device: torch.device | str = "cpu"
+) -> Classifier:
+    """A :class:`Classifier` on ``device``, in ``channels_last`` memory format."""
+    backbone = build_backbone(arch, in_channels)
+    model = Classifier(backbone, backbone.feature_dim, num_classes, mean, std)
+    return model.to(device=device, memory_format=torch.channels_last)
+
+
+__all__ = ["BUILTIN_MODELS", "Classifier", "build_backbone", "build_classifier"]

@@ -1,0 +1,92 @@
+"""Plugin parameters: a pydantic model per plugin, with profiles.
+
+Every plugin declares ``Params`` (defaults = the paper's CIFAR-10 settings) and ``profiles``, a
+mapping ``{"quick": {...}, "smoke": {...}}`` of overrides. ``paper`` is the defaults. Explicit
+params in the matrix override the profile. Unknown keys are rejected. Floats accept fractions
+written as strings (``"8/255"``), as YAML has no fraction literal.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from benchmark.errors import ConfigError
+
+PROFILES = ("paper", "quick", "smoke")
+_FRACTION = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?)\s*/\s*(\d+(?:\.\d*)?)\s*$")
+
+
+def parse_fraction(value: Any) -> Any:
+    """``"8/255"`` -> 0.03137...; anything else is returned unchanged."""
+    if isinstance(value, str):
+        m = _FRACTION.match(value)
+        if m:
+            den = float(m.group(2))
+            if den == 0:
+                raise ValueError(f"division by zero in {value!r}")
+            return float(m.group(1)) / den
+    return value
+
+
+def _accepts_float(annotation: Any) -> bool:
+    if annotation is float:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts_float(a) for a in typing.get_args(annotation))
+    if origin is typing.Annotated:
+        return _accepts_float(typing.get_args(annotation)[0])
+    return False
+
+
+class Params(BaseModel):
+    """Base class of every plugin's parameters: unknown keys are errors, fractions are numbers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fractions(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            out = dict(data)
+            for key, value in data.items():
+                field = cls.model_fields.get(key)
+                if field is not None and _accepts_float(field.annotation):
+                    out[key] = parse_fraction(value)
+            return out
+        return data
+
+
+def format_validation_error(err: ValidationError, model: type[BaseModel]) -> tuple[str, str]:
+    """First error of ``err`` as (key path, message with the allowed keys or values)."""
+    e = err.errors()[0]
+    loc = ".".join(str(p) for p in e["loc"])
+    if e["type"] == "extra_forbidden":
+        from benchmark.errors import did_you_mean
+
+        allowed = list(model.model_fields)
+        key = str(e["loc"][-1])
+        return loc, (
+            f"unknown key {key!r}{did_you_mean(key, allowed)} (allowed: {', '.join(allowed) or 'none'})"
+        )
+    return loc, f"{e['msg']} (got {e.get('input')!r})"
+
+
+def resolve_params(
+    plugin: type, profile: str, overrides: dict[str, Any] | None, *, where: str = "params", file: str | None = None
+) -> Params:
+    """Defaults <- profile <- explicit overrides, validated by ``plugin.Params``."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r} (allowed: {', '.join(PROFILES)})", file=file, path="profile")
+    values: dict[str, Any] = dict(getattr(plugin, "profiles", {}).get(profile, {}))
+    values.update(overrides or {})
+    try:
+        return plugin.Params(**values)
+    except ValidationError as err:
+        loc, msg = format_validation_error(err, plugin.Params)
+        raise ConfigError(msg, file=file, path=f"{where}.{loc}" if loc else where) from None

@@ -1,0 +1,41 @@
+"""What every plugin (attack, victim, defense, metric, dataset) has in common."""
+
+from __future__ import annotations
+
+import importlib.util
+from abc import ABC
+from typing import Any, ClassVar
+
+from benchmark.params import Params
+
+
+class Plugin(ABC):
+    """Base of all plugins.
+
+    Class attributes a plugin sets: ``name`` (the matrix key), ``version`` (bump it when results
+    change: it is part of every cache key), ``Params`` (a :class:`~benchmark.params.Params` model
+    whose defaults are the paper's CIFAR-10 settings), ``profiles`` (overrides for ``quick`` and
+    ``smoke``) and ``requires`` (importable modules it needs, e.g. ``("kornia",)``).
+    """
+
+    kind: ClassVar[str] = "plugin"
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    Params: ClassVar[type[Params]] = Params
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {}
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, params: Params | None = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    @classmethod
+    def missing_requirements(cls) -> list[str]:
+        """Modules in ``requires`` that cannot be imported here."""
+        return [m for m in cls.requires if importlib.util.find_spec(m) is None]
+
+    def spec(self) -> dict[str, Any]:
+        """Name, version and validated params: what a cache key is made of."""
+        return {"name": self.name, "version": self.version, "params": self.params.model_dump(mode="json")}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r})"

@@ -1,0 +1,262 @@
+"""Run a plan: generate each poison once, then every cell; never lose a finished result.
+
+Finished cells are skipped on a rerun; a failed cell is recorded with its error and the others go
+on; an interrupted run resumes where it stopped. Two runners on one results directory coordinate
+through per-job locks (a cell another runner holds is retried at the end).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmark.config import Resolved
+from benchmark.data.dataset import DataSplits, ImageDataset
+from benchmark.data.split import make_splits
+from benchmark.errors import UserError
+from benchmark.interfaces import CellArtifacts, Poison, RunContext
+from benchmark.plan import AttackJob, Cell, Plan, make_plan
+from benchmark.provenance import provenance
+from benchmark.store import ArtifactCache, ResultStore
+
+DONE = ("ok", "n/a")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} was asked for but CUDA is not available here (use device: auto or cpu)")
+    return dev
+
+
+def load_splits(r: Resolved) -> DataSplits:
+    d = r.matrix.dataset
+    train, test = r.dataset.load()
+    return make_splits(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout, seed=d.split_seed)
+
+
+def poison_to_tensors(p: Poison) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors = {"x": p.x}
+    if p.delta is not None:
+        tensors["delta"] = p.delta.float()
+    return tensors, {"kind": p.kind, **p.meta}
+
+
+def tensors_to_poison(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Poison:
+    meta = dict(meta)
+    kind = meta.pop("kind", "samplewise")
+    return Poison(x=tensors["x"], delta=tensors.get("delta"), kind=kind, meta=meta)
+
+
+@dataclass
+class Summary:
+    planned: int = 0
+    skipped: int = 0  # already finished before this run
+    ok: int = 0
+    na: int = 0
+    failed: list[str] = field(default_factory=list)
+    wall: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def text(self) -> str:
+        line = (
+            f"{self.planned} cells: {self.skipped} already done, {self.ok} computed, {self.na} n/a, "
+            f"{len(self.failed)} failed ({self.wall:.0f} s)"
+        )
+        return line + "".join(f"\n  FAILED {f}" for f in self.failed)
+
+
+class Runner:
+    """Executes a :class:`Plan` inline against a results root."""
+
+    def __init__(
+        self,
+        resolved: Resolved,
+        results: str | Path,
+        *,
+        log: Callable[[str], None] | None = None,
+        progress: bool | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.r = resolved
+        self.plan: Plan = make_plan(resolved)
+        self.root = Path(results)
+        self.log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.plugin_log = self.log if verbose else (lambda m: None)
+        self.store = ResultStore(self.root, warn=self.log)
+        self.cache = ArtifactCache(self.root, warn=self.log)
+        self.device = pick_device(resolved.matrix.device)
+        self._splits: DataSplits | None = None
+        self._poisons: dict[str, Poison | Exception] = {}
+
+    # -------------------------------------------------------------------------------- queries
+    def is_done(self, cell: Cell) -> bool:
+        rec = self.store.get(cell.key)
+        if rec is None or rec.get("status") not in DONE:
+            return False
+        if rec["status"] == "ok":
+            wanted = {m.name for m in self.r.metrics}
+            return wanted <= set(rec.get("metric_plugins", []))
+        return True
+
+    def pending(self) -> list[Cell]:
+        return [c for c in self.plan.cells if not self.is_done(c)]
+
+    def describe(self) -> str:
+        """The ``--dry-run`` listing: attack jobs, then cells with their state."""
+        lines = [f"matrix {self.r.matrix.name!r}: {len(self.plan.jobs)} attack jobs, {len(self.plan.cells)} cells"]
+        for job in self.plan.jobs:
+            cached = (self.cache.dir(job.key) / "meta.json").exists()
+            lines.append(f"  attack {job.attack.name:<16} {job.key}  {'cached' if cached else 'to generate'}")
+        for cell in self.plan.cells:
+            lines.append(f"  cell   {cell.label:<48} {cell.key}  {'done' if self.is_done(cell) else 'pending'}")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------------------ execution
+    def splits(self) -> DataSplits:
+        if self._splits is None:
+            self._splits = load_splits(self.r)
+        return self._splits
+
+    def ctx(self, seed: int) -> RunContext:
+        return RunContext(device=self.device, seed=seed, profile=self.r.matrix.profile, cache=self.cache, log=self.plugin_log)
+
+    def poison(self, job: AttackJob) -> Poison:
+        """The job's poison: from the cache, or generated now (under a lock) and budget-checked."""
+        if job.key in self._poisons:
+            p = self._poisons[job.key]
+            if isinstance(p, Exception):
+                raise p
+            return p
+        train = self.splits().train
+
+        def create() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+            self.log(f"generating poison {job.attack.name} ({job.key}) on {len(train)} images")
+            t0 = time.perf_counter()
+            torch.manual_seed(self.r.matrix.attack_seed)
+            p = job.attack.generate(train, self.ctx(self.r.matrix.attack_seed))
+            bad = job.attack.budget().violation(train.x, p.x)
+            if bad:
+                raise RuntimeError(f"attack {job.attack.name!r} broke its budget {job.attack.budget()}: {bad}")
+            tensors, meta = poison_to_tensors(p)
+            meta["wall_s"] = round(time.perf_counter() - t0, 2)
+            self.log(f"poison {job.attack.name} done in {meta['wall_s']:.1f} s")
+            return tensors, meta
+
+        try:
+            tensors, meta, _ = self.cache.get_or_create(job.spec, create)
+            p = tensors_to_poison(tensors, meta)
+            bad = job.attack.budget().violation(train.x, p.x)  # also guards cached files
+            if bad:
+                raise RuntimeError(f"cached poison {job.key} breaks the budget: {bad}")
+        except (KeyboardInterrupt, UserError):
+            raise
+        except Exception as e:
+            self._poisons[job.key] = e
+            raise
+        self._poisons[job.key] = p
+        return p
+
+    def run_cell(self, cell: Cell) -> dict[str, Any]:
+        """Compute one cell and return its record (status ``ok``, ``n/a`` or ``failed``)."""
+        r = self.r
+        rec: dict[str, Any] = {
+            "key": cell.key,
+            "spec": cell.spec,
+            "matrix": r.matrix.name,
+            "profile": r.matrix.profile,
+            "dataset": r.matrix.dataset.display,
+            "dataset_spec": self.plan.dataset_spec,
+            "attack": cell.job.attack.name,
+            "attack_spec": cell.job.attack.spec(),
+            "victim": cell.victim.name,
+            "defense": cell.defense.name,
+            "seed": cell.seed,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "provenance": provenance(self.device),
+        }
+        t0 = time.perf_counter()
+        if not cell.defense.applies_to(cell.victim):
+            rec.update(status="n/a", error=f"defense {cell.defense.name!r} does not apply to victim {cell.victim.name!r}", metrics={})
+            return rec
+        try:
+            splits = self.splits()
+            poison = self.poison(cell.job)
+            rec["poison_meta"] = poison.meta
+            ctx = self.ctx(cell.seed)
+            torch.manual_seed(cell.seed)
+            train = splits.train.with_images(poison.x)
+            train = cell.defense.transform(train, ctx)
+            model = cell.victim.fit(train, ctx, cell.defense.train_hooks(ctx))
+            if cell.defense.stage == "model":
+                assert splits.holdout is not None
+                model = cell.defense.repair(model, splits.holdout, ctx)
+            art = CellArtifacts(model=model, splits=splits, train=train, poison=poison, victim=cell.victim, defense=cell.defense)
+            metrics: dict[str, float] = {}
+            for m in r.metrics:
+                metrics.update({k: float(v) for k, v in m.compute(art, ctx).items()})
+            rec.update(status="ok", metrics=metrics, metric_plugins=[m.name for m in r.metrics], error=None)
+        except (KeyboardInterrupt, UserError):
+            raise
+        except Exception as e:
+            rec.update(status="failed", metrics={}, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+        rec["wall_s"] = round(time.perf_counter() - t0, 2)
+        return rec
+
+    def run(self) -> Summary:
+        from tqdm import tqdm
+
+        t0 = time.perf_counter()
+        summary = Summary(planned=len(self.plan.cells))
+        todo = self.pending()
+        summary.skipped = summary.planned - len(todo)
+        if summary.skipped:
+            self.log(f"{summary.skipped} of {summary.planned} cells already done; computing {len(todo)}")
+        bar = tqdm(total=len(todo), disable=not self.progress, unit="cell", file=sys.stderr)
+        deferred: list[Cell] = []
+        try:
+            for blocking, queue in ((False, todo), (True, deferred)):
+                for cell in list(queue):
+                    with self.store.lock(cell.key, blocking=blocking) as got:
+                        if not got:
+                            deferred.append(cell)  # another runner has it; look again at the end
+                            continue
+                        if self.is_done(cell):  # finished by another runner meanwhile
+                            summary.skipped += 1
+                            bar.update(1)
+                            continue
+                        rec = self.run_cell(cell)
+                        self.store.put(cell.key, rec)
+                    self._report(cell, rec, summary, bar)
+        finally:
+            bar.close()
+        summary.wall = time.perf_counter() - t0
+        return summary
+
+    def _report(self, cell: Cell, rec: dict[str, Any], summary: Summary, bar: Any) -> None:
+        bar.update(1)
+        n = summary.ok + summary.na + len(summary.failed) + 1
+        head = f"[{n}] {cell.label}"
+        if rec["status"] == "ok":
+            summary.ok += 1
+            vals = ", ".join(f"{k} {v:.4g}" for k, v in rec["metrics"].items())
+            self.log(f"{head}: {vals} ({rec['wall_s']:.0f} s)")
+        elif rec["status"] == "n/a":
+            summary.na += 1
+            self.log(f"{head}: n/a ({rec['error']})")
+        else:
+            summary.failed.append(f"{cell.label}: {rec['error']}")
+            self.log(f"{head}: FAILED {rec['error']}")

@@ -1,0 +1,190 @@
+"""Shared training loops: supervised epochs, evaluation, signed-gradient PGD on inputs, schedules.
+
+All loops read uint8 data from an :class:`ImageDataset`, convert one batch at a time to float on
+the device (no float copy of the dataset), augment it batched, and run the model in channels_last
+with bf16 autocast on CUDA.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from benchmark.augment import crop_flip
+from benchmark.data.dataset import ImageDataset
+from benchmark.interfaces import RunContext, TrainHooks
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+class SGDRecipe(BaseModel):
+    """An SGD training recipe (the CIFAR standard: lr 0.1, momentum 0.9, wd 5e-4, batch 128, cosine)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    schedule: Literal["cosine", "multistep", "constant"] = "cosine"
+    milestones: tuple[float, ...] = ()  # epochs, for "multistep"
+    gamma: float = 0.1
+    warmup_epochs: float = 0.0
+    grad_clip: float | None = None
+    drop_last: bool = True
+
+
+def autocast(ctx: RunContext) -> torch.autocast | nullcontext:
+    return torch.autocast("cuda", dtype=torch.bfloat16) if ctx.amp else nullcontext()
+
+
+def to_model(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator | None, drop_last: bool) -> Iterator[torch.Tensor]:
+    """Index batches over ``range(n)``: shuffled with ``generator``, in order without one."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    stop = n - n % batch_size if (drop_last and n >= batch_size) else n
+    for s in range(0, stop, batch_size):
+        yield order[s : s + batch_size]
+
+
+def lr_lambda(recipe: SGDRecipe, steps_per_epoch: int) -> Callable[[int], float]:
+    """Multiplier of the base lr at optimizer step ``t``: linear warm-up, then the schedule."""
+    total = max(1, recipe.epochs * steps_per_epoch)
+    warm = int(recipe.warmup_epochs * steps_per_epoch)
+
+    def f(t: int) -> float:
+        if t < warm:
+            return (t + 1) / warm
+        if recipe.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (t - warm) / max(1, total - warm))))
+        if recipe.schedule == "multistep":
+            epoch = t / steps_per_epoch
+            return recipe.gamma ** sum(epoch >= m for m in recipe.milestones)
+        return 1.0
+
+    return f
+
+
+def make_optimizer(params: Iterator[nn.Parameter] | list, recipe: SGDRecipe) -> torch.optim.SGD:
+    return torch.optim.SGD(
+        params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, nesterov=recipe.nesterov
+    )
+
+
+def train_supervised(
+    model: nn.Module,
+    data: ImageDataset,
+    recipe: SGDRecipe,
+    ctx: RunContext,
+    *,
+    hooks: TrainHooks | None = None,
+    augment: Augment | None = crop_flip,
+    desc: str = "train",
+) -> nn.Module:
+    """Cross-entropy training of ``model`` (input [0,1] pixels) on ``data`` for ``recipe.epochs``.
+
+    Per step: a shuffled batch of uint8 images -> float on the device -> ``augment`` -> the
+    defense's ``hooks.loss`` -> SGD step with the recipe's schedule and optional grad clipping.
+    """
+    hooks = hooks or TrainHooks()
+    g = ctx.generator(1)
+    opt = make_optimizer(model.parameters(), recipe)
+    steps = len(list(batches(len(data), recipe.batch_size, None, recipe.drop_last)))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(recipe, steps))
+    model.train()
+    for epoch in range(recipe.epochs):
+        total, correct, loss_sum = 0, 0, 0.0
+        for idx in batches(len(data), recipe.batch_size, g, recipe.drop_last):
+            x = data.float_batch(idx, ctx.device)
+            y = data.y[idx].to(ctx.device, non_blocking=True)
+            if augment is not None:
+                x = augment(x, g)
+            with autocast(ctx):
+                loss = hooks.loss(model, to_model(x), y, F.cross_entropy)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if recipe.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+            opt.step()
+            sched.step()
+            loss_sum += float(loss.detach()) * len(idx)
+            total += len(idx)
+        if epoch == recipe.epochs - 1 or (epoch + 1) % max(1, recipe.epochs // 5) == 0:
+            ctx.log(f"{desc}: epoch {epoch + 1}/{recipe.epochs} loss {loss_sum / max(1, total):.4f}")
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, data: ImageDataset, ctx: RunContext, batch_size: int = 1024) -> torch.Tensor:
+    """Logits ``[N, K]`` (float32, CPU) of ``model`` in eval mode."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for idx in batches(len(data), batch_size, None, False):
+        with autocast(ctx):
+            out.append(model(to_model(data.float_batch(idx, ctx.device))).float().cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def accuracy(model: nn.Module, data: ImageDataset, ctx: RunContext, batch_size: int = 1024) -> float:
+    """Top-1 accuracy in [0, 1] of ``model`` on ``data`` (eval mode, no augmentation)."""
+    return (predict_logits(model, data, ctx, batch_size).argmax(1) == data.y).float().mean().item()
+
+
+def pgd(
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    delta: torch.Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+) -> torch.Tensor:
+    """L-inf projected signed-gradient descent on an input perturbation.
+
+    ``x`` ``[B,C,H,W]`` in [0,1], ``delta`` its starting perturbation. Each step computes
+    ``loss_fn(clamp(x + delta, 0, 1))`` and moves ``delta <- delta - alpha * sign(grad)`` (to
+    *maximize* a loss, pass its negative), then projects onto the eps-ball and the image box.
+    Returns the new ``delta`` (detached).
+    """
+    delta = delta.detach().clone()
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        loss = loss_fn((x + delta).clamp(0, 1))
+        (grad,) = torch.autograd.grad(loss, delta)
+        with torch.no_grad():
+            delta = (delta - alpha * grad.sign()).clamp_(-eps, eps)
+            delta = (x + delta).clamp_(0, 1) - x
+    return delta.detach()
+
+
+class frozen:
+    """Context manager: ``model`` in eval mode with parameters not requiring grad (for noise steps)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def __enter__(self) -> nn.Module:
+        self.mode = self.model.training
+        self.flags = [p.requires_grad for p in self.model.parameters()]
+        self.model.eval().requires_grad_(False)
+        return self.model
+
+    def __exit__(self, *exc: object) -> None:
+        for p, f in zip(self.model.parameters(), self.flags):
+            p.requires_grad_(f)
+        self.model.train(self.mode)

@@ -1,0 +1,94 @@
+"""ISS: Image Shortcut Squeezing (Liu, Zhao & Larson, "Image Shortcut Squeezing: Countering
+Perturbative Availability Poisons with Compression", ICML 2023)."""
+
+from __future__ import annotations
+
+import torch
+from torchvision.io import decode_jpeg, encode_jpeg
+
+from benchmark.data.dataset import ImageDataset
+from benchmark.interfaces import Defense, RunContext
+from benchmark.params import Params
+
+
+def grayscale_u8(x: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601-2 luma replicated to 3 channels, with Pillow's integer rounding
+    (``convert('L').convert('RGB')``). ``x`` uint8 ``[N, 3, H, W]``; 1-channel input is returned as is."""
+    if x.shape[1] == 1:
+        return x.clone()
+    r, g, b = (x[:, i].to(torch.int32) for i in range(3))
+    lum = ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).to(torch.uint8)
+    return lum.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+
+
+def jpeg_u8(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """Encode each uint8 ``[N, C, H, W]`` image as JPEG at ``quality`` (libjpeg, 4:2:0) and decode it."""
+    out = torch.empty_like(x)
+    for s in range(0, len(x), 4096):
+        chunk = list(x[s : s + 4096])
+        decoded = decode_jpeg(encode_jpeg(chunk, quality=quality))
+        out[s : s + len(chunk)] = torch.stack(decoded)
+    return out
+
+
+def bdr_u8(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Bit-depth reduction: keep the top ``bits`` bits of every channel (torchvision ``posterize``)."""
+    mask = (0xFF << (8 - bits)) & 0xFF
+    return x & mask
+
+
+class _ISS(Defense):
+    stage = "data"
+
+    def squeeze(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - overridden
+        return x
+
+    def transform(self, train: ImageDataset, ctx: RunContext) -> ImageDataset:
+        return train.with_images(self.squeeze(train.x))
+
+
+class ISSGray(_ISS):
+    """ISS grayscale: training images to 3-channel luminance (test images untouched).
+
+    Stage ``data``, uint8 ``[N, 3, H, W]`` -> same shape. Removes low-frequency, colour-coded
+    shortcuts (EM, REM, class-wise noise); does little against TAP (ISS Table 1).
+    """
+
+    name = "iss-gray"
+
+    def squeeze(self, x: torch.Tensor) -> torch.Tensor:
+        return grayscale_u8(x)
+
+
+class ISSJpeg(_ISS):
+    """ISS JPEG: re-encode every training image as JPEG, quality 10 by default (ISS's setting).
+
+    Stage ``data``, uint8 ``[N, C, H, W]`` -> same shape. Removes high-frequency perturbations
+    (TAP, SEP) and most others, at a cost on clean accuracy.
+    """
+
+    name = "iss-jpeg"
+
+    class Params(Params):
+        quality: int = 10
+
+    def squeeze(self, x: torch.Tensor) -> torch.Tensor:
+        return jpeg_u8(x, self.params.quality)
+
+
+class ISSBdr(_ISS):
+    """ISS bit-depth reduction: keep the top ``bits`` bits (2, as in APBench) of each channel.
+
+    Stage ``data``, uint8 ``[N, C, H, W]`` -> same shape.
+    """
+
+    name = "iss-bdr"
+
+    class Params(Params):
+        bits: int = 2
+
+    def squeeze(self, x: torch.Tensor) -> torch.Tensor:
+        return bdr_u8(x, self.params.bits)
+
+
+PLUGINS = [ISSGray, ISSJpeg, ISSBdr]

@@ -1,0 +1,26 @@
+"""Top-1 accuracy on the clean test set."""
+
+from __future__ import annotations
+
+from benchmark.interfaces import CellArtifacts, Metric, RunContext
+from benchmark.params import Params
+from benchmark.training import accuracy
+
+
+class Accuracy(Metric):
+    """Clean-test top-1 accuracy of the cell's final model, in [0, 1] (eval mode, no augmentation).
+
+    The measure of every availability-poisoning paper: low means the protection worked.
+    Input: the test split, uint8 ``[N, C, H, W]``.
+    """
+
+    name = "accuracy"
+
+    class Params(Params):
+        batch_size: int = 1024
+
+    def compute(self, cell: CellArtifacts, ctx: RunContext) -> dict[str, float]:
+        return {"accuracy": accuracy(cell.model, cell.splits.test, ctx, self.params.batch_size)}
+
+
+PLUGINS = [Accuracy]

@@ -1,0 +1,13 @@
+"""Built-in victim plugins: one module each; every module lists its classes in ``PLUGINS``."""
+
+from __future__ import annotations
+
+from benchmark.hookspecs import hookimpl
+from benchmark.registry import plugin_modules
+
+_collect = plugin_modules(__name__)
+
+
+@hookimpl
+def register_victims() -> list[type]:
+    return _collect()
