@@ -7,6 +7,8 @@ can optimize through them (TAP, AAP). No PIL, no per-sample Python.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -34,3 +36,128 @@ def random_flip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> 
 def crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
     """The standard CIFAR training augmentation: random crop (zero padding 4) + horizontal flip."""
     return random_flip(random_crop(x, padding, generator), generator)
+
+
+# ----------------------------------------------------------------------- contrastive-style views
+
+
+def _uniform(n: int, lo: float, hi: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    return (torch.rand(n, generator=generator) * (hi - lo) + lo).to(device)
+
+
+def random_resized_crop(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    scale: tuple[float, float] = (0.2, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> torch.Tensor:
+    """Per-sample random resized crop back to ``H x W`` (bilinear, ``affine_grid``/``grid_sample``).
+
+    Area fraction ~ U(scale), log aspect ratio ~ U(log ratio); a crop that would not fit is
+    shrunk to fit (torchvision retries up to 10 times, then falls back to a centre crop).
+    """
+    b = x.shape[0]
+    dev = x.device
+    area = torch.rand(b, generator=generator) * (scale[1] - scale[0]) + scale[0]
+    logr = torch.rand(b, generator=generator) * (math.log(ratio[1]) - math.log(ratio[0])) + math.log(ratio[0])
+    r = torch.exp(logr)
+    w = torch.sqrt(area * r).clamp(max=1.0)
+    h = torch.sqrt(area / r).clamp(max=1.0)
+    cx = (torch.rand(b, generator=generator) * 2 - 1) * (1 - w)
+    cy = (torch.rand(b, generator=generator) * 2 - 1) * (1 - h)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w, cx, h, cy
+    grid = F.affine_grid(theta.to(dev, x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    """Luma ``[B, 1, H, W]`` (ITU-R 601-2 weights) of RGB ``[B, 3, H, W]``."""
+    if x.shape[1] == 1:
+        return x
+    return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+
+
+def _blend(a: torch.Tensor, b: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return (factor.view(-1, 1, 1, 1) * a + (1 - factor.view(-1, 1, 1, 1)) * b).clamp(0, 1)
+
+
+def _hue_shift(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Rotate the chroma plane in YIQ by ``turns`` (fraction of a full turn, per sample)."""
+    m = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=x.device, dtype=x.dtype)
+    yiq = torch.einsum("ij,bjhw->bihw", m, x)
+    ang = turns.to(x.dtype) * 2 * math.pi
+    cos, sin = torch.cos(ang).view(-1, 1, 1), torch.sin(ang).view(-1, 1, 1)
+    i, q = yiq[:, 1], yiq[:, 2]
+    yiq = torch.stack([yiq[:, 0], cos * i - sin * q, sin * i + cos * q], dim=1)
+    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(m), yiq).clamp(0, 1)
+
+
+def color_jitter(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    brightness: float = 0.4,
+    contrast: float = 0.4,
+    saturation: float = 0.4,
+    hue: float = 0.1,
+    p: float = 0.8,
+) -> torch.Tensor:
+    """torchvision-style ``ColorJitter`` applied to each sample with probability ``p``.
+
+    Factors per sample: brightness, contrast, saturation ~ U(1 - v, 1 + v); hue ~ U(-hue, hue)
+    turns (a YIQ rotation, close to torchvision's HSV shift). Applied in that fixed order
+    (torchvision draws a random order per image).
+    """
+    b, dev = x.shape[0], x.device
+    apply = (torch.rand(b, generator=generator) < p).to(dev)
+    y = x
+    if brightness:
+        f = _uniform(b, 1 - brightness, 1 + brightness, generator, dev)
+        y = (y * f.view(-1, 1, 1, 1)).clamp(0, 1)
+    if contrast:
+        f = _uniform(b, 1 - contrast, 1 + contrast, generator, dev)
+        y = _blend(y, _gray(y).mean(dim=(1, 2, 3), keepdim=True).expand_as(y), f)
+    if x.shape[1] == 3:
+        if saturation:
+            f = _uniform(b, 1 - saturation, 1 + saturation, generator, dev)
+            y = _blend(y, _gray(y).expand_as(y), f)
+        if hue:
+            y = _hue_shift(y, _uniform(b, -hue, hue, generator, dev))
+    return torch.where(apply.view(-1, 1, 1, 1), y, x)
+
+
+def random_grayscale(x: torch.Tensor, generator: torch.Generator, p: float = 0.2) -> torch.Tensor:
+    """Replace each sample by its luma (3 channels) with probability ``p``."""
+    if x.shape[1] == 1:
+        return x
+    mask = (torch.rand(x.shape[0], generator=generator) < p).to(x.device).view(-1, 1, 1, 1)
+    return torch.where(mask, _gray(x).expand_as(x), x)
+
+
+def contrastive_view(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    *,
+    scale: tuple[float, float] = (0.2, 1.0),
+    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1),
+    p_jitter: float = 0.8,
+    p_gray: float = 0.2,
+) -> torch.Tensor:
+    """One SimCLR CIFAR view: random resized crop, flip, colour jitter (p 0.8), grayscale (p 0.2)
+    (Chen et al. 2020; specs/defenses-metrics-victims.md §3.2). Differentiable in ``x``."""
+    x = random_resized_crop(x, generator, scale)
+    x = random_flip(x, generator)
+    x = color_jitter(x, generator, *jitter, p=p_jitter)
+    return random_grayscale(x, generator, p_gray)
+
+
+def strength_view_params(s: float) -> dict[str, object]:
+    """The AUE/AAP augmentation of strength ``s`` (Wang, Zhu & Gao, NeurIPS 2024, ``utils.Augment``):
+    crop scale (1 - 0.9 s, 1), jitter (0.4 s, 0.4 s, 0.4 s, 0.1 s) with p = min(0.99, 0.8 s),
+    grayscale p = 0.2 s. Pass to :func:`contrastive_view` as keyword arguments."""
+    return {
+        "scale": (1 - 0.9 * s, 1.0),
+        "jitter": (0.4 * s, 0.4 * s, 0.4 * s, 0.1 * s),
+        "p_jitter": min(0.99, 0.8 * s),
+        "p_gray": 0.2 * s,
+    }
