@@ -19,6 +19,8 @@ def _run(args: argparse.Namespace) -> int:
     matrix = load_matrix(args.matrix)
     if args.device:
         matrix = matrix.model_copy(update={"device": args.device})
+    if args.profile:
+        matrix = matrix.model_copy(update={"profile": args.profile})
     resolved = resolve(matrix, get_registry(), file=str(args.matrix))
     runner = Runner(resolved, args.results, progress=None if not args.quiet else False, verbose=args.verbose)
     if args.dry_run:
@@ -84,6 +86,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--results", default="results", help="results directory (default: results)")
     r.add_argument("--dry-run", action="store_true", help="list attack jobs and cells, run nothing")
     r.add_argument("--device", help="override the matrix's device (auto, cpu, cuda, cuda:N)")
+    r.add_argument("--profile", choices=["paper", "quick", "smoke"], help="override the matrix's profile")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("-v", "--verbose", action="store_true", help="also print the plugins' progress (epochs, outer iterations)")
     r.set_defaults(fn=_run)

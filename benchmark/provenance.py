@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import socket
 import subprocess
@@ -44,4 +45,5 @@ def provenance(device: torch.device) -> dict[str, Any]:
         "device_name": device_name(device),
         "threads": torch.get_num_threads(),
         "host": socket.gethostname(),
+        "pid": os.getpid(),
     }

@@ -35,7 +35,8 @@ def from_hwc(x: np.ndarray, y: np.ndarray, classes: list[str] | tuple[str, ...])
         x = x[..., None]
     if x.ndim != 4:
         raise DatasetError(f"images must be [N,H,W,C] or [N,H,W], got shape {x.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    t = torch.from_numpy(x if x.flags.writeable else x.copy())
     return ImageDataset(t, torch.from_numpy(np.asarray(y).astype(np.int64)), tuple(str(c) for c in classes))
 
 

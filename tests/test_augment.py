@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import torch
+
+from benchmark.augment import color_jitter, contrastive_view, random_crop, random_flip, random_grayscale, random_resized_crop
+
+
+def test_random_crop_matches_per_sample_reference():
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).view(2, 1, 4, 4)
+    out = random_crop(x, 2, torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    oy = torch.randint(0, 5, (2,), generator=g)
+    ox = torch.randint(0, 5, (2,), generator=g)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(2):
+        assert torch.equal(out[i], padded[i, :, oy[i] : oy[i] + 4, ox[i] : ox[i] + 4])
+
+
+def test_random_crop_is_differentiable():
+    x = torch.rand(3, 3, 8, 8, requires_grad=True)
+    random_crop(x, 4, torch.Generator().manual_seed(1)).sum().backward()
+    assert x.grad is not None and (x.grad >= 0).all()
+
+
+def test_flip_probability_and_exactness():
+    x = torch.rand(1000, 1, 2, 3)
+    out = random_flip(x, torch.Generator().manual_seed(0))
+    flipped = (out == x.flip(3)).flatten(1).all(1) & ~(out == x).flatten(1).all(1)
+    assert 400 < int(flipped.sum()) < 600
+    assert torch.equal(out[~flipped], x[~flipped])
+
+
+def test_random_resized_crop_full_scale_is_identity():
+    x = torch.rand(4, 3, 8, 8)
+    out = random_resized_crop(x, torch.Generator().manual_seed(0), scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    assert torch.allclose(out, x, atol=1e-5)
+
+
+def test_color_jitter_zero_is_identity_and_grayscale_is_gray():
+    x = torch.rand(5, 3, 4, 4)
+    assert torch.allclose(color_jitter(x, torch.Generator(), 0, 0, 0, 0, p=1.0), x)
+    g = random_grayscale(x, torch.Generator().manual_seed(0), p=1.0)
+    assert torch.allclose(g[:, 0], g[:, 1]) and torch.allclose(g[:, 1], g[:, 2])
+    assert torch.allclose(g[:, 0], 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])
+
+
+def test_contrastive_view_shapes_range_grad_and_randomness():
+    x = torch.rand(6, 3, 16, 16, requires_grad=True)
+    a = contrastive_view(x, torch.Generator().manual_seed(0))
+    b = contrastive_view(x, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and 0 <= a.min() and a.max() <= 1
+    assert not torch.allclose(a, b)
+    a.sum().backward()
+    assert x.grad.abs().sum() > 0

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def bench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_quickstart_end_to_end_at_smoke(tmp_path):
+    res = tmp_path / "results"
+    p = bench("run", "examples/quickstart.yaml", "--profile", "smoke", "--results", str(res))
+    assert p.returncode == 0, p.stderr
+    assert "0 failed" in p.stderr and "leaderboard:" in p.stderr
+    board = (res / "LEADERBOARD.md").read_text()
+    assert "digits — profile `smoke`" in board and "| clean" in board and "| em " in board
+    again = bench("run", "examples/quickstart.yaml", "--profile", "smoke", "--results", str(res))
+    assert "0 computed" in again.stderr
+    lb = bench("leaderboard", str(res), "--out", str(tmp_path / "LB.md"))
+    assert lb.returncode == 0 and (tmp_path / "LB.md").exists()
+
+
+def test_dry_run_lists_jobs_and_cells(tmp_path):
+    p = bench("run", "examples/quickstart.yaml", "--dry-run", "--results", str(tmp_path))
+    assert p.returncode == 0
+    assert "4 attack jobs, 24 cells" in p.stdout and "to generate" in p.stdout and "pending" in p.stdout
+    assert not (tmp_path / "cells").exists()
+
+
+def test_user_errors_exit_2_without_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: digits\nattacks: [emm]\nvictims: [sl]\n")
+    p = bench("run", str(bad))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip() == f"error: {bad}: attacks[0].name: unknown attack 'emm'; did you mean 'em', 'em-class'? (known attacks: clean, em, em-class, random-noise)" or "did you mean 'em'" in p.stderr
+    p = bench("run", str(tmp_path / "missing.yaml"))
+    assert p.returncode == 2 and "does not exist" in p.stderr and "Traceback" not in p.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("dataset: {name: npz, path: /no/such.npz}\nattacks: [clean]\nvictims: [sl]\nprofile: smoke\n")
+    p = bench("run", str(broken), "--results", str(tmp_path / "r"))
+    assert p.returncode == 2 and "npz: file '/no/such.npz' does not exist" in p.stderr and "Traceback" not in p.stderr
+    p = bench("leaderboard", str(tmp_path / "nothing"))
+    assert p.returncode == 2 and "holds no results" in p.stderr
+
+
+def test_plugins_listing():
+    p = bench("plugins", "--json")
+    rows = json.loads(p.stdout)
+    em = next(r for r in rows if r["kind"] == "attack" and r["name"] == "em")
+    assert em["package"] == "uebench" and em["usable"] and em["version"]
+    table = bench("plugins").stdout
+    assert "kind" in table and "random-noise" in table

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+
+from benchmark.config import load_matrix, parse_matrix, resolve
+from benchmark.errors import ConfigError, UserError
+from benchmark.registry import get_registry
+
+GOOD = """
+name: t
+dataset: {name: digits, subset: 200}
+profile: smoke
+attacks: [clean, {name: em, params: {eps: 4/255}}]
+victims: [sl]
+"""
+
+
+def write(tmp_path, text):
+    p = tmp_path / "m.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_good_matrix_resolves(tmp_path):
+    m = load_matrix(write(tmp_path, GOOD))
+    r = resolve(m, get_registry(), file="m.yaml")
+    assert [a.name for a in r.attacks] == ["clean", "em"]
+    em = r.attacks[1]
+    assert em.params.eps == pytest.approx(4 / 255)
+    assert em.params.max_outer == 2  # smoke profile underneath explicit params
+    assert [d.name for d in r.defenses] == ["none"] and [m.name for m in r.metrics] == ["accuracy"]
+    assert m.dataset.subset == 200 and m.dataset.params == {}
+
+
+def test_dataset_flat_params():
+    m = parse_matrix({"dataset": {"name": "cifar10", "root": "~/d", "download": True, "subset": 10}, "attacks": ["clean"], "victims": ["sl"]})
+    assert m.dataset.params == {"root": "~/d", "download": True} and m.dataset.subset == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD.replace("profile: smoke", "profil: smoke"), "m.yaml: profil: unknown key 'profil'; did you mean 'profile'?"),
+        (GOOD.replace("profile: smoke", "profile: fast"), "m.yaml: profile: "),
+        (GOOD.replace("victims: [sl]", "victims: [sll]"), "m.yaml: victims[0].name: unknown victim 'sll'; did you mean 'sl'?"),
+        (GOOD.replace("eps: 4/255", "epss: 4/255"), "m.yaml: attacks[1].params.epss: unknown key 'epss'; did you mean 'eps'"),
+        (GOOD.replace("eps: 4/255", "eps: big"), "m.yaml: attacks[1].params.eps: "),
+        (GOOD.replace("victims: [sl]", ""), "m.yaml: victims: this key is required"),
+        (GOOD.replace("{name: em, params: {eps: 4/255}}", "{name: em, parms: {}}"), "m.yaml: attacks[1].parms: unknown key 'parms'; did you mean 'params'?"),
+        (GOOD.replace("[clean, {name: em, params: {eps: 4/255}}]", "[em, {name: em, params: {eps: 8/255}}]"), "m.yaml: attacks[1]: duplicate of attacks[0]"),
+        ("attacks: [clean\n  victims", "m.yaml: not valid YAML at line"),
+        ("- a\n- b\n", "m.yaml: a matrix must be a mapping"),
+        (GOOD.replace("name: digits,", "name: digitz,"), "m.yaml: dataset.name: unknown dataset 'digitz'; did you mean 'digits'?"),
+    ],
+)
+def test_bad_configs_one_clear_message(tmp_path, text, expected):
+    p = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        resolve(load_matrix(p), get_registry(), file="m.yaml")
+    assert str(e.value).replace(str(p), "m.yaml").startswith(expected), str(e.value)
+
+
+def test_missing_file():
+    with pytest.raises(UserError, match="does not exist"):
+        load_matrix("/nonexistent/matrix.yaml")

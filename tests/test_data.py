@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from benchmark.data.digits import Digits
+from benchmark.data.fashion_mnist import FashionMNIST
+from benchmark.data.imagefolder import ImageFolder
+from benchmark.data.npz import Npz
+from benchmark.data.split import balanced_indices, make_splits, stratified_fraction
+from benchmark.data.torchvision_sets import SVHN, Cifar10
+from benchmark.errors import DatasetError
+from tests.conftest import tiny_dataset
+
+
+def test_digits_embedded():
+    train, test = Digits(Digits.Params()).load()
+    assert train.x.dtype == torch.uint8 and train.x.shape[1:] == (1, 8, 8)
+    assert len(train) + len(test) == 1797 and train.num_classes == 10
+    assert train.x.max() == 255  # 0..16 scaled to 0..255
+
+
+def write_idx(path: Path, arr: np.ndarray, gz: bool) -> None:
+    header = bytes([0, 0, 0x08, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    data = header + arr.astype(np.uint8).tobytes()
+    (gzip.open if gz else open)(path, "wb").write(data)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_fashion_mnist_idx_files(tmp_path, gz):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 12), ("t10k", 6)):
+        write_idx(tmp_path / f"{split}-images-idx3-ubyte{'.gz' if gz else ''}", rng.integers(0, 256, (n, 28, 28)), gz)
+        write_idx(tmp_path / f"{split}-labels-idx1-ubyte{'.gz' if gz else ''}", np.arange(n) % 10, gz)
+    train, test = FashionMNIST(FashionMNIST.Params(root=str(tmp_path))).load()
+    assert train.x.shape == (12, 1, 28, 28) and test.x.shape == (6, 1, 28, 28)
+    assert train.classes[0] == "t-shirt" and train.y.tolist()[:3] == [0, 1, 2]
+
+
+def test_fashion_mnist_errors(tmp_path):
+    with pytest.raises(DatasetError, match="apt-get install dataset-fashion-mnist"):
+        FashionMNIST(FashionMNIST.Params(root=str(tmp_path / "nope"))).load()
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + struct.pack(">3I", 5, 28, 28) + b"\x00" * 10)
+    with pytest.raises(DatasetError, match="truncated"):
+        FashionMNIST(FashionMNIST.Params(root=str(tmp_path))).load()
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist not installed")
+def test_fashion_mnist_debian_package():
+    train, test = FashionMNIST(FashionMNIST.Params()).load()
+    assert train.x.shape == (60000, 1, 28, 28) and test.x.shape == (10000, 1, 28, 28)
+    assert torch.bincount(train.y).tolist() == [6000] * 10
+
+
+def test_npz_roundtrip_and_errors(tmp_path):
+    rng = np.random.default_rng(0)
+    p = tmp_path / "d.npz"
+    np.savez(p, x_train=rng.integers(0, 256, (10, 4, 4, 3), dtype=np.uint8), y_train=np.arange(10) % 2,
+             x_test=rng.integers(0, 256, (4, 4, 4, 3), dtype=np.uint8), y_test=np.arange(4) % 2, classes=np.array(["a", "b"]))
+    train, test = Npz(Npz.Params(path=str(p))).load()
+    assert train.x.shape == (10, 3, 4, 4) and train.classes == ("a", "b")
+    np.testing.assert_array_equal(train.x[3].permute(1, 2, 0).numpy(), np.load(p)["x_train"][3])
+    with pytest.raises(DatasetError, match="does not exist"):
+        Npz(Npz.Params(path=str(tmp_path / "missing.npz"))).load()
+    np.savez(tmp_path / "bad.npz", x_train=np.zeros((1, 2, 2), np.uint8))
+    with pytest.raises(DatasetError, match="lacks arrays y_train, x_test, y_test"):
+        Npz(Npz.Params(path=str(tmp_path / "bad.npz"))).load()
+    (tmp_path / "corrupt.npz").write_bytes(b"not a zip file at all")
+    with pytest.raises(DatasetError, match="cannot read"):
+        Npz(Npz.Params(path=str(tmp_path / "corrupt.npz"))).load()
+
+
+def test_imagefolder(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 3), ("val", 2)):
+        for cls in ("cat", "dog"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / split / cls / f"{i}.png")
+    train, test = ImageFolder(ImageFolder.Params(root=str(tmp_path), size=16)).load()
+    assert train.x.shape == (6, 3, 16, 16) and test.x.shape == (4, 3, 16, 16)
+    assert train.classes == ("cat", "dog") and train.y.tolist() == [0, 0, 0, 1, 1, 1]
+    (tmp_path / "train" / "dog" / "broken.png").write_bytes(b"garbage")
+    with pytest.raises(DatasetError, match="cannot decode"):
+        ImageFolder(ImageFolder.Params(root=str(tmp_path), size=16)).load()
+    with pytest.raises(DatasetError, match="does not exist"):
+        ImageFolder(ImageFolder.Params(root=str(tmp_path / "none"))).load()
+
+
+def test_cifar10_reads_real_batch_files(tmp_path, monkeypatch):
+    """torchvision's CIFAR-10 loader on files in the official python-pickle layout."""
+    import torchvision.datasets as tvd
+
+    base = tmp_path / "cifar-10-batches-py"
+    base.mkdir()
+    rng = np.random.default_rng(0)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        data = rng.integers(0, 256, (2, 3072), dtype=np.uint8)
+        with open(base / name, "wb") as f:
+            pickle.dump({"data": data, "labels": [1, 7]}, f)
+    with open(base / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]}, f)
+    import torchvision.datasets.cifar as tvc
+
+    # torchvision checks the md5s of the official archive's files; ours hold other pixels
+    monkeypatch.setattr(tvd.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(tvc, "check_integrity", lambda *a, **k: True)
+    train, test = Cifar10(Cifar10.Params(root=str(tmp_path))).load()
+    assert train.x.shape == (10, 3, 32, 32) and test.x.shape == (2, 3, 32, 32)
+    assert train.classes[7] == "horse" and train.y.tolist()[:2] == [1, 7]
+    first = pickle.load(open(base / "data_batch_1", "rb"))["data"][0].reshape(3, 32, 32)
+    assert torch.equal(train.x[0], torch.from_numpy(first))
+
+
+def test_torchvision_missing_says_how(tmp_path):
+    with pytest.raises(DatasetError, match="download: true"):
+        Cifar10(Cifar10.Params(root=str(tmp_path))).load()
+    with pytest.raises(DatasetError, match="download: true"):
+        SVHN(SVHN.Params(root=str(tmp_path))).load()
+
+
+def test_balanced_indices():
+    y = torch.tensor([0] * 10 + [1] * 10 + [2] * 10)
+    idx = balanced_indices(y, 9, seed=0, num_classes=3)
+    assert torch.bincount(y[idx]).tolist() == [3, 3, 3]
+    assert torch.equal(idx, balanced_indices(y, 9, seed=0, num_classes=3))
+    assert not torch.equal(idx, balanced_indices(y, 9, seed=1, num_classes=3))
+    with pytest.raises(ValueError):
+        balanced_indices(y, 31, 0, 3)
+
+
+def test_stratified_fraction_handles_imbalance():
+    y = torch.tensor([0] * 124 + [1] * 130)
+    idx = stratified_fraction(y, 0.2, 0)
+    assert torch.bincount(y[idx]).tolist() == [25, 26]
+
+
+def test_make_splits_subset_holdout_disjoint():
+    train = tiny_dataset(n=80, classes=4)
+    test = tiny_dataset(n=20, classes=4, seed=1)
+    s = make_splits(train, test, subset=40, holdout=8, seed=0)
+    assert len(s.train) == 32 and len(s.holdout) == 8 and len(s.test) == 20
+    assert torch.equal(s.train.index, torch.arange(32))
+    assert torch.bincount(s.holdout.y).tolist() == [2, 2, 2, 2]
+    # no hold-out image appears in the training set
+    tr = {bytes(t.numpy().tobytes()) for t in s.train.x}
+    assert not any(bytes(h.numpy().tobytes()) in tr for h in s.holdout.x)
+    # shuffled once: labels are not sorted by class any more
+    assert s.train.y.tolist() != sorted(s.train.y.tolist())

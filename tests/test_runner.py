@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmark.config import parse_matrix, resolve
+from benchmark.registry import get_registry
+from benchmark.runner import Runner
+
+REPO = Path(__file__).resolve().parents[1]
+BASE = {
+    "name": "t",
+    "dataset": {"name": "digits", "subset": 200},
+    "profile": "smoke",
+    "attacks": ["clean", "random-noise"],
+    "victims": ["sl"],
+    "defenses": ["none", "iss-bdr"],
+}
+
+
+def runner(tmp_path, **over):
+    m = parse_matrix({**BASE, **over})
+    return Runner(resolve(m, get_registry()), tmp_path / "res", log=lambda s: None, progress=False)
+
+
+def test_runs_all_cells_then_skips_them(tmp_path):
+    r = runner(tmp_path)
+    s = r.run()
+    assert (s.ok, s.skipped, s.failed) == (4, 0, [])
+    recs = r.store.records()
+    assert len(recs) == 4 and all(x["status"] == "ok" for x in recs)
+    rec = recs[0]
+    assert 0 <= rec["metrics"]["accuracy"] <= 1
+    for k in ("torch", "uebench", "device", "pid", "python"):
+        assert k in rec["provenance"]
+    assert rec["wall_s"] >= 0 and rec["spec"]["victim"]["params"]["epochs"] == 2
+    s2 = runner(tmp_path).run()
+    assert (s2.ok, s2.skipped) == (0, 4)
+    # one poison per attack, generated once
+    assert len(list((tmp_path / "res" / "artifacts").iterdir())) == 2
+
+
+def test_changing_one_param_recomputes_only_dependents(tmp_path):
+    runner(tmp_path).run()
+    s = runner(tmp_path, defenses=["none", {"name": "iss-bdr", "params": {"bits": 3}}]).run()
+    assert (s.ok, s.skipped) == (2, 2)
+
+
+def test_deterministic_given_seed(tmp_path):
+    a = runner(tmp_path / "a", attacks=["random-noise"], defenses=["none"]).run()
+    b = runner(tmp_path / "b", attacks=["random-noise"], defenses=["none"]).run()
+    ra = Runner.__new__(Runner)
+    recs_a = json.loads(next((tmp_path / "a" / "res" / "cells").glob("*.json")).read_text())
+    recs_b = json.loads(next((tmp_path / "b" / "res" / "cells").glob("*.json")).read_text())
+    assert recs_a["metrics"] == recs_b["metrics"] and a.ok == b.ok == 1 and ra is not None
+
+
+FAILING = '''
+from benchmark import Attack, Defense, Poison, Victim, hookimpl
+
+class Boom(Victim):
+    """Fails on the em-like attack only."""
+    name = "boom"
+    def fit(self, train, ctx, hooks):
+        raise RuntimeError("boom went the victim")
+
+class Greedy(Attack):
+    """Breaks its L-inf budget."""
+    name = "greedy"
+    def generate(self, train, ctx):
+        return Poison(x=(255 - train.x))
+
+class SSLOnly(Defense):
+    """Applies to contrastive victims only."""
+    name = "ssl-only"
+    stage = "data"
+    def applies_to(self, victim):
+        return victim.paradigm == "contrastive"
+
+@hookimpl
+def register_victims():
+    return [Boom]
+
+@hookimpl
+def register_attacks():
+    return [Greedy]
+
+@hookimpl
+def register_defenses():
+    return [SSLOnly]
+'''
+
+
+@pytest.fixture
+def failing_plugins(tmp_path, monkeypatch):
+    (tmp_path / "failing_plugins.py").write_text(FAILING)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "failing_plugins", raising=False)
+    from benchmark.registry import DEFAULT_PLUGINS
+
+    monkeypatch.setenv("UEBENCH_PLUGINS", ",".join([*DEFAULT_PLUGINS, "failing_plugins"]))
+
+
+def test_failures_recorded_others_go_on(tmp_path, failing_plugins):
+    r = runner(tmp_path, attacks=["clean", "greedy"], victims=["sl", "boom"], defenses=["none", "ssl-only"])
+    s = r.run()
+    assert s.exit_code == 1
+    by = {(x["attack"], x["victim"], x["defense"]): x for x in r.store.records()}
+    assert by[("clean", "sl", "none")]["status"] == "ok"
+    assert by[("clean", "boom", "none")]["status"] == "failed"
+    assert "boom went the victim" in by[("clean", "boom", "none")]["error"]
+    assert "broke its budget" in by[("greedy", "sl", "none")]["error"]
+    assert by[("clean", "sl", "ssl-only")]["status"] == "n/a"
+    assert s.ok == 1 and s.na == 4 and len(s.failed) == 3
+    assert "FAILED" in s.text()
+    # a rerun retries the failures, keeps the finished cells
+    s2 = runner(tmp_path, attacks=["clean", "greedy"], victims=["sl", "boom"], defenses=["none", "ssl-only"]).run()
+    assert s2.skipped == 5 and len(s2.failed) == 3
+
+
+def _write_matrix(tmp_path, **over):
+    p = tmp_path / "m.yaml"
+    p.write_text(yaml.safe_dump({**BASE, **over}))
+    return p
+
+
+def _bench(*args, **kw):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "benchmark", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_interrupt_then_resume_loses_nothing(tmp_path):
+    m = _write_matrix(tmp_path, attacks=["clean", "random-noise"], defenses=["none", "iss-bdr"], seeds=[0, 1])
+    res = tmp_path / "res"
+    proc = _bench("run", str(m), "--results", str(res))
+    cells = res / "cells"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(cells.glob("*.json")) if cells.exists() else []) < 2:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "rerun the same command to resume" in err and "Traceback" not in err
+    finished = {p.name: json.loads(p.read_text()) for p in cells.glob("*.json")}
+    assert 2 <= len(finished) < 8
+    assert not list(cells.glob(".*.tmp"))  # no half-written file
+    proc2 = _bench("run", str(m), "--results", str(res))
+    out2, err2 = proc2.communicate(timeout=600)
+    assert proc2.returncode == 0, err2
+    assert f"{len(finished)} already done" in err2
+    after = {p.name: json.loads(p.read_text()) for p in cells.glob("*.json")}
+    assert len(after) == 8
+    for name, rec in finished.items():  # finished cells were not recomputed
+        assert after[name]["started"] == rec["started"] and after[name]["provenance"]["pid"] == rec["provenance"]["pid"]
+
+
+def test_two_runners_share_one_results_dir(tmp_path):
+    m = _write_matrix(tmp_path, seeds=[0, 1])
+    res = tmp_path / "res"
+    procs = [_bench("run", str(m), "--results", str(res), "--quiet") for _ in range(2)]
+    errs = [p.communicate(timeout=600)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errs
+    computed = sum(int(e.split(" computed")[0].rsplit(" ", 1)[1]) for e in errs)
+    assert computed == 8  # every cell computed exactly once across the two runners
+    assert len(list((res / "cells").glob("*.json"))) == 8

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import torch
+
+from benchmark.store import ArtifactCache, ResultStore, atomic_write_json, file_lock, spec_key
+
+
+def test_spec_key_canonical():
+    assert spec_key({"a": 1, "b": [1, 2]}) == spec_key({"b": [1, 2], "a": 1})
+    assert spec_key({"a": 1}) != spec_key({"a": 2})
+
+
+def test_atomic_write_leaves_no_temp(tmp_path):
+    atomic_write_json(tmp_path / "x.json", {"a": 1})
+    assert json.loads((tmp_path / "x.json").read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_artifact_roundtrip_and_get_or_create(tmp_path):
+    cache = ArtifactCache(tmp_path, warn=lambda m: None)
+    calls = []
+
+    def create():
+        calls.append(1)
+        return {"x": torch.arange(6, dtype=torch.uint8)}, {"note": "hi"}
+
+    t1, m1, c1 = cache.get_or_create({"k": 1}, create)
+    t2, m2, c2 = cache.get_or_create({"k": 1}, create)
+    assert (c1, c2) == (False, True) and len(calls) == 1
+    assert torch.equal(t2["x"], torch.arange(6, dtype=torch.uint8)) and m2 == {"note": "hi"}
+
+
+def test_corrupt_artifact_is_quarantined_and_recomputed(tmp_path):
+    warnings = []
+    cache = ArtifactCache(tmp_path, warn=warnings.append)
+    cache.get_or_create({"k": 2}, lambda: ({"x": torch.ones(3)}, {}))
+    key = spec_key({"k": 2})
+    data = cache.dir(key) / "data.pt"
+    data.write_bytes(data.read_bytes()[:-7] + b"garbage")
+    assert cache.load(key) is None
+    assert "corrupt" in warnings[0] and (cache.dir(key) / "data.pt.corrupt").exists()
+    t, _, cached = cache.get_or_create({"k": 2}, lambda: ({"x": torch.zeros(3)}, {}))
+    assert not cached and torch.equal(t["x"], torch.zeros(3))
+
+
+def test_cached_model_trains_once(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    trained = []
+
+    def train(m):
+        trained.append(1)
+        with torch.no_grad():
+            m.weight.fill_(3.0)
+
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    assert cache.model({"arch": "lin"}, a, train) is False
+    assert cache.model({"arch": "lin"}, b, train) is True
+    assert len(trained) == 1 and torch.equal(b.weight, torch.full((2, 2), 3.0))
+
+
+def test_result_store_corrupt_json(tmp_path):
+    warnings = []
+    store = ResultStore(tmp_path, warn=warnings.append)
+    store.put("abc", {"status": "ok"})
+    assert store.get("abc") == {"status": "ok"}
+    store.path("abc").write_text("{not json")
+    assert store.get("abc") is None and warnings
+    assert store.records() == []
+
+
+def test_file_lock_excludes(tmp_path):
+    path = tmp_path / "l.lock"
+    got = []
+    with file_lock(path) as first:
+        assert first
+
+        def other():
+            with file_lock(path, blocking=False) as ok:
+                got.append(ok)
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+    assert got == [False]
+    with file_lock(path, blocking=False) as ok:
+        assert ok
