@@ -48,7 +48,10 @@ def test_write_from_store(tmp_path):
     for i, r in enumerate(RECORDS):
         store.put(f"k{i}", r)
     path = write_leaderboard(tmp_path)
-    assert path == tmp_path / "LEADERBOARD.md" and "toy — profile `quick`" in path.read_text()
+    text = path.read_text()
+    assert path == tmp_path / "LEADERBOARD.md" and "toy — profile `quick`" in text
+    assert "![toy quick sl](figures/toy-quick-sl.png)" in text
+    assert (tmp_path / "figures" / "toy-quick-sl.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_empty():

@@ -64,8 +64,10 @@ def pivot(df: pd.DataFrame, rows: str, cols: str, row_first: tuple[str, ...], co
     return table
 
 
-def render(records: list[dict[str, Any]], source: str) -> str:
-    """The leaderboard markdown for ``records``."""
+def render(records: list[dict[str, Any]], source: str, figures: dict[tuple[str, str, str], str] | None = None) -> str:
+    """The leaderboard markdown for ``records``; ``figures`` maps (dataset, profile, victim) to an
+    image path relative to the markdown file."""
+    figures = figures or {}
     df = records_frame(records)
     failed = sum(1 for r in records if r.get("status") == "failed")
     na = sum(1 for r in records if r.get("status") == "n/a")
@@ -90,6 +92,8 @@ def render(records: list[dict[str, Any]], source: str) -> str:
         for victim in _order(list(acc.victim.unique()), ("sl",)):
             t = pivot(acc[acc.victim == victim], "attack", "defense", ("clean", "random-noise"), ("none",), 100.0, worst=False)
             out += [f"### victim `{victim}`: attacks × defenses", "", t.to_markdown(), ""]
+            if (dataset, profile, victim) in figures:
+                out += [f"![{dataset} {profile} {victim}]({figures[(dataset, profile, victim)]})", ""]
         for metric in sorted(m for m in d.metric.unique() if m != MAIN_METRIC):
             for victim in _order(list(d.victim.unique()), ("sl",)):
                 t = pivot(d[(d.metric == metric) & (d.victim == victim)], "attack", "defense", ("clean",), ("none",), 1.0, worst=False)
@@ -99,11 +103,15 @@ def render(records: list[dict[str, Any]], source: str) -> str:
 
 
 def write_leaderboard(results: str | Path, out: str | Path | None = None) -> Path:
-    """Write ``LEADERBOARD.md`` (default: inside ``results``) and return its path."""
+    """Write ``LEADERBOARD.md`` (default: inside ``results``) with a ``figures/`` folder of
+    heatmaps beside it, and return its path."""
+    from benchmark.report.figures import heatmaps
+    from benchmark.store import atomic_write_bytes
+
     root = Path(results)
     records = ResultStore(root).records()
     path = Path(out) if out else root / "LEADERBOARD.md"
-    from benchmark.store import atomic_write_bytes
-
-    atomic_write_bytes(path, render(records, str(root)).encode())
+    figs = heatmaps(records_frame(records), path.parent / "figures")
+    rel = {(d, p, v): str(f.relative_to(path.parent)) for d, p, v, f in figs}
+    atomic_write_bytes(path, render(records, str(root), rel).encode())
     return path
