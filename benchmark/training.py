@@ -105,7 +105,8 @@ def train_supervised(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(recipe, steps))
     model.train()
     for epoch in range(recipe.epochs):
-        total, correct, loss_sum = 0, 0, 0.0
+        total = 0
+        loss_sum = torch.zeros((), device=ctx.device)  # accumulated on the device: no host sync per step
         for idx in batches(len(data), recipe.batch_size, g, recipe.drop_last):
             x = data.float_batch(idx, ctx.device)
             y = data.y[idx].to(ctx.device, non_blocking=True)
@@ -119,10 +120,10 @@ def train_supervised(
                 nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
             opt.step()
             sched.step()
-            loss_sum += float(loss.detach()) * len(idx)
+            loss_sum += loss.detach().float() * len(idx)
             total += len(idx)
         if epoch == recipe.epochs - 1 or (epoch + 1) % max(1, recipe.epochs // 5) == 0:
-            ctx.log(f"{desc}: epoch {epoch + 1}/{recipe.epochs} loss {loss_sum / max(1, total):.4f}")
+            ctx.log(f"{desc}: epoch {epoch + 1}/{recipe.epochs} loss {float(loss_sum) / max(1, total):.4f}")
     model.eval()
     return model
 

@@ -90,12 +90,12 @@ class EM(Attack):
 
     @torch.no_grad()
     def _accuracy(self, model: torch.nn.Module, idx_all: torch.Tensor, batch: callable, ctx: RunContext) -> float:  # type: ignore[valid-type]
-        correct = 0
+        correct = torch.zeros((), dtype=torch.long, device=ctx.device)  # one host sync at the end
         for s in range(0, len(idx_all), 1024):
             x, y = batch(idx_all[s : s + 1024])
             with autocast(ctx):
-                correct += int((model(to_model(x)).argmax(1) == y).sum())
-        return correct / len(idx_all)
+                correct += (model(to_model(x)).argmax(1) == y).sum()
+        return int(correct) / len(idx_all)
 
     # --------------------------------------------------------------------------- sample-wise
     def generate(self, train: ImageDataset, ctx: RunContext) -> Poison:
@@ -103,12 +103,15 @@ class EM(Attack):
         dev = ctx.device
         n = len(train)
         model, opt = self._generator_model(train, ctx)
+        # The one float copy EM needs (N x C x H x W float32, inherent to sample-wise noise) lives
+        # on the device, so the noise pass moves no float data between host and device.
         delta = torch.zeros(train.x.shape, dtype=torch.float32)
         if p.random_start:
             delta.uniform_(-p.eps, p.eps, generator=ctx.generator(3))
+        delta = delta.to(dev)
 
         def noisy(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return train.float_batch(idx, dev) + delta[idx].to(dev), train.y[idx].to(dev)
+            return train.float_batch(idx, dev) + delta[idx.to(dev)], train.y[idx].to(dev)
 
         it = _cycle(n, p.batch_size, None)
         history: list[float] = []
@@ -118,12 +121,14 @@ class EM(Attack):
                 for idx in batches(n, p.batch_size, None, False):
                     x = train.float_batch(idx, dev)
                     y = train.y[idx].to(dev)
-                    delta[idx] = self._pgd(model, x, y, delta[idx].to(dev), ctx, p.steps).cpu()
+                    i = idx.to(dev)
+                    delta[i] = self._pgd(model, x, y, delta[i], ctx, p.steps)
                 acc = self._accuracy(model, torch.arange(n), noisy, ctx)
             history.append(round(acc, 4))
             ctx.log(f"em: outer iteration {outer + 1}: train accuracy on x+delta {acc:.4f}")
             if acc > p.stop_accuracy:
                 break
+        delta = delta.cpu()
         return Poison(
             x=release(train.x, delta),
             delta=delta,

@@ -1,0 +1,654 @@
+"""uebench performance harness: throughput and memory of the hot paths, against a reference
+pipeline written the way the papers' official code does the same work.
+
+Cells (each timed for uebench and, where one exists here, for the reference, in the same run):
+
+- ``sl-small-cnn`` / ``sl-resnet18``: one supervised training epoch (crop + flip, SGD, batch 128);
+- ``em``: one outer iteration of sample-wise EM generation (quick profile: 10 model steps of 512,
+  then 10 PGD steps per batch of 512 over the whole set, then the 99%-accuracy stop check);
+- ``at``: AT training steps (10 PGD iterations + 1 training pass per batch of 128);
+- ``simclr``: one pretraining epoch, only when ``plugins/victims/simclr.py`` exists (no reference);
+- certification draws: skipped, the certification metric does not exist yet.
+
+The reference pipeline keeps the images as HWC uint8 numpy arrays, turns each sample into a PIL
+image in ``__getitem__`` (torchvision's CIFAR10), applies torchvision transforms per sample and
+batches with a torch ``DataLoader``; its loops follow HanxunH/Unlearnable-Examples
+(``perturbation.py``, ``toolbox.PerturbationTool.min_min_attack``, ``madrys.py``): per-sample Python
+loops to add the noise, parameter gradients computed during the noise PGD, a contiguous fp32 model.
+
+Memory: peak RSS of each CPU cell (``/proc/self/status`` VmHWM, reset before the cell through
+``/proc/self/clear_refs``), ``torch.cuda.max_memory_allocated`` on CUDA; and, in child processes,
+the peak RSS of an ``sl`` epoch and an ``em`` outer iteration at 5k, 20k and 50k images.
+
+Usage (from the repository root)::
+
+    PYTHONPATH=$PWD python benchmarks/bench.py              # --quick (default), CPU (+ CUDA if present)
+    PYTHONPATH=$PWD python benchmarks/bench.py --full --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmark.augment import crop_flip  # noqa: E402
+from benchmark.data.dataset import ImageDataset  # noqa: E402
+from benchmark.data.split import make_splits  # noqa: E402
+from benchmark.interfaces import RunContext, TrainHooks  # noqa: E402
+from benchmark.models import build_classifier  # noqa: E402
+from benchmark.training import SGDRecipe, accuracy, train_supervised  # noqa: E402
+
+DATA = Path(os.environ.get("UEBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
+NPZ = DATA / "cifar10-jpeg.npz"
+
+
+# ------------------------------------------------------------------------------------------ memory
+
+
+def _status(key: str) -> int:
+    """A ``/proc/self/status`` field in bytes (0 where /proc is not available)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if key == "VmHWM":
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return 0
+
+
+def reset_peak(device: torch.device) -> None:
+    """Reset the process's peak RSS (Linux ``clear_refs``) and CUDA's peak allocation counter."""
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_bytes(device: torch.device) -> int:
+    """Peak RSS since :func:`reset_peak` on CPU; peak allocated device memory on CUDA."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return _status("VmHWM")
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# -------------------------------------------------------------------------------------------- data
+
+
+def load_cifar(n: int, seed: int = 0) -> tuple[ImageDataset, ImageDataset]:
+    """A class-balanced ``n``-image training subset (shuffled once, as the runner does) and the
+    full 10k test set of the shared CIFAR-10 npz, as uint8 ``[N, 3, 32, 32]``."""
+    if not NPZ.exists():
+        sys.exit(f"bench: CIFAR-10 npz not found at {NPZ} (set UEBENCH_SHARED_DATA)")
+    from benchmark.data.source import from_hwc
+
+    with np.load(NPZ) as d:
+        classes = [str(c) for c in d["classes"]]
+        train = from_hwc(d["x_train"], d["y_train"], classes)
+        test = from_hwc(d["x_test"], d["y_test"], classes)
+    splits = make_splits(train, test, subset=None if n >= len(train) else n, seed=seed)
+    return splits.train, splits.test
+
+
+def hwc(data: ImageDataset) -> tuple[np.ndarray, np.ndarray]:
+    """The dataset as torchvision's CIFAR10 stores it: HWC uint8 numpy images and int labels."""
+    return data.x.permute(0, 2, 3, 1).contiguous().numpy(), data.y.numpy()
+
+
+class PILDataset(torch.utils.data.Dataset):
+    """torchvision-CIFAR10-style dataset: ``Image.fromarray`` per sample, then ``transform``."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, transform: Callable[[Any], torch.Tensor]) -> None:
+        self.x, self.y, self.transform = x, y, transform
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.x[i])), int(self.y[i])
+
+
+def ref_loader(data: ImageDataset, batch_size: int, *, augment: bool, shuffle: bool, drop_last: bool, workers: int, device: torch.device) -> torch.utils.data.DataLoader:
+    """The papers' loader: PIL images, per-sample torchvision transforms, a torch DataLoader."""
+    from torchvision import transforms as T
+
+    tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor()]) if augment else T.ToTensor()
+    x, y = hwc(data)
+    return torch.utils.data.DataLoader(
+        PILDataset(x, y, tf), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+        num_workers=workers, pin_memory=device.type == "cuda",
+    )
+
+
+def ref_model(arch: str, mean: list[float], std: list[float], device: torch.device) -> nn.Module:
+    """The same network in the default (contiguous) memory format, fp32: the papers' setting."""
+    return build_classifier(arch, 3, 10, mean, std, device).to(memory_format=torch.contiguous_format)
+
+
+# ------------------------------------------------------------------------------------------- cells
+
+
+@dataclass
+class Result:
+    """One timed measurement."""
+
+    cell: str
+    device: str
+    impl: str  # "uebench" | "reference"
+    images: int  # images processed (training samples, or sample-steps for PGD cells as described in unit)
+    seconds: float
+    peak_mib: float
+    unit: str = "img/s"
+    accuracy: float | None = None  # what "equal accuracy" is judged on (see `note`)
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else float("nan")
+
+
+def timed(device: torch.device, fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """Run ``fn`` once; return (its value, wall seconds, peak MiB during it)."""
+    reset_peak(device)
+    sync(device)
+    t0 = time.perf_counter()
+    out = fn()
+    sync(device)
+    dt = time.perf_counter() - t0
+    return out, dt, peak_bytes(device) / 2**20
+
+
+def sl_uebench(arch: str, train: ImageDataset, test: ImageDataset | None, device: torch.device, epochs: int = 1) -> Result:
+    """uebench's SL loop (``train_supervised``: uint8 batches -> float on the device -> batched crop+flip)."""
+    ctx = RunContext(device=device)
+    torch.manual_seed(0)
+    mean, std = train.mean_std()
+    model = build_classifier(arch, 3, train.num_classes, mean, std, device)
+    warm = SGDRecipe(epochs=1, batch_size=128)
+    train_supervised(build_classifier(arch, 3, train.num_classes, mean, std, device), train.select(torch.arange(128)), warm, ctx)
+    recipe = SGDRecipe(epochs=epochs, batch_size=128, nesterov=True)
+    _, dt, peak = timed(device, lambda: train_supervised(model, train, recipe, ctx))
+    n = (len(train) // 128) * 128 * epochs
+    acc = accuracy(model, test, ctx) if test is not None else None
+    return Result(f"sl-{arch}", device.type, "uebench", n, dt, peak, accuracy=acc, note="test acc after the timed epoch(s)" if acc is not None else "")
+
+
+def sl_reference(arch: str, train: ImageDataset, test: ImageDataset | None, device: torch.device, workers: int, epochs: int = 1) -> Result:
+    """The papers' SL loop: DataLoader of PIL images with RandomCrop/RandomHorizontalFlip/ToTensor."""
+    torch.manual_seed(0)
+    mean, std = train.mean_std()
+    model = ref_model(arch, mean, std, device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    loader = ref_loader(train, 128, augment=True, shuffle=True, drop_last=True, workers=workers, device=device)
+    steps = len(loader) * epochs
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    crit = nn.CrossEntropyLoss()
+
+    def run() -> None:
+        for _ in range(epochs):
+            model.train()
+            correct = 0
+            for x, y in loader:
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                logits = model(x)
+                loss = crit(logits, y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                correct += (logits.argmax(1) == y).sum().item()  # the official loops log acc/loss per step
+                _ = loss.item()
+
+    # warm-up on 1 batch of a throwaway copy (same as the uebench side)
+    wm = ref_model(arch, mean, std, device)
+    wopt = torch.optim.SGD(wm.parameters(), lr=0.1)
+    for i, (x, y) in enumerate(loader):
+        wopt.zero_grad()
+        crit(wm(x.to(device)), y.to(device)).backward()
+        wopt.step()
+        break
+    _, dt, peak = timed(device, run)
+    acc = accuracy(model, test, RunContext(device=device)) if test is not None else None
+    return Result(f"sl-{arch}", device.type, "reference", steps * 128, dt, peak, accuracy=acc,
+                  note=f"DataLoader num_workers={workers}")
+
+
+def em_uebench(train: ImageDataset, device: torch.device, steps: int = 10) -> Result:
+    """uebench's EM plugin, quick profile, one outer iteration (``max_outer=1``)."""
+    from plugins.attacks.em import EM
+
+    em = EM(EM.Params(arch="small-cnn", steps=steps, max_outer=1))
+    ctx = RunContext(device=device)
+    torch.manual_seed(0)
+    poison, dt, peak = timed(device, lambda: em.generate(train, ctx))
+    p = em.params
+    work = p.train_steps * p.batch_size + len(train) * (p.steps + 1)  # forward(+backward) passes
+    return Result("em", device.type, "uebench", len(train), dt, peak, unit="img/s (outer it.)",
+                  accuracy=poison.meta["train_accuracy"][-1], note="train acc on x+delta after 1 outer it.",
+                  extra={"sample_passes_per_s": work / dt})
+
+
+def em_reference(train: ImageDataset, device: torch.device, workers: int, steps: int = 10) -> Result:
+    """EM sample-wise generation as HanxunH/Unlearnable-Examples ``perturbation.py`` does one outer
+    iteration: ToTensor DataLoader (bs 512, unshuffled), per-sample noise add loops, the noise PGD
+    of ``PerturbationTool.min_min_attack`` (``loss.backward()``: parameter grads are computed too),
+    then the stop check over the loader."""
+    eps, alpha, train_steps, bs = 8 / 255, 0.8 / 255, 10, 512
+    torch.manual_seed(0)
+    model = ref_model("small-cnn", [0.0] * 3, [1.0] * 3, device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    crit = nn.CrossEntropyLoss()
+    loader = ref_loader(train, bs, augment=False, shuffle=False, drop_last=False, workers=workers, device=device)
+    noise = torch.zeros(len(train), 3, 32, 32)
+
+    def min_min_attack(images: torch.Tensor, labels: torch.Tensor, random_noise: torch.Tensor) -> torch.Tensor:
+        perturb_img = torch.clamp(images.data + random_noise, 0, 1).requires_grad_(True)
+        eta = random_noise
+        for _ in range(steps):
+            popt = torch.optim.SGD([perturb_img], lr=1e-3)
+            popt.zero_grad()
+            model.zero_grad()
+            loss = crit(model(perturb_img), labels)
+            perturb_img.retain_grad()
+            loss.backward()
+            eta = alpha * perturb_img.grad.data.sign() * (-1)
+            perturb_img = (perturb_img.data + eta).requires_grad_(True)
+            eta = torch.clamp(perturb_img.data - images.data, -eps, eps)
+            perturb_img = torch.clamp(images.data + eta, 0, 1).requires_grad_(True)
+        return eta
+
+    def run() -> float:
+        data_iter = iter(loader)
+        idx = 0
+        for _ in range(train_steps):
+            try:
+                images, labels = next(data_iter)
+            except StopIteration:
+                idx = 0
+                data_iter = iter(loader)
+                images, labels = next(data_iter)
+            for i, _ in enumerate(images):
+                images[i] += noise[idx]
+                idx += 1
+            images, labels = images.to(device), labels.to(device)
+            model.train()
+            model.zero_grad()
+            opt.zero_grad()
+            loss = crit(model(images), labels)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+        idx = 0
+        for images, labels in loader:
+            batch_noise = []
+            for i, _ in enumerate(images):
+                batch_noise.append(noise[idx])
+                idx += 1
+            batch_noise_t = torch.stack(batch_noise).to(device)
+            model.eval()
+            images, labels = images.to(device), labels.to(device)
+            eta = min_min_attack(images, labels, batch_noise_t)
+            for i, delta in enumerate(eta):
+                noise[idx - len(eta) + i] = delta.clone().detach().cpu()
+        # stop condition: accuracy on x + noise
+        idx, correct, total = 0, 0, 0
+        model.eval()
+        with torch.no_grad():
+            for images, labels in loader:
+                for i, _ in enumerate(images):
+                    images[i] += noise[idx]
+                    idx += 1
+                images, labels = images.to(device), labels.to(device)
+                correct += (model(images).argmax(1) == labels).sum().item()
+                total += len(labels)
+        return correct / total
+
+    acc, dt, peak = timed(device, run)
+    return Result("em", device.type, "reference", len(train), dt, peak, unit="img/s (outer it.)", accuracy=round(acc, 4),
+                  note=f"DataLoader num_workers={workers}")
+
+
+def at_uebench(train: ImageDataset, device: torch.device, batches: int, steps: int = 10) -> Result:
+    """AT training steps through uebench's ``train_supervised`` with the ``at`` defense's hooks."""
+    from plugins.defenses.at import AT
+
+    ctx = RunContext(device=device)
+    torch.manual_seed(0)
+    mean, std = train.mean_std()
+    data = train.select(torch.arange(batches * 128))
+    model = build_classifier("small-cnn", 3, 10, mean, std, device)
+    hooks = AT(AT.Params(steps=steps)).train_hooks(ctx)
+    train_supervised(build_classifier("small-cnn", 3, 10, mean, std, device), train.select(torch.arange(128)),
+                     SGDRecipe(epochs=1), ctx, hooks=hooks)
+    recipe = SGDRecipe(epochs=1, batch_size=128, grad_clip=5.0)
+    _, dt, peak = timed(device, lambda: train_supervised(model, data, recipe, ctx, hooks=hooks))
+    return Result("at", device.type, "uebench", len(data), dt, peak, unit=f"img/s ({steps} PGD + 1 train)")
+
+
+def at_reference(train: ImageDataset, device: torch.device, batches: int, workers: int, steps: int = 10) -> Result:
+    """AT as the reference ``madrys.py`` (EM repo) with a PIL/DataLoader pipeline."""
+    eps, step_size = 8 / 255, 2 / 255
+    torch.manual_seed(0)
+    mean, std = train.mean_std()
+    data = train.select(torch.arange(batches * 128))
+    model = ref_model("small-cnn", mean, std, device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    crit = nn.CrossEntropyLoss()
+    loader = ref_loader(data, 128, augment=True, shuffle=True, drop_last=True, workers=workers, device=device)
+
+    def madrys(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad = False
+        x_adv = x.detach() + step_size * torch.randn_like(x)
+        for _ in range(steps):
+            x_adv.requires_grad_()
+            loss = crit(model(x_adv), y)
+            grad = torch.autograd.grad(loss, [x_adv])[0]
+            x_adv = x_adv.detach() + step_size * torch.sign(grad.detach())
+            x_adv = torch.min(torch.max(x_adv, x - eps), x + eps)
+            x_adv = torch.clamp(x_adv, 0.0, 1.0)
+        model.train()
+        for p in model.parameters():
+            p.requires_grad = True
+        opt.zero_grad()
+        return crit(model(x_adv.detach()), y)
+
+    def run() -> None:
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            loss = madrys(x, y)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            _ = loss.item()
+
+    _, dt, peak = timed(device, run)
+    return Result("at", device.type, "reference", len(data), dt, peak, unit=f"img/s ({steps} PGD + 1 train)",
+                  note=f"DataLoader num_workers={workers}")
+
+
+def simclr_uebench(train: ImageDataset, device: torch.device) -> Result | None:
+    """One SimCLR pretraining epoch (smoke profile, ``epochs=1``) when the victim exists in this tree."""
+    if not (REPO / "plugins" / "victims" / "simclr.py").exists():
+        return None
+    from benchmark.params import resolve_params
+    from benchmark.registry import get_registry
+
+    cls = get_registry().get("victim", "simclr")
+    over = {k: 1 for k in ("epochs", "probe_epochs") if k in cls.Params.model_fields}
+    victim = cls(resolve_params(cls, "smoke", over))
+    ctx = RunContext(device=device)
+    torch.manual_seed(0)
+    _, dt, peak = timed(device, lambda: victim.fit(train, ctx, TrainHooks()))
+    return Result("simclr", device.type, "uebench", len(train), dt, peak,
+                  note=f"smoke profile with {over}: pretraining + linear probe")
+
+
+# ------------------------------------------------------------------------------------- RSS scaling
+
+
+class _Enough(Exception):
+    """Raised by :class:`_StopAfter` to end an epoch early."""
+
+
+class _StopAfter(TrainHooks):
+    """Plain ERM for ``k`` steps, then stop the loop (the memory of an epoch does not grow with the
+    number of steps taken: every step streams one uint8 batch)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: Callable[..., torch.Tensor]) -> torch.Tensor:
+        self.k -= 1
+        if self.k < 0:
+            raise _Enough
+        return criterion(model(x), y)
+
+
+class _TinyNet(nn.Module):
+    """A 1-conv net (8 channels) used only by the EM memory run, so a 50k outer iteration takes
+    seconds: what grows with N (the float delta, the released uint8 poison) does not depend on the net."""
+
+    feature_dim = 8
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, 8, 3, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(F.relu(self.conv(x)), 1).flatten(1)
+
+
+def rss_child(kind: str, n: int, sl_batches: int = 20) -> dict[str, Any]:
+    """In a fresh process: load ``n`` images, then the peak RSS of an sl epoch (small CNN, stopped
+    after ``sl_batches`` batches of 128) or of one em outer iteration (1 PGD step per batch, tiny net)."""
+    from benchmark.registry import get_registry
+
+    if kind == "em":
+        from benchmark.models import BUILTIN_MODELS
+
+        BUILTIN_MODELS["bench-tiny"] = _TinyNet  # before the registry is built in this process
+    train, _ = load_cifar(n)
+    dev = torch.device("cpu")
+    # one-time costs that do not depend on N (plugin imports, a first model) before the baseline
+    get_registry()
+    build_classifier("small-cnn", 3, 10, [0.5] * 3, [0.25] * 3, dev)(torch.zeros(2, 3, 32, 32)).sum().backward()
+    gc.collect()
+    base = _status("VmRSS")
+    if kind == "sl":
+        ctx = RunContext(device=dev)
+        mean, std = train.mean_std()
+        model = build_classifier("small-cnn", 3, 10, mean, std, dev)
+
+        def run() -> None:
+            try:
+                train_supervised(model, train, SGDRecipe(epochs=1, batch_size=128), ctx, hooks=_StopAfter(sl_batches), augment=crop_flip)
+            except _Enough:
+                pass
+
+        _, dt, peak = timed(dev, run)
+        what = f"sl small-cnn epoch, first {sl_batches} batches"
+    else:
+        from plugins.attacks.em import EM
+
+        em = EM(EM.Params(arch="bench-tiny", steps=1, max_outer=1))
+        _, dt, peak = timed(dev, lambda: em.generate(train, RunContext(device=dev)))
+        what = "em outer iteration, 1 PGD step, 1-conv net"
+    return {"kind": kind, "n": n, "what": what, "dataset_mib": train.x.numel() / 2**20, "rss_before_mib": base / 2**20,
+            "peak_rss_mib": peak, "growth_mib": peak - base / 2**20, "seconds": dt}
+
+
+def rss_scaling(kinds: list[str], sizes: list[int]) -> list[dict[str, Any]]:
+    out = []
+    for kind in kinds:
+        for n in sizes:
+            cmd = [sys.executable, __file__, "--rss-child", kind, str(n)]
+            env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+            if r.returncode != 0:
+                print(r.stderr[-2000:], file=sys.stderr)
+                continue
+            out.append(json.loads(r.stdout.strip().splitlines()[-1]))
+            print(f"  rss {kind} n={n}: peak {out[-1]['peak_rss_mib']:.0f} MiB", file=sys.stderr)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ report
+
+
+def table(results: list[Result]) -> str:
+    """A markdown table; ratio = uebench rate / reference rate for the same cell and device."""
+    ref = {(r.cell, r.device): r.rate for r in results if r.impl == "reference"}
+    lines = [
+        "| cell | device | impl | images | s | rate | unit | ratio | peak MiB | acc | note |",
+        "|---|---|---|---:|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for r in results:
+        ratio = f"{r.rate / ref[(r.cell, r.device)]:.2f}x" if r.impl == "uebench" and (r.cell, r.device) in ref else ""
+        acc = "" if r.accuracy is None else f"{100 * r.accuracy:.1f}"
+        lines.append(f"| {r.cell} | {r.device} | {r.impl} | {r.images} | {r.seconds:.2f} | {r.rate:,.0f} | {r.unit} | {ratio} | {r.peak_mib:,.0f} | {acc} | {r.note} |")
+    return "\n".join(lines)
+
+
+def rss_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| cell | images | uint8 data MiB | RSS before MiB | peak RSS MiB | growth MiB | s | what |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['kind']} | {r['n']} | {r['dataset_mib']:.0f} | {r['rss_before_mib']:.0f} | {r['peak_rss_mib']:.0f} | {r['growth_mib']:.0f} | {r['seconds']:.1f} | {r['what']} |")
+    return "\n".join(lines)
+
+
+def meta(args: argparse.Namespace) -> dict[str, Any]:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "commit": commit, "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": vars(args),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", default=True, help="5k images, few batches (default)")
+    mode.add_argument("--full", action="store_true", help="50k images, full epochs (long on CPU)")
+    ap.add_argument("--json", type=Path, help="write every result as JSON here")
+    ap.add_argument("--cells", default="sl-small-cnn,sl-resnet18,em,at,simclr", help="comma-separated cells")
+    ap.add_argument("--devices", default="auto", help="cpu, cuda or auto (cpu, plus cuda when present)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="reference DataLoader num_workers (official code: 2-4; 0 is faster on a 2-core machine)")
+    ap.add_argument("--reps", type=int, default=2, help="alternating repetitions per cell; the fastest is kept")
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    ap.add_argument("--no-reference", action="store_true", help="time uebench only")
+    ap.add_argument("--no-rss", action="store_true", help="skip the 5k/20k/50k peak-RSS scaling runs")
+    ap.add_argument("--rss-child", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.rss_child:
+        print(json.dumps(rss_child(args.rss_child[0], int(args.rss_child[1]))))
+        return 0
+
+    n = 50_000 if args.full else 5_000
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sl_n = None if args.full else 2048  # images of the timed sl-small-cnn epoch
+    resnet_batches = None if args.full else 2
+    at_batches = None if args.full else 2
+    em_n = None if args.full else 1024
+    reps = args.reps
+    cells = [c.strip() for c in args.cells.split(",") if c.strip()]
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.devices == "auto" else args.devices.split(",")
+    print(f"bench: loading {n} CIFAR-10 training images ({NPZ}); torch threads {torch.get_num_threads()}", file=sys.stderr)
+    train, test = load_cifar(n)
+    results: list[Result] = []
+
+    def subset(k: int | None) -> ImageDataset:
+        return train if k is None or k >= len(train) else train.select(torch.arange(k))
+
+    def pair(run_ue: Callable[[], Result], run_ref: Callable[[], Result] | None) -> None:
+        """Alternate uebench and reference ``reps`` times (the load on a shared machine drifts);
+        keep each side's fastest repetition."""
+        best: dict[str, Result] = {}
+        for _ in range(reps):
+            for fn in (run_ue, run_ref):
+                if fn is None:
+                    continue
+                r = fn()
+                print(f"  {r.cell:<16} {r.device:<5} {r.impl:<10} {r.rate:10,.0f} {r.unit}  ({r.seconds:.1f} s, peak {r.peak_mib:,.0f} MiB)", file=sys.stderr)
+                if r.impl not in best or r.seconds < best[r.impl].seconds:
+                    best[r.impl] = r
+        for r in best.values():
+            r.extra["repetitions"] = reps
+            results.append(r)
+
+    for name in devices:
+        dev = torch.device(name)
+        for cell in cells:
+            ref = not args.no_reference
+            if cell.startswith("sl-"):
+                arch = cell[3:]
+                data = subset(sl_n) if arch == "small-cnn" else subset(None if resnet_batches is None else resnet_batches * 128)
+                # test accuracy (the equal-accuracy check) for the small CNN; ResNet-18 inference on
+                # 10k images would dominate a quick CPU run
+                t = test if (arch == "small-cnn" or args.full) else None
+                pair(lambda: sl_uebench(arch, data, t, dev),
+                     (lambda: sl_reference(arch, data, t, dev, args.workers)) if ref else None)
+            elif cell == "em":
+                data = subset(em_n)
+                pair(lambda: em_uebench(data, dev), (lambda: em_reference(data, dev, args.workers)) if ref else None)
+            elif cell == "at":
+                nb = at_batches or len(train) // 128
+                pair(lambda: at_uebench(train, dev, nb), (lambda: at_reference(train, dev, nb, args.workers)) if ref else None)
+            elif cell == "simclr":
+                r = simclr_uebench(subset(sl_n), dev)
+                if r is None:
+                    print("  simclr: skipped (plugins/victims/simclr.py not in this tree)", file=sys.stderr)
+                else:
+                    results.append(r)
+            else:
+                print(f"  {cell}: unknown cell, skipped", file=sys.stderr)
+    print("  certification draws: skipped (the certification metric does not exist yet)", file=sys.stderr)
+
+    rss: list[dict[str, Any]] = []
+    if not args.no_rss:
+        print("bench: peak RSS at 5k / 20k / 50k images (child processes)", file=sys.stderr)
+        rss = rss_scaling(["sl", "em"], [5_000, 20_000, 50_000])
+
+    print(table(results))
+    if rss:
+        print()
+        print(rss_table(rss))
+    if args.json:
+        doc = {"meta": meta(args), "results": [dict(asdict(r), rate=r.rate) for r in results], "rss": rss,
+               "skipped": ["certification draws: the certification metric does not exist"]}
+        args.json.write_text(json.dumps(doc, indent=2, default=str))
+        print(f"bench: wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
