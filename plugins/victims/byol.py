@@ -76,7 +76,7 @@ class BYOL(SSLVictim):
         out_dim: int = 256
 
     profiles = {
-        "quick": {**QUICK_COMMON, "epochs": 20, "lr": 0.12, "weight_decay": 5e-4, "target_momentum": 0.99,
+        "quick": {**QUICK_COMMON, "epochs": 15, "lr": 0.12, "weight_decay": 5e-4, "target_momentum": 0.99,
                   "hidden_dim": 1024},
         "smoke": {**SMOKE_COMMON, "hidden_dim": 32, "out_dim": 16, "target_momentum": 0.9},
     }

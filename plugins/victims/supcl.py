@@ -44,7 +44,7 @@ class SupCL(SSLVictim):
         proj_dim: int = 128
 
     profiles = {
-        "quick": {**QUICK_COMMON, "epochs": 20, "lr": 0.12, "weight_decay": 5e-4},
+        "quick": {**QUICK_COMMON, "epochs": 15, "lr": 0.12, "weight_decay": 5e-4},
         "smoke": {**SMOKE_COMMON},
     }
 
