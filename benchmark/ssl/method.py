@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -37,7 +38,7 @@ class SSLMethod(nn.Module):
     def after_step(self, step: int, total_steps: int) -> None:
         return None
 
-    def param_groups(self) -> list[dict]:
+    def param_groups(self) -> list[dict[str, Any]]:
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]
 
 

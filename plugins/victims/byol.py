@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -45,7 +45,7 @@ class BYOLMethod(SSLMethod):
         ema_update(self.target_encoder, self.encoder, m)
         ema_update(self.target_projector, self.projector, m)
 
-    def param_groups(self) -> list[dict]:
+    def param_groups(self) -> list[dict[str, Any]]:
         trained: list[nn.Parameter] = [*self.encoder.parameters(), *self.projector.parameters(), *self.predictor.parameters()]
         return [{"params": [p for p in trained if p.requires_grad]}]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -55,7 +57,7 @@ class MoCoMethod(SSLMethod):
         ema_update(self.key_projector, self.projector, self.momentum)
         self.queue.enqueue(self._pending)
 
-    def param_groups(self) -> list[dict]:
+    def param_groups(self) -> list[dict[str, Any]]:
         trained: list[nn.Parameter] = [*self.encoder.parameters(), *self.projector.parameters()]
         return [{"params": [p for p in trained if p.requires_grad]}]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from benchmark.interfaces import RunContext
@@ -29,7 +31,7 @@ class SimSiamMethod(SSLMethod):
         z1, z2 = z.chunk(2)
         return 0.5 * (negative_cosine(p1, z2) + negative_cosine(p2, z1))
 
-    def param_groups(self) -> list[dict]:
+    def param_groups(self) -> list[dict[str, Any]]:
         body = [*self.encoder.parameters(), *self.projector.parameters()]
         return [
             {"params": [p for p in body if p.requires_grad]},
