@@ -9,14 +9,20 @@ import torch
 from torch import nn
 
 from benchmark.models.classifier import Classifier
+from benchmark.models.densenet import densenet121
+from benchmark.models.mobilenetv2 import mobilenetv2
 from benchmark.models.resnet import resnet18, resnet34, resnet50
 from benchmark.models.small_cnn import small_cnn
+from benchmark.models.vgg import vgg19
 
 BUILTIN_MODELS = {
     "small-cnn": small_cnn,
     "resnet18": resnet18,
     "resnet34": resnet34,
     "resnet50": resnet50,
+    "vgg19": vgg19,
+    "densenet121": densenet121,
+    "mobilenetv2": mobilenetv2,
 }
 
 

@@ -1,0 +1,35 @@
+"""Self-supervised learning building blocks: losses, heads, momentum encoders and the MoCo queue,
+schedules, the two-view pretraining loop, linear probing, and the base of the SSL victims."""
+
+from __future__ import annotations
+
+from benchmark.ssl.heads import mlp_head, prediction_head, projection_head
+from benchmark.ssl.losses import alignment, info_nce_queue, negative_cosine, nt_xent, supcon, uniformity
+from benchmark.ssl.method import PretrainRecipe, SSLMethod, pretrain
+from benchmark.ssl.momentum import KeyQueue, cosine_momentum, ema_update, momentum_copy
+from benchmark.ssl.probe import ProbeRecipe, extract_features, fit_linear, linear_probe
+from benchmark.ssl.schedule import warmup_cosine
+
+__all__ = [
+    "KeyQueue",
+    "PretrainRecipe",
+    "ProbeRecipe",
+    "SSLMethod",
+    "alignment",
+    "cosine_momentum",
+    "ema_update",
+    "extract_features",
+    "fit_linear",
+    "info_nce_queue",
+    "linear_probe",
+    "mlp_head",
+    "momentum_copy",
+    "negative_cosine",
+    "nt_xent",
+    "prediction_head",
+    "pretrain",
+    "projection_head",
+    "supcon",
+    "uniformity",
+    "warmup_cosine",
+]

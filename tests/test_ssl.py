@@ -1,0 +1,174 @@
+"""Unit tests of benchmark.ssl: each loss against a hand-computed (numpy) reference on 2-3 samples,
+heads, EMA, queue, schedule and the linear probe."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.interfaces import RunContext
+from benchmark.ssl import (
+    KeyQueue,
+    alignment,
+    cosine_momentum,
+    ema_update,
+    fit_linear,
+    info_nce_queue,
+    linear_probe,
+    momentum_copy,
+    negative_cosine,
+    nt_xent,
+    prediction_head,
+    projection_head,
+    supcon,
+    uniformity,
+    warmup_cosine,
+)
+from benchmark.ssl.probe import ProbeRecipe
+
+# Two images, two views each, 2-d embeddings (already unit length: cosines are dot products).
+Z1 = np.array([[1.0, 0.0], [0.0, 1.0]])
+Z2 = np.array([[0.6, 0.8], [0.8, 0.6]])
+
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    return torch.tensor(a, dtype=torch.float32)
+
+
+def test_nt_xent_matches_hand_computation() -> None:
+    t = 0.5
+    # Views in order a1=(1,0), b1=(0,1), a2=(.6,.8), b2=(.8,.6). Anchor a1: positive a2 (cos .6),
+    # negatives b1 (0) and b2 (.8). Anchor b1: positive b2 (.6), negatives a1 (0), a2 (.8).
+    # Anchor a2: positive a1 (.6), negatives b1 (.8), b2 (.96). Anchor b2: positive b1 (.6), a1 (.8), a2 (.96).
+    def term(pos: float, negs: list[float]) -> float:
+        return -pos / t + math.log(math.exp(pos / t) + sum(math.exp(n / t) for n in negs))
+
+    ref = (term(0.6, [0.0, 0.8]) + term(0.6, [0.0, 0.8]) + term(0.6, [0.8, 0.96]) + term(0.6, [0.8, 0.96])) / 4
+    got = nt_xent(_t(Z1), _t(Z2), t).item()
+    assert got == pytest.approx(ref, rel=1e-5)
+
+
+def test_nt_xent_normalizes_inputs() -> None:
+    assert nt_xent(_t(3 * Z1), _t(0.5 * Z2), 0.5).item() == pytest.approx(nt_xent(_t(Z1), _t(Z2), 0.5).item(), rel=1e-5)
+
+
+def test_supcon_matches_hand_computation() -> None:
+    t = 0.1
+    z1 = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    z2 = np.array([[0.8, 0.6], [0.6, 0.8], [1.0, 0.0]])
+    y = np.array([0, 0, 1])
+    z = np.concatenate([z1, z2])
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    labels = np.concatenate([y, y])
+    sim = z @ z.T / t
+    total = 0.0
+    for i in range(6):
+        others = [a for a in range(6) if a != i]
+        log_den = np.log(np.sum(np.exp(sim[i, others])))
+        positives = [p for p in others if labels[p] == labels[i]]
+        total += -np.mean([sim[i, p] - log_den for p in positives])
+    ref = total / 6
+    got = supcon(_t(z1), _t(z2), torch.tensor(y), t).item()
+    assert got == pytest.approx(ref, rel=1e-5)
+
+
+def test_supcon_with_distinct_labels_is_nt_xent() -> None:
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(5, 4, generator=g), torch.randn(5, 4, generator=g)
+    assert supcon(z1, z2, torch.arange(5), 0.3).item() == pytest.approx(nt_xent(z1, z2, 0.3).item(), rel=1e-5)
+
+
+def test_info_nce_queue_matches_hand_computation() -> None:
+    t = 0.2
+    q = np.array([[1.0, 0.0], [0.0, 1.0]])
+    k = np.array([[0.6, 0.8], [0.8, 0.6]])
+    bank = np.array([[-1.0, 0.0], [0.0, -1.0], [0.8, 0.6]])
+    ref = 0.0
+    for i in range(2):
+        logits = np.concatenate([[q[i] @ k[i]], bank @ q[i]]) / t
+        ref += -(logits[0] - np.log(np.exp(logits).sum()))
+    ref /= 2
+    assert info_nce_queue(_t(q), _t(k), _t(bank), t).item() == pytest.approx(ref, rel=1e-5)
+
+
+def test_negative_cosine_and_stop_gradient() -> None:
+    p = torch.tensor([[2.0, 0.0], [1.0, 1.0]], requires_grad=True)
+    z = torch.tensor([[1.0, 1.0], [3.0, 3.0]], requires_grad=True)
+    ref = -(1 / math.sqrt(2) + 1.0) / 2
+    loss = negative_cosine(p, z)
+    assert loss.item() == pytest.approx(ref, rel=1e-6)
+    loss.backward()
+    assert z.grad is None and p.grad is not None
+
+
+def test_alignment_and_uniformity_match_hand_computation() -> None:
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    y = np.array([[0.0, 1.0], [0.0, 1.0], [-1.0, 0.0]])
+    # squared distances between pairs: 2, 0, 0 -> alignment (alpha 2) = 2/3
+    assert alignment(_t(x), _t(y)).item() == pytest.approx(2 / 3, rel=1e-6)
+    # distinct pairs of x: |x0-x1|^2 = 2, |x0-x2|^2 = 4, |x1-x2|^2 = 2
+    ref = math.log((math.exp(-4) + math.exp(-8) + math.exp(-4)) / 3)
+    assert uniformity(_t(x)).item() == pytest.approx(ref, rel=1e-5)
+
+
+def test_heads_shapes() -> None:
+    proj = projection_head(8, 16, 4, bn=True, last_bn="plain")
+    pred = prediction_head(4, 6)
+    out = pred(proj(torch.randn(3, 8)))
+    assert out.shape == (3, 4)
+    assert isinstance(proj[-1], torch.nn.BatchNorm1d) and proj[-1].weight is None
+    assert len(projection_head(8, 16, 4)) == 3  # Linear, ReLU, Linear
+
+
+def test_ema_update_and_momentum_copy() -> None:
+    online = torch.nn.Linear(2, 1)
+    target = momentum_copy(online)
+    assert not any(p.requires_grad for p in target.parameters())
+    with torch.no_grad():
+        online.weight.fill_(1.0)
+        target.weight.fill_(0.0)
+    ema_update(target, online, 0.9)
+    assert torch.allclose(target.weight, torch.full_like(target.weight, 0.1))
+    assert cosine_momentum(0.99, 0, 100) == pytest.approx(0.99)
+    assert cosine_momentum(0.99, 100, 100) == pytest.approx(1.0)
+
+
+def test_key_queue_wraps() -> None:
+    q = KeyQueue(5, 2, torch.Generator().manual_seed(0))
+    q.enqueue(torch.tensor([[2.0, 0.0]] * 3))
+    q.enqueue(torch.tensor([[0.0, 3.0]] * 3))
+    assert int(q.ptr) == 1
+    assert torch.allclose(q.queue[0], torch.tensor([0.0, 1.0]))  # wrapped
+    assert torch.allclose(q.queue[2], torch.tensor([1.0, 0.0]))
+    assert torch.allclose(q.queue[3:], torch.tensor([[0.0, 1.0]] * 2))
+
+
+def test_warmup_cosine() -> None:
+    f = warmup_cosine(100, warmup_steps=10, warmup_from=0.1, min_ratio=0.01)
+    assert f(0) == pytest.approx(0.1)
+    assert f(10) == pytest.approx(0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * 0.1)))
+    assert f(100) == pytest.approx(0.01)
+    assert all(f(t) >= f(t + 1) for t in range(10, 100))
+
+
+def test_fit_linear_folds_standardization() -> None:
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 3
+    feats = torch.randn(60, 5, generator=g) * 0.1 + 100 + 3 * torch.nn.functional.one_hot(y, 5).float()
+    layer = fit_linear(feats, y, 3, ProbeRecipe(epochs=30, batch_size=16, lr=0.1, standardize=True), g)
+    assert (layer(feats).argmax(1) == y).float().mean() == 1.0
+
+
+def test_linear_probe_installs_head(tiny) -> None:
+    from benchmark.models import build_classifier
+
+    mean, std = tiny.mean_std()
+    model = build_classifier("small-cnn", 3, tiny.num_classes, mean, std)
+    before = [p.clone() for p in model.backbone.parameters()]
+    out = linear_probe(model, tiny, RunContext(), ProbeRecipe(epochs=20, batch_size=8, lr=0.1, standardize=True))
+    assert out is model and not model.training
+    assert all(torch.equal(a, b) for a, b in zip(before, model.backbone.parameters()))
+    assert out(torch.rand(2, 3, 8, 8)).shape == (2, tiny.num_classes)
