@@ -52,7 +52,8 @@ class LSP(Attack):
     Construction: for each class a Gaussian cluster in ``C * (H/patch)^2`` dimensions (48 on
     CIFAR: a 4x4 grid of 8x8 patches times 3 channels), well separated (``class_sep`` 10); each
     image gets its own point of its class's cluster, upsampled to ``H x W`` by repeating each value
-    over a ``patch x patch`` patch (nearest neighbour), then scaled to L2 norm ``eps``.
+    over a ``patch x patch`` patch (nearest neighbour), then scaled to L2 norm ``eps``; the stored
+    ``delta`` is what remains after clamping ``x + delta`` to [0, 1] (L2 norm at most ``eps``).
 
     Deviations from the official code: our own sampler replaces scikit-learn's
     ``make_classification`` (same distribution family, no dependency); exactly as many points as
@@ -86,7 +87,9 @@ class LSP(Attack):
         grid = per_image.view(-1, gh, gw, c).permute(0, 3, 1, 2)
         patches = F.interpolate(grid, scale_factor=p.patch_size, mode="nearest")[:, :, :h, :w]
         flat = patches.flatten(1)
-        delta = (flat / flat.norm(dim=1, keepdim=True).clamp_min(1e-12) * p.eps).view(-1, c, h, w).contiguous()
+        raw = (flat / flat.norm(dim=1, keepdim=True).clamp_min(1e-12) * p.eps).view(-1, c, h, w)
+        x = train.x.float().div(255)
+        delta = (x + raw).clamp_(0, 1) - x  # the part that survives the release's box clamp
         return Poison(x=release(train.x, delta), delta=delta, kind="samplewise", meta={"l2": p.eps, "patch_size": p.patch_size})
 
 
