@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-import torch
+from typing import Literal
+
 from pydantic import Field
 
 from benchmark.augment import crop_flip
@@ -52,7 +53,7 @@ class TAP(Attack):
         ref_epochs: int = Field(40, ge=1)
         ref_lr: float = 0.1
         ref_weight_decay: float = 5e-4
-        ref_schedule: str = "multistep"
+        ref_schedule: Literal["cosine", "multistep", "constant"] = "multistep"
         ref_milestones: tuple[float, ...] = (14, 25, 35)
         ref_warmup_epochs: float = 0.0
 
@@ -80,7 +81,7 @@ class TAP(Attack):
             momentum=0.9,
             weight_decay=p.ref_weight_decay,
             nesterov=True,
-            schedule=p.ref_schedule,  # type: ignore[arg-type]
+            schedule=p.ref_schedule,
             milestones=p.ref_milestones,
             warmup_epochs=p.ref_warmup_epochs,
         )
