@@ -29,13 +29,20 @@ _CHUNK = 2048
 
 @dataclass
 class RunContext:
-    """Where and how a job runs: device, seed, profile, the artifact cache and a logger."""
+    """Where and how a job runs: device, seed, profile, the artifact cache and a logger.
+
+    ``data_key`` names the clean dataset the job runs on (the runner fills it with the content key
+    of the plan's dataset spec); attacks put it into the cache specs of intermediate models
+    (reference classifiers), so a model is shared exactly between jobs on the same data.
+    Empty when unknown (then attacks fingerprint the data themselves).
+    """
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     seed: int = 0
     profile: str = "paper"
     cache: ArtifactCache | None = None
     log: Callable[[str], None] = lambda msg: None
+    data_key: str = ""
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A CPU generator seeded from the context seed (``offset`` separates independent streams)."""

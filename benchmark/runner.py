@@ -24,7 +24,7 @@ from benchmark.errors import UserError
 from benchmark.interfaces import CellArtifacts, Poison, RunContext
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.provenance import provenance
-from benchmark.store import ArtifactCache, ResultStore
+from benchmark.store import ArtifactCache, ResultStore, spec_key
 
 DONE = ("ok", "n/a")
 
@@ -132,7 +132,14 @@ class Runner:
         return self._splits
 
     def ctx(self, seed: int) -> RunContext:
-        return RunContext(device=self.device, seed=seed, profile=self.r.matrix.profile, cache=self.cache, log=self.plugin_log)
+        return RunContext(
+            device=self.device,
+            seed=seed,
+            profile=self.r.matrix.profile,
+            cache=self.cache,
+            log=self.plugin_log,
+            data_key=spec_key(self.plan.dataset_spec),
+        )
 
     def poison(self, job: AttackJob) -> Poison:
         """The job's poison: from the cache, or generated now (under a lock) and budget-checked."""

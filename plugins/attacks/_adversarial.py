@@ -1,0 +1,100 @@
+"""Adversarial poisoning against a frozen reference classifier: the crafting loop TAP (Fowl et al.,
+NeurIPS 2021) and T-AAP / UT-AAP (Wang, Zhu & Gao, NeurIPS 2024) share.
+
+For each batch of the training set (in index order, so ``delta[idx]`` is aligned with the dataset
+index), ``steps`` signed L-inf PGD steps on ``delta`` with a fresh per-sample random augmentation
+drawn every step, the model in eval mode:
+
+* targeted: minimize CE(f(aug(x + delta)), (y + shift) mod K);
+* untargeted: maximize CE(f(aug(x + delta)), y) (the core's :func:`pgd` minimizes its negative).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.data.dataset import ImageDataset
+from benchmark.interfaces import RunContext
+from benchmark.training import Augment, autocast, batches, frozen, pgd, to_model
+
+
+def shifted_labels(y: torch.Tensor, num_classes: int, shift: int = 1) -> torch.Tensor:
+    """The targeted-poisoning label map ``y -> (y + shift) mod K`` (TAP's ``_label_map``, AAP's
+    ``--label-translation``)."""
+    return (y + shift) % num_classes
+
+
+def adversarial_loss(
+    model: nn.Module,
+    y: torch.Tensor,
+    num_classes: int,
+    ctx: RunContext,
+    *,
+    targeted: bool,
+    shift: int = 1,
+    augment: Augment | None = None,
+    generator: torch.Generator | None = None,
+) -> Any:
+    """The loss PGD *minimizes*, as a function of the perturbed batch ``[B,C,H,W]`` in [0, 1]."""
+    target = shifted_labels(y, num_classes, shift) if targeted else y
+    sign = 1.0 if targeted else -1.0
+
+    def loss(x: torch.Tensor) -> torch.Tensor:
+        if augment is not None:
+            assert generator is not None
+            x = augment(x, generator)
+        with autocast(ctx):
+            logits = model(to_model(x)).float()
+        return sign * F.cross_entropy(logits, target)
+
+    return loss
+
+
+def craft(
+    model: nn.Module,
+    train: ImageDataset,
+    ctx: RunContext,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    batch_size: int,
+    targeted: bool,
+    augment: Augment | None,
+    init: Literal["zero", "randn"] = "zero",
+    shift: int = 1,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Sample-wise ``delta`` ``[N, C, H, W]`` (float32, CPU) and crafting statistics.
+
+    ``init``: ``zero`` (AAP) or ``randn`` (TAP: ``randn * eps`` clamped to the ball and the box).
+    Statistics (no augmentation, on the float ``x + delta``): ``final_loss`` (the mean PGD
+    objective on the final ``delta``) and ``target_rate`` (fraction classified as the target for
+    targeted crafting, misclassified for untargeted).
+    """
+    n, k, dev = len(train), train.num_classes, ctx.device
+    g_init, g_aug = ctx.generator(11), ctx.generator(12)
+    delta = torch.zeros(train.x.shape, dtype=torch.float32)
+    if init == "randn":
+        delta = (torch.randn(train.x.shape, generator=g_init) * eps).clamp_(-eps, eps)
+    hits, loss_sum = 0, 0.0
+    with frozen(model):
+        for i, idx in enumerate(batches(n, batch_size, None, drop_last=False)):
+            x = train.float_batch(idx, dev)
+            y = train.y[idx].to(dev)
+            d0 = ((x + delta[idx].to(dev)).clamp(0, 1) - x)
+            loss = adversarial_loss(model, y, k, ctx, targeted=targeted, shift=shift, augment=augment, generator=g_aug)
+            d = pgd(loss, x, d0, eps=eps, alpha=alpha, steps=steps)
+            delta[idx] = d.cpu()
+            with torch.no_grad(), autocast(ctx):
+                pred = model(to_model(x + d)).argmax(1)
+                plain = adversarial_loss(model, y, k, ctx, targeted=targeted, shift=shift)(x + d)
+            goal = shifted_labels(y, k, shift) if targeted else y
+            hits += int((pred == goal).sum()) if targeted else int((pred != goal).sum())
+            loss_sum += float(plain) * len(idx)
+            if (i + 1) % 5 == 0:
+                ctx.log(f"craft: {min(n, (i + 1) * batch_size)}/{n} images, success {hits / min(n, (i + 1) * batch_size):.3f}")
+    return delta, {"target_rate": round(hits / n, 4), "final_loss": round(loss_sum / n, 4)}

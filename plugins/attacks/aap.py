@@ -1,0 +1,124 @@
+"""T-AAP and UT-AAP: augmented adversarial poisoning (Wang, Zhu & Gao, "Efficient Availability
+Attacks against Supervised and Contrastive Learning Simultaneously", NeurIPS 2024; code
+EhanW/AUE-AAP ``aap.py``)."""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+
+from benchmark.augment import contrastive_view, strength_view_params
+from benchmark.data.dataset import ImageDataset
+from benchmark.interfaces import Attack, Poison, RunContext, release
+from benchmark.params import Params
+from benchmark.training import Augment, SGDRecipe
+from plugins.attacks._adversarial import craft
+from plugins.attacks._reference import reference_classifier
+
+
+def strength_augment(s: float) -> Augment:
+    """The AUE/AAP contrastive-like augmentation of strength ``s`` (per sample, differentiable)."""
+    kw = strength_view_params(s)
+
+    def aug(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        return contrastive_view(x, g, **kw)  # type: ignore[arg-type]
+
+    return aug
+
+
+class TAAP(Attack):
+    """T-AAP: targeted adversarial poisoning through contrastive-like augmentations.
+
+    Threat model: L-inf, ``eps`` = 8/255, sample-wise ``delta`` ``[N, C, H, W]`` indexed by
+    dataset index.
+
+    Loop (specs/attacks.md §7): train a reference classifier on clean data with the strength-
+    ``ref_strength`` augmentation (RandomResizedCrop scale (1 - 0.9 s, 1), flip, colour jitter
+    (0.4 s, ..., 0.1 s) with p 0.8 s, grayscale p 0.2 s; no crop+flip), SGD lr 0.5, wd 1e-4,
+    10-epoch warm-up then cosine, 40 epochs, no input normalization; cached by its own settings,
+    so T-AAP and UT-AAP share it. Then from ``delta = 0``, ``steps`` = 250 signed PGD steps of
+    ``alpha`` = 2.5 eps / 250 per sample, eval mode, a fresh strength-``gen_strength``
+    augmentation every step: T-AAP minimizes CE(f(aug(x + delta)), (y + 1) mod K); UT-AAP maximizes
+    CE(f(aug(x + delta)), y). Projection onto the eps-ball and the [0, 1] box after each step.
+
+    Deviations from the official code: both augmentations are our tensor ops
+    (:func:`benchmark.augment.contrastive_view`; the official reference model uses torchvision PIL
+    ops and crafting uses kornia; hue is a YIQ rotation, jitter order is fixed); the cosine
+    schedule ends at 0, not 1e-6; the release rounds to nearest (official: floor); the crafting
+    batch is 512 instead of 128 (no effect on the result: the model is frozen).
+    """
+
+    name = "t-aap"
+    targeted: bool = True
+
+    class Params(Params):
+        eps: float = Field(8 / 255, ge=0, le=1)
+        steps: int = Field(250, ge=1)
+        alpha: float | None = None  # None: 2.5 * eps / steps
+        batch_size: int = Field(512, ge=1)
+        label_shift: int = Field(1, ge=1)
+        gen_strength: float = Field(0.4, ge=0)
+        arch: str = "resnet18"
+        ref_strength: float = Field(0.4, ge=0)
+        ref_epochs: int = Field(40, ge=1)
+        ref_lr: float = 0.5
+        ref_weight_decay: float = 1e-4
+        ref_warmup_epochs: float = 10.0
+
+    profiles = {
+        # reference: small CNN, 20 epochs (lr 0.5 with a short warm-up); crafting 25 steps, alpha 2.5 eps / 25
+        "quick": {"arch": "small-cnn", "ref_epochs": 20, "ref_warmup_epochs": 2.0, "steps": 25},
+        "smoke": {"arch": "small-cnn", "ref_epochs": 2, "ref_warmup_epochs": 0.5, "steps": 3, "batch_size": 64},
+    }
+
+    def recipe(self) -> SGDRecipe:
+        p = self.params
+        return SGDRecipe(
+            epochs=p.ref_epochs,
+            batch_size=128,
+            lr=p.ref_lr,
+            momentum=0.9,
+            weight_decay=p.ref_weight_decay,
+            schedule="cosine",
+            warmup_epochs=p.ref_warmup_epochs,
+            drop_last=False,
+        )
+
+    def generate(self, train: ImageDataset, ctx: RunContext) -> Poison:
+        p = self.params
+        alpha = p.alpha if p.alpha is not None else 2.5 * p.eps / p.steps
+        model, meta = reference_classifier(
+            train,
+            ctx,
+            arch=p.arch,
+            recipe=self.recipe(),
+            augment=strength_augment(p.ref_strength),
+            augment_name=f"aue-aap-strength-{p.ref_strength}",
+            normalize=False,
+        )
+        delta, stats = craft(
+            model,
+            train,
+            ctx,
+            eps=p.eps,
+            alpha=alpha,
+            steps=p.steps,
+            batch_size=p.batch_size,
+            targeted=self.targeted,
+            augment=strength_augment(p.gen_strength),
+            init="zero",
+            shift=p.label_shift,
+        )
+        return Poison(x=release(train.x, delta), delta=delta, kind="samplewise", meta={**meta, **stats, "alpha": alpha}, surrogate=model)
+
+
+class UTAAP(TAAP):
+    """UT-AAP: untargeted augmented adversarial poisoning (Wang, Zhu & Gao, NeurIPS 2024):
+    maximize CE(f(aug(x + delta)), y). Same threat model (L-inf 8/255, sample-wise), reference model
+    (shared with T-AAP through the cache) and loop as :class:`TAAP`."""
+
+    name = "ut-aap"
+    targeted = False
+
+
+PLUGINS = [TAAP, UTAAP]
