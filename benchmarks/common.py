@@ -1,0 +1,127 @@
+"""Shared pieces of the performance harness: memory probes, data, timed results."""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmark.data.dataset import ImageDataset  # noqa: E402
+from benchmark.data.split import make_splits  # noqa: E402
+
+
+DATA = Path(os.environ.get("UEBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
+NPZ = DATA / "cifar10-jpeg.npz"
+
+
+# ------------------------------------------------------------------------------------------ memory
+
+
+def _status(key: str) -> int:
+    """A ``/proc/self/status`` field in bytes (0 where /proc is not available)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if key == "VmHWM":
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return 0
+
+
+def reset_peak(device: torch.device) -> None:
+    """Reset the process's peak RSS (Linux ``clear_refs``) and CUDA's peak allocation counter."""
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_bytes(device: torch.device) -> int:
+    """Peak RSS since :func:`reset_peak` on CPU; peak allocated device memory on CUDA."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return _status("VmHWM")
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# -------------------------------------------------------------------------------------------- data
+
+
+def load_cifar(n: int, seed: int = 0) -> tuple[ImageDataset, ImageDataset]:
+    """A class-balanced ``n``-image training subset (shuffled once, as the runner does) and the
+    full 10k test set of the shared CIFAR-10 npz, as uint8 ``[N, 3, 32, 32]``."""
+    if not NPZ.exists():
+        sys.exit(f"bench: CIFAR-10 npz not found at {NPZ} (set UEBENCH_SHARED_DATA)")
+    from benchmark.data.source import from_hwc
+
+    with np.load(NPZ) as d:
+        classes = [str(c) for c in d["classes"]]
+        train = from_hwc(d["x_train"], d["y_train"], classes)
+        test = from_hwc(d["x_test"], d["y_test"], classes)
+    splits = make_splits(train, test, subset=None if n >= len(train) else n, seed=seed)
+    return splits.train, splits.test
+
+
+def hwc(data: ImageDataset) -> tuple[np.ndarray, np.ndarray]:
+    """The dataset as torchvision's CIFAR10 stores it: HWC uint8 numpy images and int labels."""
+    return data.x.permute(0, 2, 3, 1).contiguous().numpy(), data.y.numpy()
+
+
+# ------------------------------------------------------------------------------------------- cells
+
+
+@dataclass
+class Result:
+    """One timed measurement."""
+
+    cell: str
+    device: str
+    impl: str  # "uebench" | "reference"
+    images: int  # images processed (training samples, or sample-steps for PGD cells as described in unit)
+    seconds: float
+    peak_mib: float
+    unit: str = "img/s"
+    accuracy: float | None = None  # what "equal accuracy" is judged on (see `note`)
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else float("nan")
+
+
+def timed(device: torch.device, fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """Run ``fn`` once; return (its value, wall seconds, peak MiB during it)."""
+    reset_peak(device)
+    sync(device)
+    t0 = time.perf_counter()
+    out = fn()
+    sync(device)
+    dt = time.perf_counter() - t0
+    return out, dt, peak_bytes(device) / 2**20
+
