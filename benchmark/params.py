@@ -45,9 +45,10 @@ def _accepts_float(annotation: Any) -> bool:
 
 
 class Params(BaseModel):
-    """Base class of every plugin's parameters: unknown keys are errors, fractions are numbers."""
+    """Base class of every plugin's parameters: unknown keys are errors, fractions are numbers,
+    defaults are validated too."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     @model_validator(mode="before")
     @classmethod

@@ -42,7 +42,7 @@ def test_dataset_flat_params():
     [
         (GOOD.replace("profile: smoke", "profil: smoke"), "m.yaml: profil: unknown key 'profil'; did you mean 'profile'?"),
         (GOOD.replace("profile: smoke", "profile: fast"), "m.yaml: profile: "),
-        (GOOD.replace("victims: [sl]", "victims: [sll]"), "m.yaml: victims[0].name: unknown victim 'sll'; did you mean 'sl'?"),
+        (GOOD.replace("victims: [sl]", "victims: [sll]"), "m.yaml: victims[0].name: unknown victim 'sll'; did you mean 'sl'"),
         (GOOD.replace("eps: 4/255", "epss: 4/255"), "m.yaml: attacks[1].params.epss: unknown key 'epss'; did you mean 'eps'"),
         (GOOD.replace("eps: 4/255", "eps: big"), "m.yaml: attacks[1].params.eps: "),
         (GOOD.replace("victims: [sl]", ""), "m.yaml: victims: this key is required"),

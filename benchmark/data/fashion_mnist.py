@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.dataset import ImageDataset
-from benchmark.data.source import DatasetSource, existing_dir, from_hwc
+from benchmark.data.source import DatasetSource, ResolvedPath, existing_dir, from_hwc
 from benchmark.errors import DatasetError
 from benchmark.params import Params
 
@@ -51,7 +51,7 @@ class FashionMNIST(DatasetSource):
     name = "fashion-mnist"
 
     class Params(Params):
-        root: str = "/usr/share/datasets/fashion-mnist"
+        root: ResolvedPath = "/usr/share/datasets/fashion-mnist"
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         root = existing_dir(self.params.root, "fashion-mnist", HOW)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.dataset import ImageDataset
-from benchmark.data.source import DatasetSource, existing_dir, from_hwc
+from benchmark.data.source import DatasetSource, ResolvedPath, existing_dir, from_hwc
 from benchmark.errors import DatasetError
 from benchmark.params import Params
 
@@ -25,7 +25,7 @@ class ImageFolder(DatasetSource):
     name = "imagefolder"
 
     class Params(Params):
-        root: str
+        root: ResolvedPath
         size: int = 32
         test_split: str = "test"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.dataset import ImageDataset
-from benchmark.data.source import DatasetSource, from_hwc
+from benchmark.data.source import DatasetSource, ResolvedPath, from_hwc
 from benchmark.errors import DatasetError
 from benchmark.params import Params
 
@@ -22,7 +22,7 @@ class Npz(DatasetSource):
     name = "npz"
 
     class Params(Params):
-        path: str
+        path: ResolvedPath
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         path = Path(self.params.path).expanduser()

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
+from pydantic import AfterValidator
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.errors import DatasetError
 from benchmark.plugin import Plugin
+
+
+def _resolve(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+#: A filesystem path param, made absolute (``~`` expanded, links resolved) when validated, so that
+#: the same files give the same cache keys from any working directory and different files never share one.
+ResolvedPath = Annotated[str, AfterValidator(_resolve)]
 
 
 class DatasetSource(Plugin):

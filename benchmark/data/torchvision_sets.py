@@ -7,13 +7,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark.data.dataset import ImageDataset
-from benchmark.data.source import DatasetSource, from_hwc
+from benchmark.data.source import DatasetSource, ResolvedPath, from_hwc
 from benchmark.errors import DatasetError
 from benchmark.params import Params
 
 
 class _TorchvisionParams(Params):
-    root: str = "~/data"
+    root: ResolvedPath = "~/data"
     download: bool = False
 
 
