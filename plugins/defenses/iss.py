@@ -80,6 +80,7 @@ class ISSJpeg(_ISS):
     """
 
     name = "iss-jpeg"
+    version = "2"  # 2: Pillow's encoder (the ISS reference) instead of torchvision.io
 
     class Params(Params):
         quality: int = 10
