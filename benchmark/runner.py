@@ -24,6 +24,7 @@ from benchmark.errors import UserError
 from benchmark.interfaces import CellArtifacts, Poison, RunContext
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.provenance import provenance
+from benchmark.runtime import tune_cpu_allocator
 from benchmark.store import ArtifactCache, ResultStore, spec_key
 
 DONE = ("ok", "n/a")
@@ -99,6 +100,8 @@ class Runner:
         self.store = ResultStore(self.root, warn=self.log)
         self.cache = ArtifactCache(self.root, warn=self.log)
         self.device = pick_device(resolved.matrix.device)
+        if self.device.type == "cpu":
+            tune_cpu_allocator()
         self._splits: DataSplits | None = None
         self._poisons: dict[str, Poison | Exception] = {}
 

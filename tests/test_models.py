@@ -33,3 +33,23 @@ def test_sl_accepts_new_arch(tiny) -> None:
     victim = SL(SL.Params(arch="mobilenetv2", epochs=1, batch_size=20))
     model = victim.fit(tiny, RunContext(), TrainHooks())
     assert model(torch.rand(2, 3, 8, 8)).shape == (2, tiny.num_classes)
+
+
+def test_small_cnn_relu_after_pool_equals_conventional_order() -> None:
+    """The small CNN pools before its ReLU; outputs and input gradients equal conv-BN-ReLU-pool."""
+    torch.manual_seed(0)
+    model = build_classifier("small-cnn", 3, 10, [0.5] * 3, [0.25] * 3)
+    body = model.backbone.body
+    assert [type(m).__name__ for m in body[:4]] == ["Conv2d", "BatchNorm2d", "MaxPool2d", "ReLU"]
+    conventional = torch.nn.Sequential(*[body[i + j] for i in range(0, len(body), 4) for j in (0, 1, 3, 2)])
+    x = torch.rand(4, 3, 32, 32, requires_grad=True)
+    for train in (True, False):
+        model.train(train)
+        conventional.train(train)
+        out = model.backbone.body(x)
+        (gx,) = torch.autograd.grad(out.square().sum(), x)
+        ref = conventional(x)
+        (gr,) = torch.autograd.grad(ref.square().sum(), x)
+        torch.testing.assert_close(out, ref)
+        torch.testing.assert_close(gx, gr)
+    assert set(model.backbone.state_dict()) >= {"body.0.weight", "body.1.running_mean", "body.4.weight", "body.5.weight"}

@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.data.dataset import ImageDataset
+from benchmark.folding import fold_batchnorm
 from benchmark.interfaces import RunContext
-from benchmark.training import Augment, autocast, batches, frozen, pgd, to_model
+from benchmark.training import Augment, autocast, batches, pgd, to_model
 
 
 def shifted_labels(y: torch.Tensor, num_classes: int, shift: int = 1) -> torch.Tensor:
@@ -81,20 +82,20 @@ def craft(
     if init == "randn":
         delta = (torch.randn(train.x.shape, generator=g_init) * eps).clamp_(-eps, eps)
     hits, loss_sum = 0, 0.0
-    with frozen(model):
-        for i, idx in enumerate(batches(n, batch_size, None, drop_last=False)):
-            x = train.float_batch(idx, dev)
-            y = train.y[idx].to(dev)
-            d0 = ((x + delta[idx].to(dev)).clamp(0, 1) - x)
-            loss = adversarial_loss(model, y, k, ctx, targeted=targeted, shift=shift, augment=augment, generator=g_aug)
-            d = pgd(loss, x, d0, eps=eps, alpha=alpha, steps=steps)
-            delta[idx] = d.cpu()
-            with torch.no_grad(), autocast(ctx):
-                pred = model(to_model(x + d)).argmax(1)
-                plain = adversarial_loss(model, y, k, ctx, targeted=targeted, shift=shift)(x + d)
-            goal = shifted_labels(y, k, shift) if targeted else y
-            hits += int((pred == goal).sum()) if targeted else int((pred != goal).sum())
-            loss_sum += float(plain) * len(idx)
-            if (i + 1) % 5 == 0:
-                ctx.log(f"craft: {min(n, (i + 1) * batch_size)}/{n} images, success {hits / min(n, (i + 1) * batch_size):.3f}")
+    fm = fold_batchnorm(model)  # frozen, BN folded: the model is fixed for this pass
+    for i, idx in enumerate(batches(n, batch_size, None, drop_last=False)):
+        x = train.float_batch(idx, dev)
+        y = train.y[idx].to(dev)
+        d0 = ((x + delta[idx].to(dev)).clamp(0, 1) - x)
+        loss = adversarial_loss(fm, y, k, ctx, targeted=targeted, shift=shift, augment=augment, generator=g_aug)
+        d = pgd(loss, x, d0, eps=eps, alpha=alpha, steps=steps)
+        delta[idx] = d.cpu()
+        with torch.no_grad(), autocast(ctx):
+            pred = fm(to_model(x + d)).argmax(1)
+            plain = adversarial_loss(fm, y, k, ctx, targeted=targeted, shift=shift)(x + d)
+        goal = shifted_labels(y, k, shift) if targeted else y
+        hits += int((pred == goal).sum()) if targeted else int((pred != goal).sum())
+        loss_sum += float(plain) * len(idx)
+        if (i + 1) % 5 == 0:
+            ctx.log(f"craft: {min(n, (i + 1) * batch_size)}/{n} images, success {hits / min(n, (i + 1) * batch_size):.3f}")
     return delta, {"target_rate": round(hits / n, 4), "final_loss": round(loss_sum / n, 4)}

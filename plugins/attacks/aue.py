@@ -10,10 +10,11 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from benchmark.data.dataset import ImageDataset
+from benchmark.folding import fold_batchnorm
 from benchmark.interfaces import Attack, Poison, RunContext, release
 from benchmark.models import build_classifier
 from benchmark.params import Params
-from benchmark.training import autocast, batches, frozen, pgd, to_model
+from benchmark.training import autocast, batches, pgd, to_model
 from plugins.attacks.aap import strength_augment
 
 
@@ -84,19 +85,19 @@ class AUE(Attack):
                 loss.backward()
                 opt.step()
             correct = 0
-            with frozen(model):
-                for idx in batches(n, p.noise_batch_size, None, drop_last=False):
-                    x = train.float_batch(idx, dev)
-                    y = train.y[idx].to(dev)
+            fm = fold_batchnorm(model)  # frozen, BN folded: the model is fixed for this pass
+            for idx in batches(n, p.noise_batch_size, None, drop_last=False):
+                x = train.float_batch(idx, dev)
+                y = train.y[idx].to(dev)
 
-                    def objective(xa: torch.Tensor, y: torch.Tensor = y) -> torch.Tensor:
-                        with autocast(ctx):
-                            return F.cross_entropy(model(to_model(aug(xa, g_aug))).float(), y)
+                def objective(xa: torch.Tensor, y: torch.Tensor = y) -> torch.Tensor:
+                    with autocast(ctx):
+                        return F.cross_entropy(fm(to_model(aug(xa, g_aug))).float(), y)
 
-                    d = pgd(objective, x, delta[idx].to(dev), eps=p.eps, alpha=alpha, steps=p.steps)
-                    delta[idx] = d.cpu()
-                    with torch.no_grad(), autocast(ctx):
-                        correct += int((model(to_model(x + d)).argmax(1) == y).sum())
+                d = pgd(objective, x, delta[idx].to(dev), eps=p.eps, alpha=alpha, steps=p.steps)
+                delta[idx] = d.cpu()
+                with torch.no_grad(), autocast(ctx):
+                    correct += int((fm(to_model(x + d)).argmax(1) == y).sum())
             history.append(round(correct / n, 4))
             ctx.log(f"aue: epoch {epoch + 1}/{p.epochs}: train accuracy on x+delta {history[-1]:.4f}")
         return Poison(

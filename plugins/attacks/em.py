@@ -12,10 +12,11 @@ from pydantic import Field
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.data.split import stratified_fraction
+from benchmark.folding import fold_batchnorm
 from benchmark.interfaces import Attack, Poison, RunContext, release
 from benchmark.models import build_classifier
 from benchmark.params import Params
-from benchmark.training import autocast, batches, frozen, pgd, to_model
+from benchmark.training import autocast, batches, pgd, to_model
 
 
 def _cycle(n: int, batch_size: int, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
@@ -117,13 +118,13 @@ class EM(Attack):
         history: list[float] = []
         for outer in range(p.max_outer):
             self._model_steps(model, opt, it, noisy, ctx)
-            with frozen(model):
-                for idx in batches(n, p.batch_size, None, False):
-                    x = train.float_batch(idx, dev)
-                    y = train.y[idx].to(dev)
-                    i = idx.to(dev)
-                    delta[i] = self._pgd(model, x, y, delta[i], ctx, p.steps)
-                acc = self._accuracy(model, torch.arange(n), noisy, ctx)
+            fm = fold_batchnorm(model)  # frozen, BN folded: the model is fixed for this pass
+            for idx in batches(n, p.batch_size, None, False):
+                x = train.float_batch(idx, dev)
+                y = train.y[idx].to(dev)
+                i = idx.to(dev)
+                delta[i] = self._pgd(fm, x, y, delta[i], ctx, p.steps)
+            acc = self._accuracy(fm, torch.arange(n), noisy, ctx)
             history.append(round(acc, 4))
             ctx.log(f"em: outer iteration {outer + 1}: train accuracy on x+delta {acc:.4f}")
             if acc > p.stop_accuracy:
@@ -181,17 +182,17 @@ class EMClasswise(EM):
         history: list[float] = []
         for outer in range(p.max_outer):
             self._model_steps(model, opt, it, noisy, ctx)
-            with frozen(model):
-                for pos in batches(len(sub), bs, g, drop_last=True):
-                    idx = sub[pos]
-                    x = train.float_batch(idx, dev)
-                    y = train.y[idx].to(dev)
-                    d = self._pgd(model, x, y, delta[y], ctx, p.steps)
-                    sums = torch.zeros_like(delta).index_add_(0, y, d)
-                    counts = torch.bincount(y, minlength=k)
-                    present = counts > 0
-                    delta[present] = (sums[present] / counts[present].view(-1, 1, 1, 1)).clamp(-p.eps, p.eps)
-                acc = self._accuracy(model, torch.arange(len(sub)), noisy, ctx)
+            fm = fold_batchnorm(model)  # frozen, BN folded: the model is fixed for this pass
+            for pos in batches(len(sub), bs, g, drop_last=True):
+                idx = sub[pos]
+                x = train.float_batch(idx, dev)
+                y = train.y[idx].to(dev)
+                d = self._pgd(fm, x, y, delta[y], ctx, p.steps)
+                sums = torch.zeros_like(delta).index_add_(0, y, d)
+                counts = torch.bincount(y, minlength=k)
+                present = counts > 0
+                delta[present] = (sums[present] / counts[present].view(-1, 1, 1, 1)).clamp(-p.eps, p.eps)
+            acc = self._accuracy(fm, torch.arange(len(sub)), noisy, ctx)
             history.append(round(acc, 4))
             ctx.log(f"em-class: outer iteration {outer + 1}: subset accuracy on x+delta {acc:.4f}")
             if acc > p.stop_accuracy:
