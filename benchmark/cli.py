@@ -11,7 +11,8 @@ from benchmark.errors import UserError
 
 
 def _run(args: argparse.Namespace) -> int:
-    from benchmark.config import load_matrix, resolve
+    from benchmark.config import ExecutorSpec, load_matrix, resolve
+    from benchmark.executors import execute
     from benchmark.registry import get_registry
     from benchmark.report import write_leaderboard
     from benchmark.runner import Runner
@@ -21,13 +22,15 @@ def _run(args: argparse.Namespace) -> int:
         matrix = matrix.model_copy(update={"device": args.device})
     if args.profile:
         matrix = matrix.model_copy(update={"profile": args.profile})
+    if args.workers:
+        matrix = matrix.model_copy(update={"executor": ExecutorSpec(name="local", params={"workers": args.workers})})
     resolved = resolve(matrix, get_registry(), file=str(args.matrix))
     runner = Runner(resolved, args.results, progress=None if not args.quiet else False, verbose=args.verbose)
     if args.dry_run:
         print(runner.describe())
         return 0
     try:
-        summary = runner.run()
+        summary = execute(resolved, args.results, progress=None if not args.quiet else False, verbose=args.verbose)
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: every finished cell is saved in {args.results}/; rerun the same command to resume",
@@ -87,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true", help="list attack jobs and cells, run nothing")
     r.add_argument("--device", help="override the matrix's device (auto, cpu, cuda, cuda:N)")
     r.add_argument("--profile", choices=["paper", "quick", "smoke"], help="override the matrix's profile")
+    r.add_argument("--workers", type=int, help="run with the local executor and this many worker processes")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("-v", "--verbose", action="store_true", help="also print the plugins' progress (epochs, outer iterations)")
     r.set_defaults(fn=_run)

@@ -69,9 +69,10 @@ class DatasetSpec(_Strict):
 
 
 class ExecutorSpec(_Strict):
-    """How jobs run. ``inline``: one after the other in this process (the default)."""
+    """How jobs run. ``inline``: one after the other in this process (the default); ``local``:
+    worker processes on this machine (params ``workers``, ``threads``; see benchmark/executors/local.py)."""
 
-    name: Literal["inline"] = "inline"
+    name: Literal["inline", "local"] = "inline"
     params: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -188,6 +189,23 @@ def _instantiate(registry: Registry, kind: str, entry: AxisEntry, profile: str, 
     return cls(resolve_params(cls, profile, entry.params, where=f"{where}.params", file=file))
 
 
+def _check_executor(spec: ExecutorSpec, file: str | None) -> None:
+    if spec.name == "inline":
+        if spec.params:
+            raise ConfigError(f"the inline executor takes no params (got {', '.join(spec.params)})", file=file, path="executor.params")
+        return
+    from benchmark.executors.local import LocalParams
+
+    try:
+        LocalParams.model_validate(spec.params)
+    except ValidationError as err:
+        e = err.errors()[0]
+        key = ".".join(str(p) for p in e["loc"])
+        allowed = ", ".join(LocalParams.model_fields)
+        msg = f"unknown key {key!r} (allowed: {allowed})" if e["type"] == "extra_forbidden" else f"{e['msg']} (got {e.get('input')!r})"
+        raise ConfigError(msg, file=file, path=f"executor.params.{key}") from None
+
+
 def resolve(matrix: Matrix, registry: Registry, file: str | None = None) -> Resolved:
     """Stage 2: plugins looked up, params validated, cross-checks done."""
     prof = matrix.profile
@@ -209,5 +227,6 @@ def resolve(matrix: Matrix, registry: Registry, file: str | None = None) -> Reso
                 file=file,
                 path=f"defenses[{i}]",
             )
+    _check_executor(matrix.executor, file)
     assert prof in PROFILES
     return Resolved(matrix, ds, axes["attacks"], axes["victims"], axes["defenses"], axes["metrics"], file)

@@ -90,8 +90,10 @@ class Runner:
         log: Callable[[str], None] | None = None,
         progress: bool | None = None,
         verbose: bool = False,
+        worker: tuple[int, int] = (0, 1),
     ) -> None:
         self.r = resolved
+        self.worker = worker
         self.plan: Plan = make_plan(resolved)
         self.root = Path(results)
         self.log = log or (lambda m: print(m, file=sys.stderr, flush=True))
@@ -116,7 +118,11 @@ class Runner:
         return True
 
     def pending(self) -> list[Cell]:
-        return [c for c in self.plan.cells if not self.is_done(c)]
+        """Cells not finished yet, attack by attack. Worker ``i`` of ``n`` (the local executor) takes
+        the attacks ``i, i + n, ...`` first, so the workers generate different poisons at the same time."""
+        i, n = self.worker
+        order = sorted(range(len(self.plan.jobs)), key=lambda j: ((j - i) % n, j))
+        return [c for j in order for c in self.plan.jobs[j].cells if not self.is_done(c)]
 
     def describe(self) -> str:
         """The ``--dry-run`` listing: attack jobs, then cells with their state."""

@@ -53,6 +53,7 @@ from benchmark.augment import crop_flip  # noqa: E402
 from benchmark.data.dataset import ImageDataset  # noqa: E402
 from benchmark.interfaces import RunContext, TrainHooks  # noqa: E402
 from benchmark.models import build_classifier  # noqa: E402
+from benchmark.runtime import tune_cpu_allocator  # noqa: E402
 from benchmark.training import SGDRecipe, accuracy, train_supervised  # noqa: E402
 
 
@@ -168,6 +169,7 @@ def rss_child(kind: str, n: int, sl_batches: int = 20) -> dict[str, Any]:
         from benchmark.models import BUILTIN_MODELS
 
         BUILTIN_MODELS["bench-tiny"] = _TinyNet  # before the registry is built in this process
+    tune_cpu_allocator()  # as the runner does
     train, _ = load_cifar(n)
     dev = torch.device("cpu")
     # one-time costs that do not depend on N (plugin imports, a first model) before the baseline
@@ -211,6 +213,58 @@ def rss_scaling(kinds: list[str], sizes: list[int]) -> list[dict[str, Any]]:
             out.append(json.loads(r.stdout.strip().splitlines()[-1]))
             print(f"  rss {kind} n={n}: peak {out[-1]['peak_rss_mib']:.0f} MiB", file=sys.stderr)
     return out
+
+
+# ------------------------------------------------------------------------------------------- sides
+
+CELLS = ("sl-small-cnn", "sl-resnet18", "em", "at", "simclr")
+
+
+def run_side(cell: str, impl: str, device: str, args: argparse.Namespace) -> Result | None:
+    """One repetition of one side of one cell, in this (fresh) process. The uebench side tunes the
+    allocator as :class:`benchmark.runner.Runner` does; the reference side keeps glibc's defaults,
+    as the papers' scripts run."""
+    dev = torch.device(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if impl == "uebench" and dev.type == "cpu":
+        tune_cpu_allocator()
+    train, test = load_cifar(50_000 if args.full else 5_000)
+
+    def subset(k: int | None) -> ImageDataset:
+        return train if args.full or k is None or k >= len(train) else train.select(torch.arange(k))
+
+    ue = impl == "uebench"
+    if cell.startswith("sl-"):
+        arch = cell[3:]
+        data = subset(2048) if arch == "small-cnn" else subset(2 * 128)  # --quick: a 2,048-image epoch / 2 batches
+        # test accuracy (the equal-accuracy check) for the small CNN; ResNet-18 inference on 10k
+        # images would dominate a quick CPU run
+        t = test if (arch == "small-cnn" or args.full) else None
+        return sl_uebench(arch, data, t, dev) if ue else sl_reference(arch, data, t, dev, args.workers)
+    if cell == "em":
+        data = subset(1024)
+        return em_uebench(data, dev) if ue else em_reference(data, dev, args.workers)
+    if cell == "at":
+        nb = len(train) // 128 if args.full else 2
+        return at_uebench(train, dev, nb) if ue else at_reference(train, dev, nb, args.workers)
+    if cell == "simclr":
+        return simclr_uebench(subset(2048), dev) if ue else None
+    raise SystemExit(f"bench: unknown cell {cell!r}")
+
+
+def side_child(cell: str, impl: str, device: str, args: argparse.Namespace) -> Result | None:
+    """Run :func:`run_side` in a fresh interpreter: each side gets its own allocator settings, heap and peak RSS."""
+    cmd = [sys.executable, __file__, "--side", cell, impl, device, "--workers", str(args.workers), "--threads", str(args.threads)]
+    if args.full:
+        cmd.append("--full")
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    if r.returncode != 0:
+        print(f"  {cell} {impl} {device}: failed\n{r.stderr[-2000:]}", file=sys.stderr)
+        return None
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    return None if doc is None else Result(**doc)
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -270,71 +324,44 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-reference", action="store_true", help="time uebench only")
     ap.add_argument("--no-rss", action="store_true", help="skip the 5k/20k/50k peak-RSS scaling runs")
     ap.add_argument("--rss-child", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
+    ap.add_argument("--side", nargs=3, metavar=("CELL", "IMPL", "DEVICE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.rss_child:
         print(json.dumps(rss_child(args.rss_child[0], int(args.rss_child[1]))))
         return 0
 
-    n = 50_000 if args.full else 5_000
+    if args.side:
+        r = run_side(*args.side, args)
+        print(json.dumps(None if r is None else asdict(r)))
+        return 0
+
     if args.threads:
         torch.set_num_threads(args.threads)
-    sl_n = None if args.full else 2048  # images of the timed sl-small-cnn epoch
-    resnet_batches = None if args.full else 2
-    at_batches = None if args.full else 2
-    em_n = None if args.full else 1024
-    reps = args.reps
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.devices == "auto" else args.devices.split(",")
-    print(f"bench: loading {n} CIFAR-10 training images ({NPZ}); torch threads {torch.get_num_threads()}", file=sys.stderr)
-    train, test = load_cifar(n)
+    print(f"bench: {'50k' if args.full else '5k'} CIFAR-10 training images ({NPZ}); torch threads {torch.get_num_threads()}; "
+          "every repetition of every side in a fresh process", file=sys.stderr)
     results: list[Result] = []
-
-    def subset(k: int | None) -> ImageDataset:
-        return train if k is None or k >= len(train) else train.select(torch.arange(k))
-
-    def pair(run_ue: Callable[[], Result], run_ref: Callable[[], Result] | None) -> None:
-        """Alternate uebench and reference ``reps`` times (the load on a shared machine drifts);
-        keep each side's fastest repetition."""
-        best: dict[str, Result] = {}
-        for _ in range(reps):
-            for fn in (run_ue, run_ref):
-                if fn is None:
-                    continue
-                r = fn()
-                print(f"  {r.cell:<16} {r.device:<5} {r.impl:<10} {r.rate:10,.0f} {r.unit}  ({r.seconds:.1f} s, peak {r.peak_mib:,.0f} MiB)", file=sys.stderr)
-                if r.impl not in best or r.seconds < best[r.impl].seconds:
-                    best[r.impl] = r
-        for r in best.values():
-            r.extra["repetitions"] = reps
-            results.append(r)
-
     for name in devices:
-        dev = torch.device(name)
         for cell in cells:
-            ref = not args.no_reference
-            if cell.startswith("sl-"):
-                arch = cell[3:]
-                data = subset(sl_n) if arch == "small-cnn" else subset(None if resnet_batches is None else resnet_batches * 128)
-                # test accuracy (the equal-accuracy check) for the small CNN; ResNet-18 inference on
-                # 10k images would dominate a quick CPU run
-                t = test if (arch == "small-cnn" or args.full) else None
-                pair(lambda: sl_uebench(arch, data, t, dev),
-                     (lambda: sl_reference(arch, data, t, dev, args.workers)) if ref else None)
-            elif cell == "em":
-                data = subset(em_n)
-                pair(lambda: em_uebench(data, dev), (lambda: em_reference(data, dev, args.workers)) if ref else None)
-            elif cell == "at":
-                nb = at_batches or len(train) // 128
-                pair(lambda: at_uebench(train, dev, nb), (lambda: at_reference(train, dev, nb, args.workers)) if ref else None)
-            elif cell == "simclr":
-                r = simclr_uebench(subset(sl_n), dev)
-                if r is None:
-                    print("  simclr: skipped (plugins/victims/simclr.py not in this tree)", file=sys.stderr)
-                else:
-                    results.append(r)
-            else:
-                print(f"  {cell}: unknown cell, skipped", file=sys.stderr)
+            if cell not in CELLS:
+                print(f"  {cell}: unknown cell, skipped (cells: {', '.join(CELLS)})", file=sys.stderr)
+                continue
+            impls = ["uebench"] + ([] if args.no_reference or cell == "simclr" else ["reference"])
+            best: dict[str, Result] = {}
+            # alternate the sides `reps` times (the load on a shared machine drifts); keep each side's fastest
+            for _ in range(args.reps):
+                for impl in impls:
+                    r = side_child(cell, impl, name, args)
+                    if r is None:
+                        continue
+                    print(f"  {r.cell:<16} {r.device:<5} {r.impl:<10} {r.rate:10,.0f} {r.unit}  ({r.seconds:.1f} s, peak {r.peak_mib:,.0f} MiB)", file=sys.stderr)
+                    if r.impl not in best or r.seconds < best[r.impl].seconds:
+                        best[r.impl] = r
+            for r in best.values():
+                r.extra["repetitions"] = args.reps
+                results.append(r)
     print("  certification draws: skipped (the certification metric does not exist yet)", file=sys.stderr)
 
     rss: list[dict[str, Any]] = []

@@ -1,31 +1,32 @@
 """Issue 2's evidence at the quick profile on real CIFAR-10 (5k train, 10k test, small CNN):
 EM collapses the supervised victim far below clean and random noise; ISS JPEG restores much of it.
 
-Bands from shared/reference/quick-scale-calibration.md (clean 69.6, EM-S 12-18, EM-S+JPEG 61.5).
+The victim is the quick `sl` with 10 epochs (tests/conftest.py: SL). Bands from
+shared/reference/quick-scale-calibration.md (10 epochs: clean 63.8, EM-S 15.1; 20 epochs: EM-S+JPEG 61.5).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.conftest import acc, run_quick
+from tests.conftest import SL, acc, run_quick
 
 pytestmark = pytest.mark.slow
 
 
 def test_em_collapses_sl_and_iss_restores(quick_results):
     # 7 cells, not the full 4 x 3 product, to keep CI short; the attacks' slow test reuses them
-    r = run_quick(quick_results, attacks=["clean", "random-noise", "em", "em-class"], victims=["sl"], defenses=["none"])
-    r.update(run_quick(quick_results, attacks=["em"], victims=["sl"], defenses=["iss-gray", "iss-jpeg"]))
-    r.update(run_quick(quick_results, attacks=["em-class"], victims=["sl"], defenses=["iss-gray"]))
+    r = run_quick(quick_results, attacks=["clean", "random-noise", "em", "em-class"], victims=[SL], defenses=["none"])
+    r.update(run_quick(quick_results, attacks=["em"], victims=[SL], defenses=["iss-gray", "iss-jpeg"]))
+    r.update(run_quick(quick_results, attacks=["em-class"], victims=[SL], defenses=["iss-gray"]))
     table = {(a, d): round(acc(r, a, defense=d), 1) for (a, _, d, _) in r}
     print("quick CIFAR-10 SL accuracy (%):", table)
     clean, noise, em = acc(r, "clean"), acc(r, "random-noise"), acc(r, "em")
-    assert clean >= 65
+    assert clean >= 58
     assert noise >= clean - 5  # random noise at 8/255 is no protection
-    assert em <= 25 and em <= clean - 35  # EM collapses SL
-    assert acc(r, "em", defense="iss-jpeg") >= 50  # JPEG-10 restores much of it
-    assert acc(r, "em", defense="iss-jpeg") - em >= 25
+    assert em <= 25 and em <= clean - 30  # EM collapses SL
+    assert acc(r, "em", defense="iss-jpeg") >= 45  # JPEG-10 restores much of it
+    assert acc(r, "em", defense="iss-jpeg") - em >= 20
     assert acc(r, "em-class") <= 35  # class-wise EM works too...
-    assert acc(r, "em-class", defense="iss-gray") >= 55  # ...and grayscale removes it
+    assert acc(r, "em-class", defense="iss-gray") >= 50  # ...and grayscale removes it
     assert r[("em", "sl", "none", 0)]["poison_meta"]["stopped"]  # EM reached its 99% stop

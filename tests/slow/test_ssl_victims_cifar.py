@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.conftest import acc, run_quick
+from tests.conftest import SL, acc, run_quick
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def test_ssl_victims_learn_and_resist_em(quick_results):
     t0 = time.perf_counter()
     floor = acc(run_quick(quick_results, attacks=["clean"], victims=[{"name": "simclr", "params": {"epochs": 0}}]), "clean", "simclr")
     clean = run_quick(quick_results, attacks=["clean"], victims=SSL_VICTIMS)
-    em = run_quick(quick_results, attacks=["em"], victims=["sl", "simclr"])
+    em = run_quick(quick_results, attacks=["em"], victims=[SL, "simclr"])
     table = {v: round(acc(clean, "clean", v), 1) for v in SSL_VICTIMS}
     minutes = {v: round(clean[("clean", v, "none", 0)]["wall_s"] / 60, 2) for v in SSL_VICTIMS}
     em_table = {v: round(acc(em, "em", v), 1) for v in ("sl", "simclr")}

@@ -1,0 +1,143 @@
+"""The ``local`` executor: several worker processes on this machine share one results directory.
+
+Each worker is an ordinary :class:`~benchmark.runner.Runner` on the same matrix and results root;
+the runner's per-cell and per-poison file locks make them split the work (a cell is computed
+once, a poison generated once, and a worker that needs a poison another is generating waits for
+it). Worker ``i`` starts with attacks ``i, i + n, ...`` so the poisons are generated in parallel.
+
+On CUDA there is one worker per GPU (worker ``i`` on ``cuda:i``). On CPU, ``workers`` processes of
+``threads`` torch threads each (default: one single-threaded worker per core). On the 2-core CI
+machine that is only a small gain in throughput (small-CNN training, batch 128: two 1-thread
+processes 1,500-1,860 img/s together, one 2-thread process 1,500-1,580 img/s), but it generates
+different poisons at the same time; it pays on machines with many cores or GPUs.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import traceback
+from dataclasses import asdict
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from benchmark.config import Resolved
+from benchmark.errors import UserError
+from benchmark.runner import Summary
+
+
+class LocalParams(BaseModel):
+    """``executor: {name: local, params: {workers: 2, threads: 1}}``; both default from the machine."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workers: int | None = Field(None, ge=1, description="worker processes (default: GPUs on CUDA, else the CPU count)")
+    threads: int | None = Field(None, ge=1, description="torch threads per worker (default: CPUs / workers)")
+
+
+def _plan_workers(params: LocalParams, device: str, cap: int | None = None) -> tuple[int, int, list[str]]:
+    """(workers, threads per worker, device of each worker); at most ``cap`` workers (the cells to compute)."""
+    import torch
+
+    cpus = os.cpu_count() or 1
+    gpus = torch.cuda.device_count() if device != "cpu" and torch.cuda.is_available() else 0
+    if device.startswith("cuda:"):
+        gpus = 1
+    workers = params.workers or (gpus if gpus else cpus)
+    if cap is not None:
+        workers = max(1, min(workers, cap))
+    threads = params.threads or max(1, cpus // workers)
+    if gpus and not device.startswith("cuda:"):
+        devices = [f"cuda:{i % gpus}" for i in range(workers)]
+    else:
+        devices = [device if device != "auto" else ("cuda" if gpus else "cpu")] * workers
+    return workers, threads, devices
+
+
+def _worker(conn: Connection, matrix: dict[str, Any], file: str | None, results: str, index: int, workers: int,
+            threads: int, device: str, verbose: bool) -> None:
+    """One worker process: resolve the matrix again (plugins come from the same environment), run it."""
+    try:
+        import torch
+
+        from benchmark.config import parse_matrix, resolve
+        from benchmark.registry import get_registry
+        from benchmark.runner import Runner
+
+        torch.set_num_threads(threads)
+        m = parse_matrix({**matrix, "device": device, "executor": "inline"}, file=file)
+        prefix = f"[worker {index}] "
+        runner = Runner(resolve(m, get_registry(), file=file), results, progress=False, verbose=verbose,
+                        worker=(index, workers), log=lambda msg: print(prefix + msg, file=sys.stderr, flush=True))
+        conn.send(("ok", asdict(runner.run())))
+    except KeyboardInterrupt:
+        conn.send(("interrupted", None))
+    except UserError as e:
+        conn.send(("user-error", str(e)))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which fails the run
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def run_local(resolved: Resolved, results: str | Path, *, verbose: bool = False, log: Any = None) -> Summary:
+    """Run the matrix with the ``local`` executor; return the merged :class:`Summary`.
+
+    Ctrl-C stops every worker; finished cells are on disk and a rerun resumes.
+    """
+    import time
+
+    from benchmark.runner import Runner
+
+    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    params = LocalParams.model_validate(resolved.matrix.executor.params)
+    probe = Runner(resolved, results, log=log, progress=False)
+    todo = len(probe.pending())
+    summary = Summary(planned=len(probe.plan.cells), skipped=len(probe.plan.cells) - todo)
+    t0 = time.perf_counter()
+    if todo == 0:
+        return summary
+    workers, threads, devices = _plan_workers(params, resolved.matrix.device, cap=todo)
+    log(f"local executor: {workers} workers x {threads} threads on {', '.join(sorted(set(devices[:workers])))}; {todo} cells to compute")
+    matrix = resolved.matrix.model_dump(mode="json")
+    ctx = mp.get_context("spawn")
+    procs, pipes = [], []
+    for i in range(workers):
+        parent, child = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=_worker, args=(child, matrix, resolved.file, str(results), i, workers, threads, devices[i], verbose),
+                        name=f"uebench-worker-{i}")
+        p.start()
+        child.close()
+        procs.append(p)
+        pipes.append(parent)
+    try:
+        outcomes = []
+        for i, (p, conn) in enumerate(zip(procs, pipes)):
+            try:
+                outcomes.append(conn.recv())
+            except EOFError:  # died without reporting (killed, out of memory)
+                outcomes.append(("error", f"worker {i} exited without a report"))
+            p.join()
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join()
+        raise
+    for i, (status, payload) in enumerate(outcomes):
+        if status == "user-error":
+            raise UserError(payload)
+        if status == "interrupted":
+            raise KeyboardInterrupt
+        if status == "error":
+            summary.failed.append(f"worker {i} crashed:\n{payload}")
+            continue
+        summary.ok += payload["ok"]
+        summary.na += payload["na"]
+        summary.failed += payload["failed"]
+    summary.wall = time.perf_counter() - t0
+    return summary

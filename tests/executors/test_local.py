@@ -1,0 +1,85 @@
+"""The local executor: worker processes split one matrix through the results directory's locks."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+
+from benchmark.config import parse_matrix, resolve
+from benchmark.errors import ConfigError
+from benchmark.executors import execute
+from benchmark.executors.local import LocalParams, _plan_workers
+from benchmark.registry import get_registry
+from tests.test_runner import BASE, _bench, _write_matrix
+
+
+def _resolved(**over):
+    return resolve(parse_matrix({**BASE, **over}), get_registry())
+
+
+def test_two_workers_compute_every_cell_once_and_every_poison_once(tmp_path):
+    logs: list[str] = []
+    r = _resolved(executor={"name": "local", "params": {"workers": 2, "threads": 1}}, seeds=[0, 1])
+    s = execute(r, tmp_path / "res", log=logs.append)
+    assert (s.planned, s.ok, s.skipped, s.failed) == (8, 8, 0, [])
+    recs = [json.loads(p.read_text()) for p in (tmp_path / "res" / "cells").glob("*.json")]
+    assert len(recs) == 8 and all(x["status"] == "ok" for x in recs)
+    assert len({x["provenance"]["pid"] for x in recs}) == 2  # both workers did cells
+    assert len(list((tmp_path / "res" / "artifacts").iterdir())) == 2  # one poison per attack
+    assert "2 workers x 1 threads" in logs[0]
+    again = execute(r, tmp_path / "res", log=logs.append)  # a rerun finds everything done
+    assert (again.ok, again.skipped) == (0, 8)
+
+
+def test_results_match_the_inline_executor(tmp_path):
+    """Same cells, same values: a cell does not depend on which process computed it."""
+    local = _resolved(executor={"name": "local", "params": {"workers": 2, "threads": 1}}, attacks=["random-noise"])
+    inline = _resolved(attacks=["random-noise"])
+    execute(local, tmp_path / "a", log=lambda m: None)
+    import torch
+
+    torch.set_num_threads(1)  # the workers' thread count, so the float reductions agree
+    execute(inline, tmp_path / "b", log=lambda m: None, progress=False)
+    acc = {d: {json.loads(p.read_text())["defense"]: json.loads(p.read_text())["metrics"]["accuracy"]
+               for p in (tmp_path / d / "cells").glob("*.json")} for d in ("a", "b")}
+    assert acc["a"] == acc["b"]
+
+
+def test_worker_plan_defaults():
+    assert _plan_workers(LocalParams(workers=2), "cpu")[:2] == (2, max(1, (__import__("os").cpu_count() or 1) // 2))
+    assert _plan_workers(LocalParams(workers=3, threads=1), "cpu") == (3, 1, ["cpu"] * 3)
+
+
+def test_bad_executor_params_are_config_errors():
+    with pytest.raises(ConfigError, match=r"executor.params.worker.*unknown key 'worker'.*allowed: workers, threads"):
+        _resolved(executor={"name": "local", "params": {"worker": 2}})
+    with pytest.raises(ConfigError, match="executor.params.workers"):
+        _resolved(executor={"name": "local", "params": {"workers": 0}})
+    with pytest.raises(ConfigError, match="inline executor takes no params"):
+        _resolved(executor={"name": "inline", "params": {"workers": 2}})
+    with pytest.raises(ConfigError, match="executor.name"):
+        _resolved(executor="slurm-ish")
+
+
+def test_cli_workers_interrupt_then_resume(tmp_path):
+    m = _write_matrix(tmp_path, seeds=[0, 1, 2])
+    res = tmp_path / "res"
+    proc = _bench("run", str(m), "--results", str(res), "--workers", "2")
+    cells = res / "cells"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(cells.glob("*.json")) if cells.exists() else []) < 2:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "rerun the same command to resume" in err and "Traceback" not in err
+    finished = {p.name for p in cells.glob("*.json")}
+    assert 2 <= len(finished) < 12
+    proc2 = _bench("run", str(m), "--results", str(res), "--workers", "2")
+    _, err2 = proc2.communicate(timeout=600)
+    assert proc2.returncode == 0, err2
+    assert len(list(cells.glob("*.json"))) == 12
+    assert "12 cells:" in err2 and f"{len(finished)} already done" in err2
