@@ -1,7 +1,9 @@
 """uebench performance harness: throughput and memory of the hot paths, against a reference
 pipeline written the way the papers' official code does the same work.
 
-Cells (each timed for uebench and, where one exists here, for the reference, in the same run):
+Cells (each timed for uebench and, where one exists here, for the reference; the sides alternate
+``--reps`` times, every repetition in a fresh process: the uebench side tunes the allocator as the
+runner does, the reference side keeps glibc's defaults as the papers' scripts do):
 
 - ``sl-small-cnn`` / ``sl-resnet18``: one supervised training epoch (crop + flip, SGD, batch 128);
 - ``em``: one outer iteration of sample-wise EM generation (quick profile: 10 model steps of 512,
