@@ -40,6 +40,14 @@ def _fresh_registry() -> Any:
     reset_registry()
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads() -> Any:
+    """A test that changes torch's thread count must not slow down every later test."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 # ------------------------------------------------------------------------------------ slow tests
 
 

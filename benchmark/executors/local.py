@@ -105,22 +105,21 @@ def run_local(resolved: Resolved, results: str | Path, *, verbose: bool = False,
     log(f"local executor: {workers} workers x {threads} threads on {', '.join(sorted(set(devices[:workers])))}; {todo} cells to compute")
     matrix = resolved.matrix.model_dump(mode="json")
     ctx = mp.get_context("spawn")
-    procs, pipes = [], []
-    for i in range(workers):
-        parent, child = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=_worker, args=(child, matrix, resolved.file, str(results), i, workers, threads, devices[i], verbose),
-                        name=f"uebench-worker-{i}")
-        p.start()
-        child.close()
-        procs.append(p)
-        pipes.append(parent)
-    try:
-        outcomes = []
+    procs, pipes, outcomes = [], [], []
+    try:  # from the first start on: Ctrl-C anywhere stops every worker started so far
+        for i in range(workers):
+            parent, child = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_worker, name=f"uebench-worker-{i}",
+                            args=(child, matrix, resolved.file, str(results), i, workers, threads, devices[i], verbose))
+            p.start()
+            child.close()
+            procs.append(p)
+            pipes.append(parent)
         for i, (p, conn) in enumerate(zip(procs, pipes)):
             try:
                 outcomes.append(conn.recv())
             except EOFError:  # died without reporting (killed, out of memory)
-                outcomes.append(("error", f"worker {i} exited without a report"))
+                outcomes.append(("error", f"worker {i} exited without a report (exit code {p.exitcode})"))
             p.join()
     except KeyboardInterrupt:
         for p in procs:

@@ -41,8 +41,12 @@ def test_results_match_the_inline_executor(tmp_path):
     execute(local, tmp_path / "a", log=lambda m: None)
     import torch
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the workers' thread count, so the float reductions agree
-    execute(inline, tmp_path / "b", log=lambda m: None, progress=False)
+    try:
+        execute(inline, tmp_path / "b", log=lambda m: None, progress=False)
+    finally:
+        torch.set_num_threads(threads)  # later tests in this process train with every core
     acc = {d: {json.loads(p.read_text())["defense"]: json.loads(p.read_text())["metrics"]["accuracy"]
                for p in (tmp_path / d / "cells").glob("*.json")} for d in ("a", "b")}
     assert acc["a"] == acc["b"]
@@ -65,7 +69,8 @@ def test_bad_executor_params_are_config_errors():
 
 
 def test_cli_workers_interrupt_then_resume(tmp_path):
-    m = _write_matrix(tmp_path, seeds=[0, 1, 2])
+    # 15-epoch cells (a few seconds each), so the run is still going when the signal arrives
+    m = _write_matrix(tmp_path, seeds=[0, 1, 2], victims=[{"name": "sl", "params": {"epochs": 15}}])
     res = tmp_path / "res"
     proc = _bench("run", str(m), "--results", str(res), "--workers", "2")
     cells = res / "cells"
