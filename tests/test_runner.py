@@ -138,18 +138,23 @@ def _bench(*args, **kw):
     return subprocess.Popen([sys.executable, "-m", "benchmark", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+def interrupt_after_two_cells(proc: subprocess.Popen, cells: Path) -> None:
+    """Ctrl-C a running `bench run` once two cells are on disk; it exits 130 with one clear message."""
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(cells.glob("*.json")) if cells.exists() else []) < 2:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "rerun the same command to resume" in err and "Traceback" not in err
+
+
 def test_interrupt_then_resume_loses_nothing(tmp_path):
     m = _write_matrix(tmp_path, attacks=["clean", "random-noise"], defenses=["none", "iss-bdr"], seeds=[0, 1])
     res = tmp_path / "res"
     proc = _bench("run", str(m), "--results", str(res))
     cells = res / "cells"
-    deadline = time.time() + 240
-    while time.time() < deadline and len(list(cells.glob("*.json")) if cells.exists() else []) < 2:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "rerun the same command to resume" in err and "Traceback" not in err
+    interrupt_after_two_cells(proc, cells)
     finished = {p.name: json.loads(p.read_text()) for p in cells.glob("*.json")}
     assert 2 <= len(finished) < 8
     assert not list(cells.glob(".*.tmp"))  # no half-written file

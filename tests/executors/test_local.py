@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import time
-
 import pytest
 
 from benchmark.config import parse_matrix, resolve
@@ -13,7 +10,7 @@ from benchmark.errors import ConfigError
 from benchmark.executors import execute
 from benchmark.executors.local import LocalParams, _plan_workers
 from benchmark.registry import get_registry
-from tests.test_runner import BASE, _bench, _write_matrix
+from tests.test_runner import BASE, _bench, _write_matrix, interrupt_after_two_cells
 
 
 def _resolved(**over):
@@ -74,13 +71,7 @@ def test_cli_workers_interrupt_then_resume(tmp_path):
     res = tmp_path / "res"
     proc = _bench("run", str(m), "--results", str(res), "--workers", "2")
     cells = res / "cells"
-    deadline = time.time() + 240
-    while time.time() < deadline and len(list(cells.glob("*.json")) if cells.exists() else []) < 2:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "rerun the same command to resume" in err and "Traceback" not in err
+    interrupt_after_two_cells(proc, cells)
     finished = {p.name for p in cells.glob("*.json")}
     assert 2 <= len(finished) < 12
     proc2 = _bench("run", str(m), "--results", str(res), "--workers", "2")
