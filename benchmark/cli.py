@@ -25,9 +25,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.workers:
         matrix = matrix.model_copy(update={"executor": ExecutorSpec(name="local", params={"workers": args.workers})})
     resolved = resolve(matrix, get_registry(), file=str(args.matrix))
-    runner = Runner(resolved, args.results, progress=None if not args.quiet else False, verbose=args.verbose)
     if args.dry_run:
-        print(runner.describe())
+        print(Runner(resolved, args.results, progress=False).describe())
         return 0
     try:
         summary = execute(resolved, args.results, progress=None if not args.quiet else False, verbose=args.verbose)
