@@ -13,6 +13,14 @@ import torch
 import torch.nn.functional as F
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move a small CPU tensor of random draws to ``device``. On CUDA through pinned memory and
+    without blocking: a copy from pageable memory waits for the GPU to finish its queued work."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
     """Zero-pad by ``padding`` and crop back to ``H x W`` at a random offset per sample
     (torchvision ``RandomCrop(size, padding)``)."""
@@ -20,8 +28,8 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> to
         return x
     b, c, h, w = x.shape
     xp = F.pad(x, (padding, padding, padding, padding))
-    oy = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(x.device)
-    ox = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(x.device)
+    oy = to_device(torch.randint(0, 2 * padding + 1, (b,), generator=generator), x.device)
+    ox = to_device(torch.randint(0, 2 * padding + 1, (b,), generator=generator), x.device)
     rows = (oy[:, None] + torch.arange(h, device=x.device)).view(b, 1, h, 1).expand(b, c, h, w + 2 * padding)
     cols = (ox[:, None] + torch.arange(w, device=x.device)).view(b, 1, 1, w).expand(b, c, h, w)
     return xp.gather(2, rows).gather(3, cols)
@@ -29,7 +37,7 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> to
 
 def random_flip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
     """Horizontal flip of each sample with probability ``p``."""
-    mask = (torch.rand(x.shape[0], generator=generator) < p).to(x.device).view(-1, 1, 1, 1)
+    mask = to_device(torch.rand(x.shape[0], generator=generator) < p, x.device).view(-1, 1, 1, 1)
     return torch.where(mask, x.flip(3), x)
 
 
@@ -42,7 +50,7 @@ def crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> 
 
 
 def _uniform(n: int, lo: float, hi: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    return (torch.rand(n, generator=generator) * (hi - lo) + lo).to(device)
+    return to_device(torch.rand(n, generator=generator) * (hi - lo) + lo, device)
 
 
 def random_resized_crop(
@@ -67,7 +75,7 @@ def random_resized_crop(
     cy = (torch.rand(b, generator=generator) * 2 - 1) * (1 - h)
     theta = torch.zeros(b, 2, 3)
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w, cx, h, cy
-    grid = F.affine_grid(theta.to(dev, x.dtype), list(x.shape), align_corners=False)
+    grid = F.affine_grid(to_device(theta, dev).to(x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
@@ -82,15 +90,20 @@ def _blend(a: torch.Tensor, b: torch.Tensor, factor: torch.Tensor) -> torch.Tens
     return (factor.view(-1, 1, 1, 1) * a + (1 - factor.view(-1, 1, 1, 1)) * b).clamp(0, 1)
 
 
+#: RGB -> YIQ, and back (computed once on the host: an inverse on the GPU would wait for it)
+_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ_INV = torch.linalg.inv(_YIQ)
+
+
 def _hue_shift(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     """Rotate the chroma plane in YIQ by ``turns`` (fraction of a full turn, per sample)."""
-    m = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=x.device, dtype=x.dtype)
+    m = to_device(_YIQ, x.device).to(x.dtype)
     yiq = torch.einsum("ij,bjhw->bihw", m, x)
     ang = turns.to(x.dtype) * 2 * math.pi
     cos, sin = torch.cos(ang).view(-1, 1, 1), torch.sin(ang).view(-1, 1, 1)
     i, q = yiq[:, 1], yiq[:, 2]
     yiq = torch.stack([yiq[:, 0], cos * i - sin * q, sin * i + cos * q], dim=1)
-    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(m), yiq).clamp(0, 1)
+    return torch.einsum("ij,bjhw->bihw", to_device(_YIQ_INV, x.device).to(x.dtype), yiq).clamp(0, 1)
 
 
 def color_jitter(
@@ -109,7 +122,7 @@ def color_jitter(
     (torchvision draws a random order per image).
     """
     b, dev = x.shape[0], x.device
-    apply = (torch.rand(b, generator=generator) < p).to(dev)
+    apply = to_device(torch.rand(b, generator=generator) < p, dev)
     y = x
     if brightness:
         f = _uniform(b, 1 - brightness, 1 + brightness, generator, dev)
@@ -130,7 +143,7 @@ def random_grayscale(x: torch.Tensor, generator: torch.Generator, p: float = 0.2
     """Replace each sample by its luma (3 channels) with probability ``p``."""
     if x.shape[1] == 1:
         return x
-    mask = (torch.rand(x.shape[0], generator=generator) < p).to(x.device).view(-1, 1, 1, 1)
+    mask = to_device(torch.rand(x.shape[0], generator=generator) < p, x.device).view(-1, 1, 1, 1)
     return torch.where(mask, _gray(x).expand_as(x), x)
 
 

@@ -51,9 +51,30 @@ def to_model(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def batches(n: int, batch_size: int, generator: torch.Generator | None, drop_last: bool) -> Iterator[torch.Tensor]:
-    """Index batches over ``range(n)``: shuffled with ``generator``, in order without one."""
+#: a dataset is kept on an accelerator when its uint8 images take at most this share of its memory
+RESIDENT_SHARE = 0.25
+
+
+def resident(data: ImageDataset, device: torch.device) -> ImageDataset:
+    """``data`` on ``device`` for a hot loop on an accelerator: batches are then gathered on the
+    device, and no step copies from pageable host memory (each such copy waits for the GPU, which
+    keeps the host from queueing work ahead). CPU, or images over :data:`RESIDENT_SHARE` of the
+    device memory: ``data`` unchanged (batches are copied per step)."""
+    if device.type != "cuda":
+        return data
+    if data.x.numel() > RESIDENT_SHARE * torch.cuda.get_device_properties(device).total_memory:
+        return data
+    return data.to(device)
+
+
+def batches(
+    n: int, batch_size: int, generator: torch.Generator | None, drop_last: bool, device: torch.device | None = None
+) -> Iterator[torch.Tensor]:
+    """Index batches over ``range(n)``: shuffled with ``generator`` (a CPU generator: the same order
+    on every device), in order without one; on ``device`` (one copy per pass, not one per batch)."""
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    if device is not None:
+        order = order.to(device)
     stop = n - n % batch_size if (drop_last and n >= batch_size) else n
     for s in range(0, stop, batch_size):
         yield order[s : s + batch_size]
@@ -103,11 +124,12 @@ def train_supervised(
     opt = make_optimizer(model.parameters(), recipe)
     steps = len(list(batches(len(data), recipe.batch_size, None, recipe.drop_last)))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(recipe, steps))
+    data = resident(data, ctx.device)
     model.train()
     for epoch in range(recipe.epochs):
         total = 0
         loss_sum = torch.zeros((), device=ctx.device)  # accumulated on the device: no host sync per step
-        for idx in batches(len(data), recipe.batch_size, g, recipe.drop_last):
+        for idx in batches(len(data), recipe.batch_size, g, recipe.drop_last, data.x.device):
             x = data.float_batch(idx, ctx.device)
             y = data.y[idx].to(ctx.device, non_blocking=True)
             if augment is not None:
@@ -133,12 +155,13 @@ def predict_logits(model: nn.Module, data: ImageDataset, ctx: RunContext, batch_
     """Logits ``[N, K]`` (float32, CPU) of ``model`` in eval mode."""
     was_training = model.training
     model.eval()
+    data = resident(data, ctx.device)
     out = []
-    for idx in batches(len(data), batch_size, None, False):
+    for idx in batches(len(data), batch_size, None, False, data.x.device):
         with autocast(ctx):
-            out.append(model(to_model(data.float_batch(idx, ctx.device))).float().cpu())
+            out.append(model(to_model(data.float_batch(idx, ctx.device))).float())
     model.train(was_training)
-    return torch.cat(out)
+    return torch.cat(out).cpu()  # one copy back, not one per batch
 
 
 def accuracy(model: nn.Module, data: ImageDataset, ctx: RunContext, batch_size: int = 1024) -> float:

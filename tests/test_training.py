@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from benchmark.interfaces import RunContext
 from benchmark.models import build_classifier
-from benchmark.training import SGDRecipe, accuracy, batches, frozen, lr_lambda, pgd, train_supervised
+from benchmark.training import SGDRecipe, accuracy, batches, frozen, lr_lambda, pgd, resident, train_supervised
 from tests.conftest import tiny_dataset
 
 
@@ -71,3 +71,21 @@ def test_train_supervised_is_deterministic():
         train_supervised(model, data, SGDRecipe(epochs=2, batch_size=8), RunContext(seed=1))
         outs.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.equal(outs[0], outs[1])
+
+
+def test_batches_on_a_device_keep_the_order():
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    a = [b.tolist() for b in batches(10, 4, g1, False)]
+    b = [b.tolist() for b in batches(10, 4, g2, False, torch.device("cpu"))]
+    assert a == b
+
+
+def test_resident_leaves_cpu_data_alone_and_float_batch_takes_indices_anywhere():
+    data = tiny_dataset(n=12)
+    assert resident(data, torch.device("cpu")) is data
+    assert data.to("cpu") is data
+    idx = torch.tensor([3, 0, 7])
+    expected = data.x[idx].float() / 255
+    assert torch.equal(data.float_batch(idx), expected)
+    moved = data.to("meta")  # a device other than the data's: a new dataset, every tensor moved
+    assert moved is not data and {t.device.type for t in (moved.x, moved.y, moved.index)} == {"meta"}

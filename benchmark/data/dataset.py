@@ -51,7 +51,15 @@ class ImageDataset:
 
     def float_batch(self, idx: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
         """Images ``idx`` as float ``[B, C, H, W]`` in [0, 1] on ``device``."""
-        return self.x[idx].to(device, non_blocking=True).float().div_(255)
+        return self.x[idx.to(self.x.device)].to(device, non_blocking=True).float().div_(255)
+
+    def to(self, device: torch.device | str) -> ImageDataset:
+        """This dataset with ``x``, ``y`` and ``index`` on ``device`` (itself when they are there)."""
+        device = torch.device(device)
+        here = self.x.device
+        if here.type == device.type and (device.index is None or here.index == device.index):
+            return self
+        return ImageDataset(self.x.to(device), self.y.to(device), self.classes, self.index.to(device))
 
     def mean_std(self) -> tuple[list[float], list[float]]:
         """Per-channel mean and std in [0, 1] units, computed in chunks (no float copy of the data)."""

@@ -14,7 +14,7 @@ from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext
 from benchmark.models.classifier import Classifier
 from benchmark.ssl.schedule import warmup_cosine
-from benchmark.training import autocast, batches, to_model
+from benchmark.training import autocast, batches, resident, to_model
 
 
 class SSLMethod(nn.Module):
@@ -74,11 +74,12 @@ def pretrain(method: SSLMethod, data: ImageDataset, recipe: PretrainRecipe, ctx:
     f = warmup_cosine(total, recipe.warmup_epochs * steps, recipe.warmup_from, recipe.min_lr_ratio)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, [(lambda t: 1.0) if gr.get("fixed_lr") else f for gr in groups])
     view = dict(scale=recipe.crop_scale, jitter=recipe.jitter, p_jitter=recipe.p_jitter, p_gray=recipe.p_gray)
+    data = resident(data, ctx.device)
     method.train()
     step = 0
     for epoch in range(recipe.epochs):
-        loss_sum = 0.0
-        for idx in batches(len(data), bs, g, True):
+        loss_sum = torch.zeros((), device=ctx.device)  # no host sync per step
+        for idx in batches(len(data), bs, g, True, data.x.device):
             x = data.float_batch(idx, ctx.device)
             y = data.y[idx].to(ctx.device, non_blocking=True)
             with torch.no_grad():
@@ -91,8 +92,8 @@ def pretrain(method: SSLMethod, data: ImageDataset, recipe: PretrainRecipe, ctx:
             sched.step()
             step += 1
             method.after_step(step, total)
-            loss_sum += float(loss.detach())
+            loss_sum += loss.detach().float()
         if epoch == recipe.epochs - 1 or (epoch + 1) % max(1, recipe.epochs // 10) == 0:
-            ctx.log(f"{desc}: epoch {epoch + 1}/{recipe.epochs} loss {loss_sum / max(1, steps):.4f}")
+            ctx.log(f"{desc}: epoch {epoch + 1}/{recipe.epochs} loss {float(loss_sum) / max(1, steps):.4f}")
     method.eval()
     return method

@@ -10,7 +10,7 @@ from torch import nn
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext
 from benchmark.models.classifier import Classifier
-from benchmark.training import autocast, batches, to_model
+from benchmark.training import autocast, batches, resident, to_model
 
 
 class ProbeRecipe(BaseModel):
@@ -36,8 +36,9 @@ def extract_features(model: Classifier, data: ImageDataset, ctx: RunContext, bat
     the encoder in eval mode."""
     was_training = model.training
     model.eval()
+    data = resident(data, ctx.device)
     out = []
-    for idx in batches(len(data), batch_size, None, False):
+    for idx in batches(len(data), batch_size, None, False, data.x.device):
         with autocast(ctx):
             out.append(model.features(to_model(data.float_batch(idx, ctx.device))).float())
     model.train(was_training)

@@ -16,13 +16,13 @@ from benchmark.folding import fold_batchnorm
 from benchmark.interfaces import Attack, Poison, RunContext, release
 from benchmark.models import build_classifier
 from benchmark.params import Params
-from benchmark.training import autocast, batches, pgd, to_model
+from benchmark.training import autocast, batches, pgd, resident, to_model
 
 
-def _cycle(n: int, batch_size: int, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
+def _cycle(n: int, batch_size: int, generator: torch.Generator | None, device: torch.device) -> Iterator[torch.Tensor]:
     """A persistent iterator over index batches that wraps around (EM's ``train_step`` loader)."""
     while True:
-        yield from batches(n, batch_size, generator, drop_last=generator is not None)
+        yield from batches(n, batch_size, generator, drop_last=generator is not None, device=device)
 
 
 class EM(Attack):
@@ -110,21 +110,23 @@ class EM(Attack):
         if p.random_start:
             delta.uniform_(-p.eps, p.eps, generator=ctx.generator(3))
         delta = delta.to(dev)
+        data = resident(train, dev)  # on an accelerator: batches gathered there, no per-step copies
+        on = data.x.device
 
         def noisy(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return train.float_batch(idx, dev) + delta[idx.to(dev)], train.y[idx].to(dev)
+            return data.float_batch(idx, dev) + delta[idx.to(dev)], data.y[idx].to(dev)
 
-        it = _cycle(n, p.batch_size, None)
+        it = _cycle(n, p.batch_size, None, on)
         history: list[float] = []
         for outer in range(p.max_outer):
             self._model_steps(model, opt, it, noisy, ctx)
             fm = fold_batchnorm(model)  # frozen, BN folded: the model is fixed for this pass
-            for idx in batches(n, p.batch_size, None, False):
-                x = train.float_batch(idx, dev)
-                y = train.y[idx].to(dev)
+            for idx in batches(n, p.batch_size, None, False, on):
+                x = data.float_batch(idx, dev)
+                y = data.y[idx].to(dev)
                 i = idx.to(dev)
                 delta[i] = self._pgd(fm, x, y, delta[i], ctx, p.steps)
-            acc = self._accuracy(fm, torch.arange(n), noisy, ctx)
+            acc = self._accuracy(fm, torch.arange(n, device=on), noisy, ctx)
             history.append(round(acc, 4))
             ctx.log(f"em: outer iteration {outer + 1}: train accuracy on x+delta {acc:.4f}")
             if acc > p.stop_accuracy:
@@ -172,27 +174,30 @@ class EMClasswise(EM):
             delta.uniform_(-p.eps, p.eps)
         g = ctx.generator(5)
         bs = min(p.batch_size, len(sub))
+        data = resident(train, dev)
+        on = data.x.device
+        sub = sub.to(on)
 
         def noisy(pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             idx = sub[pos]
-            y = train.y[idx].to(dev)
-            return train.float_batch(idx, dev) + delta[y], y
+            y = data.y[idx].to(dev)
+            return data.float_batch(idx, dev) + delta[y], y
 
-        it = _cycle(len(sub), bs, g)
+        it = _cycle(len(sub), bs, g, on)
         history: list[float] = []
         for outer in range(p.max_outer):
             self._model_steps(model, opt, it, noisy, ctx)
             fm = fold_batchnorm(model)  # frozen, BN folded: the model is fixed for this pass
-            for pos in batches(len(sub), bs, g, drop_last=True):
+            for pos in batches(len(sub), bs, g, drop_last=True, device=on):
                 idx = sub[pos]
-                x = train.float_batch(idx, dev)
-                y = train.y[idx].to(dev)
+                x = data.float_batch(idx, dev)
+                y = data.y[idx].to(dev)
                 d = self._pgd(fm, x, y, delta[y], ctx, p.steps)
                 sums = torch.zeros_like(delta).index_add_(0, y, d)
                 counts = torch.bincount(y, minlength=k)
                 present = counts > 0
                 delta[present] = (sums[present] / counts[present].view(-1, 1, 1, 1)).clamp(-p.eps, p.eps)
-            acc = self._accuracy(fm, torch.arange(len(sub)), noisy, ctx)
+            acc = self._accuracy(fm, torch.arange(len(sub), device=on), noisy, ctx)
             history.append(round(acc, 4))
             ctx.log(f"em-class: outer iteration {outer + 1}: subset accuracy on x+delta {acc:.4f}")
             if acc > p.stop_accuracy:
