@@ -10,7 +10,8 @@ runner does, the reference side keeps glibc's defaults as the papers' scripts do
   then 10 PGD steps per batch of 512 over the whole set, then the 99%-accuracy stop check);
 - ``at``: AT training steps (10 PGD iterations + 1 training pass per batch of 128);
 - ``simclr``: one pretraining epoch, only when ``plugins/victims/simclr.py`` exists (no reference);
-- certification draws: skipped, the certification metric does not exist yet.
+- ``certify``: certification draws of the ``certified-learnability`` metric (sigma 0.01 on every
+  parameter of a small CNN, then the test split), against ``certify.py``'s loop.
 
 The reference pipeline keeps the images as HWC uint8 numpy arrays, turns each sample into a PIL
 image in ``__getitem__`` (torchvision's CIFAR10), applies torchvision transforms per sample and
@@ -60,7 +61,7 @@ from benchmark.training import SGDRecipe, accuracy, train_supervised  # noqa: E4
 
 
 from common import NPZ, Result, timed, load_cifar, _status  # noqa: E402
-from reference import at_reference, em_reference, sl_reference  # noqa: E402
+from reference import at_reference, certify_reference, em_reference, sl_reference  # noqa: E402
 
 
 def sl_uebench(arch: str, train: ImageDataset, test: ImageDataset | None, device: torch.device, epochs: int = 1) -> Result:
@@ -128,6 +129,30 @@ def simclr_uebench(train: ImageDataset, device: torch.device) -> Result | None:
     _, dt, peak = timed(device, lambda: victim.fit(train, ctx, TrainHooks()))
     return Result("simclr", device.type, "uebench", len(train), dt, peak,
                   note=f"smoke profile with {over}: pretraining + linear probe")
+
+
+def certify_model(train: ImageDataset, device: torch.device) -> nn.Module:
+    """The model both sides of the ``certify`` cell draw around: a small CNN trained for one epoch
+    on 2,048 images with uebench's loop (setup, not timed; the same weights on both sides)."""
+    ctx = RunContext(device=device)
+    torch.manual_seed(0)
+    model = build_classifier("small-cnn", 3, train.num_classes, *train.mean_std(), device)
+    train_supervised(model, train.select(torch.arange(min(len(train), 2048))), SGDRecipe(epochs=1, nesterov=True), ctx)
+    return model
+
+
+def certify_uebench(train: ImageDataset, test: ImageDataset, device: torch.device, draws: int, sigma: float = 0.01) -> Result:
+    """``draws`` certification draws of the ``certified-learnability`` metric (noise on every
+    parameter, BN folded per draw, device-side counts)."""
+    from plugins.metrics.certified import noisy_accuracies
+
+    model = certify_model(train, device)
+    ctx = RunContext(device=device)
+    noisy_accuracies(model, test.select(torch.arange(256)), ctx, sigma=sigma, draws=1, seed=1)  # warm-up
+    accs, dt, peak = timed(device, lambda: noisy_accuracies(model, test, ctx, sigma=sigma, draws=draws, seed=0))
+    return Result("certify", device.type, "uebench", draws * len(test), dt, peak, unit="img/s (draws x test images)",
+                  accuracy=float(accs.mean()), note=f"{draws} draws, sigma {sigma}: mean noisy test acc",
+                  extra={"draws_per_s": draws / dt})
 
 
 # ------------------------------------------------------------------------------------- RSS scaling
@@ -222,7 +247,7 @@ def rss_scaling(kinds: list[str], sizes: list[int]) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------------------------- sides
 
-CELLS = ("sl-small-cnn", "sl-resnet18", "em", "em-resnet18", "at", "simclr")
+CELLS = ("sl-small-cnn", "sl-resnet18", "em", "em-resnet18", "at", "simclr", "certify")
 
 
 def run_side(cell: str, impl: str, device: str, args: argparse.Namespace) -> Result | None:
@@ -258,6 +283,9 @@ def run_side(cell: str, impl: str, device: str, args: argparse.Namespace) -> Res
         return at_uebench(train, dev, nb) if ue else at_reference(train, dev, nb, args.workers)
     if cell == "simclr":
         return simclr_uebench(subset(2048), dev) if ue else None
+    if cell == "certify":  # --quick: 10 draws on 2,048 test images (4 reference batches); --full: 100 on all
+        draws, t = (100, test) if args.full else (10, test.select(torch.arange(2048)))
+        return certify_uebench(train, t, dev, draws) if ue else certify_reference(certify_model(train, dev), t, dev, draws, args.workers)
     raise SystemExit(f"bench: unknown cell {cell!r}")
 
 
@@ -323,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--quick", action="store_true", default=True, help="5k images, few batches (default)")
     mode.add_argument("--full", action="store_true", help="50k images, full epochs (long on CPU)")
     ap.add_argument("--json", type=Path, help="write every result as JSON here")
-    ap.add_argument("--cells", default="sl-small-cnn,sl-resnet18,em,at,simclr", help="comma-separated cells")
+    ap.add_argument("--cells", default="sl-small-cnn,sl-resnet18,em,at,simclr,certify", help="comma-separated cells")
     ap.add_argument("--devices", default="auto", help="cpu, cuda or auto (cpu, plus cuda when present)")
     ap.add_argument("--workers", type=int, default=0,
                     help="reference DataLoader num_workers (official code: 2-4; 0 is faster on a 2-core machine)")
@@ -370,7 +398,6 @@ def main(argv: list[str] | None = None) -> int:
             for r in best.values():
                 r.extra["repetitions"] = args.reps
                 results.append(r)
-    print("  certification draws: skipped (the certification metric does not exist yet)", file=sys.stderr)
 
     rss: list[dict[str, Any]] = []
     if not args.no_rss:
@@ -382,8 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(rss_table(rss))
     if args.json:
-        doc = {"meta": meta(args), "results": [dict(asdict(r), rate=r.rate) for r in results], "rss": rss,
-               "skipped": ["certification draws: the certification metric does not exist"]}
+        doc = {"meta": meta(args), "results": [dict(asdict(r), rate=r.rate) for r in results], "rss": rss}
         args.json.write_text(json.dumps(doc, indent=2, default=str))
         print(f"bench: wrote {args.json}", file=sys.stderr)
     return 0

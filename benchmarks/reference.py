@@ -234,3 +234,37 @@ def at_reference(train: ImageDataset, device: torch.device, batches: int, worker
     return Result("at", device.type, "reference", len(data), dt, peak, unit=f"img/s ({steps} PGD + 1 train)",
                   note=f"DataLoader num_workers={workers}")
 
+
+
+def certify_reference(model: nn.Module, test: ImageDataset, device: torch.device, draws: int, workers: int, sigma: float = 0.01) -> Result:
+    """Certification draws as NeuralSec/certified-data-learnability ``certify.py``: per draw, add
+    ``sigma * randn_like`` to every named parameter in place, evaluate on a ``ToTensor`` DataLoader
+    (batch 512, ``drop_last``) with one ``.item()`` per batch, average the per-batch accuracies,
+    subtract the noise."""
+    torch.manual_seed(0)
+    model = model.to(memory_format=torch.contiguous_format).eval()
+    loader = ref_loader(test, 512, augment=False, shuffle=False, drop_last=True, workers=workers, device=device)
+
+    def run() -> list[float]:
+        accs = []
+        for _ in range(draws):
+            noises = []
+            with torch.no_grad():
+                for _, p in model.named_parameters():
+                    n = torch.randn_like(p) * sigma
+                    p.add_(n)
+                    noises.append(n)
+                batch_accs = []
+                for x, y in loader:
+                    x, y = x.to(device), y.to(device)
+                    batch_accs.append((model(x).argmax(1) == y).float().mean().item())
+                accs.append(sum(batch_accs) / len(batch_accs))
+                for (_, p), n in zip(model.named_parameters(), noises):
+                    p.sub_(n)
+        return accs
+
+    accs, dt, peak = timed(device, run)
+    n = (len(test) // 512) * 512
+    return Result("certify", device.type, "reference", draws * n, dt, peak, unit="img/s (draws x test images)",
+                  accuracy=sum(accs) / len(accs), note=f"{draws} draws, batch 512 drop_last, DataLoader num_workers={workers}",
+                  extra={"draws_per_s": draws / dt})
