@@ -16,7 +16,7 @@ from benchmark.folding import fold_batchnorm
 from benchmark.interfaces import Attack, Poison, RunContext, release
 from benchmark.models import build_classifier
 from benchmark.params import Params
-from benchmark.training import autocast, batches, pgd, resident, to_model
+from benchmark.training import autocast, batches, eval_batch_size, pgd, resident, to_model
 
 
 def _cycle(n: int, batch_size: int, generator: torch.Generator | None, device: torch.device) -> Iterator[torch.Tensor]:
@@ -92,8 +92,9 @@ class EM(Attack):
     @torch.no_grad()
     def _accuracy(self, model: torch.nn.Module, idx_all: torch.Tensor, batch: callable, ctx: RunContext) -> float:  # type: ignore[valid-type]
         correct = torch.zeros((), dtype=torch.long, device=ctx.device)  # one host sync at the end
-        for s in range(0, len(idx_all), 1024):
-            x, y = batch(idx_all[s : s + 1024])
+        bs = eval_batch_size(ctx.device)
+        for s in range(0, len(idx_all), bs):
+            x, y = batch(idx_all[s : s + bs])
             with autocast(ctx):
                 correct += (model(to_model(x)).argmax(1) == y).sum()
         return int(correct) / len(idx_all)

@@ -17,7 +17,7 @@ class Accuracy(Metric):
     name = "accuracy"
 
     class Params(Params):
-        batch_size: int = 1024
+        batch_size: int | None = None  # None: 1024 on CUDA, 256 on a CPU
 
     def compute(self, cell: CellArtifacts, ctx: RunContext) -> dict[str, float]:
         return {"accuracy": accuracy(cell.model, cell.splits.test, ctx, self.params.batch_size)}

@@ -16,7 +16,7 @@ from benchmark.data.split import stratified_fraction
 from benchmark.folding import fold_batchnorm
 from benchmark.interfaces import CellArtifacts, Metric, RunContext
 from benchmark.params import Params
-from benchmark.training import autocast, batches, resident, to_model
+from benchmark.training import autocast, batches, eval_batch_size, resident, to_model
 
 def smoothed_quantile(q: float, eta: float, sigma: float) -> float:
     """``q_bar = Phi(Phi^-1(q) + eta / sigma)``: the quantile level of the smoothed accuracy at
@@ -79,7 +79,7 @@ def noisy_accuracies(
     draw. ``batch_size`` None: 1024 on CUDA, 256 on a CPU (cache-sized activations: 2x faster there).
     """
     dev = ctx.device
-    bs = batch_size or (1024 if dev.type == "cuda" else 256)
+    bs = batch_size or eval_batch_size(dev)
     net = copy.deepcopy(model).eval().requires_grad_(False)
     params = [p for _, p in net.named_parameters()]
     trained = [p.detach().clone() for p in params]
