@@ -113,8 +113,10 @@ class Runner:
         if rec is None or rec.get("status") not in DONE:
             return False
         if rec["status"] == "ok":
-            wanted = {m.name for m in self.r.metrics}
-            return wanted <= set(rec.get("metric_plugins", []))
+            have = rec.get("metric_specs")
+            if have is None:  # a record written before metric specs were kept: compare names
+                return {m.name for m in self.r.metrics} <= set(rec.get("metric_plugins", []))
+            return all(m.spec() in have for m in self.r.metrics)  # new metric params: recompute
         return True
 
     def pending(self) -> list[Cell]:
@@ -224,7 +226,9 @@ class Runner:
             metrics: dict[str, float] = {}
             for m in r.metrics:
                 metrics.update({k: float(v) for k, v in m.compute(art, ctx).items()})
-            rec.update(status="ok", metrics=metrics, metric_plugins=[m.name for m in r.metrics], error=None)
+            rec.update(
+                status="ok", metrics=metrics, metric_plugins=[m.name for m in r.metrics], metric_specs=[m.spec() for m in r.metrics], error=None
+            )
         except (KeyboardInterrupt, UserError):
             raise
         except Exception as e:

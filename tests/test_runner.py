@@ -55,6 +55,17 @@ def test_changing_one_param_recomputes_only_dependents(tmp_path):
     assert (s.ok, s.skipped) == (2, 2)
 
 
+def test_a_metric_with_new_params_recomputes_the_cell_and_a_subset_of_metrics_does_not(tmp_path):
+    def cert(sigma):
+        return ["accuracy", {"name": "certified-learnability", "params": {"draws": 2, "sigma": sigma}}]
+
+    kw = dict(attacks=["clean"], defenses=["none"])
+    assert runner(tmp_path, metrics=cert(0.01), **kw).run().ok == 1
+    assert runner(tmp_path, metrics=cert(0.01), **kw).run().skipped == 1
+    assert runner(tmp_path, metrics=cert(0.02), **kw).run().ok == 1  # stale certification: recomputed
+    assert runner(tmp_path, metrics=["accuracy"], **kw).run().skipped == 1  # what is asked was computed
+
+
 def test_deterministic_given_seed(tmp_path):
     a = runner(tmp_path / "a", attacks=["random-noise"], defenses=["none"]).run()
     b = runner(tmp_path / "b", attacks=["random-noise"], defenses=["none"]).run()
