@@ -46,7 +46,9 @@ class DatasetSpec(_Strict):
     label: str | None = None  # display name in leaderboards (default: the source name)
     subset: int | None = Field(default=None, gt=0)  # class-balanced training subset
     test_subset: int | None = Field(default=None, gt=0)
-    holdout: int = Field(default=0, ge=0)  # clean samples carved from train for model-repair defenses
+    # clean samples for model-repair defenses: a count, or a percentage of the training set ("5%");
+    # drawn from outside the subset when there is one (benchmark.data.split.make_splits)
+    holdout: int | str = 0
     split_seed: int = 0
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -62,6 +64,20 @@ class DatasetSpec(_Strict):
                 data = {k: v for k, v in data.items() if k in core}
                 data["params"] = {**data.get("params", {}), **extra}
         return data
+
+    @field_validator("holdout")
+    @classmethod
+    def _holdout(cls, v: int | str) -> int | str:
+        if isinstance(v, str):
+            import re
+
+            m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*%\s*", v)
+            if not m or not 0 < float(m.group(1)) < 100:
+                raise ValueError("holdout must be a count of images or a percentage like '5%'")
+            return f"{float(m.group(1)):g}%"
+        if v < 0:
+            raise ValueError("holdout must be >= 0")
+        return v
 
     @property
     def display(self) -> str:
@@ -90,6 +106,9 @@ class Matrix(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     attack_seed: int = 0  # poisons are generated once, with this seed, and shared by every cell
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # torch threads of every job, whatever the executor: float reductions depend on the thread
+    # count, so fixing it makes a cell's numbers the same inline, with local workers or on SLURM
+    threads: int = Field(default=1, ge=1, le=256)
     attacks: list[AxisEntry] = Field(min_length=1)
     victims: list[AxisEntry] = Field(min_length=1)
     defenses: list[AxisEntry] = Field(default_factory=lambda: [AxisEntry(name="none")], min_length=1)
@@ -221,7 +240,7 @@ def resolve(matrix: Matrix, registry: Registry, file: str | None = None) -> Reso
             seen[sig] = i
         axes[field] = items
     for i, d in enumerate(axes["defenses"]):
-        if d.needs_holdout and matrix.dataset.holdout == 0:
+        if d.needs_holdout and not matrix.dataset.holdout:
             raise ConfigError(
                 f"defense {d.name!r} repairs a model with clean data: set dataset.holdout (e.g. 5% of the training set)",
                 file=file,

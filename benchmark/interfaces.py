@@ -14,6 +14,7 @@ from torch import nn
 
 from benchmark.data.dataset import DataSplits, ImageDataset
 from benchmark.plugin import Plugin
+from benchmark.trace import EpochEvent, Trace
 
 if TYPE_CHECKING:
     from benchmark.store import ArtifactCache
@@ -35,6 +36,9 @@ class RunContext:
     of the plan's dataset spec); attacks put it into the cache specs of intermediate models
     (reference classifiers), so a model is shared exactly between jobs on the same data.
     Empty when unknown (then attacks fingerprint the data themselves).
+
+    ``trace`` carries the per-epoch events of the job's training loops (:mod:`benchmark.trace`):
+    the runner records them as the cell's curves, and metrics may subscribe to them.
     """
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -43,6 +47,7 @@ class RunContext:
     cache: ArtifactCache | None = None
     log: Callable[[str], None] = lambda msg: None
     data_key: str = ""
+    trace: Trace = field(default_factory=Trace)
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A CPU generator seeded from the context seed (``offset`` separates independent streams)."""
@@ -222,12 +227,26 @@ class CellArtifacts:
     poison: Poison
     victim: Victim
     defense: Defense
+    #: per-epoch numbers of the victim's training (:class:`benchmark.trace.EpochEvent.numbers`)
+    curves: list[dict[str, Any]] = field(default_factory=list)
+    #: what each metric's :meth:`Metric.observer` collected during training, by metric name
+    observed: dict[str, Any] = field(default_factory=dict)
 
 
 class Metric(Plugin):
-    """A measurement of a trained cell. ``compute`` returns ``{metric_name: value}`` (floats)."""
+    """A measurement of a trained cell. ``compute`` returns ``{metric_name: value}`` (floats).
+
+    A metric that needs more than the final model (the model at every epoch, say) returns a
+    listener from :meth:`observer`: the runner subscribes it to the cell's training trace before
+    the victim trains (the victim does not know it is there) and hands it back in
+    ``cell.observed[self.name]``.
+    """
 
     kind = "metric"
+
+    def observer(self, ctx: RunContext) -> Callable[[EpochEvent], None] | None:
+        """A fresh listener for one cell's training trace, or ``None`` (the default)."""
+        return None
 
     @abstractmethod
     def compute(self, cell: CellArtifacts, ctx: RunContext) -> dict[str, float]:

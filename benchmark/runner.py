@@ -7,6 +7,7 @@ through per-job locks (a cell another runner holds is retried at the end).
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 import traceback
@@ -20,12 +21,13 @@ import torch
 from benchmark.config import Resolved
 from benchmark.data.dataset import DataSplits, ImageDataset
 from benchmark.data.split import make_splits
-from benchmark.errors import UserError
+from benchmark.errors import DatasetError, UserError
 from benchmark.interfaces import CellArtifacts, Poison, RunContext
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.provenance import provenance
 from benchmark.runtime import tune_cpu_allocator
 from benchmark.store import ArtifactCache, ResultStore, spec_key
+from benchmark.trace import CurveRecorder
 
 DONE = ("ok", "n/a")
 
@@ -39,10 +41,26 @@ def pick_device(name: str) -> torch.device:
     return dev
 
 
-def load_splits(r: Resolved) -> DataSplits:
+def load_splits(r: Resolved) -> tuple[DataSplits, str]:
+    """The matrix's splits, and the sha256 of the source's content (images and labels of both
+    splits, before any subset): what every record says it was computed on."""
     d = r.matrix.dataset
     train, test = r.dataset.load()
-    return make_splits(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout, seed=d.split_seed)
+    digest = data_checksum(train, test)
+    try:
+        splits = make_splits(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout, seed=d.split_seed)
+    except ValueError as e:
+        raise DatasetError(f"dataset {d.display!r}: {e}") from None
+    return splits, digest
+
+
+def data_checksum(*parts: ImageDataset) -> str:
+    """sha256 over the uint8 images and int64 labels of ``parts``, in order."""
+    h = hashlib.sha256()
+    for ds in parts:
+        h.update(ds.x.contiguous().numpy().tobytes())
+        h.update(ds.y.contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def poison_to_tensors(p: Poison) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -102,9 +120,11 @@ class Runner:
         self.store = ResultStore(self.root, warn=self.log)
         self.cache = ArtifactCache(self.root, warn=self.log)
         self.device = pick_device(resolved.matrix.device)
+        torch.set_num_threads(resolved.matrix.threads)  # every job, whatever the executor
         if self.device.type == "cpu":
             tune_cpu_allocator()
         self._splits: DataSplits | None = None
+        self.dataset_sha256: str | None = None
         self._poisons: dict[str, Poison | Exception] = {}
 
     # -------------------------------------------------------------------------------- queries
@@ -139,7 +159,7 @@ class Runner:
     # ------------------------------------------------------------------------------ execution
     def splits(self) -> DataSplits:
         if self._splits is None:
-            self._splits = load_splits(self.r)
+            self._splits, self.dataset_sha256 = load_splits(self.r)
         return self._splits
 
     def ctx(self, seed: int) -> RunContext:
@@ -214,7 +234,16 @@ class Runner:
             splits = self.splits()
             poison = self.poison(cell.job)
             rec["poison_meta"] = poison.meta
+            rec["dataset_sha256"] = self.dataset_sha256
             ctx = self.ctx(cell.seed)
+            curves = CurveRecorder()
+            ctx.trace.subscribe(curves)
+            observed = {}
+            for m in r.metrics:
+                listener = m.observer(ctx)
+                if listener is not None:
+                    observed[m.name] = listener
+                    ctx.trace.subscribe(listener)
             torch.manual_seed(cell.seed)
             train = splits.train.with_images(poison.x)
             train = cell.defense.transform(train, ctx)
@@ -222,7 +251,11 @@ class Runner:
             if cell.defense.stage == "model":
                 assert splits.holdout is not None
                 model = cell.defense.repair(model, splits.holdout, ctx)
-            art = CellArtifacts(model=model, splits=splits, train=train, poison=poison, victim=cell.victim, defense=cell.defense)
+            rec["curves"] = curves.events
+            art = CellArtifacts(
+                model=model, splits=splits, train=train, poison=poison, victim=cell.victim, defense=cell.defense,
+                curves=curves.events, observed=observed,
+            )
             metrics: dict[str, float] = {}
             for m in r.metrics:
                 metrics.update({k: float(v) for k, v in m.compute(art, ctx).items()})

@@ -21,6 +21,7 @@ from benchmark.augment import crop_flip
 from benchmark.data.dataset import ImageDataset
 from benchmark.folding import fold_batchnorm
 from benchmark.interfaces import RunContext, TrainHooks
+from benchmark.trace import EpochEvent
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -130,13 +131,23 @@ def train_supervised(
     for epoch in range(recipe.epochs):
         total = 0
         loss_sum = torch.zeros((), device=ctx.device)  # accumulated on the device: no host sync per step
+        correct = torch.zeros((), dtype=torch.long, device=ctx.device)
+        predicted = 0
+        last: list[tuple[torch.Tensor, int]] = []
+
+        def criterion(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            # remembers the predictions of the last call of the step: the batch the model trains on
+            # (a hook may call it before, e.g. inside an attack on the inputs)
+            last[:] = [((logits.detach().argmax(1) == target).sum(), len(target))]
+            return F.cross_entropy(logits, target)
+
         for idx in batches(len(data), recipe.batch_size, g, recipe.drop_last, data.x.device):
             x = data.float_batch(idx, ctx.device)
             y = data.y[idx].to(ctx.device, non_blocking=True)
             if augment is not None:
                 x = augment(x, g)
             with autocast(ctx):
-                loss = hooks.loss(model, to_model(x), y, F.cross_entropy)
+                loss = hooks.loss(model, to_model(x), y, criterion)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if recipe.grad_clip:
@@ -145,8 +156,14 @@ def train_supervised(
             sched.step()
             loss_sum += loss.detach().float() * len(idx)
             total += len(idx)
+            if last:
+                correct += last[0][0]
+                predicted += last[0][1]
+        mean_loss = float(loss_sum) / max(1, total)  # one host sync per epoch
+        acc = int(correct) / predicted if predicted else math.nan
+        ctx.trace.emit(EpochEvent("supervised", epoch + 1, recipe.epochs, mean_loss, acc, opt.param_groups[0]["lr"], model))
         if epoch == recipe.epochs - 1 or (epoch + 1) % max(1, recipe.epochs // 5) == 0:
-            ctx.log(f"{desc}: epoch {epoch + 1}/{recipe.epochs} loss {float(loss_sum) / max(1, total):.4f}")
+            ctx.log(f"{desc}: epoch {epoch + 1}/{recipe.epochs} loss {mean_loss:.4f}")
     model.eval()
     return model
 

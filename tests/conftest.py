@@ -80,7 +80,8 @@ def run_quick(results: Path, **axes: Any) -> dict[tuple[str, str, str, int], dic
     from benchmark.registry import get_registry
     from benchmark.runner import Runner
 
-    matrix = parse_matrix({"name": "slow-tests", "dataset": cifar_dataset(), "profile": "quick", **axes})
+    # two torch threads per job: the slow tests train inline on CI's 2 cores
+    matrix = parse_matrix({"name": "slow-tests", "dataset": cifar_dataset(), "profile": "quick", "threads": 2, **axes})
     runner = Runner(resolve(matrix, get_registry()), results, progress=False)
     summary = runner.run()
     print(summary.text())

@@ -63,3 +63,16 @@ def test_bad_configs_one_clear_message(tmp_path, text, expected):
 def test_missing_file():
     with pytest.raises(UserError, match="does not exist"):
         load_matrix("/nonexistent/matrix.yaml")
+
+
+def test_holdout_count_or_percentage_and_threads():
+    base = {"attacks": ["clean"], "victims": ["sl"]}
+    assert parse_matrix({"dataset": {"name": "digits", "holdout": "5 %"}, **base}).dataset.holdout == "5%"
+    assert parse_matrix({"dataset": {"name": "digits", "holdout": 90}, **base}).dataset.holdout == 90
+    for bad in ("5", "150%", "0%", -3):
+        with pytest.raises(ConfigError, match="dataset.holdout"):
+            parse_matrix({"dataset": {"name": "digits", "holdout": bad}, **base})
+    m = parse_matrix({"dataset": "digits", **base})
+    assert m.threads == 1  # one torch thread per job by default, whatever the executor
+    with pytest.raises(ConfigError, match="threads"):
+        parse_matrix({"dataset": "digits", "threads": 0, **base})

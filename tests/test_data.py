@@ -147,11 +147,26 @@ def test_make_splits_subset_holdout_disjoint():
     train = tiny_dataset(n=80, classes=4)
     test = tiny_dataset(n=20, classes=4, seed=1)
     s = make_splits(train, test, subset=40, holdout=8, seed=0)
-    assert len(s.train) == 32 and len(s.holdout) == 8 and len(s.test) == 20
-    assert torch.equal(s.train.index, torch.arange(32))
+    # with a subset, the hold-out comes from outside it: the victim's training set is unchanged
+    assert len(s.train) == 40 and len(s.holdout) == 8 and len(s.test) == 20
+    plain = make_splits(train, test, subset=40, seed=0)
+    assert torch.equal(plain.train.x, s.train.x) and torch.equal(plain.train.y, s.train.y)
+    assert torch.equal(s.train.index, torch.arange(40))
     assert torch.bincount(s.holdout.y).tolist() == [2, 2, 2, 2]
     # no hold-out image appears in the training set
     tr = {bytes(t.numpy().tobytes()) for t in s.train.x}
     assert not any(bytes(h.numpy().tobytes()) in tr for h in s.holdout.x)
-    # shuffled once: labels are not sorted by class any more
     assert s.train.y.tolist() != sorted(s.train.y.tolist())
+
+
+def test_make_splits_holdout_carved_without_subset_and_as_percentage():
+    train = tiny_dataset(n=80, classes=4)
+    test = tiny_dataset(n=20, classes=4, seed=1)
+    s = make_splits(train, test, holdout="10%", seed=0)
+    assert len(s.holdout) == 8 and len(s.train) == 72
+    tr = {bytes(t.numpy().tobytes()) for t in s.train.x}
+    assert not any(bytes(h.numpy().tobytes()) in tr for h in s.holdout.x)
+    with pytest.raises(ValueError, match="leaves nothing"):
+        make_splits(train, test, holdout=80)
+    with pytest.raises(ValueError, match="outside the subset"):
+        make_splits(train, test, subset=76, holdout=8)

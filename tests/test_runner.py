@@ -188,3 +188,34 @@ def test_two_runners_share_one_results_dir(tmp_path):
     computed = sum(int(e.split(" computed")[0].rsplit(" ", 1)[1]) for e in errs)
     assert computed == 8  # every cell computed exactly once across the two runners
     assert len(list((res / "cells").glob("*.json"))) == 8
+
+
+def test_records_keep_curves_dataset_checksum_and_metric_observations(tmp_path):
+    """Every cell stores its training curves (one entry per epoch, from the trace) and the sha256
+    of the dataset content; a metric's observer sees every epoch's live model."""
+    from benchmark.interfaces import Metric
+    from plugins.metrics.accuracy import Accuracy
+
+    seen: list[tuple[str, int, int]] = []
+
+    class EpochCounter(Accuracy):
+        name = "accuracy"
+
+        def observer(self, ctx):
+            def listen(event):
+                seen.append((event.phase, event.epoch, sum(p.numel() for p in event.model.parameters())))
+            return listen
+
+    r = runner(tmp_path, attacks=["clean"], defenses=["none"])
+    r.r.metrics[0] = EpochCounter(r.r.metrics[0].params)
+    assert isinstance(r.r.metrics[0], Metric)
+    r.run()
+    (rec,) = r.store.records()
+    epochs = r.r.victims[0].params.epochs
+    assert [c["epoch"] for c in rec["curves"]] == list(range(1, epochs + 1))
+    assert all(c["phase"] == "supervised" and c["loss"] > 0 and 0 <= c["accuracy"] <= 1 for c in rec["curves"])
+    assert [(p, e) for p, e, _ in seen] == [("supervised", e) for e in range(1, epochs + 1)]
+    assert len(rec["dataset_sha256"]) == 64
+    again = runner(tmp_path / "other", attacks=["clean"], defenses=["none"], seeds=[1])
+    again.run()
+    assert again.store.records()[0]["dataset_sha256"] == rec["dataset_sha256"]

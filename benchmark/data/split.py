@@ -39,32 +39,56 @@ def stratified_fraction(y: torch.Tensor, fraction: float, seed: int) -> torch.Te
     return torch.cat(chosen).sort().values
 
 
+def holdout_size(holdout: int | str, n_train: int) -> int:
+    """The hold-out size: an int as is, a percentage ``"5%"`` of ``n_train`` (rounded)."""
+    if isinstance(holdout, str):
+        return round(float(holdout.strip().rstrip("%")) / 100 * n_train)
+    return int(holdout)
+
+
 def make_splits(
     train: ImageDataset,
     test: ImageDataset,
     *,
     subset: int | None = None,
     test_subset: int | None = None,
-    holdout: int = 0,
+    holdout: int | str = 0,
     seed: int = 0,
 ) -> DataSplits:
-    """Class-balanced ``subset`` of the training set, then ``holdout`` clean samples carved out of it.
+    """Class-balanced ``subset`` of the training set, plus ``holdout`` clean samples for
+    model-repair defenses (an int, or a percentage of the victim's training set such as ``"5%"``).
 
-    The hold-out never appears in the training set, so a repair defense's clean data is data the
-    attacker did not see. The training set is then shuffled once with ``seed`` and its ``index``
-    re-based to 0..N-1, the order sample-wise perturbations are stored in.
+    The hold-out never appears in the victim's training set, so a repair defense's clean data is
+    data the attacker did not see. With a ``subset`` it is drawn (class-balanced) from the training
+    images *outside* the subset, so adding a hold-out leaves the victim's training set unchanged;
+    without one it is carved out of the training set. The training set is then shuffled once with
+    ``seed`` and its ``index`` re-based to 0..N-1, the order sample-wise perturbations are stored in.
     """
+    full = train
     if subset is not None:
-        train = train.select(balanced_indices(train.y, subset, seed, train.num_classes))
+        chosen = balanced_indices(train.y, subset, seed, train.num_classes)
+        train = train.select(chosen)
     if test_subset is not None:
         test = test.select(balanced_indices(test.y, test_subset, seed, test.num_classes))
     hold = None
-    if holdout:
-        h = balanced_indices(train.y, holdout, seed + 1, train.num_classes)
-        keep = torch.ones(len(train), dtype=torch.bool)
-        keep[h] = False
-        hold = train.select(h)
-        train = train.select(torch.nonzero(keep).flatten())
+    n_hold = holdout_size(holdout, len(train))
+    if n_hold:
+        if subset is not None:
+            rest = torch.ones(len(full), dtype=torch.bool)
+            rest[chosen] = False
+            outside = torch.nonzero(rest).flatten()
+            if n_hold > len(outside):
+                raise ValueError(f"a hold-out of {n_hold} does not fit in the {len(outside)} training images outside the subset")
+            h = outside[balanced_indices(full.y[outside], n_hold, seed + 1, full.num_classes)]
+            hold = full.select(h)
+        else:
+            if n_hold >= len(train):
+                raise ValueError(f"a hold-out of {n_hold} leaves nothing of the {len(train)} training images")
+            h = balanced_indices(train.y, n_hold, seed + 1, train.num_classes)
+            keep = torch.ones(len(train), dtype=torch.bool)
+            keep[h] = False
+            hold = train.select(h)
+            train = train.select(torch.nonzero(keep).flatten())
     # One fixed, seeded shuffle: some sources are sorted by class, and generators that walk the
     # data in order (EM's model phase) must not see one class at a time.
     perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))

@@ -6,7 +6,7 @@ once, a poison generated once, and a worker that needs a poison another is gener
 it). Worker ``i`` starts with attacks ``i, i + n, ...`` so the poisons are generated in parallel.
 
 On CUDA there is one worker per GPU (worker ``i`` on ``cuda:i``). On CPU, ``workers`` processes of
-``threads`` torch threads each (default: one single-threaded worker per core). On the 2-core CI
+the matrix's ``threads`` torch threads each (default: CPUs / threads workers). On the 2-core CI
 machine that is only a small gain in throughput (small-CNN training, batch 128: two 1-thread
 processes 1,500-1,860 img/s together, one 2-thread process 1,500-1,580 img/s), but it generates
 different poisons at the same time; it pays on machines with many cores or GPUs.
@@ -31,26 +31,27 @@ from benchmark.runner import Summary
 
 
 class LocalParams(BaseModel):
-    """``executor: {name: local, params: {workers: 2, threads: 1}}``; both default from the machine."""
+    """``executor: {name: local, params: {workers: 2}}``; by default one worker per GPU on CUDA,
+    else one per ``threads`` (the matrix's torch threads per job) CPU cores."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    workers: int | None = Field(None, ge=1, description="worker processes (default: GPUs on CUDA, else the CPU count)")
-    threads: int | None = Field(None, ge=1, description="torch threads per worker (default: CPUs / workers)")
+    workers: int | None = Field(None, ge=1, le=1024, description="worker processes (default: GPUs on CUDA, else CPUs / threads)")
 
 
-def _plan_workers(params: LocalParams, device: str, cap: int | None = None) -> tuple[int, int, list[str]]:
-    """(workers, threads per worker, device of each worker); at most ``cap`` workers (the cells to compute)."""
+def _plan_workers(params: LocalParams, device: str, cap: int | None = None, threads: int = 1) -> tuple[int, int, list[str]]:
+    """(workers, threads per worker, device of each worker); at most ``cap`` workers (the cells to
+    compute). Every worker runs the matrix's ``threads``: the thread count changes float reductions,
+    so the executor must not (a cell's numbers are the same inline and here)."""
     import torch
 
     cpus = os.cpu_count() or 1
     gpus = torch.cuda.device_count() if device != "cpu" and torch.cuda.is_available() else 0
     if device.startswith("cuda:"):
         gpus = 1
-    workers = params.workers or (gpus if gpus else cpus)
+    workers = params.workers or (gpus if gpus else max(1, cpus // threads))
     if cap is not None:
         workers = max(1, min(workers, cap))
-    threads = params.threads or max(1, cpus // workers)
     if gpus and not device.startswith("cuda:"):
         devices = [f"cuda:{i % gpus}" for i in range(workers)]
     else:
@@ -101,7 +102,8 @@ def run_local(resolved: Resolved, results: str | Path, *, verbose: bool = False,
     t0 = time.perf_counter()
     if todo == 0:
         return summary
-    workers, threads, devices = _plan_workers(params, resolved.matrix.device, cap=todo)
+    threads = resolved.matrix.threads
+    workers, threads, devices = _plan_workers(params, resolved.matrix.device, cap=todo, threads=threads)
     log(f"local executor: {workers} workers x {threads} threads on {', '.join(sorted(set(devices[:workers])))}; {todo} cells to compute")
     matrix = resolved.matrix.model_dump(mode="json")
     ctx = mp.get_context("spawn")

@@ -14,6 +14,7 @@ from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext
 from benchmark.models.classifier import Classifier
 from benchmark.ssl.schedule import warmup_cosine
+from benchmark.trace import EpochEvent
 from benchmark.training import autocast, batches, resident, to_model
 
 
@@ -93,7 +94,9 @@ def pretrain(method: SSLMethod, data: ImageDataset, recipe: PretrainRecipe, ctx:
             step += 1
             method.after_step(step, total)
             loss_sum += loss.detach().float()
+        mean_loss = float(loss_sum) / max(1, steps)  # one host sync per epoch
+        ctx.trace.emit(EpochEvent("pretrain", epoch + 1, recipe.epochs, mean_loss, lr=opt.param_groups[0]["lr"], model=method.encoder))
         if epoch == recipe.epochs - 1 or (epoch + 1) % max(1, recipe.epochs // 10) == 0:
-            ctx.log(f"{desc}: epoch {epoch + 1}/{recipe.epochs} loss {float(loss_sum) / max(1, steps):.4f}")
+            ctx.log(f"{desc}: epoch {epoch + 1}/{recipe.epochs} loss {mean_loss:.4f}")
     method.eval()
     return method

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
+from pydantic import Field
 from torch import nn
 
 from benchmark.augment import random_crop, random_flip
@@ -17,7 +20,11 @@ class SL(Victim):
     """Supervised learning with cross-entropy (the standard CIFAR recipe of EM, ISS, TAP and APBench).
 
     Paper profile: CIFAR ResNet-18, SGD lr 0.1, momentum 0.9, wd 5e-4, batch 128, 200 epochs cosine,
-    random crop (pad 4) + flip, final-epoch model (specs/defenses-metrics-victims.md §3.1).
+    random crop (pad 4) + flip, final-epoch model (specs/defenses-metrics-victims.md §3.1): the
+    standard recipe of the EM, ISS and APBench tables. The TP paper's Table 1 (Appendix A.3) trains
+    100 epochs with lr x0.1 at epochs 60, 75 and 90: ``{epochs: 100, schedule: multistep,
+    milestones: [60, 75, 90]}``. The EM/ISS repositories' own 60-epoch cosine recipe (grad-clip 5
+    in EM): ``{epochs: 60, grad_clip: 5}``.
     ``arch`` is any registered architecture or ``timm/<name>`` (transfer across architectures).
     Input: uint8 ``[N, C, H, W]``; returns a classifier over [0, 1] pixels, normalized inside.
     """
@@ -33,6 +40,9 @@ class SL(Victim):
         momentum: float = 0.9
         weight_decay: float = 5e-4
         nesterov: bool = False
+        schedule: Literal["cosine", "multistep", "constant"] = "cosine"
+        milestones: tuple[float, ...] = ()  # epochs at which a multistep schedule multiplies the lr by gamma
+        gamma: float = Field(0.1, gt=0, le=1)
         warmup_epochs: float = 0.0
         grad_clip: float | None = None
         crop_padding: int = 4
@@ -54,6 +64,9 @@ class SL(Victim):
             momentum=p.momentum,
             weight_decay=p.weight_decay,
             nesterov=p.nesterov,
+            schedule=p.schedule,
+            milestones=p.milestones,
+            gamma=p.gamma,
             warmup_epochs=p.warmup_epochs,
             grad_clip=p.grad_clip,
         )

@@ -19,7 +19,7 @@ def _resolved(**over):
 
 def test_two_workers_compute_every_cell_once_and_every_poison_once(tmp_path):
     logs: list[str] = []
-    r = _resolved(executor={"name": "local", "params": {"workers": 2, "threads": 1}}, seeds=[0, 1])
+    r = _resolved(executor={"name": "local", "params": {"workers": 2}}, seeds=[0, 1])
     s = execute(r, tmp_path / "res", log=logs.append)
     assert (s.planned, s.ok, s.skipped, s.failed) == (8, 8, 0, [])
     recs = [json.loads(p.read_text()) for p in (tmp_path / "res" / "cells").glob("*.json")]
@@ -32,30 +32,37 @@ def test_two_workers_compute_every_cell_once_and_every_poison_once(tmp_path):
 
 
 def test_results_match_the_inline_executor(tmp_path):
-    """Same cells, same values: a cell does not depend on which process computed it."""
-    local = _resolved(executor={"name": "local", "params": {"workers": 2, "threads": 1}}, attacks=["random-noise"])
-    inline = _resolved(attacks=["random-noise"])
-    execute(local, tmp_path / "a", log=lambda m: None)
+    """Same cells, same values, bit for bit: every job runs the matrix's ``threads`` whatever the
+    executor (the thread count changes float reductions), so a cell does not depend on which
+    process computed it, nor on the thread count of the process that started the run."""
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the workers' thread count, so the float reductions agree
-    try:
-        execute(inline, tmp_path / "b", log=lambda m: None, progress=False)
-    finally:
-        torch.set_num_threads(threads)  # later tests in this process train with every core
-    acc = {d: {json.loads(p.read_text())["defense"]: json.loads(p.read_text())["metrics"]["accuracy"]
-               for p in (tmp_path / d / "cells").glob("*.json")} for d in ("a", "b")}
-    assert acc["a"] == acc["b"]
+    local = _resolved(executor={"name": "local", "params": {"workers": 2}}, attacks=["em"])
+    inline = _resolved(attacks=["em"])
+    execute(local, tmp_path / "a", log=lambda m: None)
+    torch.set_num_threads(2)  # the caller's thread count must not matter (restored by conftest)
+    execute(inline, tmp_path / "b", log=lambda m: None, progress=False)
+    vals = {}
+    for d in ("a", "b"):
+        recs = [json.loads(p.read_text()) for p in (tmp_path / d / "cells").glob("*.json")]
+        vals[d] = {(x["defense"], x["seed"]): x["metrics"]["accuracy"] for x in recs}
+        assert all(x["provenance"]["threads"] == 1 for x in recs)
+    assert vals["a"] == vals["b"]
+    poisons = [sorted(p.name for p in (tmp_path / d / "artifacts").iterdir()) for d in ("a", "b")]
+    digests = [[json.loads((tmp_path / d / "artifacts" / k / "meta.json").read_text())["sha256"] for k in ks]
+               for d, ks in zip(("a", "b"), poisons)]
+    assert digests[0] == digests[1]  # the same EM poison, byte for byte
 
 
 def test_worker_plan_defaults():
-    assert _plan_workers(LocalParams(workers=2), "cpu")[:2] == (2, max(1, (__import__("os").cpu_count() or 1) // 2))
-    assert _plan_workers(LocalParams(workers=3, threads=1), "cpu") == (3, 1, ["cpu"] * 3)
+    cpus = __import__("os").cpu_count() or 1
+    assert _plan_workers(LocalParams(workers=2), "cpu") == (2, 1, ["cpu"] * 2)
+    assert _plan_workers(LocalParams(), "cpu", threads=2)[:2] == (max(1, cpus // 2), 2)
+    assert _plan_workers(LocalParams(workers=3), "cpu", cap=2) == (2, 1, ["cpu"] * 2)
 
 
 def test_bad_executor_params_are_config_errors():
-    with pytest.raises(ConfigError, match=r"executor.params.worker.*unknown key 'worker'.*allowed: workers, threads"):
+    with pytest.raises(ConfigError, match=r"executor.params.worker.*unknown key 'worker'.*allowed: workers"):
         _resolved(executor={"name": "local", "params": {"worker": 2}})
     with pytest.raises(ConfigError, match="executor.params.workers"):
         _resolved(executor={"name": "local", "params": {"workers": 0}})
