@@ -47,7 +47,7 @@ class Plan:
 def dataset_spec(r: Resolved) -> dict[str, Any]:
     d = r.matrix.dataset
     return {
-        **r.dataset.spec(),
+        **r.dataset.identity(),
         "subset": d.subset,
         "test_subset": d.test_subset,
         "holdout": d.holdout,

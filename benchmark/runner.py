@@ -217,7 +217,8 @@ class Runner:
             "matrix": r.matrix.name,
             "profile": r.matrix.profile,
             "dataset": r.matrix.dataset.display,
-            "dataset_spec": self.plan.dataset_spec,
+            "dataset_spec": self.plan.dataset_spec,  # what the data is (the key's part)
+            "dataset_source": r.dataset.spec(),  # where it was read from here
             "attack": cell.job.attack.name,
             "attack_spec": cell.job.attack.spec(),
             "victim": cell.victim.name,

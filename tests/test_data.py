@@ -170,3 +170,28 @@ def test_make_splits_holdout_carved_without_subset_and_as_percentage():
         make_splits(train, test, holdout=80)
     with pytest.raises(ValueError, match="outside the subset"):
         make_splits(train, test, subset=76, holdout=8)
+
+
+def test_npz_keys_name_the_content_not_the_path(tmp_path):
+    """The same file under two paths gives the same cache keys (committed results are found from
+    any checkout); different content gives different keys."""
+    from benchmark.config import parse_matrix, resolve
+    from benchmark.plan import make_plan
+    from benchmark.registry import get_registry
+
+    def npz(path, shift=0):
+        rng = np.random.default_rng(0)
+        np.savez(path, x_train=rng.integers(0, 255, (8, 4, 4, 3), dtype=np.uint8) + shift, y_train=np.arange(8) % 2,
+                 x_test=rng.integers(0, 255, (4, 4, 4, 3), dtype=np.uint8), y_test=np.arange(4) % 2)
+        return str(path)
+
+    def keys(path):
+        m = parse_matrix({"dataset": {"name": "npz", "path": path}, "attacks": ["clean"], "victims": ["sl"]})
+        plan = make_plan(resolve(m, get_registry()))
+        return plan.jobs[0].key, [c.key for c in plan.cells], plan.dataset_spec
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    ka, kb = keys(npz(tmp_path / "a" / "d.npz")), keys(npz(tmp_path / "b" / "d.npz"))
+    assert ka[:2] == kb[:2] and "path" not in ka[2]["params"] and ka[2]["content"].startswith("sha256:")
+    assert keys(npz(tmp_path / "c.npz", shift=1))[0] != ka[0]

@@ -50,6 +50,8 @@ class FashionMNIST(DatasetSource):
 
     name = "fashion-mnist"
 
+    locators = ("root",)  # the canonical files, wherever they are installed
+
     class Params(Params):
         root: ResolvedPath = "/usr/share/datasets/fashion-mnist"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.dataset import ImageDataset
-from benchmark.data.source import DatasetSource, ResolvedPath, from_hwc
+from benchmark.data.source import DatasetSource, ResolvedPath, file_sha256, from_hwc
 from benchmark.errors import DatasetError
 from benchmark.params import Params
 
@@ -21,8 +21,19 @@ class Npz(DatasetSource):
 
     name = "npz"
 
+    locators = ("path",)
+
     class Params(Params):
         path: ResolvedPath
+
+    def content_id(self) -> str | None:
+        """The file's sha256: the key of a cell names the data, not where it lies."""
+        path = Path(self.params.path).expanduser()
+        if not path.is_file():
+            raise DatasetError(
+                f"npz: file {str(path)!r} does not exist. Give `path` to a .npz with arrays {', '.join(KEYS)}."
+            )
+        return "sha256:" + file_sha256(path)
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         path = Path(self.params.path).expanduser()

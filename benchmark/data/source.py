@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
 from abc import abstractmethod
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -33,9 +36,43 @@ class DatasetSource(Plugin):
 
     kind = "dataset"
 
+    #: params that only say where the data is (not what it is): left out of :meth:`identity`
+    locators: tuple[str, ...] = ()
+
     @abstractmethod
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         """Return ``(train, test)``."""
+
+    def identity(self) -> dict[str, Any]:
+        """What the data *is*, for cache keys: the spec without the :attr:`locators` (a path, a
+        ``download`` flag), plus :meth:`content_id` when the source can name its content. The same
+        data under another path (a CI checkout, a cluster's scratch disk) then has the same keys,
+        so committed results and cached poisons are found wherever the data lives."""
+        spec = self.spec()
+        spec["params"] = {k: v for k, v in spec["params"].items() if k not in self.locators}
+        content = self.content_id()
+        if content is not None:
+            spec["content"] = content
+        return spec
+
+    def content_id(self) -> str | None:
+        """A digest of the source's files, or ``None`` to rely on the name and params alone."""
+        return None
+
+
+@functools.lru_cache(maxsize=32)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file (cached per process by path, size and modification time)."""
+    st = os.stat(path)
+    return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
 
 
 def from_hwc(x: np.ndarray, y: np.ndarray, classes: list[str] | tuple[str, ...]) -> ImageDataset:

@@ -35,6 +35,7 @@ def _open(cls: Any, name: str, root: str, download: bool, **kw: Any) -> Any:
 class _Cifar(DatasetSource):
     tv_class: ClassVar[str]
     Params = _TorchvisionParams
+    locators = ("root", "download")  # torchvision verifies the archive's md5: the name is the content
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         import torchvision.datasets as tvd
@@ -66,6 +67,7 @@ class SVHN(DatasetSource):
 
     name = "svhn"
     Params = _TorchvisionParams
+    locators = ("root", "download")  # torchvision verifies the files' md5: the name is the content
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         import torchvision.datasets as tvd
