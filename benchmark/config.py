@@ -27,10 +27,13 @@ class _Strict(BaseModel):
 
 
 class AxisEntry(_Strict):
-    """One entry of an axis: ``{name, params}`` or, in the YAML, a bare name."""
+    """One entry of an axis: ``{name, params, label}`` or, in the YAML, a bare name. ``label`` is
+    how tables name the entry (e.g. ``{name: simclr, label: random-init, params: {epochs: 0}}``);
+    it is not part of any cache key."""
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = Field(default=None, min_length=1, max_length=64)
 
     @model_validator(mode="before")
     @classmethod
@@ -205,7 +208,15 @@ def _instantiate(registry: Registry, kind: str, entry: AxisEntry, profile: str, 
         raise ConfigError(str(e), file=file, path=f"{where}.name") from None
     except UserError as e:
         raise ConfigError(str(e), file=file, path=f"{where}.name") from None
-    return cls(resolve_params(cls, profile, entry.params, where=f"{where}.params", file=file))
+    return cls(resolve_params(cls, profile, entry.params, where=f"{where}.params", file=file), label=entry.label)
+
+
+def _auto_labels(entries: list[AxisEntry], items: list[Any]) -> None:
+    """Entries of one axis that share a plugin name and have no label are told apart in tables by
+    their explicit params: ``sl`` and ``sl(arch=resnet18)``."""
+    for item, entry in zip(items, entries):
+        if item.label is None and entry.params and sum(e.name == entry.name for e in entries) > 1:
+            item.label = f"{entry.name}(" + ", ".join(f"{k}={v}" for k, v in entry.params.items()) + ")"
 
 
 def _check_executor(spec: ExecutorSpec, file: str | None) -> None:
@@ -231,13 +242,22 @@ def resolve(matrix: Matrix, registry: Registry, file: str | None = None) -> Reso
     ds = _instantiate(registry, "dataset", AxisEntry(name=matrix.dataset.name, params=matrix.dataset.params), prof, "dataset", file)
     axes: dict[str, list[Any]] = {}
     for field, kind in (("attacks", "attack"), ("victims", "victim"), ("defenses", "defense"), ("metrics", "metric")):
-        items = [_instantiate(registry, kind, e, prof, f"{field}[{i}]", file) for i, e in enumerate(getattr(matrix, field))]
+        entries = getattr(matrix, field)
+        items = [_instantiate(registry, kind, e, prof, f"{field}[{i}]", file) for i, e in enumerate(entries)]
+        _auto_labels(entries, items)
         seen: dict[str, int] = {}
+        shown: dict[str, int] = {}
         for i, item in enumerate(items):
             sig = repr(item.spec())
             if sig in seen:
                 raise ConfigError(f"duplicate of {field}[{seen[sig]}] ({item.name} with the same params)", file=file, path=f"{field}[{i}]")
             seen[sig] = i
+            if item.display in shown:
+                raise ConfigError(
+                    f"{field}[{shown[item.display]}] and {field}[{i}] would both show as {item.display!r} in tables; give one a `label`",
+                    file=file, path=f"{field}[{i}]",
+                )
+            shown[item.display] = i
         axes[field] = items
     for i, d in enumerate(axes["defenses"]):
         if d.needs_holdout and not matrix.dataset.holdout:

@@ -33,7 +33,7 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return f"{self.job.attack.name} × {self.victim.name} × {self.defense.name} (seed {self.seed})"
+        return f"{self.job.attack.display} × {self.victim.display} × {self.defense.display} (seed {self.seed})"
 
 
 @dataclass

@@ -25,8 +25,14 @@ class Plugin(ABC):
     profiles: ClassVar[dict[str, dict[str, Any]]] = {}
     requires: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, params: Params | None = None) -> None:
+    def __init__(self, params: Params | None = None, label: str | None = None) -> None:
         self.params = params if params is not None else self.Params()
+        self.label = label
+
+    @property
+    def display(self) -> str:
+        """How tables and records name this entry: its ``label`` from the matrix, else its name."""
+        return self.label or self.name
 
     @classmethod
     def missing_requirements(cls) -> list[str]:

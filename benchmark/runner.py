@@ -151,7 +151,7 @@ class Runner:
         lines = [f"matrix {self.r.matrix.name!r}: {len(self.plan.jobs)} attack jobs, {len(self.plan.cells)} cells"]
         for job in self.plan.jobs:
             cached = (self.cache.dir(job.key) / "meta.json").exists()
-            lines.append(f"  attack {job.attack.name:<16} {job.key}  {'cached' if cached else 'to generate'}")
+            lines.append(f"  attack {job.attack.display:<16} {job.key}  {'cached' if cached else 'to generate'}")
         for cell in self.plan.cells:
             lines.append(f"  cell   {cell.label:<48} {cell.key}  {'done' if self.is_done(cell) else 'pending'}")
         return "\n".join(lines)
@@ -219,17 +219,19 @@ class Runner:
             "dataset": r.matrix.dataset.display,
             "dataset_spec": self.plan.dataset_spec,  # what the data is (the key's part)
             "dataset_source": r.dataset.spec(),  # where it was read from here
-            "attack": cell.job.attack.name,
+            "attack": cell.job.attack.display,  # the matrix's label, else the plugin name
             "attack_spec": cell.job.attack.spec(),
-            "victim": cell.victim.name,
-            "defense": cell.defense.name,
+            "victim": cell.victim.display,
+            "victim_spec": cell.victim.spec(),
+            "defense": cell.defense.display,
+            "defense_spec": cell.defense.spec(),
             "seed": cell.seed,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "provenance": provenance(self.device),
         }
         t0 = time.perf_counter()
         if not cell.defense.applies_to(cell.victim):
-            rec.update(status="n/a", error=f"defense {cell.defense.name!r} does not apply to victim {cell.victim.name!r}", metrics={})
+            rec.update(status="n/a", error=f"defense {cell.defense.display!r} does not apply to victim {cell.victim.display!r}", metrics={})
             return rec
         try:
             splits = self.splits()

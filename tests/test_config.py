@@ -76,3 +76,14 @@ def test_holdout_count_or_percentage_and_threads():
     assert m.threads == 1  # one torch thread per job by default, whatever the executor
     with pytest.raises(ConfigError, match="threads"):
         parse_matrix({"dataset": "digits", "threads": 0, **base})
+
+
+def test_labels_name_entries_in_tables_and_same_name_entries_are_told_apart():
+    from benchmark.config import resolve
+
+    base = {"dataset": "digits", "attacks": ["clean"]}
+    r = resolve(parse_matrix({**base, "victims": ["sl", {"name": "sl", "params": {"arch": "vgg19"}},
+                                                   {"name": "simclr", "label": "random-init", "params": {"epochs": 0}}]}), get_registry())
+    assert [v.display for v in r.victims] == ["sl", "sl(arch=vgg19)", "random-init"]
+    with pytest.raises(ConfigError, match=r"victims\[0\] and victims\[1\] would both show as 'x'"):
+        resolve(parse_matrix({**base, "victims": [{"name": "sl", "label": "x"}, {"name": "simclr", "label": "x"}]}), get_registry())
