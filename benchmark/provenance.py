@@ -8,6 +8,7 @@ import platform
 import socket
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,91 @@ def git_commit() -> str | None:
         return None
 
 
+@functools.cache
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what :mod:`platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return platform.processor() or platform.machine()
+    return cpu_model()
+
+
+@functools.cache
+def _dist_version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+#: The fields of :func:`numerics`, in order.
+NUMERICS_FIELDS = (
+    "device_kind", "device_name", "dtype", "threads", "cpu_capability", "deterministic",
+    "torch", "torchvision", "numpy", "kornia", "cuda", "cudnn", "cudnn_benchmark", "tf32", "matmul_precision",
+)
+
+
+def numerics(device: torch.device) -> dict[str, Any]:
+    """Everything besides the code, the data and the seeds that can change a number a job computes.
+
+    Two records with equal cell keys but different ``numerics`` may differ in their values (float
+    reductions depend on the thread count, the CPU's vector ISA, the GPU and its libraries; bf16
+    autocast on CUDA). Every cell record keeps this dict as ``numerics``; :func:`mixed_numerics`
+    says which fields differ across a results directory.
+
+    ``dtype``: ``float32`` or ``bfloat16-autocast`` (what :attr:`RunContext.amp` selects);
+    ``cpu_capability``: torch's CPU kernel ISA (``AVX512``, ``AVX2``, ``DEFAULT``...);
+    ``deterministic``: ``torch.use_deterministic_algorithms``; on CUDA also cuDNN's version and
+    autotuner flag, TF32 and the float32 matmul precision (``None`` elsewhere).
+    """
+    from benchmark.interfaces import RunContext
+
+    cuda = device.type == "cuda"
+    return {
+        "device_kind": device.type,
+        "device_name": device_name(device),
+        "dtype": "bfloat16-autocast" if RunContext(device=device).amp else "float32",
+        "threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "torch": torch.__version__,
+        "torchvision": _dist_version("torchvision"),
+        "numpy": _dist_version("numpy"),
+        "kornia": _dist_version("kornia"),
+        "cuda": torch.version.cuda if cuda else None,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark) if cuda else None,
+        "tf32": bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32) if cuda else None,
+        "matmul_precision": torch.get_float32_matmul_precision() if cuda else None,
+    }
+
+
+def mixed_numerics(records: Iterable[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The ``numerics`` fields whose values differ across ``records`` (those that have the field),
+    each with its distinct values in first-seen order: ``{}`` when every number was computed alike.
+    ``pid``/``host`` are not numerics: many processes and hosts may compute identical numbers."""
+    seen: dict[str, list[Any]] = {}
+    for rec in records:
+        num = rec.get("numerics") if isinstance(rec, dict) else None
+        if not isinstance(num, dict):
+            continue
+        for k, v in num.items():
+            vals = seen.setdefault(k, [])
+            if v not in vals:
+                vals.append(v)
+    return {k: v for k, v in seen.items() if len(v) > 1}
 
 
 def provenance(device: torch.device) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from benchmark.data.split import make_splits
 from benchmark.errors import DatasetError, UserError
 from benchmark.interfaces import CellArtifacts, Poison, RunContext
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
-from benchmark.provenance import provenance
+from benchmark.provenance import numerics, provenance
 from benchmark.runtime import tune_cpu_allocator
 from benchmark.store import ArtifactCache, ResultStore, spec_key
 from benchmark.trace import CurveRecorder
@@ -228,6 +228,7 @@ class Runner:
             "seed": cell.seed,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "provenance": provenance(self.device),
+            "numerics": numerics(self.device),  # what besides code, data and seeds can change a number
         }
         t0 = time.perf_counter()
         if not cell.defense.applies_to(cell.victim):

@@ -57,3 +57,43 @@ def test_plugins_listing():
     assert em["package"] == "uebench" and em["usable"] and em["version"]
     table = bench("plugins").stdout
     assert "kind" in table and "random-noise" in table
+
+
+SMOKE_DIGITS = """\
+name: numerics
+dataset: {name: digits, subset: 200}
+profile: smoke
+seeds: [0, 1]
+attacks: [em, em-class]
+victims: [sl]
+defenses: [none, iss-bdr]
+"""
+
+
+def _cells_and_poisons(res: Path) -> tuple[dict[str, dict], dict[str, str]]:
+    cells = {p.stem: json.loads(p.read_text()) for p in (res / "cells").glob("*.json")}
+    poisons = {d.name: json.loads((d / "meta.json").read_text())["sha256"] for d in (res / "artifacts").iterdir()}
+    return cells, poisons
+
+
+def test_inline_and_two_workers_give_the_same_cells_value_by_value(tmp_path):
+    """`bench run m.yaml` and `bench run m.yaml --workers 2` on one smoke matrix: the same poisons
+    (sha256 of every artifact) and the same value of every metric of every cell, bit for bit, and
+    records that say how they were computed (`numerics`)."""
+    m = tmp_path / "m.yaml"
+    m.write_text(SMOKE_DIGITS)
+    inline = bench("run", str(m), "--results", str(tmp_path / "inline"), "--quiet")
+    workers = bench("run", str(m), "--results", str(tmp_path / "workers"), "--quiet", "--workers", "2")
+    assert inline.returncode == 0 and workers.returncode == 0, inline.stderr + workers.stderr
+    assert "local executor: 2 workers x 1 threads" in workers.stderr
+    cells_a, poisons_a = _cells_and_poisons(tmp_path / "inline")
+    cells_b, poisons_b = _cells_and_poisons(tmp_path / "workers")
+    assert len(cells_a) == 8 and set(cells_a) == set(cells_b)
+    assert len(poisons_a) == 2 and poisons_a == poisons_b  # the EM and EM-class poisons, byte for byte
+    for key, a in cells_a.items():
+        b = cells_b[key]
+        assert a["status"] == b["status"] == "ok"
+        assert a["metrics"] == b["metrics"], (a["attack"], a["defense"], a["seed"])
+        assert a["numerics"] == b["numerics"]  # 1 torch thread, float32, same libraries and ISA
+        assert a["numerics"]["threads"] == 1 and a["numerics"]["dtype"] == "float32"
+    assert len({c["provenance"]["pid"] for c in cells_b.values()}) == 2  # both workers computed cells
