@@ -58,16 +58,18 @@ def _plugins(args: argparse.Namespace) -> int:
 
     rows = []
     for e in get_registry().entries():
-        missing = e.missing
+        missing = [] if e.error else e.missing
         rows.append(
             {
                 "kind": e.kind,
                 "name": e.name,
-                "version": e.version,
+                "version": e.version if not e.error else "",
                 "package": e.package,
+                "package_version": e.package_version,
                 "source": e.source,
-                "usable": not missing,
-                "note": f"needs {', '.join(missing)}" if missing else "",
+                "usable": not missing and not e.error,
+                "error": e.error,
+                "note": f"broken: {e.error}" if e.error else (f"needs {', '.join(missing)}" if missing else ""),
             }
         )
     if args.json:
@@ -75,8 +77,13 @@ def _plugins(args: argparse.Namespace) -> int:
     else:
         from tabulate import tabulate
 
-        print(tabulate([[r["kind"], r["name"], r["version"], r["package"], "yes" if r["usable"] else "no", r["note"]] for r in rows],
+        print(tabulate([[r["kind"], r["name"], r["version"], f"{r['package']} {r['package_version']}".strip(),
+                         "yes" if r["usable"] else "no", r["note"]] for r in rows],
                        headers=["kind", "name", "version", "package", "usable", "note"]))
+    broken = sum(1 for r in rows if r["error"])
+    if broken:
+        print(f"{broken} broken plugin{'s' if broken > 1 else ''}: every matrix that does not use "
+              f"{'them' if broken > 1 else 'it'} runs", file=sys.stderr)
     return 0
 
 

@@ -30,14 +30,14 @@ class ConfigError(UserError):
 class PluginNotFound(UserError):
     """An unknown plugin name, with the closest registered names."""
 
-    def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
+    def __init__(self, kind: str, name: str, known: Iterable[str], hint: str = "") -> None:
         known = sorted(known)
         self.kind, self.name, self.known = kind, name, known
-        msg = f"unknown {kind} {name!r}"
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        msg = f"unknown {kind} {shorten(name)}"
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5) if len(name) <= 200 else []
         if close:
             msg += f"; did you mean {', '.join(repr(c) for c in close)}?"
-        msg += f" (known {kind}s: {', '.join(known) or 'none'})"
+        msg += f" (known {kind}s: {', '.join(known) or 'none'}){hint}"
         super().__init__(msg)
 
 
@@ -46,5 +46,19 @@ class DatasetError(UserError):
 
 
 def did_you_mean(value: str, allowed: Iterable[str]) -> str:
+    if len(value) > 200:  # difflib is quadratic; nothing that long is a typo of a key
+        return ""
     close = difflib.get_close_matches(value, list(allowed), n=3, cutoff=0.5)
     return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def shorten(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for an error message, at most ``limit`` characters, computed with bounded
+    work (a rejected value may be huge or deeply nested: an alias-expanded YAML document)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother, r.maxlong = 3, limit, limit, limit
+    r.maxdict = r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = 6
+    text = r.repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -63,19 +63,24 @@ class Params(BaseModel):
         return data
 
 
-def format_validation_error(err: ValidationError, model: type[BaseModel]) -> tuple[str, str]:
-    """First error of ``err`` as (key path, message with the allowed keys or values)."""
-    e = err.errors()[0]
+def format_error(e: Any, model: type[BaseModel]) -> tuple[str, str]:
+    """One pydantic error (an item of ``ValidationError.errors()``) as (key path, message with the
+    allowed keys or values); the rejected value is shown shortened (:func:`~benchmark.errors.shorten`)."""
+    from benchmark.errors import did_you_mean, shorten
+
     loc = ".".join(str(p) for p in e["loc"])
     if e["type"] == "extra_forbidden":
-        from benchmark.errors import did_you_mean
-
         allowed = list(model.model_fields)
         key = str(e["loc"][-1])
         return loc, (
-            f"unknown key {key!r}{did_you_mean(key, allowed)} (allowed: {', '.join(allowed) or 'none'})"
+            f"unknown key {shorten(key)}{did_you_mean(key, allowed)} (allowed: {', '.join(allowed) or 'none'})"
         )
-    return loc, f"{e['msg']} (got {e.get('input')!r})"
+    return loc, f"{e['msg']} (got {shorten(e.get('input'))})"
+
+
+def format_validation_error(err: ValidationError, model: type[BaseModel]) -> tuple[str, str]:
+    """First error of ``err`` as (key path, message with the allowed keys or values)."""
+    return format_error(err.errors()[0], model)
 
 
 def resolve_params(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pluggy
@@ -34,13 +34,21 @@ DEFAULT_PLUGINS = (
 
 @dataclass(frozen=True)
 class Entry:
-    """One registered plugin: its kind, name, the object (class or factory) and who provides it."""
+    """One registered plugin: its kind, name, the object (class or factory) and who provides it.
+
+    ``error`` is set when the plugin is broken (its module failed to import, its hook raised, its
+    class has no ``name``, its own defaults fail validation, its name is taken): ``bench plugins``
+    lists it with that one-line reason, a matrix naming it gets the reason as its error, and every
+    other plugin works as usual.
+    """
 
     kind: str
     name: str
     obj: Any
     source: str  # module of the hook implementation
     package: str  # distribution providing it (``uebench`` for built-ins)
+    package_version: str = ""
+    error: str | None = None
 
     @property
     def version(self) -> str:
@@ -51,48 +59,187 @@ class Entry:
         fn = getattr(self.obj, "missing_requirements", None)
         return fn() if fn else []
 
+    @property
+    def origin(self) -> str:
+        """``package version`` (``uebench`` for built-ins), as error messages name it."""
+        return f"{self.package} {self.package_version}".strip()
+
 
 class DuplicatePlugin(UserError):
     """Two sources register the same kind and name."""
 
 
+class BrokenPlugin(UserError):
+    """A matrix names a plugin that is installed but broken; the message names it, its
+    distribution and the reason."""
+
+
+@dataclass(frozen=True)
+class Unloadable:
+    """What a ``register_*`` hook may return in place of a class that could not be loaded (e.g. one
+    module of a plugin package failed to import): listed as broken, the hook's other classes load."""
+
+    name: str
+    error: str
+
+
+def one_line(err: BaseException, limit: int = 300) -> str:
+    """``Type: first line of the message (at file:line)``, at most ``limit`` characters: how a
+    plugin's failure is shown wherever it is listed."""
+    import traceback
+
+    msg = str(err).strip().splitlines()
+    text = f"{type(err).__name__}: {msg[0]}" if msg else type(err).__name__
+    frames = traceback.extract_tb(err.__traceback__) if err.__traceback__ else []
+    if frames:
+        f = frames[-1]
+        text += f" (at {os.path.basename(f.filename)}:{f.lineno})"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _closest(value: str, allowed: Any) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, list(allowed), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _base_class(kind: str) -> type | None:
+    from benchmark.data.source import DatasetSource
+    from benchmark.interfaces import Attack, Defense, Metric, Victim
+
+    return {"attack": Attack, "victim": Victim, "defense": Defense, "metric": Metric, "dataset": DatasetSource}.get(kind)
+
+
+def _class_problem(kind: str, name: Any, obj: Any) -> str | None:
+    """Why ``obj`` cannot be the ``kind`` plugin ``name``, or ``None``."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 64 or any(c.isspace() for c in name):
+        return f"has no usable `name` (got {name!r}): set a class attribute `name = \"...\"`"
+    if kind == "model":
+        return None if callable(obj) else f"is not callable (got {type(obj).__name__})"
+    base = _base_class(kind)
+    if not (isinstance(obj, type) and base is not None and issubclass(obj, base)):
+        return f"is not a subclass of benchmark.{base.__name__ if base else kind} (got {obj!r:.80})"
+    return _defaults_problem(obj)
+
+
+def _defaults_problem(cls: type) -> str | None:
+    """Whether the plugin's own defaults and profiles validate (params a user must give, such as a
+    dataset's path, may be missing)."""
+    from pydantic import ValidationError
+
+    from benchmark.params import PROFILES, Params, format_error
+
+    params = getattr(cls, "Params", None)
+    if not (isinstance(params, type) and issubclass(params, Params)):
+        return "its `Params` is not a subclass of benchmark.Params"
+    profiles = getattr(cls, "profiles", {})
+    if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
+        return "its `profiles` is not a mapping of profile name to params"
+    unknown = [p for p in profiles if p not in PROFILES]
+    if unknown:
+        return f"its `profiles` names unknown profile {unknown[0]!r} (allowed: {', '.join(PROFILES)})"
+    for profile in PROFILES:
+        try:
+            params(**profiles.get(profile, {}))
+        except ValidationError as err:
+            real = [e for e in err.errors() if e["type"] != "missing"]
+            if real:
+                loc, msg = format_error(real[0], params)
+                return f"its own default params fail validation at profile {profile!r}: {loc}: {msg}"
+        except Exception as err:  # noqa: BLE001 - a validator of the plugin's own that crashed
+            return f"its own default params fail validation at profile {profile!r}: {one_line(err)}"
+    return None
+
+
 class Registry:
-    """Lookup of plugins by kind and name, with "did you mean" on unknown names."""
+    """Lookup of plugins by kind and name, with "did you mean" on unknown names.
+
+    Built from a plugin manager (:func:`make_plugin_manager`); one broken plugin never stops the
+    others (see :class:`Entry`). Built-ins win name clashes with third-party packages; two third-party
+    packages that claim one name both lose it (the error names both).
+    """
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
         self._entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
-        dists = {id(plugin): dist.project_name for plugin, dist in pm.list_plugin_distinfo()}
+        self._broken: list[Entry] = list(getattr(pm, "broken", []))
+        dists: dict[int, tuple[str, str]] = dict(getattr(pm, "dists", {}))
+        for plugin, dist in pm.list_plugin_distinfo():  # registered by pluggy's own loader
+            dists.setdefault(id(plugin), (dist.project_name, dist.version))
         for kind, hook_name in HOOKS.items():
             hook = getattr(pm.hook, hook_name)
-            for impl in reversed(hook.get_hookimpls()):  # registration order
-                result = impl.function()
+            for impl in hook.get_hookimpls():  # registration order
+                source = getattr(impl.plugin, "__name__", str(impl.plugin))
+                package, pversion = dists.get(id(impl.plugin), ("uebench", ""))
+
+                def broken(name: str, error: str, obj: Any = None) -> None:
+                    self._broken.append(Entry(kind, name, obj, source, package, pversion, error))
+
+                try:
+                    result = impl.function()
+                except Exception as e:  # noqa: BLE001 - a third party's hook: isolate it
+                    broken(source, f"{hook_name}() raised {one_line(e)}")
+                    continue
                 if not result:
                     continue
-                items = result.items() if isinstance(result, dict) else ((obj.name, obj) for obj in result)
-                source = getattr(impl.plugin, "__name__", str(impl.plugin))
-                package = dists.get(id(impl.plugin), "uebench")
+                if isinstance(result, dict):
+                    items: list[tuple[Any, Any]] = list(result.items())
+                elif isinstance(result, (list, tuple)):
+                    items = [(o.name, o) if isinstance(o, Unloadable) else (getattr(o, "name", None), o) for o in result]
+                else:
+                    broken(source, f"{hook_name}() returned {type(result).__name__}, not a list of plugin classes")
+                    continue
                 for name, obj in items:
-                    old = self._entries[kind].get(name)
-                    if old is not None:
-                        raise DuplicatePlugin(
-                            f"{kind} {name!r} is registered twice: by {old.source} ({old.package}) "
-                            f"and by {source} ({package})"
-                        )
-                    self._entries[kind][name] = Entry(kind, name, obj, source, package)
+                    if isinstance(obj, Unloadable):
+                        broken(name, obj.error)
+                        continue
+                    problem = _class_problem(kind, name, obj)
+                    if problem and not (isinstance(name, str) and name.strip()):
+                        label = getattr(obj, "__qualname__", type(obj).__name__)
+                        broken(f"<{label}>", f"class {label} {problem}", obj)
+                        continue
+                    self._add(Entry(kind, name, obj, source, package, pversion, problem))
+
+    def _add(self, new: Entry) -> None:
+        old = self._entries[new.kind].get(new.name)
+        if old is None:
+            self._entries[new.kind][new.name] = new
+            return
+        if (old.source in DEFAULT_PLUGINS) != (new.source in DEFAULT_PLUGINS):  # a built-in keeps its name
+            builtin, other = (old, new) if old.source in DEFAULT_PLUGINS else (new, old)
+            self._entries[new.kind][new.name] = builtin
+            self._broken.append(replace(other, error=f"duplicate of the built-in {new.kind} {new.name!r}; rename it"))
+            return
+        clash = f"{new.kind} {new.name!r} is registered twice: by {old.source} ({old.origin}) and by {new.source} ({new.origin})"
+        self._entries[new.kind][new.name] = replace(old, error=clash)
+        self._broken.append(replace(new, error=clash))
 
     def names(self, kind: str) -> list[str]:
-        return sorted(self._entries[kind])
+        """Names of the plugins of ``kind`` that load (broken ones are in :meth:`broken`)."""
+        return sorted(n for n, e in self._entries[kind].items() if e.error is None)
 
     def entry(self, kind: str, name: str) -> Entry:
         try:
             return self._entries[kind][name]
         except KeyError:
-            raise PluginNotFound(kind, name, self._entries[kind]) from None
+            raise PluginNotFound(kind, name, self.names(kind), hint=self._broken_hint(kind, name)) from None
+
+    def _broken_hint(self, kind: str, name: str) -> str:
+        """For an unknown name: the broken packages that may have provided it."""
+        suspects = [e for e in self._broken if e.kind in (kind, "module") and (e.name == name or e.kind == "module" or e.name.startswith("<"))]
+        if not suspects:
+            return ""
+        e = next((s for s in suspects if s.name == name), suspects[0])
+        more = f" and {len(suspects) - 1} more" if len(suspects) > 1 else ""
+        return f"; a broken plugin package may provide it: {e.name} from {e.origin}: {e.error}{more} (see `bench plugins`)"
 
     def get(self, kind: str, name: str) -> Any:
-        """The class (or model factory) registered as ``name``; unknown names raise :class:`PluginNotFound`."""
+        """The class (or model factory) registered as ``name``; unknown names raise
+        :class:`PluginNotFound`, broken ones :class:`BrokenPlugin`."""
         entry = self.entry(kind, name)
+        if entry.error:
+            raise BrokenPlugin(f"{kind} {name!r} from {entry.origin} ({entry.source}) is broken: {entry.error}")
         if entry.missing:
             raise UserError(
                 f"{kind} {name!r} needs {', '.join(entry.missing)}; install it "
@@ -101,25 +248,84 @@ class Registry:
         return entry.obj
 
     def entries(self) -> list[Entry]:
-        return [e for k in KINDS for e in sorted(self._entries[k].values(), key=lambda e: e.name)]
+        """Every plugin, broken ones included (their ``error`` says why), kind by kind."""
+        named = [e for k in KINDS for e in sorted(self._entries[k].values(), key=lambda e: e.name)]
+        return named + [e for e in self._broken if e not in named]
+
+    def broken(self) -> list[Entry]:
+        """The plugins (and plugin modules) that failed to load, with their reasons."""
+        return [e for e in self.entries() if e.error]
 
 
-def make_plugin_manager(modules: list[str] | None = None, *, entry_points: bool = True) -> pluggy.PluginManager:
-    """A plugin manager with the hook specs, the given (or default) modules and the entry points."""
-    pm = pluggy.PluginManager("uebench")
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, plus what :class:`Registry` lists: the modules that failed to load
+    (``broken``) and the distribution of each entry-point plugin (``dists``)."""
+
+    def __init__(self) -> None:
+        super().__init__("uebench")
+        self.broken: list[Entry] = []
+        self.dists: dict[int, tuple[str, str]] = {}
+
+    def add_module(self, module: Any, name: str, package: str = "uebench", version: str = "") -> None:
+        """Register a plugin module; a module pluggy refuses is listed as broken instead."""
+        if self.is_registered(module):
+            return
+        try:
+            self.register(module, name=name)
+        except Exception as e:  # noqa: BLE001 - pluggy's validation of a third party's hooks
+            self.broken.append(Entry("module", name, module, name, package, version, f"not a valid plugin module: {one_line(e)}"))
+            return
+        self.dists[id(module)] = (package, version)
+        for attr in dir(module):
+            if attr.startswith("register") and attr not in HOOKS.values() and hasattr(getattr(module, attr, None), "uebench_impl"):
+                self.broken.append(Entry("module", f"{name}.{attr}", module, name, package, version,
+                                         f"defines hook {attr!r}, which uebench does not have{_closest(attr, HOOKS.values())}"))
+
+    def load_module(self, name: str, *, why: str) -> None:
+        try:
+            mod = importlib.import_module(name)
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - one broken module must not stop the others
+            self.broken.append(Entry("module", name, None, name, "uebench", "", f"cannot import {name} ({why}): {one_line(e)}"))
+            return
+        self.add_module(mod, name)
+
+    def load_entry_points(self, group: str = "uebench") -> None:
+        """Every ``group`` entry point, each isolated: one that fails to import is listed as broken."""
+        from importlib import metadata
+
+        seen: set[tuple[str, str]] = set()
+        for ep in metadata.entry_points(group=group):
+            dist = getattr(ep, "dist", None)
+            package = dist.name if dist is not None else "?"
+            version = dist.version if dist is not None else ""
+            if (ep.name, ep.value) in seen or self.get_plugin(ep.name) is not None or self.is_blocked(ep.name):
+                continue
+            seen.add((ep.name, ep.value))
+            try:
+                module = ep.load()
+            except (Exception, SystemExit) as e:  # noqa: BLE001
+                self.broken.append(Entry("module", ep.name, None, ep.value, package, version, f"cannot import {ep.value}: {one_line(e)}"))
+                continue
+            self.add_module(module, ep.name, package, version)
+
+
+def make_plugin_manager(modules: list[str] | None = None, *, entry_points: bool = True) -> PluginManager:
+    """A plugin manager with the hook specs, the given (or default) modules and the entry points.
+    A module that fails to import is recorded in ``pm.broken``, never raised."""
+    pm = PluginManager()
     pm.add_hookspecs(hookspecs)
     env = os.environ.get(ENV_VAR)
+    why = "built-in"
     if modules is None and env:
         modules = [m.strip() for m in env.split(",") if m.strip()]
         entry_points = False
+        why = f"from {ENV_VAR}"
+    elif modules is not None:
+        why = "given"
     for name in modules if modules is not None else DEFAULT_PLUGINS:
-        try:
-            mod = importlib.import_module(name)
-        except ImportError as e:
-            raise UserError(f"cannot import plugin module {name!r} (from {ENV_VAR} or defaults): {e}") from None
-        pm.register(mod, name=name)
+        pm.load_module(name, why=why)
     if entry_points:
-        pm.load_setuptools_entrypoints("uebench")
+        pm.load_entry_points("uebench")
     return pm
 
 
@@ -141,7 +347,8 @@ def reset_registry(registry: Registry | None = None) -> None:
 
 
 def plugin_modules(package: str) -> Callable[[], list[type]]:
-    """Helper for built-in plugin packages: classes named in each submodule's ``PLUGINS`` list."""
+    """Helper for built-in plugin packages: classes named in each submodule's ``PLUGINS`` list (a
+    submodule that fails to import is listed as broken; its siblings load)."""
     import pkgutil
 
     def collect() -> list[type]:
@@ -150,7 +357,11 @@ def plugin_modules(package: str) -> Callable[[], list[type]]:
         for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
             if info.name.startswith("_"):
                 continue
-            mod = importlib.import_module(f"{package}.{info.name}")
+            try:
+                mod = importlib.import_module(f"{package}.{info.name}")
+            except Exception as e:  # noqa: BLE001 - one broken module must not hide its siblings
+                out.append(Unloadable(f"{package}.{info.name}", f"cannot import {package}.{info.name}: {one_line(e)}"))
+                continue
             out.extend(getattr(mod, "PLUGINS", ()))
         return out
 

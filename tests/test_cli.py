@@ -9,8 +9,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def bench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def bench(*args: str, cwd: Path = REPO, path: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    """``bench ARGS`` in a fresh process (``path``: more directories on its ``sys.path``)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *map(str, path)])}
     return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -97,3 +98,35 @@ def test_inline_and_two_workers_give_the_same_cells_value_by_value(tmp_path):
         assert a["numerics"] == b["numerics"]  # 1 torch thread, float32, same libraries and ISA
         assert a["numerics"]["threads"] == 1 and a["numerics"]["dtype"] == "float32"
     assert len({c["provenance"]["pid"] for c in cells_b.values()}) == 2  # both workers computed cells
+
+
+def test_broken_plugin_packages_never_break_bench(tmp_path):
+    """Installed packages that fail to import, whose hook raises, whose class has no name, whose own
+    defaults fail validation, that reuse a built-in name or misspell a hook: `bench plugins` lists
+    each with its distribution and reason, a matrix that does not use them runs, one that does gets
+    one line naming the plugin and its distribution."""
+    from tests.test_registry import BROKEN_DISTS, make_dist
+
+    site = tmp_path / "site"
+    site.mkdir()
+    for dist, (module, source) in BROKEN_DISTS.items():
+        make_dist(site, dist, "0.1", module, source)
+    listing = bench("plugins", "--json", path=(site,))
+    assert listing.returncode == 0, listing.stderr
+    rows = json.loads(listing.stdout)
+    broken = {r["package"]: r for r in rows if r["error"]}
+    assert set(broken) == set(BROKEN_DISTS) - {"uebench-shift"}
+    assert all(not r["usable"] and r["package_version"] == "0.1" for r in broken.values())
+    assert "6 broken plugins" in listing.stderr
+    table = bench("plugins", path=(site,)).stdout
+    assert "uebench-noimport 0.1" in table and "broken: cannot import uebench_noimport: ModuleNotFoundError" in table
+    m = tmp_path / "m.yaml"
+    m.write_text("dataset: {name: digits, subset: 100}\nprofile: smoke\nattacks: [clean, shift]\nvictims: [sl]\n")
+    run = bench("run", str(m), "--results", str(tmp_path / "res"), "--quiet", path=(site,))
+    assert run.returncode == 0 and "2 computed" in run.stderr, run.stderr
+    m.write_text("dataset: digits\nprofile: smoke\nattacks: [bad-default]\nvictims: [sl]\n")
+    bad = bench("run", str(m), "--results", str(tmp_path / "res"), path=(site,))
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr == (
+        f"error: {m}: attacks[0].name: attack 'bad-default' from uebench-baddefault 0.1 (uebench_baddefault) is broken: "
+        "its own default params fail validation at profile 'smoke': eps: Input should be less than or equal to 1 (got 3.0)\n")

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from benchmark.errors import PluginNotFound, UserError
-from benchmark.registry import DuplicatePlugin, Registry, get_registry, make_plugin_manager
+from benchmark.registry import BrokenPlugin, Registry, get_registry, make_plugin_manager
 
 
 def test_builtins_registered_through_hooks():
@@ -46,11 +46,22 @@ THIRD_PARTY = """
 """
 
 
-def test_duplicate_names_both_sources(tmp_path, monkeypatch):
+def test_duplicate_of_a_builtin_is_broken_and_the_builtin_kept(tmp_path, monkeypatch):
     _write_module(tmp_path, "dup_em_plugin", THIRD_PARTY.format(name="em"), monkeypatch)
-    with pytest.raises(DuplicatePlugin) as e:
-        Registry(make_plugin_manager(["plugins.attacks", "dup_em_plugin"], entry_points=False))
-    assert "plugins.attacks" in str(e.value) and "dup_em_plugin" in str(e.value)
+    r = Registry(make_plugin_manager(["plugins.attacks", "dup_em_plugin"], entry_points=False))
+    assert r.entry("attack", "em").source == "plugins.attacks" and r.get("attack", "em").__name__ == "EM"
+    (dup,) = r.broken()
+    assert (dup.kind, dup.name, dup.source) == ("attack", "em", "dup_em_plugin")
+    assert dup.error == "duplicate of the built-in attack 'em'; rename it"
+
+
+def test_two_third_parties_claiming_one_name_both_lose_it(tmp_path, monkeypatch):
+    _write_module(tmp_path, "shift_a", THIRD_PARTY.format(name="shift"), monkeypatch)
+    _write_module(tmp_path, "shift_b", THIRD_PARTY.format(name="shift"), monkeypatch)
+    r = Registry(make_plugin_manager(["shift_a", "shift_b"], entry_points=False))
+    assert r.names("attack") == [] and len(r.broken()) == 2
+    with pytest.raises(BrokenPlugin, match=r"attack 'shift' from uebench \(shift_a\) is broken: attack 'shift' is registered twice: by shift_a \(uebench\) and by shift_b"):
+        r.get("attack", "shift")
 
 
 def test_env_var_loads_explicit_subset(tmp_path, monkeypatch):
@@ -62,10 +73,14 @@ def test_env_var_loads_explicit_subset(tmp_path, monkeypatch):
     assert r.names("victim") == []
 
 
-def test_env_var_bad_module(monkeypatch):
-    monkeypatch.setenv("UEBENCH_PLUGINS", "no_such_plugin_module")
-    with pytest.raises(UserError, match="cannot import plugin module 'no_such_plugin_module'"):
-        make_plugin_manager()
+def test_env_var_bad_module_is_listed_not_raised(monkeypatch):
+    monkeypatch.setenv("UEBENCH_PLUGINS", "no_such_plugin_module,plugins.metrics")
+    r = Registry(make_plugin_manager())
+    (bad,) = r.broken()
+    assert bad.kind == "module" and bad.name == "no_such_plugin_module"
+    assert bad.error.startswith(
+        "cannot import no_such_plugin_module (from UEBENCH_PLUGINS): ModuleNotFoundError: No module named 'no_such_plugin_module'")
+    assert "accuracy" in r.names("metric")
 
 
 def test_entry_point_third_party_package(tmp_path, monkeypatch):
@@ -94,3 +109,111 @@ def test_missing_requirement_reported():
             return None
 
     assert NeedsKornia.missing_requirements() == ["surely_not_installed_module"]
+
+
+# -------------------------------------------------------------------- isolation, with real entry points
+
+
+def make_dist(site, dist: str, version: str, module: str, source: str, ep_name: str | None = None) -> None:
+    """A tiny installed distribution in ``site`` (a directory on ``sys.path``): the module and a
+    dist-info with its ``uebench`` entry point, as ``pip install`` leaves them."""
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[uebench]\n{ep_name or module} = {module}\n")
+
+
+BROKEN_DISTS = {
+    # distribution: (module, source)
+    "uebench-noimport": ("uebench_noimport", "import surely_not_installed_dependency\n"),
+    "uebench-raises": ("uebench_raises", """
+        from benchmark import hookimpl
+
+        @hookimpl
+        def register_attacks():
+            raise RuntimeError("registry down")
+        """),
+    "uebench-nameless": ("uebench_nameless", """
+        from benchmark import Attack, Poison, hookimpl
+
+        class Nameless(Attack):
+            "No name attribute."
+            def generate(self, train, ctx):
+                return Poison(x=train.x)
+
+        @hookimpl
+        def register_attacks():
+            return [Nameless]
+        """),
+    "uebench-baddefault": ("uebench_baddefault", """
+        from pydantic import Field
+        from benchmark import Attack, Params, Poison, hookimpl
+
+        class BadDefault(Attack):
+            "Its smoke profile breaks its own bound."
+            name = "bad-default"
+            class Params(Params):
+                eps: float = Field(8 / 255, ge=0, le=1)
+            profiles = {"smoke": {"eps": 3.0}}
+            def generate(self, train, ctx):
+                return Poison(x=train.x)
+
+        @hookimpl
+        def register_attacks():
+            return [BadDefault]
+        """),
+    "uebench-dupem": ("uebench_dupem", THIRD_PARTY.format(name="em")),
+    "uebench-typo": ("uebench_typo", """
+        from benchmark import hookimpl
+
+        @hookimpl
+        def register_attack():
+            return []
+        """),
+    "uebench-shift": ("uebench_shift", THIRD_PARTY.format(name="shift")),
+}
+
+
+@pytest.fixture
+def broken_site(tmp_path, monkeypatch):
+    """A site directory with one healthy third-party package and six broken ones, on ``sys.path``."""
+    site = tmp_path / "site"
+    site.mkdir()
+    for dist, (module, source) in BROKEN_DISTS.items():
+        make_dist(site, dist, "0.1", module, source)
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.syspath_prepend(str(site))
+    return site
+
+
+def test_broken_packages_are_listed_and_the_others_load(broken_site):
+    r = Registry(make_plugin_manager())
+    why = {e.package: e.error for e in r.broken()}
+    assert why["uebench-noimport"].startswith(
+        "cannot import uebench_noimport: ModuleNotFoundError: No module named 'surely_not_installed_dependency' (at uebench_noimport.py:1)")
+    assert why["uebench-raises"] == "register_attacks() raised RuntimeError: registry down (at uebench_raises.py:6)"
+    assert why["uebench-nameless"].startswith("class Nameless has no usable `name`")
+    assert why["uebench-baddefault"] == (
+        "its own default params fail validation at profile 'smoke': eps: Input should be less than or equal to 1 (got 3.0)")
+    assert why["uebench-dupem"] == "duplicate of the built-in attack 'em'; rename it"
+    assert why["uebench-typo"] == "defines hook 'register_attack', which uebench does not have; did you mean 'register_attacks'?"
+    assert len(why) == 6 and all(e.package_version == "0.1" for e in r.broken())
+    assert r.entry("attack", "shift").package == "uebench-shift"  # the healthy package loads
+    assert {"em", "clean", "shift"} <= set(r.names("attack")) and "bad-default" not in r.names("attack")
+
+
+def test_a_matrix_naming_a_broken_plugin_gets_one_line_naming_it_and_its_package(broken_site):
+    from benchmark.config import parse_matrix, resolve
+    from benchmark.errors import ConfigError
+
+    r = Registry(make_plugin_manager())
+    base = {"dataset": "digits", "profile": "smoke", "victims": ["sl"]}
+    assert [a.name for a in resolve(parse_matrix({**base, "attacks": ["em", "shift"]}), r).attacks] == ["em", "shift"]
+    with pytest.raises(ConfigError) as e:
+        resolve(parse_matrix({**base, "attacks": ["bad-default"]}), r)
+    assert str(e.value) == (
+        "attacks[0].name: attack 'bad-default' from uebench-baddefault 0.1 (uebench_baddefault) is broken: its own default "
+        "params fail validation at profile 'smoke': eps: Input should be less than or equal to 1 (got 3.0)")
+    with pytest.raises(ConfigError, match=r"unknown attack 'noimport'.*a broken plugin package may provide it: uebench_noimport from uebench-noimport 0.1: cannot import"):
+        resolve(parse_matrix({**base, "attacks": ["noimport"]}), r)
