@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
-from benchmark.errors import UserError
+from benchmark.errors import UserError, clip
+
+#: The longest error line printed: a message quoting user input is shortened where it quotes it,
+#: and cut here whatever it holds.
+MAX_ERROR_CHARS = 1000
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -18,24 +24,25 @@ def _run(args: argparse.Namespace) -> int:
     from benchmark.runner import Runner
 
     matrix = load_matrix(args.matrix)
-    if args.device:
+    if args.device:  # checked by _device_arg
         matrix = matrix.model_copy(update={"device": args.device})
     if args.profile:
         matrix = matrix.model_copy(update={"profile": args.profile})
-    if args.workers:
+    if args.workers is not None:  # checked by _workers_arg (>= 1)
         matrix = matrix.model_copy(update={"executor": ExecutorSpec(name="local", params={"workers": args.workers})})
     resolved = resolve(matrix, get_registry(), file=str(args.matrix))
     if args.dry_run:
         print(Runner(resolved, args.results, progress=False).describe())
         return 0
+    from benchmark.store import prepare_results
+
+    prepare_results(args.results)
     try:
         summary = execute(resolved, args.results, progress=None if not args.quiet else False, verbose=args.verbose)
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted: every finished cell is saved in {args.results}/; rerun the same command to resume",
-            file=sys.stderr,
-        )
-        return 130
+    except KeyboardInterrupt as e:
+        how, code = ("terminated (SIGTERM)", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+        print(f"\n{how}: every finished cell is saved in {args.results}/; rerun the same command to resume", file=sys.stderr)
+        return code
     print(summary.text(), file=sys.stderr)
     board = write_leaderboard(args.results)
     print(f"leaderboard: {board}", file=sys.stderr)
@@ -48,7 +55,12 @@ def _leaderboard(args: argparse.Namespace) -> int:
     root = Path(args.results)
     if not (root / "cells").is_dir():
         raise UserError(f"{str(root)!r} holds no results (no cells/ folder); run `bench run MATRIX --results {root}` first")
-    path = write_leaderboard(root, args.out)
+    try:
+        path = write_leaderboard(root, args.out)
+    except OSError as e:
+        where = e.filename or args.out or root / "LEADERBOARD.md"
+        raise UserError(f"cannot write the leaderboard to {str(where)!r}: {e.strerror or e}; "
+                        "write it elsewhere with --out FILE") from None
     print(path)
     return 0
 
@@ -87,16 +99,43 @@ def _plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``error: argument --workers: ...``) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {clip(message, MAX_ERROR_CHARS)} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _workers_arg(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 1024:
+        raise argparse.ArgumentTypeError(f"a number of worker processes from 1 to 1024 (got {text[:40]!r})")
+    return n
+
+
+def _device_arg(text: str) -> str:
+    from benchmark.config import check_device
+
+    try:
+        return check_device(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bench", description="uebench: availability-poisoning benchmark")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="bench", description="uebench: availability-poisoning benchmark")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run a matrix (skips finished cells) and write the leaderboard")
     r.add_argument("matrix", help="matrix YAML file")
     r.add_argument("--results", default="results", help="results directory (default: results)")
     r.add_argument("--dry-run", action="store_true", help="list attack jobs and cells, run nothing")
-    r.add_argument("--device", help="override the matrix's device (auto, cpu, cuda, cuda:N)")
+    r.add_argument("--device", type=_device_arg, help="override the matrix's device (auto, cpu, cuda, cuda:N, mps)")
     r.add_argument("--profile", choices=["paper", "quick", "smoke"], help="override the matrix's profile")
-    r.add_argument("--workers", type=int, help="run with the local executor and this many worker processes")
+    r.add_argument("--workers", type=_workers_arg, help="run with the local executor and this many worker processes")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("-v", "--verbose", action="store_true", help="also print the plugins' progress (epochs, outer iterations)")
     r.set_defaults(fn=_run)
@@ -110,16 +149,41 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's time limit, ``kill``): stopped like Ctrl-C, exit code 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _one_line(message: str) -> str:
+    """``message`` as at most :data:`MAX_ERROR_CHARS` characters (lines after the first kept only
+    when the whole fits: a worker's report may span lines)."""
+    return clip(message.strip(), MAX_ERROR_CHARS)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return int(args.fn(args))
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_one_line(str(e))}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("\nterminated (SIGTERM): every finished cell is saved; rerun the same command to resume", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.filename is None:  # not about a file the user named: a bug, keep its traceback
+            raise
+        print(f"error: cannot use {str(e.filename)!r}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,14 +8,15 @@ the file, the key path (``attacks[2].params.eps``), the bad value and what is al
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
-from benchmark.errors import ConfigError, PluginNotFound, UserError, did_you_mean
+from benchmark.errors import ConfigError, PluginNotFound, UserError, clip, did_you_mean, shorten
 from benchmark.interfaces import Attack, Defense, Metric, Victim
 from benchmark.params import PROFILES, resolve_params
 from benchmark.plugin import Plugin
@@ -23,7 +24,24 @@ from benchmark.registry import Registry
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+#: A seed: what torch, numpy and Python's ``random`` all accept (and ``seed * 1_000_003 + offset``
+#: stays far inside torch's 64 bits: :meth:`RunContext.generator`).
+Seed = Annotated[StrictInt, Field(ge=0, le=2**32 - 1)]
+#: A count (images, threads): a true integer, not ``true`` or ``1.5``.
+Count = Annotated[StrictInt, Field(gt=0)]
+
+#: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``: the devices uebench runs on.
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
+
+
+def check_device(value: Any) -> str:
+    """``value`` if it names a device uebench can run on, else ``ValueError`` saying what is allowed."""
+    if not isinstance(value, str) or not DEVICE.fullmatch(value.strip()):
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps (got {shorten(value)})")
+    return value.strip()
 
 
 class AxisEntry(_Strict):
@@ -47,12 +65,12 @@ class DatasetSpec(_Strict):
 
     name: str
     label: str | None = None  # display name in leaderboards (default: the source name)
-    subset: int | None = Field(default=None, gt=0)  # class-balanced training subset
-    test_subset: int | None = Field(default=None, gt=0)
+    subset: Count | None = None  # class-balanced training subset
+    test_subset: Count | None = None
     # clean samples for model-repair defenses: a count, or a percentage of the training set ("5%");
     # drawn from outside the subset when there is one (benchmark.data.split.make_splits)
-    holdout: int | str = 0
-    split_seed: int = 0
+    holdout: StrictInt | str = 0
+    split_seed: Seed = 0
     params: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -106,17 +124,22 @@ class Matrix(_Strict):
     name: str = "matrix"
     dataset: DatasetSpec
     profile: Literal["paper", "quick", "smoke"] = "paper"
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    attack_seed: int = 0  # poisons are generated once, with this seed, and shared by every cell
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
+    attack_seed: Seed = 0  # poisons are generated once, with this seed, and shared by every cell
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     # torch threads of every job, whatever the executor: float reductions depend on the thread
     # count, so fixing it makes a cell's numbers the same inline, with local workers or on SLURM
-    threads: int = Field(default=1, ge=1, le=256)
+    threads: StrictInt = Field(default=1, ge=1, le=256)
     attacks: list[AxisEntry] = Field(min_length=1)
     victims: list[AxisEntry] = Field(min_length=1)
     defenses: list[AxisEntry] = Field(default_factory=lambda: [AxisEntry(name="none")], min_length=1)
     metrics: list[AxisEntry] = Field(default_factory=lambda: [AxisEntry(name="accuracy")], min_length=1)
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        return check_device(v)
 
     @field_validator("seeds")
     @classmethod
@@ -153,6 +176,13 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
     return model
 
 
+def _first_error(err: ValidationError) -> dict[str, Any]:
+    """The error to show: an unknown key before anything else (a misspelled ``attaks`` is why
+    ``attacks`` is missing), else the first."""
+    errors = err.errors()
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+
+
 def parse_matrix(data: Any, file: str | None = None) -> Matrix:
     """Stage 1: validate the matrix's own schema."""
     if not isinstance(data, dict):
@@ -160,32 +190,135 @@ def parse_matrix(data: Any, file: str | None = None) -> Matrix:
     try:
         return Matrix.model_validate(data)
     except ValidationError as err:
-        e = err.errors()[0]
+        e = _first_error(err)
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         if e["type"] == "extra_forbidden":
             key = str(loc[-1])
             model = _model_at(loc[:-1])
             allowed = list(model.model_fields)
             raise ConfigError(
-                f"unknown key {key!r}{did_you_mean(key, allowed)} (allowed: {', '.join(allowed)})", file=file, path=_loc(loc)
+                f"unknown key {shorten(key)}{did_you_mean(key, allowed)} (allowed: {', '.join(allowed)})",
+                file=file, path=_loc(loc[:-1] + (shorten(key, 40).strip("'"),)),
             ) from None
         if e["type"] == "missing":
             raise ConfigError("this key is required", file=file, path=_loc(loc)) from None
-        raise ConfigError(f"{e['msg']} (got {e.get('input')!r})", file=file, path=_loc(loc)) from None
+        msg = e["msg"].removeprefix("Value error, ")
+        shown = "" if e["type"] == "value_error" and "(got " in msg else f" (got {shorten(e.get('input'))})"
+        raise ConfigError(f"{msg}{shown}", file=file, path=_loc(loc)) from None
+
+
+#: The largest matrix file read (a matrix of thousands of cells is a few kB).
+MAX_MATRIX_BYTES = 8 * 1024 * 1024
+#: How many values YAML aliases may add to a document (``&a [*b, *b, ...]`` nests exponentially:
+#: a 1 kB "alias bomb" expands to billions of values).
+MAX_ALIAS_VALUES = 100_000
+#: How deeply a document may nest (a matrix nests 4 levels).
+MAX_DEPTH = 64
+
+try:  # libyaml's parser: about 7x faster than PyYAML's pure-Python one on a large matrix
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+
+def _check_events(text: str, file: str | None) -> None:
+    """Refuse, before anything is built, a YAML text whose aliases expand a document by more than
+    :data:`MAX_ALIAS_VALUES` values, that refers to itself, or that nests deeper than
+    :data:`MAX_DEPTH` (libyaml's composer recurses per level: a 100k-deep ``[[[...]]]`` would
+    overflow the C stack). One pass over the parser's events, constant work per event."""
+    anchors: dict[str, int] = {}  # anchor -> expanded values of the node it names
+    open_: list[list[Any]] = []  # per open collection: [anchor, expanded values so far]
+    written = expanded = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if len(open_) >= MAX_DEPTH:
+                raise ConfigError(f"nested more than {MAX_DEPTH} levels deep; a matrix nests a few", file=file)
+            open_.append([event.anchor, 1])
+            written += 1
+            continue
+        if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, n = open_.pop()
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, n = event.anchor, 1
+            written += 1
+        elif isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchors:  # unknown, or a collection still open: recursive
+                if any(a == event.anchor for a, _ in open_):
+                    raise ConfigError("a YAML alias refers to a value that contains it (a recursive document)", file=file)
+                continue  # an undefined alias: the composer reports it with its line
+            anchor, n = None, anchors[event.anchor]
+        elif isinstance(event, yaml.DocumentEndEvent):
+            written = expanded = 0
+            continue
+        else:
+            continue
+        if anchor is not None:
+            anchors[anchor] = n
+        if open_:
+            open_[-1][1] += n
+        else:
+            expanded += n
+        if open_ and open_[-1][1] - written > MAX_ALIAS_VALUES or expanded - written > MAX_ALIAS_VALUES:
+            raise ConfigError(
+                f"YAML aliases expand this document by more than {MAX_ALIAS_VALUES:,} values; "
+                "refusing it (an alias bomb?)", file=file)
+
+
+def load_yaml_documents(text: str, file: str | None = None) -> list[Any]:
+    """Every document of ``text``, parsed safely and within bounds (no alias bomb, no recursion,
+    bounded nesting); a YAML error becomes one :class:`ConfigError` with its line and column."""
+    loader = None
+    try:
+        _check_events(text, file)
+        loader = _Loader(text)
+        docs = []
+        while loader.check_node():
+            docs.append(loader.construct_document(loader.get_node()))
+        return docs
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"not valid YAML{where}: {clip(str(getattr(e, 'problem', None) or e))}", file=file) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def read_text_file(path: str | Path, what: str = "matrix file") -> str:
+    """The text of a small regular UTF-8 file, or a :class:`UserError` saying why it is not one
+    (missing, a directory, a device or pipe, too large, binary)."""
+    p = Path(path)
+    try:
+        if not p.exists():
+            raise UserError(f"{what} {str(p)!r} does not exist")
+        if p.is_dir():
+            raise UserError(f"{what} {str(p)!r} is a directory; give the YAML file inside it")
+        if not p.is_file():
+            raise UserError(f"{what} {str(p)!r} is not a regular file")
+        with open(p, "rb") as f:
+            blob = f.read(MAX_MATRIX_BYTES + 1)
+    except OSError as e:
+        raise UserError(f"cannot read {what} {str(p)!r}: {e.strerror or e}") from None
+    if len(blob) > MAX_MATRIX_BYTES:
+        raise UserError(f"{what} {str(p)!r} is larger than {MAX_MATRIX_BYTES // 2**20} MiB; is it a matrix?")
+    nul = blob.find(b"\0")
+    if nul >= 0:
+        raise UserError(f"{what} {str(p)!r} is a binary file (a NUL byte at offset {nul}), not YAML")
+    try:
+        return blob.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{what} {str(p)!r} is not UTF-8 text (byte 0x{blob[e.start]:02x} at offset {e.start})") from None
 
 
 def load_matrix(path: str | Path) -> Matrix:
     """Read and validate (stage 1) a matrix file."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"matrix file {str(p)!r} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"not valid YAML{where}: {getattr(e, 'problem', e)}", file=str(p)) from None
-    return parse_matrix(data, file=str(p))
+    text = read_text_file(path)
+    docs = load_yaml_documents(text, file=str(path))
+    if not docs:
+        raise ConfigError("is empty; a matrix names at least a dataset, attacks and victims", file=str(path))
+    if len(docs) > 1:
+        raise ConfigError(f"holds {len(docs)} YAML documents; a matrix file holds one", file=str(path))
+    return parse_matrix(docs[0] if docs else None, file=str(path))
 
 
 @dataclass

@@ -62,3 +62,8 @@ def shorten(value: object, limit: int = 80) -> str:
     r.maxdict = r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = 6
     text = r.repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """``text`` cut to at most ``limit`` characters (for messages quoting a parser or a plugin)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

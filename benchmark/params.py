@@ -33,22 +33,28 @@ def parse_fraction(value: Any) -> Any:
     return value
 
 
-def _accepts_float(annotation: Any) -> bool:
-    if annotation is float:
+def _accepts(annotation: Any, types_: tuple[type, ...]) -> bool:
+    if annotation in types_:
         return True
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
-        return any(_accepts_float(a) for a in typing.get_args(annotation))
+        return any(_accepts(a, types_) for a in typing.get_args(annotation))
     if origin is typing.Annotated:
-        return _accepts_float(typing.get_args(annotation)[0])
+        return _accepts(typing.get_args(annotation)[0], types_)
     return False
+
+
+def _accepts_float(annotation: Any) -> bool:
+    return _accepts(annotation, (float,))
 
 
 class Params(BaseModel):
     """Base class of every plugin's parameters: unknown keys are errors, fractions are numbers,
-    defaults are validated too."""
+    defaults are validated too, numbers are finite (no NaN, no ``1e400``) and never booleans
+    (``eps: true`` is a mistake, not 1.0). Bounds go on the fields (``Field(ge=0, le=1)``); they
+    only reject values, so adding one never changes a validated dump (a cache key)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -57,8 +63,15 @@ class Params(BaseModel):
             out = dict(data)
             for key, value in data.items():
                 field = cls.model_fields.get(key)
-                if field is not None and _accepts_float(field.annotation):
-                    out[key] = parse_fraction(value)
+                if field is None:
+                    continue
+                if isinstance(value, bool) and _accepts(field.annotation, (int, float)) and not _accepts(field.annotation, (bool,)):
+                    raise ValueError(f"{key}: expected a number, got {str(value).lower()}")
+                if _accepts_float(field.annotation):
+                    try:
+                        out[key] = parse_fraction(value)
+                    except ValueError as e:
+                        raise ValueError(f"{key}: {e}") from None
             return out
         return data
 
@@ -66,9 +79,13 @@ class Params(BaseModel):
 def format_error(e: Any, model: type[BaseModel]) -> tuple[str, str]:
     """One pydantic error (an item of ``ValidationError.errors()``) as (key path, message with the
     allowed keys or values); the rejected value is shown shortened (:func:`~benchmark.errors.shorten`)."""
-    from benchmark.errors import did_you_mean, shorten
+    from benchmark.errors import clip, did_you_mean, shorten
 
-    loc = ".".join(str(p) for p in e["loc"])
+    loc = ".".join(clip(str(p), 40) for p in e["loc"])  # a key may be anything a YAML file holds
+    if e["type"] == "value_error" and not loc:  # raised by a model validator, as "key: why"
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        key, sep, why = msg.partition(": ")
+        return (key, why) if sep and key in model.model_fields else ("", msg)
     if e["type"] == "extra_forbidden":
         allowed = list(model.model_fields)
         key = str(e["loc"][-1])
@@ -94,5 +111,14 @@ def resolve_params(
     try:
         return plugin.Params(**values)
     except ValidationError as err:
-        loc, msg = format_validation_error(err, plugin.Params)
+        e = err.errors()[0]
+        loc, msg = format_error(e, plugin.Params)
+        key = str(e["loc"][0]) if e["loc"] else loc.split(".")[0]
+        if key and key not in (overrides or {}) and e["type"] != "missing":  # the plugin's own default
+            kind, name = getattr(plugin, "kind", "plugin"), getattr(plugin, "name", plugin.__name__)
+            source = f"{profile!r} profile" if key in getattr(plugin, "profiles", {}).get(profile, {}) else "default"
+            raise ConfigError(
+                f"{kind} {name!r} ({plugin.__module__}) is broken: its own {source} for {loc!r} fails validation: {msg}",
+                file=file, path=where.rsplit(".params", 1)[0],
+            ) from None
         raise ConfigError(msg, file=file, path=f"{where}.{loc}" if loc else where) from None

@@ -60,20 +60,16 @@ def make_plan(r: Resolved) -> Plan:
     ds = dataset_spec(r)
     jobs: list[AttackJob] = []
     cells: list[Cell] = []
+    victim_specs = [v.spec() for v in r.victims]  # once each: a matrix may have thousands of seeds
+    defense_specs = [d.spec() for d in r.defenses]
     for attack in r.attacks:
         spec = {"kind": "poison", "dataset": ds, "attack": attack.spec(), "attack_seed": r.matrix.attack_seed}
         job = AttackJob(attack, spec, spec_key(spec))
         jobs.append(job)
-        for victim in r.victims:
-            for defense in r.defenses:
+        for victim, vspec in zip(r.victims, victim_specs):
+            for defense, dspec in zip(r.defenses, defense_specs):
                 for seed in r.matrix.seeds:
-                    cspec = {
-                        "kind": "cell",
-                        "poison": job.key,
-                        "victim": victim.spec(),
-                        "defense": defense.spec(),
-                        "seed": seed,
-                    }
+                    cspec = {"kind": "cell", "poison": job.key, "victim": vspec, "defense": dspec, "seed": seed}
                     cell = Cell(job, victim, defense, seed, cspec, spec_key(cspec))
                     job.cells.append(cell)
                     cells.append(cell)

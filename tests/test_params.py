@@ -57,3 +57,49 @@ def test_bad_value_names_value():
 def test_unknown_profile():
     with pytest.raises(ConfigError, match="unknown profile 'fast'"):
         resolve_params(Toy, "fast", {})
+
+
+def test_a_plugins_own_bad_default_names_the_plugin_not_the_users_key():
+    from pydantic import Field
+
+    class Broken(Plugin):
+        """Its quick profile breaks its own bound; its default breaks another."""
+
+        kind = "attack"
+        name = "broken"
+
+        class Params(Params):
+            eps: float = Field(8 / 255, ge=0, le=1)
+            steps: int = Field(0, ge=1)
+
+        profiles = {"quick": {"eps": 2.0, "steps": 1}}
+
+    with pytest.raises(ConfigError) as e:
+        resolve_params(Broken, "quick", {}, where="attacks[0].params", file="m.yaml")
+    assert str(e.value) == (f"m.yaml: attacks[0]: attack 'broken' ({__name__}) is broken: its own 'quick' profile for 'eps' "
+                            "fails validation: Input should be less than or equal to 1 (got 2.0)")
+    with pytest.raises(ConfigError, match=r"^attacks\[0\]: attack 'broken' .* its own default for 'steps' fails validation: "
+                                          r"Input should be greater than or equal to 1 \(got 0\)$"):
+        resolve_params(Broken, "paper", {"eps": 0.1}, where="attacks[0].params")
+    with pytest.raises(ConfigError, match=r"^attacks\[0\]\.params\.eps: Input should be less than or equal to 1 \(got 3\.0\)$"):
+        resolve_params(Broken, "quick", {"eps": 3.0}, where="attacks[0].params")  # the user's own value: the user's key
+    assert resolve_params(Broken, "quick", {"eps": 0.5}).eps == 0.5
+
+
+def test_numbers_are_finite_and_never_booleans():
+    for bad, why in ((float("nan"), "finite number"), (float("inf"), "finite number"), ("1e400", "finite number"),
+                     (True, "expected a number, got true")):
+        with pytest.raises(ConfigError, match=why):
+            resolve_params(Toy, "paper", {"eps": bad})
+    with pytest.raises(ConfigError, match="steps: expected a number, got false"):
+        resolve_params(Toy, "paper", {"steps": False})
+
+    class Flag(Plugin):
+        """A bool field keeps its booleans."""
+
+        name = "flag"
+
+        class Params(Params):
+            on: bool | float = False
+
+    assert resolve_params(Flag, "paper", {"on": True}).on is True

@@ -1,0 +1,319 @@
+"""Every input a user can produce ends in one clear line and exit code 2: no traceback, bounded
+output, bounded memory. The inputs are generated here and given to the `bench` command: through
+its entry point (`benchmark.cli.main`, in this process: the same code, without paying torch's
+import once per input) and, where the process itself matters (a read-only file system, a C-level
+crash, memory), through a `bench` subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from benchmark.cli import MAX_ERROR_CHARS, main
+from tests.test_cli import bench
+
+GOOD = "dataset: {name: digits, subset: 100}\nprofile: smoke\nattacks: [clean]\nvictims: [sl]\n"
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    """``bench ARGV`` through the CLI's entry point: (exit code, stderr)."""
+    try:
+        code = main(list(argv))
+    except SystemExit as e:  # argparse
+        code = e.code
+    out, err = capsys.readouterr()
+    assert out == "" or code == 0, out
+    return code, err
+
+
+def one_error_line(code: int, err: str, expected: str) -> None:
+    """Exit code 2 and exactly one line, ``error: ...`` containing ``expected``, of bounded length."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    assert err.startswith("error: ") and len(err) <= len("error: ") + MAX_ERROR_CHARS + 1, err[:300]
+    assert expected in err, err
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "m.yaml") -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.encode() if isinstance(text, str) else text)
+    return p
+
+
+# ------------------------------------------------------------------------------- the matrix file
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (bytes(range(256)) * 8, "is a binary file (a NUL byte at offset 0), not YAML"),
+        (b"dataset: digits\nattacks: [caf\xe9]\n", "is not UTF-8 text (byte 0xe9 at offset 29)"),
+        (b"", "is empty; a matrix names at least a dataset, attacks and victims"),
+        (b"# only a comment\n", "is empty"),
+        (GOOD.encode() + b"---\n" + GOOD.encode(), "holds 2 YAML documents; a matrix file holds one"),
+        (b"attacks: [clean\n  victims", "not valid YAML at line"),
+        (b"- a\n- b\n", "a matrix must be a mapping of keys, found list"),
+    ],
+    ids=["binary", "latin-1", "empty", "comment-only", "two-documents", "broken-yaml", "a-list"],
+)
+def test_a_file_that_is_not_a_matrix(tmp_path, capsys, content, expected):
+    m = write(tmp_path, content)
+    one_error_line(*run_cli(capsys, "run", str(m)), expected)
+
+
+def test_a_directory_a_device_file_a_missing_file_and_a_huge_file_as_the_matrix(tmp_path, capsys):
+    one_error_line(*run_cli(capsys, "run", str(tmp_path)), f"matrix file {str(tmp_path)!r} is a directory; give the YAML file inside it")
+    one_error_line(*run_cli(capsys, "run", "/dev/zero"), "matrix file '/dev/zero' is not a regular file")
+    one_error_line(*run_cli(capsys, "run", str(tmp_path / "nope.yaml")), "does not exist")
+    big = tmp_path / "big.yaml"
+    with open(big, "wb") as f:
+        f.truncate(9 * 2**20)  # sparse: 9 MiB of NULs without writing them
+    one_error_line(*run_cli(capsys, "run", str(big)), "is larger than 8 MiB; is it a matrix?")
+
+
+def test_an_alias_bomb_is_refused_in_bounded_memory_and_output(tmp_path, capsys):
+    """Ten levels of ten aliases: 10^10 values if expanded (a 1.5 GB process and a 312 MB error line
+    before); refused from the parser's events, in a few MB."""
+    lines = ["dataset: digits", "victims: [sl]", "a0: &a0 [" + ", ".join(["lol"] * 10) + "]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 11)]
+    m = write(tmp_path, "\n".join([*lines, "attacks: *a10", ""]))
+    tracemalloc.start()
+    try:
+        code, err = run_cli(capsys, "run", str(m))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    one_error_line(code, err, "YAML aliases expand this document by more than 100,000 values; refusing it (an alias bomb?)")
+    assert peak < 20 * 2**20, peak
+
+
+def test_aliases_within_bounds_are_fine_and_recursive_ones_are_refused(tmp_path, capsys):
+    from benchmark.config import load_matrix
+
+    m = write(tmp_path, "dataset: digits\nvictims: [&v {name: sl, params: {epochs: 1}}]\nattacks: [clean]\ndefenses: [none]\nx: *v\n")
+    one_error_line(*run_cli(capsys, "run", str(m)), "x: unknown key 'x'")
+    m = write(tmp_path, "dataset: digits\nvictims: [sl]\nattacks: &a [clean, *a]\n")
+    one_error_line(*run_cli(capsys, "run", str(m)), "a YAML alias refers to a value that contains it")
+    assert load_matrix(write(tmp_path, "dataset: &d digits\nvictims: [sl]\nattacks: [clean]\nname: *d\n")).name == "digits"
+
+
+def test_deep_nesting_is_refused_not_a_crash(tmp_path):
+    """100,000 nested brackets overflow libyaml's recursive composer (a segfault): refused from the
+    parser's events first. In a subprocess, so a regression cannot take the test run down."""
+    m = write(tmp_path, "dataset: digits\nvictims: [sl]\nattacks: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    p = bench("run", str(m))
+    one_error_line(p.returncode, p.stderr, "nested more than 64 levels deep; a matrix nests a few")
+
+
+def test_huge_rejected_values_and_keys_are_never_echoed_whole(tmp_path, capsys):
+    m = write(tmp_path, GOOD.replace("profile: smoke", "profile: " + "x" * 500_000))
+    code, err = run_cli(capsys, "run", str(m))
+    one_error_line(code, err, "profile: Input should be 'paper', 'quick' or 'smoke' (got 'xxxx")
+    assert len(err) < 300
+    m = write(tmp_path, GOOD.replace("victims: [sl]", "victims: [{name: sl, params: {" + "k" * 1000 + ": 1}}]"))
+    code, err = run_cli(capsys, "run", str(m))
+    one_error_line(code, err, "victims[0].params.kkkk")
+    assert len(err) < 600
+    m = write(tmp_path, GOOD.replace("attacks: [clean]", "attacks: [" + "e" * 100_000 + "]"))
+    code, err = run_cli(capsys, "run", str(m))
+    one_error_line(code, err, "unknown attack 'eeee")
+    assert len(err) < MAX_ERROR_CHARS
+
+
+# --------------------------------------------------------------------------------- matrix values
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("attacks: [clean]", "attaks: [clean]", "m.yaml: attaks: unknown key 'attaks'; did you mean 'attacks'"),
+        ("profile: smoke", "profile: smoke\ndevice: tpu:7", "device: device must be auto, cpu, cuda, cuda:N or mps (got 'tpu:7')"),
+        ("profile: smoke", "profile: smoke\nseeds: [123456789012345678901234567890]", "seeds[0]: Input should be less than or equal to 4294967295"),
+        ("profile: smoke", "profile: smoke\nseeds: [-1]", "seeds[0]: Input should be greater than or equal to 0"),
+        ("profile: smoke", "profile: smoke\nseeds: [true]", "seeds[0]: Input should be a valid integer (got True)"),
+        ("profile: smoke", "profile: smoke\nseeds: [1.5]", "seeds[0]: Input should be a valid integer"),
+        ("profile: smoke", "profile: smoke\nattack_seed: 18446744073709551616", "attack_seed: Input should be less than or equal to 4294967295"),
+        ("subset: 100", "subset: true", "dataset.subset: Input should be a valid integer (got True)"),
+        ("subset: 100", "subset: 0", "dataset.subset: Input should be greater than 0"),
+        ("profile: smoke", "profile: smoke\nthreads: .inf", "threads: Input should be a valid integer"),
+        ("attacks: [clean]", "attacks: [{name: random-noise, params: {eps: .nan}}]", "attacks[0].params.eps: Input should be a finite number (got nan)"),
+        ("attacks: [clean]", "attacks: [{name: random-noise, params: {eps: 1e400}}]", "attacks[0].params.eps: Input should be a finite number (got '1e400')"),
+        ("attacks: [clean]", "attacks: [{name: random-noise, params: {eps: true}}]", "attacks[0].params.eps: expected a number, got true"),
+        ("attacks: [clean]", "attacks: [{name: em, params: {eps: 8/0}}]", "attacks[0].params.eps: division by zero in '8/0'"),
+        ("attacks: [clean]", "attacks: [{name: em, params: {steps: true}}]", "attacks[0].params.steps: expected a number, got true"),
+    ],
+    ids=["typo-attaks", "tpu", "seed-2^97", "seed-negative", "seed-true", "seed-float", "attack-seed-2^64", "subset-true",
+         "subset-0", "threads-inf", "eps-nan", "eps-1e400", "eps-true", "eps-8/0", "steps-true"],
+)
+def test_bad_matrix_values(tmp_path, capsys, old, new, expected):
+    assert old in GOOD
+    m = write(tmp_path, GOOD.replace(old, new))
+    code, err = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "res"))
+    one_error_line(code, err.replace(str(m), "m.yaml"), expected)
+    assert not (tmp_path / "res").exists()  # refused before anything is written
+
+
+def test_a_subset_larger_than_the_dataset_fails_once_before_any_work(tmp_path, capsys):
+    m = write(tmp_path, GOOD.replace("subset: 100", "subset: 5000").replace("[clean]", "[clean, random-noise, em]"))
+    code, err = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "res"))
+    one_error_line(code, err, "dataset 'digits': asked for 5000 samples but the split has only")
+    assert not list((tmp_path / "res" / "artifacts").iterdir()) and not list((tmp_path / "res" / "cells").iterdir())
+
+
+def test_a_dataset_plugin_that_crashes_fails_once_with_its_reason(tmp_path, capsys, monkeypatch):
+    (tmp_path / "crashing_data.py").write_text(
+        "from benchmark import DatasetSource, hookimpl\n"
+        "class Gone(DatasetSource):\n"
+        "    '''Its files are gone.'''\n"
+        "    name = 'gone'\n"
+        "    def load(self):\n"
+        "        open('/no/such/dir/train.bin', 'rb')\n"
+        "@hookimpl\n"
+        "def register_datasets():\n"
+        "    return [Gone]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from benchmark.registry import DEFAULT_PLUGINS
+
+    monkeypatch.setenv("UEBENCH_PLUGINS", ",".join([*DEFAULT_PLUGINS, "crashing_data"]))
+    m = write(tmp_path, GOOD.replace("{name: digits, subset: 100}", "gone"))
+    code, err = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "res"))
+    one_error_line(code, err, "dataset 'gone' (gone) failed to load: FileNotFoundError: [Errno 2] No such file or directory: "
+                              "'/no/such/dir/train.bin' (at crashing_data.py:6)")
+
+
+# ----------------------------------------------------------------------------- command-line options
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--workers", "0"], "argument --workers: a number of worker processes from 1 to 1024 (got '0')"),
+        (["--workers", "-3"], "argument --workers: a number of worker processes from 1 to 1024 (got '-3')"),
+        (["--workers", "two"], "argument --workers: a number of worker processes from 1 to 1024 (got 'two')"),
+        (["--device", "cuda:abc"], "argument --device: device must be auto, cpu, cuda, cuda:N or mps (got 'cuda:abc')"),
+        (["--device", "tpu:7"], "argument --device: device must be auto, cpu, cuda, cuda:N or mps (got 'tpu:7')"),
+        (["--profile", "fast"], "argument --profile: invalid choice: 'fast'"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+    ],
+)
+def test_bad_options(tmp_path, capsys, args, expected):
+    m = write(tmp_path, GOOD)
+    one_error_line(*run_cli(capsys, "run", str(m), *args), expected)
+
+
+def test_a_device_this_machine_does_not_have(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.device_count() > 7:  # pragma: no cover
+        pytest.skip("this machine has a cuda:7")
+    m = write(tmp_path, GOOD)
+    code, err = run_cli(capsys, "run", str(m), "--device", "cuda:7", "--results", str(tmp_path / "res"))
+    one_error_line(code, err, "device 'cuda:7' was asked for but")
+
+
+# ----------------------------------------------------------------------------- results directories
+
+
+def test_results_naming_a_file(tmp_path, capsys):
+    m = write(tmp_path, GOOD)
+    f = write(tmp_path, "not a directory", name="results.txt")
+    one_error_line(*run_cli(capsys, "run", str(m), "--results", str(f)),
+                   f"results directory {str(f)!r} is a file; give a directory (new or with earlier results)")
+    one_error_line(*run_cli(capsys, "leaderboard", str(f)), "holds no results (no cells/ folder)")
+
+
+def _read_only(directory: Path) -> list[str] | None:
+    """A command prefix under which ``directory`` is read-only: ``chmod`` for a normal user; for
+    root (whom permissions do not stop), a read-only bind mount in a private mount namespace."""
+    if os.geteuid() != 0:
+        directory.chmod(0o555)
+        return []
+    if shutil.which("unshare") is None:
+        return None
+    d = str(directory)
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount --bind {d} {d} && mount -o remount,ro,bind {d} {d}"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        return None
+    return ["unshare", "-m", "sh", "-c", f'mount --bind {d} {d} && mount -o remount,ro,bind {d} {d} && exec "$@"', "sh"]
+
+
+def test_a_read_only_results_directory(tmp_path):
+    """One line before any work, for `bench run`; `bench leaderboard` on it says to use --out."""
+    m = write(tmp_path, GOOD)
+    res = tmp_path / "res"
+    first = bench("run", str(m), "--results", str(res), "--quiet")
+    assert first.returncode == 0, first.stderr
+    prefix = _read_only(res)
+    if prefix is None:
+        pytest.skip("cannot make a read-only directory here (root without mount namespaces)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    try:
+        cmd = [*prefix, sys.executable, "-m", "benchmark"]
+        p = subprocess.run([*cmd, "run", str(m), "--results", str(res)], env=env, capture_output=True, text=True, timeout=300)
+        one_error_line(p.returncode, p.stderr, f"results directory {str(res)!r} is not writable")
+        assert "Read-only file system" in p.stderr or "Permission denied" in p.stderr
+        p = subprocess.run([*cmd, "leaderboard", str(res)], env=env, capture_output=True, text=True, timeout=300)
+        one_error_line(p.returncode, p.stderr, "cannot write the leaderboard to")
+        assert "write it elsewhere with --out FILE" in p.stderr
+        p = subprocess.run([*cmd, "leaderboard", str(res), "--out", str(tmp_path / "LB.md")], env=env, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0 and "| clean" in (tmp_path / "LB.md").read_text(), p.stderr
+    finally:
+        res.chmod(0o755)
+
+
+# ------------------------------------------------------------------------------- damaged records
+
+
+@pytest.mark.parametrize("content", ["[1, 2, 3]", "null", '"done"', '{"status": "ok"}'])
+def test_a_record_that_is_json_but_not_a_record_is_moved_aside_and_recomputed(tmp_path, capsys, content):
+    """It used to stop `bench run` and `bench leaderboard` with a traceback until deleted by hand."""
+    m = write(tmp_path, GOOD)
+    res = tmp_path / "res"
+    assert run_cli(capsys, "run", str(m), "--results", str(res), "--quiet")[0] == 0
+    (cell,) = (res / "cells").glob("*.json")
+    good = json.loads(cell.read_text())
+    cell.write_text(content)
+    code, err = run_cli(capsys, "leaderboard", str(res))
+    assert code == 0 and "not a valid record" in err and "Traceback" not in err
+    assert cell.with_suffix(".json.corrupt").read_text() == content and not cell.exists()
+    cell.write_text(content)
+    code, err = run_cli(capsys, "run", str(m), "--results", str(res), "--quiet")
+    assert code == 0 and "moving it aside and recomputing the cell" in err and "1 computed" in err, err
+    assert json.loads(cell.read_text())["metrics"] == good["metrics"]
+
+
+def test_a_tampered_poison_that_passes_its_checksum_is_moved_aside_and_regenerated(tmp_path, capsys):
+    """A poison edited to break its budget, with its checksum updated, is set aside and generated
+    again (once), not failed on every rerun."""
+    import hashlib
+    import io
+
+    import torch
+
+    m = write(tmp_path, GOOD.replace("[clean]", "[random-noise]"))
+    res = tmp_path / "res"
+    assert run_cli(capsys, "run", str(m), "--results", str(res), "--quiet")[0] == 0
+    (art,) = (res / "artifacts").iterdir()
+    tensors = torch.load(art / "data.pt", weights_only=True)
+    tensors["x"] = 255 - tensors["x"]
+    buf = io.BytesIO()
+    torch.save(tensors, buf)
+    (art / "data.pt").write_bytes(buf.getvalue())
+    meta = json.loads((art / "meta.json").read_text())
+    (art / "meta.json").write_text(json.dumps({**meta, "sha256": hashlib.sha256(buf.getvalue()).hexdigest()}))
+    for cell in (res / "cells").glob("*.json"):
+        cell.unlink()
+    code, err = run_cli(capsys, "run", str(m), "--results", str(res), "--quiet")
+    assert code == 0 and "fails its check (linf distance" in err and "1 computed, 0 n/a, 0 failed" in err, err
+    assert (art / "data.pt.corrupt").exists()
+    assert json.loads((art / "meta.json").read_text())["sha256"] == meta["sha256"]  # the same poison, generated again
