@@ -33,11 +33,19 @@ DONE = ("ok", "n/a")
 
 
 def pick_device(name: str) -> torch.device:
+    """The torch device a matrix's ``device`` names (validated by :func:`benchmark.config.check_device`),
+    or a :class:`UserError` when this machine does not have it."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} was asked for but CUDA is not available here (use device: auto or cpu)")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"device {name!r} was asked for but CUDA is not available here (use device: auto or cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UserError(f"device {name!r} was asked for but this machine has {torch.cuda.device_count()} CUDA device(s): "
+                            f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"device {name!r} was asked for but MPS is not available here (use device: auto or cpu)")
     return dev
 
 
@@ -158,8 +166,18 @@ class Runner:
 
     # ------------------------------------------------------------------------------ execution
     def splits(self) -> DataSplits:
+        """The matrix's data, loaded once. A source that cannot load it (a wrong path, a subset larger
+        than the data, a dataset plugin that crashes) stops the run with one line: it is the same
+        for every cell."""
         if self._splits is None:
-            self._splits, self.dataset_sha256 = load_splits(self.r)
+            try:
+                self._splits, self.dataset_sha256 = load_splits(self.r)
+            except (UserError, KeyboardInterrupt):
+                raise
+            except Exception as e:  # noqa: BLE001 - a dataset plugin's own failure, shown in one line
+                from benchmark.registry import one_line
+
+                raise DatasetError(f"dataset {self.r.matrix.dataset.display!r} ({self.r.dataset.name}) failed to load: {one_line(e)}") from None
         return self._splits
 
     def ctx(self, seed: int) -> RunContext:
@@ -194,12 +212,17 @@ class Runner:
             self.log(f"poison {job.attack.name} done in {meta['wall_s']:.1f} s")
             return tensors, meta
 
+        def check(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> str | None:
+            """A cached poison (checksummed, but possibly edited or written by other code) must
+            still be uint8 images of the training set's shape within the attack's budget."""
+            x = tensors.get("x")
+            if not isinstance(x, torch.Tensor):
+                return "it holds no poisoned images 'x'"
+            return job.attack.budget().violation(train.x, x)
+
         try:
-            tensors, meta, _ = self.cache.get_or_create(job.spec, create)
+            tensors, meta, _ = self.cache.get_or_create(job.spec, create, check=check)
             p = tensors_to_poison(tensors, meta)
-            bad = job.attack.budget().violation(train.x, p.x)  # also guards cached files
-            if bad:
-                raise RuntimeError(f"cached poison {job.key} breaks the budget: {bad}")
         except (KeyboardInterrupt, UserError):
             raise
         except Exception as e:
@@ -268,7 +291,7 @@ class Runner:
             )
         except (KeyboardInterrupt, UserError):
             raise
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # a plugin's crash (even sys.exit) fails this cell only
             rec.update(status="failed", metrics={}, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
         rec["wall_s"] = round(time.perf_counter() - t0, 2)
         return rec
@@ -282,6 +305,8 @@ class Runner:
         summary.skipped = summary.planned - len(todo)
         if summary.skipped:
             self.log(f"{summary.skipped} of {summary.planned} cells already done; computing {len(todo)}")
+        if todo:
+            self.splits()  # a dataset that cannot load stops the run here, once, before any work
         bar = tqdm(total=len(todo), disable=not self.progress, unit="cell", file=sys.stderr)
         deferred: list[Cell] = []
         try:

@@ -28,16 +28,56 @@ import torch
 SCHEMA_VERSION = 1
 
 
+def prepare_results(root: str | Path) -> Path:
+    """Make ``root`` a results directory this process can write (its ``cells``, ``artifacts`` and
+    ``locks`` folders), or raise a :class:`~benchmark.errors.UserError` saying why it cannot be
+    one: a file, not writable, on a read-only file system, a full disk."""
+    from benchmark.errors import UserError
+
+    path = Path(root)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"results directory {str(path)!r} is a file; give a directory (new or with earlier results)")
+    try:
+        for sub in ("cells", "artifacts", "locks"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path / "cells", prefix=".write-check.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        where = e.filename if isinstance(e.filename, str) and not e.filename.endswith(".tmp") else str(path / "cells")
+        raise UserError(f"results directory {str(path)!r} is not writable ({where}: {e.strerror or e}); "
+                        "bench run writes cells, poisons, locks and LEADERBOARD.md there") from None
+    return path
+
+
 def spec_key(spec: dict[str, Any]) -> str:
     """Content address of a spec: sha256 of its canonical JSON, 20 hex digits."""
     blob = json.dumps({"schema": SCHEMA_VERSION, **spec}, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
+def _umask() -> int:
+    """This process's umask, read without changing it (``/proc`` on Linux; elsewhere set and restored)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file that is fsync'ed and renamed into place.
+    The file gets the mode a plain ``open`` would give it (``0o666`` less the umask: a results
+    directory shared with a group stays readable to it), not ``mkstemp``'s private ``0o600``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -51,6 +91,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def _stderr(message: str) -> None:
+    """Where a store's warnings go by default: stderr (stdout is for what a command outputs)."""
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
 
 
 def _quarantine(path: Path) -> None:
@@ -78,9 +125,9 @@ def file_lock(path: Path, *, blocking: bool = True) -> Iterator[bool]:
 class ArtifactCache:
     """Checksummed tensors by content key: poisons, reference models, surrogates."""
 
-    def __init__(self, root: str | Path, warn: Callable[[str], None] = print) -> None:
+    def __init__(self, root: str | Path, warn: Callable[[str], None] | None = None) -> None:
         self.root = Path(root)
-        self.warn = warn
+        self.warn = warn or _stderr
 
     def dir(self, key: str) -> Path:
         return self.root / "artifacts" / key
@@ -120,13 +167,27 @@ class ArtifactCache:
         atomic_write_json(d / "meta.json", {"sha256": hashlib.sha256(blob).hexdigest(), "spec": spec, "meta": meta})
 
     def get_or_create(
-        self, spec: dict[str, Any], create: Callable[[], tuple[dict[str, torch.Tensor], dict[str, Any]]]
+        self,
+        spec: dict[str, Any],
+        create: Callable[[], tuple[dict[str, torch.Tensor], dict[str, Any]]],
+        check: Callable[[dict[str, torch.Tensor], dict[str, Any]], str | None] | None = None,
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any], bool]:
         """Load the artifact of ``spec`` or make it with ``create`` (under a lock, once across
-        processes). Returns ``(tensors, meta, was_cached)``."""
+        processes). Returns ``(tensors, meta, was_cached)``.
+
+        ``check(tensors, meta)`` returns why a stored artifact is unusable (a poison that passes
+        its checksum but breaks its attack's budget: edited, or written by other code), or ``None``;
+        an unusable artifact is moved aside (``*.corrupt``) and made again, once."""
         key = spec_key(spec)
         with self.lock(key):
             found = self.load(key)
+            if found is not None and check is not None:
+                problem = check(*found)
+                if problem:
+                    self.warn(f"artifact {key} fails its check ({problem}); moving it aside and recomputing")
+                    _quarantine(self.dir(key) / "data.pt")
+                    _quarantine(self.dir(key) / "meta.json")
+                    found = None
             if found is not None:
                 return found[0], found[1], True
             tensors, meta = create()
@@ -151,26 +212,68 @@ class ArtifactCache:
         return cached
 
 
+#: A cell record is a few kB (with curves, tens of kB); anything far larger is not one.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+STATUSES = ("ok", "n/a", "failed")
+_TEXT_FIELDS = ("dataset", "profile", "attack", "victim", "defense")
+
+
+def record_problem(rec: Any, key: str | None = None) -> str | None:
+    """Why ``rec`` is not a usable cell record (what the runner and the leaderboards rely on), or
+    ``None``: a JSON object with a known ``status``, the names of its dataset, profile, attack,
+    victim and defense, an integer seed, metrics mapping names to numbers, and, when ``key`` is
+    given, that key (a record copied under another cell's name is not that cell's)."""
+    if not isinstance(rec, dict):
+        return f"a JSON {type(rec).__name__}, not an object"
+    if rec.get("status") not in STATUSES:
+        return f"status {str(rec.get('status'))[:40]!r} is not one of {', '.join(STATUSES)}"
+    if key is not None and rec.get("key") not in (None, key):
+        return f"it names cell {str(rec.get('key'))[:40]!r}"
+    for name in _TEXT_FIELDS:
+        if not isinstance(rec.get(name), str):
+            return f"{name!r} is missing or not a string"
+    if not isinstance(rec.get("seed"), int) or isinstance(rec.get("seed"), bool):
+        return "'seed' is missing or not an integer"
+    metrics = rec.get("metrics", {})
+    if not isinstance(metrics, dict) or not all(
+        isinstance(k, str) and (v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))) for k, v in metrics.items()
+    ):
+        return "'metrics' is not a mapping of names to numbers"
+    return None
+
+
 class ResultStore:
     """One JSON file per cell under ``root/cells``."""
 
-    def __init__(self, root: str | Path, warn: Callable[[str], None] = print) -> None:
+    def __init__(self, root: str | Path, warn: Callable[[str], None] | None = None) -> None:
         self.root = Path(root)
-        self.warn = warn
+        self.warn = warn or _stderr
 
     def path(self, key: str) -> Path:
         return self.root / "cells" / f"{key}.json"
 
+    def _read(self, p: Path) -> dict[str, Any] | str:
+        """The record in ``p``, or why it is not a usable record."""
+        try:
+            if p.stat().st_size > MAX_RECORD_BYTES:
+                return f"larger than {MAX_RECORD_BYTES // 2**20} MiB"
+            rec = json.loads(p.read_text())
+        except (ValueError, UnicodeDecodeError, OSError, RecursionError) as e:
+            return f"unreadable: {type(e).__name__}: {str(e)[:120]}"
+        return record_problem(rec, p.stem) or rec
+
     def get(self, key: str) -> dict[str, Any] | None:
+        """The record of ``key``; ``None`` if there is none, or if it fails :func:`record_problem`
+        (then it is moved aside as ``*.corrupt`` and the cell is recomputed)."""
         p = self.path(key)
         if not p.exists():
             return None
-        try:
-            return json.loads(p.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
-            self.warn(f"result {p} is unreadable ({e}); moving it aside and recomputing the cell")
+        rec = self._read(p)
+        if isinstance(rec, str):
+            self.warn(f"result {p} is not a valid record ({rec}); moving it aside and recomputing the cell")
             _quarantine(p)
             return None
+        return rec
 
     def put(self, key: str, record: dict[str, Any]) -> None:
         atomic_write_json(self.path(key), record)
@@ -179,10 +282,14 @@ class ResultStore:
         return file_lock(self.root / "locks" / f"cell-{key}.lock", blocking=blocking)
 
     def records(self) -> list[dict[str, Any]]:
+        """Every valid record; an invalid one is skipped with a warning and moved aside (where the
+        directory is writable), so the next ``bench run`` recomputes its cell."""
         out = []
         for p in sorted((self.root / "cells").glob("*.json")):
-            try:
-                out.append(json.loads(p.read_text()))
-            except (json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
-                self.warn(f"skipping unreadable result {p}: {e}")
+            rec = self._read(p)
+            if isinstance(rec, str):
+                self.warn(f"skipping result {p}: not a valid record ({rec}); moved aside, the next run recomputes it")
+                _quarantine(p)
+                continue
+            out.append(rec)
         return out

@@ -149,14 +149,15 @@ def _bench(*args, **kw):
     return subprocess.Popen([sys.executable, "-m", "benchmark", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
-def interrupt_after_two_cells(proc: subprocess.Popen, cells: Path) -> None:
-    """Ctrl-C a running `bench run` once two cells are on disk; it exits 130 with one clear message."""
+def interrupt_after_two_cells(proc: subprocess.Popen, cells: Path, sig: int = signal.SIGINT) -> None:
+    """Ctrl-C (or ``sig``) a running `bench run` once two cells are on disk; it exits 130 (143 for
+    SIGTERM) with one clear message."""
     deadline = time.time() + 240
     while time.time() < deadline and len(list(cells.glob("*.json")) if cells.exists() else []) < 2:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == (143 if sig == signal.SIGTERM else 130), err
     assert "rerun the same command to resume" in err and "Traceback" not in err
 
 
@@ -219,3 +220,46 @@ def test_records_keep_curves_dataset_checksum_and_metric_observations(tmp_path):
     again = runner(tmp_path / "other", attacks=["clean"], defenses=["none"], seeds=[1])
     again.run()
     assert again.store.records()[0]["dataset_sha256"] == rec["dataset_sha256"]
+
+
+def test_sigterm_stops_cleanly_then_resume_loses_nothing(tmp_path):
+    """A scheduler's time limit or `kill`: exit 143, one line, finished cells kept, a rerun resumes."""
+    m = _write_matrix(tmp_path, seeds=[0, 1], victims=[{"name": "sl", "params": {"epochs": 15}}])
+    res = tmp_path / "res"
+    proc = _bench("run", str(m), "--results", str(res))
+    interrupt_after_two_cells(proc, res / "cells", signal.SIGTERM)
+    finished = len(list((res / "cells").glob("*.json")))
+    assert 2 <= finished < 8
+    proc2 = _bench("run", str(m), "--results", str(res), "--quiet")
+    _, err2 = proc2.communicate(timeout=600)
+    assert proc2.returncode == 0 and f"{finished} already done" in err2, err2
+
+
+EXITING = """
+import sys
+from benchmark import Victim, hookimpl
+
+class Quitter(Victim):
+    "Calls sys.exit inside fit (a plugin's own crash)."
+    name = "quitter"
+    def fit(self, train, ctx, hooks):
+        sys.exit(3)
+
+@hookimpl
+def register_victims():
+    return [Quitter]
+"""
+
+
+def test_a_plugin_that_exits_fails_its_cells_only(tmp_path, monkeypatch):
+    (tmp_path / "exiting_plugins.py").write_text(EXITING)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "exiting_plugins", raising=False)
+    from benchmark.registry import DEFAULT_PLUGINS
+
+    monkeypatch.setenv("UEBENCH_PLUGINS", ",".join([*DEFAULT_PLUGINS, "exiting_plugins"]))
+    r = runner(tmp_path, attacks=["clean"], victims=["quitter", "sl"], defenses=["none"])
+    s = r.run()
+    assert (s.ok, len(s.failed), s.exit_code) == (1, 1, 1)
+    (bad,) = [x for x in r.store.records() if x["status"] == "failed"]
+    assert bad["victim"] == "quitter" and bad["error"] == "SystemExit: 3"

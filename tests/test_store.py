@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 
+import pytest
 import torch
 
-from benchmark.store import ArtifactCache, ResultStore, atomic_write_json, file_lock, spec_key
+from benchmark.store import ArtifactCache, ResultStore, atomic_write_json, file_lock, record_problem, spec_key
 
 
 def test_spec_key_canonical():
@@ -62,14 +64,84 @@ def test_cached_model_trains_once(tmp_path):
     assert len(trained) == 1 and torch.equal(b.weight, torch.full((2, 2), 3.0))
 
 
+RECORD = {"key": "abc", "status": "ok", "dataset": "toy", "profile": "smoke", "attack": "em", "victim": "sl",
+          "defense": "none", "seed": 0, "metrics": {"accuracy": 0.5}}
+
+
 def test_result_store_corrupt_json(tmp_path):
     warnings = []
     store = ResultStore(tmp_path, warn=warnings.append)
-    store.put("abc", {"status": "ok"})
-    assert store.get("abc") == {"status": "ok"}
+    store.put("abc", RECORD)
+    assert store.get("abc") == RECORD and store.records() == [RECORD]
     store.path("abc").write_text("{not json")
     assert store.get("abc") is None and warnings
     assert store.records() == []
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("[1, 2]", "a JSON list, not an object"),
+        ("42", "a JSON int, not an object"),
+        ('"ok"', "a JSON str, not an object"),
+        (json.dumps({**RECORD, "status": "done"}), "status 'done' is not one of ok, n/a, failed"),
+        (json.dumps({**RECORD, "key": "other"}), "it names cell 'other'"),
+        (json.dumps({k: v for k, v in RECORD.items() if k != "attack"}), "'attack' is missing or not a string"),
+        (json.dumps({**RECORD, "seed": "0"}), "'seed' is missing or not an integer"),
+        (json.dumps({**RECORD, "metrics": {"accuracy": "high"}}), "'metrics' is not a mapping of names to numbers"),
+        (json.dumps({**RECORD, "metrics": [0.5]}), "'metrics' is not a mapping of names to numbers"),
+    ],
+)
+def test_a_record_that_is_json_but_not_a_record_is_moved_aside(tmp_path, content, why):
+    assert record_problem(json.loads(content), "abc") == why
+    warnings = []
+    store = ResultStore(tmp_path, warn=warnings.append)
+    store.put("abc", RECORD)
+    store.path("abc").write_text(content)
+    assert store.get("abc") is None
+    assert warnings == [f"result {store.path('abc')} is not a valid record ({why}); moving it aside and recomputing the cell"]
+    assert not store.path("abc").exists() and store.path("abc").with_suffix(".json.corrupt").read_text() == content
+    store.path("abc").write_text(content)  # the leaderboard skips it too, and moves it aside
+    assert store.records() == [] and not store.path("abc").exists()
+
+
+def test_files_honour_the_umask(tmp_path):
+    """Records, artifacts and reports get 0o666 less the umask, like any file the user creates
+    (mkstemp alone would leave them 0o600: unreadable to the group sharing a results directory)."""
+    old = os.umask(0o002)
+    try:
+        atomic_write_json(tmp_path / "group.json", {})
+        os.umask(0o077)
+        atomic_write_json(tmp_path / "private.json", {})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "group.json").stat().st_mode & 0o777 == 0o664
+    assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_artifact_failing_its_check_is_moved_aside_and_made_again_once(tmp_path):
+    """A stored artifact whose checksum holds but which fails the caller's check (a poison edited
+    and re-checksummed so that it breaks its budget) is set aside and recomputed, not retried forever."""
+    warnings = []
+    cache = ArtifactCache(tmp_path, warn=warnings.append)
+    spec = {"k": 3}
+    cache.get_or_create(spec, lambda: ({"x": torch.full((2,), 200, dtype=torch.uint8)}, {}))
+    key = spec_key(spec)
+    made = []
+
+    def create():
+        made.append(1)
+        return {"x": torch.full((2,), 7, dtype=torch.uint8)}, {}
+
+    def check(tensors, meta):
+        return "too far" if int(tensors["x"].max()) > 100 else None
+
+    t, _, cached = cache.get_or_create(spec, create, check=check)
+    assert not cached and made == [1] and int(t["x"].max()) == 7
+    assert warnings == [f"artifact {key} fails its check (too far); moving it aside and recomputing"]
+    assert (cache.dir(key) / "data.pt.corrupt").exists()
+    t, _, cached = cache.get_or_create(spec, create, check=check)
+    assert cached and made == [1]
 
 
 def test_file_lock_excludes(tmp_path):

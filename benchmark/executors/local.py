@@ -59,9 +59,49 @@ def _plan_workers(params: LocalParams, device: str, cap: int | None = None, thre
     return workers, threads, devices
 
 
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the process that started it ends, even by SIGKILL (no orphan goes on
+    computing cells nobody waits for, then dies on a broken pipe): the kernel's parent-death
+    signal on Linux, a watchdog thread elsewhere."""
+    import signal
+    import threading
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import ctypes.util
+
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != parent:  # it died before the signal was armed
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="uebench-parent-watch", daemon=True).start()
+
+
+def _send(conn: Connection, message: tuple[str, Any]) -> None:
+    try:
+        conn.send(message)
+    except OSError:  # the parent is gone (BrokenPipeError): nobody to report to
+        pass
+
+
 def _worker(conn: Connection, matrix: dict[str, Any], file: str | None, results: str, index: int, workers: int,
-            threads: int, device: str, verbose: bool) -> None:
+            threads: int, device: str, verbose: bool, parent: int | None = None) -> None:
     """One worker process: resolve the matrix again (plugins come from the same environment), run it."""
+    if parent is not None:
+        _die_with_parent(parent)
     try:
         import torch
 
@@ -74,13 +114,13 @@ def _worker(conn: Connection, matrix: dict[str, Any], file: str | None, results:
         prefix = f"[worker {index}] "
         runner = Runner(resolve(m, get_registry(), file=file), results, progress=False, verbose=verbose,
                         worker=(index, workers), log=lambda msg: print(prefix + msg, file=sys.stderr, flush=True))
-        conn.send(("ok", asdict(runner.run())))
+        _send(conn, ("ok", asdict(runner.run())))
     except KeyboardInterrupt:
-        conn.send(("interrupted", None))
+        _send(conn, ("interrupted", None))
     except UserError as e:
-        conn.send(("user-error", str(e)))
+        _send(conn, ("user-error", str(e)))
     except BaseException:  # noqa: BLE001 - reported to the parent, which fails the run
-        conn.send(("error", traceback.format_exc()))
+        _send(conn, ("error", traceback.format_exc()))
     finally:
         conn.close()
 
@@ -112,7 +152,7 @@ def run_local(resolved: Resolved, results: str | Path, *, verbose: bool = False,
         for i in range(workers):
             parent, child = ctx.Pipe(duplex=False)
             p = ctx.Process(target=_worker, name=f"uebench-worker-{i}",
-                            args=(child, matrix, resolved.file, str(results), i, workers, threads, devices[i], verbose))
+                            args=(child, matrix, resolved.file, str(results), i, workers, threads, devices[i], verbose, os.getpid()))
             p.start()
             child.close()
             procs.append(p)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
+from pathlib import Path
+
 import pytest
 
 from benchmark.config import parse_matrix, resolve
@@ -86,3 +91,44 @@ def test_cli_workers_interrupt_then_resume(tmp_path):
     assert proc2.returncode == 0, err2
     assert len(list(cells.glob("*.json"))) == 12
     assert "12 cells:" in err2 and f"{len(finished)} already done" in err2
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(k) for k in (task / "children").read_text().split()]
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")  # a zombie has ended; only its exit status waits to be read
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc")
+def test_workers_end_with_their_parent(tmp_path):
+    """SIGKILL of `bench run --workers 2` (an OOM killer, a scheduler) ends its workers at once:
+    they do not go on computing cells nobody waits for, and end without a BrokenPipeError traceback."""
+    m = _write_matrix(tmp_path, seeds=[0, 1, 2], victims=[{"name": "sl", "params": {"epochs": 15}}])
+    res = tmp_path / "res"
+    proc = _bench("run", str(m), "--results", str(res), "--workers", "2")
+    cells = res / "cells"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (cells.exists() and any(cells.glob("*.json"))):
+        time.sleep(0.2)
+    workers = [k for k in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
+    assert len(workers) == 2
+    os.kill(proc.pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)  # returns once every holder of its stderr (the workers) is gone
+    assert proc.returncode == -signal.SIGKILL
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+    finished = len(list(cells.glob("*.json")))
+    time.sleep(2)
+    assert len(list(cells.glob("*.json"))) == finished < 12
