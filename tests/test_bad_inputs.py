@@ -144,6 +144,7 @@ def test_huge_rejected_values_and_keys_are_never_echoed_whole(tmp_path, capsys):
         ("subset: 100", "subset: true", "dataset.subset: Input should be a valid integer (got True)"),
         ("subset: 100", "subset: 0", "dataset.subset: Input should be greater than 0"),
         ("profile: smoke", "profile: smoke\nthreads: .inf", "threads: Input should be a valid integer"),
+        ("attacks: [clean]", "attacks: [{name: random-noise, params: {eps: 2.0}}]", "attacks[0].params.eps: Input should be less than or equal to 1 (got 2.0)"),
         ("attacks: [clean]", "attacks: [{name: random-noise, params: {eps: .nan}}]", "attacks[0].params.eps: Input should be a finite number (got nan)"),
         ("attacks: [clean]", "attacks: [{name: random-noise, params: {eps: 1e400}}]", "attacks[0].params.eps: Input should be a finite number (got '1e400')"),
         ("attacks: [clean]", "attacks: [{name: random-noise, params: {eps: true}}]", "attacks[0].params.eps: expected a number, got true"),
@@ -151,7 +152,7 @@ def test_huge_rejected_values_and_keys_are_never_echoed_whole(tmp_path, capsys):
         ("attacks: [clean]", "attacks: [{name: em, params: {steps: true}}]", "attacks[0].params.steps: expected a number, got true"),
     ],
     ids=["typo-attaks", "tpu", "seed-2^97", "seed-negative", "seed-true", "seed-float", "attack-seed-2^64", "subset-true",
-         "subset-0", "threads-inf", "eps-nan", "eps-1e400", "eps-true", "eps-8/0", "steps-true"],
+         "subset-0", "threads-inf", "eps-2", "eps-nan", "eps-1e400", "eps-true", "eps-8/0", "steps-true"],
 )
 def test_bad_matrix_values(tmp_path, capsys, old, new, expected):
     assert old in GOOD

@@ -103,3 +103,50 @@ def test_numbers_are_finite_and_never_booleans():
             on: bool | float = False
 
     assert resolve_params(Flag, "paper", {"on": True}).on is True
+
+
+def test_validated_params_of_every_plugin_match_the_snapshot():
+    """What cache keys are made of (every registered plugin's validated params at every profile)
+    is what ``tests/data/plugin_specs.json`` recorded: bounds on ``Params`` fields and refactors leave
+    the keys of computed results alone. A plugin not in the snapshot, or at another version, is
+    skipped; after an intended change, regenerate it: ``python3 -m tests.spec_snapshot``."""
+    import json
+
+    from tests.spec_snapshot import SNAPSHOT, current_specs
+
+    recorded = json.loads(SNAPSHOT.read_text())
+    now = current_specs()
+    compared = 0
+    for plugin, spec in now.items():
+        old = recorded.get(plugin)
+        if old is None or old["version"] != spec["version"]:
+            continue
+        assert spec == old, f"{plugin}: validated params changed at version {spec['version']} (cache keys change); " \
+                            "bump its version, or regenerate tests/data/plugin_specs.json if intended"
+        compared += 1
+    assert compared >= 20
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "params", "key"),
+    [
+        ("attack", "random-noise", {"eps": 2.0}, "eps"),
+        ("attack", "em", {"eps": -0.1}, "eps"),
+        ("attack", "em", {"steps": 0}, "steps"),
+        ("attack", "em", {"lr": 0}, "lr"),
+        ("attack", "tap", {"ref_milestones": [10, -1]}, "ref_milestones.1"),
+        ("victim", "sl", {"batch_size": 0}, "batch_size"),
+        ("victim", "sl", {"momentum": 1.0}, "momentum"),
+        ("victim", "simclr", {"temperature": 0}, "temperature"),
+        ("victim", "simclr", {"crop_scale_min": 1.5}, "crop_scale_min"),
+        ("defense", "iss-jpeg", {"quality": 0}, "quality"),
+        ("defense", "iss-bdr", {"bits": 9}, "bits"),
+        ("metric", "certified-learnability", {"etas": [0.1, 0]}, "etas.1"),
+        ("dataset", "digits", {"test_fraction": 1.0}, "test_fraction"),
+    ],
+)
+def test_params_have_bounds(kind, name, params, key):
+    from benchmark.registry import get_registry
+
+    with pytest.raises(ConfigError, match=rf"^x\.params\.{key}: Input should be"):
+        resolve_params(get_registry().get(kind, name), "paper", params, where="x.params")

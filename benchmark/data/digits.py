@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.data.source import DatasetSource, from_hwc
@@ -19,8 +20,8 @@ class Digits(DatasetSource):
     name = "digits"
 
     class Params(Params):
-        test_fraction: float = 0.3
-        split_seed: int = 0
+        test_fraction: float = Field(0.3, gt=0, lt=1)
+        split_seed: int = Field(0, ge=0, le=2**32 - 1)
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         from sklearn.datasets import load_digits

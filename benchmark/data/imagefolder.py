@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.data.source import DatasetSource, ResolvedPath, existing_dir, from_hwc
@@ -26,7 +27,7 @@ class ImageFolder(DatasetSource):
 
     class Params(Params):
         root: ResolvedPath
-        size: int = 32
+        size: int = Field(32, ge=1, le=4096)
         test_split: str = "test"
 
     def _read_split(self, split_dir: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:

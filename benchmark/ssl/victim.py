@@ -6,6 +6,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import ClassVar
 
+from pydantic import Field
 from torch import nn
 
 from benchmark.data.dataset import ImageDataset
@@ -23,19 +24,19 @@ class SSLParams(Params):
     ``epochs: 0`` probes the randomly initialized encoder (the floor every SSL number needs)."""
 
     arch: str = "resnet18"
-    epochs: int = 1000
-    batch_size: int = 512
-    lr: float = 0.5
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    warmup_epochs: int = 10
-    warmup_from: float = 0.01  # absolute lr at the first step of the warm-up
-    min_lr_ratio: float = 1e-3
-    crop_scale_min: float = 0.2
-    probe_epochs: int = 100
-    probe_batch_size: int = 512
-    probe_lr: float = 1.0
-    probe_weight_decay: float = 0.0
+    epochs: int = Field(1000, ge=0)
+    batch_size: int = Field(512, ge=1)
+    lr: float = Field(0.5, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup_epochs: int = Field(10, ge=0)
+    warmup_from: float = Field(0.01, ge=0)  # absolute lr at the first step of the warm-up
+    min_lr_ratio: float = Field(1e-3, ge=0, le=1)
+    crop_scale_min: float = Field(0.2, gt=0, le=1)
+    probe_epochs: int = Field(100, ge=1)
+    probe_batch_size: int = Field(512, ge=1)
+    probe_lr: float = Field(1.0, gt=0)
+    probe_weight_decay: float = Field(0.0, ge=0)
     probe_standardize: bool = False
 
 

@@ -54,16 +54,16 @@ class TAAP(Attack):
     class Params(Params):
         eps: float = Field(8 / 255, ge=0, le=1)
         steps: int = Field(250, ge=1)
-        alpha: float | None = None  # None: 2.5 * eps / steps
+        alpha: float | None = Field(None, gt=0)  # None: 2.5 * eps / steps
         batch_size: int = Field(512, ge=1)
         label_shift: int = Field(1, ge=1)
         gen_strength: float = Field(0.4, ge=0)
         arch: str = "resnet18"
         ref_strength: float = Field(0.4, ge=0)
         ref_epochs: int = Field(40, ge=1)
-        ref_lr: float = 0.5
-        ref_weight_decay: float = 1e-4
-        ref_warmup_epochs: float = 10.0
+        ref_lr: float = Field(0.5, gt=0)
+        ref_weight_decay: float = Field(1e-4, ge=0)
+        ref_warmup_epochs: float = Field(10.0, ge=0)
 
     profiles = {
         # reference: small CNN, 20 epochs (lr 0.5 with a short warm-up); crafting 25 steps, alpha 2.5 eps / 25

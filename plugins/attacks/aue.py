@@ -45,17 +45,17 @@ class AUE(Attack):
 
     class Params(Params):
         eps: float = Field(8 / 255, ge=0, le=1)
-        alpha: float | None = None  # None: eps / 10
+        alpha: float | None = Field(None, gt=0)  # None: eps / 10
         steps: int = Field(5, ge=1)
         epochs: int = Field(60, ge=1)
         batch_size: int = Field(128, ge=1)
         noise_batch_size: int = Field(128, ge=1)
         strength: float = Field(0.6, ge=0)
         arch: str = "resnet18"
-        lr: float = 0.1
-        momentum: float = 0.9
-        weight_decay: float = 1e-4
-        min_lr: float = 1e-6
+        lr: float = Field(0.1, gt=0)
+        momentum: float = Field(0.9, ge=0, lt=1)
+        weight_decay: float = Field(1e-4, ge=0)
+        min_lr: float = Field(1e-6, ge=0)
 
     profiles = {
         "quick": {"arch": "small-cnn", "epochs": 8, "noise_batch_size": 512},

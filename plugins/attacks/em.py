@@ -48,14 +48,14 @@ class EM(Attack):
         alpha: float = Field(0.8 / 255, gt=0)
         steps: int = Field(20, ge=1)  # PGD steps per noise update
         train_steps: int = Field(10, ge=1)  # model steps per outer iteration
-        batch_size: int = 512
-        stop_accuracy: float = 0.99
+        batch_size: int = Field(512, ge=1)
+        stop_accuracy: float = Field(0.99, le=1)
         max_outer: int = Field(100, ge=1)
         arch: str = "resnet18"
-        lr: float = 0.1
-        momentum: float = 0.9
-        weight_decay: float = 5e-4
-        grad_clip: float = 5.0
+        lr: float = Field(0.1, gt=0)
+        momentum: float = Field(0.9, ge=0, lt=1)
+        weight_decay: float = Field(5e-4, ge=0)
+        grad_clip: float = Field(5.0, gt=0)
         random_start: bool = False
 
     profiles = {

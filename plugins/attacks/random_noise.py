@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import Attack, Poison, RunContext, release
@@ -19,7 +20,7 @@ class RandomNoise(Attack):
     name = "random-noise"
 
     class Params(Params):
-        eps: float = 8 / 255
+        eps: float = Field(8 / 255, ge=0, le=1)
 
     def generate(self, train: ImageDataset, ctx: RunContext) -> Poison:
         eps = self.params.eps

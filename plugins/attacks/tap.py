@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, NonNegativeFloat
 
 from benchmark.augment import crop_flip
 from benchmark.data.dataset import ImageDataset
@@ -51,11 +51,11 @@ class TAP(Attack):
         label_shift: int = Field(1, ge=1)
         arch: str = "resnet18"
         ref_epochs: int = Field(40, ge=1)
-        ref_lr: float = 0.1
-        ref_weight_decay: float = 5e-4
+        ref_lr: float = Field(0.1, gt=0)
+        ref_weight_decay: float = Field(5e-4, ge=0)
         ref_schedule: Literal["cosine", "multistep", "constant"] = "multistep"
-        ref_milestones: tuple[float, ...] = (14, 25, 35)
-        ref_warmup_epochs: float = 0.0
+        ref_milestones: tuple[NonNegativeFloat, ...] = (14, 25, 35)
+        ref_warmup_epochs: float = Field(0.0, ge=0)
 
     profiles = {
         # the calibration's TAP-lite: the quick SL recipe for the reference model (69.6% test),

@@ -8,6 +8,7 @@ import io
 import numpy as np
 import torch
 from PIL import Image
+from pydantic import Field
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import Defense, RunContext
@@ -83,7 +84,7 @@ class ISSJpeg(_ISS):
     version = "2"  # 2: Pillow's encoder (the ISS reference) instead of torchvision.io
 
     class Params(Params):
-        quality: int = 10
+        quality: int = Field(10, ge=1, le=100)
 
     def squeeze(self, x: torch.Tensor) -> torch.Tensor:
         return jpeg_u8(x, self.params.quality)
@@ -98,7 +99,7 @@ class ISSBdr(_ISS):
     name = "iss-bdr"
 
     class Params(Params):
-        bits: int = 2
+        bits: int = Field(2, ge=1, le=8)
 
     def squeeze(self, x: torch.Tensor) -> torch.Tensor:
         return bdr_u8(x, self.params.bits)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from benchmark.interfaces import CellArtifacts, Metric, RunContext
 from benchmark.params import Params
 from benchmark.training import accuracy
@@ -17,7 +19,7 @@ class Accuracy(Metric):
     name = "accuracy"
 
     class Params(Params):
-        batch_size: int | None = None  # None: 1024 on CUDA, 256 on a CPU
+        batch_size: int | None = Field(None, ge=1)  # None: 1024 on CUDA, 256 on a CPU
 
     def compute(self, cell: CellArtifacts, ctx: RunContext) -> dict[str, float]:
         return {"accuracy": accuracy(cell.model, cell.splits.test, ctx, self.params.batch_size)}

@@ -8,7 +8,7 @@ import math
 from statistics import NormalDist
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, PositiveFloat, model_validator
 from torch import nn
 
 from benchmark.data.dataset import ImageDataset
@@ -126,10 +126,10 @@ class CertifiedLearnability(Metric):
         sigma: float = Field(0.25, ge=0)  # absolute std of the parameter noise
         q: float = Field(0.9, gt=0, lt=1)
         confidence: float = Field(0.99, gt=0, lt=1)
-        etas: tuple[float, ...] = (0.05, 0.1, 0.3)  # radii to report (certify.py sweeps 0.001..2.0)
+        etas: tuple[PositiveFloat, ...] = (0.05, 0.1, 0.3)  # radii to report (certify.py sweeps 0.001..2.0)
         test_images: int | None = Field(None, ge=1)  # class-balanced test subset; None: the whole test split
         batch_size: int | None = Field(None, ge=1)  # None: 1024 on CUDA, 256 on a CPU
-        seed: int = 0  # noise stream (combined with the run's seed)
+        seed: int = Field(0, ge=0, le=2**32 - 1)  # noise stream (combined with the run's seed)
 
         @model_validator(mode="after")
         def _etas(self) -> CertifiedLearnability.Params:

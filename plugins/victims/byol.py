@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from benchmark.interfaces import RunContext
@@ -69,11 +70,11 @@ class BYOL(SSLVictim):
     name = "byol"
 
     class Params(SSLParams):
-        lr: float = 1.0
-        target_momentum: float = 0.999
+        lr: float = Field(1.0, gt=0)
+        target_momentum: float = Field(0.999, ge=0, le=1)
         momentum_schedule: Literal["constant", "cosine"] = "constant"
-        hidden_dim: int = 4096
-        out_dim: int = 256
+        hidden_dim: int = Field(4096, ge=1)
+        out_dim: int = Field(256, ge=1)
 
     profiles = {
         "quick": {**QUICK_COMMON, "epochs": 15, "lr": 0.12, "weight_decay": 5e-4, "target_momentum": 0.99,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from benchmark.interfaces import RunContext
@@ -82,13 +83,13 @@ class MoCoV2(SSLVictim):
     name = "moco"
 
     class Params(SSLParams):
-        lr: float = 0.3
-        temperature: float = 0.2
-        queue_size: int = 4096
-        key_momentum: float = 0.99
-        key_splits: int = 4
-        proj_hidden: int | None = None
-        proj_dim: int = 128
+        lr: float = Field(0.3, gt=0)
+        temperature: float = Field(0.2, gt=0)
+        queue_size: int = Field(4096, ge=1)
+        key_momentum: float = Field(0.99, ge=0, le=1)
+        key_splits: int = Field(4, ge=1)
+        proj_hidden: int | None = Field(None, ge=1)
+        proj_dim: int = Field(128, ge=1)
 
     profiles = {
         "quick": {**QUICK_COMMON, "epochs": 15, "lr": 0.12, "weight_decay": 5e-4},

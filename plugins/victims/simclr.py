@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 
 from benchmark.interfaces import RunContext
 from benchmark.models.classifier import Classifier
@@ -48,9 +49,9 @@ class SimCLR(SSLVictim):
     name = "simclr"
 
     class Params(SSLParams):
-        temperature: float = 0.5
-        proj_hidden: int | None = None  # None: the encoder's feature dimension (512 for ResNet-18)
-        proj_dim: int = 128
+        temperature: float = Field(0.5, gt=0)
+        proj_hidden: int | None = Field(None, ge=1)  # None: the encoder's feature dimension (512 for ResNet-18)
+        proj_dim: int = Field(128, ge=1)
 
     profiles = {
         "quick": {**QUICK_COMMON, "epochs": 20, "lr": 0.12, "weight_decay": 5e-4},

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from pydantic import Field
 
 from benchmark.interfaces import RunContext
 from benchmark.models.classifier import Classifier
@@ -57,8 +58,8 @@ class SimSiam(SSLVictim):
     name = "simsiam"
 
     class Params(SSLParams):
-        dim: int = 2048
-        pred_hidden: int = 512
+        dim: int = Field(2048, ge=1)
+        pred_hidden: int = Field(512, ge=1)
         fixed_predictor_lr: bool = True
 
     profiles = {

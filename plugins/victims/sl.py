@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, NonNegativeFloat
 from torch import nn
 
 from benchmark.augment import random_crop, random_flip
@@ -34,18 +34,18 @@ class SL(Victim):
 
     class Params(Params):
         arch: str = "resnet18"
-        epochs: int = 200
-        batch_size: int = 128
-        lr: float = 0.1
-        momentum: float = 0.9
-        weight_decay: float = 5e-4
+        epochs: int = Field(200, ge=0)
+        batch_size: int = Field(128, ge=1)
+        lr: float = Field(0.1, gt=0)
+        momentum: float = Field(0.9, ge=0, lt=1)
+        weight_decay: float = Field(5e-4, ge=0)
         nesterov: bool = False
         schedule: Literal["cosine", "multistep", "constant"] = "cosine"
-        milestones: tuple[float, ...] = ()  # epochs at which a multistep schedule multiplies the lr by gamma
+        milestones: tuple[NonNegativeFloat, ...] = ()  # epochs at which a multistep schedule multiplies the lr by gamma
         gamma: float = Field(0.1, gt=0, le=1)
-        warmup_epochs: float = 0.0
-        grad_clip: float | None = None
-        crop_padding: int = 4
+        warmup_epochs: float = Field(0.0, ge=0)
+        grad_clip: float | None = Field(None, gt=0)
+        crop_padding: int = Field(4, ge=0)
         flip: bool = True
 
     profiles = {

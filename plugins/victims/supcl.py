@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 
 from benchmark.interfaces import RunContext
 from benchmark.models.classifier import Classifier
@@ -39,9 +40,9 @@ class SupCL(SSLVictim):
     name = "supcl"
 
     class Params(SSLParams):
-        temperature: float = 0.5
-        proj_hidden: int | None = None
-        proj_dim: int = 128
+        temperature: float = Field(0.5, gt=0)
+        proj_hidden: int | None = Field(None, ge=1)
+        proj_dim: int = Field(128, ge=1)
 
     profiles = {
         "quick": {**QUICK_COMMON, "epochs": 15, "lr": 0.12, "weight_decay": 5e-4},
