@@ -83,6 +83,11 @@ class Unloadable:
     error: str
 
 
+def _machinery(filename: str) -> bool:
+    parts = os.path.normpath(filename).split(os.sep)
+    return filename.startswith("<") or "importlib" in parts or filename == __file__ or parts[-2:] == ["metadata", "__init__.py"]
+
+
 def one_line(err: BaseException, limit: int = 300) -> str:
     """``Type: first line of the message (at file:line)``, at most ``limit`` characters: how a
     plugin's failure is shown wherever it is listed."""
@@ -90,8 +95,8 @@ def one_line(err: BaseException, limit: int = 300) -> str:
 
     msg = str(err).strip().splitlines()
     text = f"{type(err).__name__}: {msg[0]}" if msg else type(err).__name__
-    frames = traceback.extract_tb(err.__traceback__) if err.__traceback__ else []
-    if frames:
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if not _machinery(f.filename)] if err.__traceback__ else []
+    if frames:  # where it happened in the plugin's code (not in importlib or in this registry)
         f = frames[-1]
         text += f" (at {os.path.basename(f.filename)}:{f.lineno})"
     return text if len(text) <= limit else text[: limit - 1] + "…"
