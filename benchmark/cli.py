@@ -158,14 +158,16 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def _one_line(message: str) -> str:
-    """``message`` as at most :data:`MAX_ERROR_CHARS` characters (lines after the first kept only
-    when the whole fits: a worker's report may span lines)."""
+    """``message`` cut to at most :data:`MAX_ERROR_CHARS` characters."""
     return clip(message.strip(), MAX_ERROR_CHARS)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (bench embedded in another program): leave SIGTERM alone
+        previous = None
     try:
         return int(args.fn(args))
     except UserError as e:
@@ -183,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot use {str(e.filename)!r}: {e.strerror or e}", file=sys.stderr)
         return 2
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover
