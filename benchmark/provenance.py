@@ -99,18 +99,23 @@ def numerics(device: torch.device) -> dict[str, Any]:
 
 
 def mixed_numerics(records: Iterable[dict[str, Any]]) -> dict[str, list[Any]]:
-    """The ``numerics`` fields whose values differ across ``records`` (those that have the field),
-    each with its distinct values in first-seen order: ``{}`` when every number was computed alike.
+    """The ``numerics`` fields whose values differ across ``records`` (each cell's own, and its
+    poison's, ``poison_meta.numerics``: a poison is shared by cells that may run elsewhere), each
+    with its distinct values in first-seen order: ``{}`` when every number was computed alike.
+    Records without the field (written before it existed) are left out.
     ``pid``/``host`` are not numerics: many processes and hosts may compute identical numbers."""
     seen: dict[str, list[Any]] = {}
     for rec in records:
-        num = rec.get("numerics") if isinstance(rec, dict) else None
-        if not isinstance(num, dict):
+        if not isinstance(rec, dict):
             continue
-        for k, v in num.items():
-            vals = seen.setdefault(k, [])
-            if v not in vals:
-                vals.append(v)
+        poison = rec.get("poison_meta")
+        for num in (rec.get("numerics"), poison.get("numerics") if isinstance(poison, dict) else None):
+            if not isinstance(num, dict):
+                continue
+            for k, v in num.items():
+                vals = seen.setdefault(k, [])
+                if v not in vals:
+                    vals.append(v)
     return {k: v for k, v in seen.items() if len(v) > 1}
 
 

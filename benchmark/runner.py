@@ -209,6 +209,7 @@ class Runner:
                 raise RuntimeError(f"attack {job.attack.name!r} broke its budget {job.attack.budget()}: {bad}")
             tensors, meta = poison_to_tensors(p)
             meta["wall_s"] = round(time.perf_counter() - t0, 2)
+            meta["numerics"] = numerics(self.device)  # the poison is shared: cells say how it was made
             self.log(f"poison {job.attack.name} done in {meta['wall_s']:.1f} s")
             return tensors, meta
 

@@ -97,6 +97,7 @@ def test_inline_and_two_workers_give_the_same_cells_value_by_value(tmp_path):
         assert a["metrics"] == b["metrics"], (a["attack"], a["defense"], a["seed"])
         assert a["numerics"] == b["numerics"]  # 1 torch thread, float32, same libraries and ISA
         assert a["numerics"]["threads"] == 1 and a["numerics"]["dtype"] == "float32"
+        assert a["poison_meta"]["numerics"] == a["numerics"]  # how the shared poison was made
     assert len({c["provenance"]["pid"] for c in cells_b.values()}) == 2  # both workers computed cells
 
 

@@ -21,3 +21,10 @@ def test_mixed_numerics_lists_only_fields_that_differ():
     c = {"numerics": {"threads": 1, "dtype": "bfloat16-autocast", "torch": "2.14"}}
     assert mixed_numerics([a, a]) == {}
     assert mixed_numerics([a, b, c, {"status": "ok"}, []]) == {"threads": [1, 2], "dtype": ["float32", "bfloat16-autocast"]}
+
+
+def test_mixed_numerics_sees_how_the_shared_poison_was_made():
+    cell = {"threads": 1, "device_kind": "cpu"}
+    a = {"numerics": cell, "poison_meta": {"numerics": cell}}
+    b = {"numerics": cell, "poison_meta": {"numerics": {"threads": 1, "device_kind": "cuda"}}}
+    assert mixed_numerics([a]) == {} and mixed_numerics([a, b]) == {"device_kind": ["cpu", "cuda"]}
