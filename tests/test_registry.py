@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from benchmark.errors import PluginNotFound, UserError
+from benchmark.errors import PluginNotFound
 from benchmark.registry import BrokenPlugin, Registry, get_registry, make_plugin_manager
 
 
