@@ -19,6 +19,7 @@ from benchmark.interfaces import (
     Poison,
     RunContext,
     TrainHooks,
+    Unit,
     Victim,
     release,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "Poison",
     "RunContext",
     "TrainHooks",
+    "Unit",
     "UserError",
     "Victim",
     "__version__",

@@ -65,6 +65,21 @@ def _leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from benchmark.report import write_report
+
+    root = Path(args.results)
+    if not (root / "cells").is_dir():
+        raise UserError(f"{str(root)!r} holds no results (no cells/ folder); run `bench run MATRIX --results {root}` first")
+    out = Path(args.out) if args.out else root / "report"
+    if out.exists() and not out.is_dir():
+        raise UserError(f"-o {str(out)!r} is a file; give a directory for the report")
+    report = write_report(root, out, figures=not args.no_figures, poisons=not args.no_poisons,
+                          log=lambda m: print(m, file=sys.stderr))
+    print(report.text())
+    return 0
+
+
 def _plugins(args: argparse.Namespace) -> int:
     from benchmark.registry import get_registry
 
@@ -143,6 +158,12 @@ def parser() -> argparse.ArgumentParser:
     lb.add_argument("results", nargs="?", default="results")
     lb.add_argument("--out", help="output file (default: RESULTS/LEADERBOARD.md)")
     lb.set_defaults(fn=_leaderboard)
+    rp = sub.add_parser("report", help="write a static HTML report (tables, figures, cell pages) and CSV/JSON/markdown exports")
+    rp.add_argument("results", nargs="?", default="results", help="results directory (default: results)")
+    rp.add_argument("-o", "--out", help="output directory (default: RESULTS/report)")
+    rp.add_argument("--no-figures", action="store_true", help="tables and pages only (existing figures are left alone)")
+    rp.add_argument("--no-poisons", action="store_true", help="no perturbation galleries or t-SNEs (they load the poisons and the data)")
+    rp.set_defaults(fn=_report)
     pl = sub.add_parser("plugins", help="list installed plugins")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(fn=_plugins)

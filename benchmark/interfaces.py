@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from benchmark.store import ArtifactCache
 
 Norm = Literal["linf", "l2", "l0", "none"]
+#: The scale of a metric's values, for tables: ``fraction`` (in [0, 1], shown as %), ``percent``
+#: (already in %), ``ratio`` or ``number`` (shown as they are, 3 significant digits).
+Unit = Literal["fraction", "percent", "ratio", "number"]
+UNITS: tuple[str, ...] = ("fraction", "percent", "ratio", "number")
 #: images per chunk when a whole dataset is processed in float (bounds the transient float copy:
 #: 2048 CIFAR images are 24 MiB as float32, whatever N is).
 _CHUNK = 2048
@@ -236,6 +240,9 @@ class CellArtifacts:
 class Metric(Plugin):
     """A measurement of a trained cell. ``compute`` returns ``{metric_name: value}`` (floats).
 
+    ``unit`` declares the scale of the values (``fraction``, ``percent``, ``ratio``, ``number``);
+    the runner stores it in every record beside the values, and reports format by it.
+
     A metric that needs more than the final model (the model at every epoch, say) returns a
     listener from :meth:`observer`: the runner subscribes it to the cell's training trace before
     the victim trains (the victim does not know it is there) and hands it back in
@@ -243,6 +250,17 @@ class Metric(Plugin):
     """
 
     kind = "metric"
+    #: the scale of every value :meth:`compute` returns (see :data:`Unit`); tables format by it.
+    #: ``number`` (the default) shows values as they are, so a metric in [0, 1] that does not say
+    #: ``fraction`` still prints 3 significant digits, never one decimal.
+    unit: ClassVar[Unit] = "number"
+    #: per-output exceptions to :attr:`unit`, by the key :meth:`compute` returns
+    units: ClassVar[dict[str, Unit]] = {}
+
+    @classmethod
+    def unit_of(cls, key: str) -> Unit:
+        """The declared scale of the output ``key``."""
+        return cls.units.get(key, cls.unit)
 
     def observer(self, ctx: RunContext) -> Callable[[EpochEvent], None] | None:
         """A fresh listener for one cell's training trace, or ``None`` (the default)."""

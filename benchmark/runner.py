@@ -250,6 +250,7 @@ class Runner:
             "defense": cell.defense.display,
             "defense_spec": cell.defense.spec(),
             "seed": cell.seed,
+            "metric_plugins": [m.name for m in r.metrics],  # also on failed cells: the tables they belong to
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "provenance": provenance(self.device),
             "numerics": numerics(self.device),  # what besides code, data and seeds can change a number
@@ -285,11 +286,12 @@ class Runner:
                 curves=curves.events, observed=observed,
             )
             metrics: dict[str, float] = {}
+            units: dict[str, dict[str, str]] = {}  # output key -> the metric that made it and its declared scale
             for m in r.metrics:
-                metrics.update({k: float(v) for k, v in m.compute(art, ctx).items()})
-            rec.update(
-                status="ok", metrics=metrics, metric_plugins=[m.name for m in r.metrics], metric_specs=[m.spec() for m in r.metrics], error=None
-            )
+                for k, v in m.compute(art, ctx).items():
+                    metrics[k] = float(v)
+                    units[k] = {"metric": m.name, "unit": m.unit_of(k)}
+            rec.update(status="ok", metrics=metrics, metric_units=units, metric_specs=[m.spec() for m in r.metrics], error=None)
         except (KeyboardInterrupt, UserError):
             raise
         except (Exception, SystemExit) as e:  # a plugin's crash (even sys.exit) fails this cell only

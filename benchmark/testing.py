@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from benchmark.data.dataset import DataSplits, ImageDataset
-from benchmark.interfaces import Attack, CellArtifacts, Defense, Metric, Poison, RunContext, TrainHooks, Victim
+from benchmark.interfaces import UNITS, Attack, CellArtifacts, Defense, Metric, Poison, RunContext, TrainHooks, Victim
 from benchmark.params import resolve_params
 from benchmark.plugin import Plugin
 from benchmark.store import ArtifactCache
@@ -100,6 +100,10 @@ def check_metric(cls: type[Metric], data: ImageDataset | None = None) -> dict[st
     out = metric.compute(cell, smoke_context())
     assert isinstance(out, dict) and out, f"{cls.name}.compute must return a non-empty dict"
     assert all(isinstance(v, float) for v in out.values()), f"{cls.name}: metric values must be floats"
+    for key in out:
+        assert cls.unit_of(key) in UNITS, f"{cls.name}: unit of {key!r} is {cls.unit_of(key)!r}; allowed: {', '.join(UNITS)}"
+        if cls.unit_of(key) == "fraction":  # NaN allowed (no value)
+            assert out[key] != out[key] or 0.0 <= out[key] <= 1.0, f"{cls.name}: {key} = {out[key]} is declared a fraction but is outside [0, 1]"
     return out
 
 

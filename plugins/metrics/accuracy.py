@@ -17,6 +17,7 @@ class Accuracy(Metric):
     """
 
     name = "accuracy"
+    unit = "fraction"  # in [0, 1]; tables show it in %
 
     class Params(Params):
         batch_size: int | None = Field(None, ge=1)  # None: 1024 on CUDA, 256 on a CPU

@@ -120,6 +120,7 @@ class CertifiedLearnability(Metric):
     """
 
     name = "certified-learnability"
+    unit = "percent"
 
     class Params(Params):
         draws: int = Field(1000, ge=1)  # N Monte-Carlo draws

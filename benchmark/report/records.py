@@ -1,0 +1,360 @@
+"""Cell records as reports see them: checked, named, grouped into sections and cell groups.
+
+A *section* is one dataset (its label and content) at one profile; a *cell group* is the seeds
+of one (attack, victim, defense) in a section: what one table cell shows. Records are never
+dropped silently: a record that is not a cell record is counted in :attr:`Results.malformed`; one
+whose attack, victim or defense is an older version of a plugin than other records of the same
+entry in its section is *superseded* (listed, not averaged with the newer numbers); entries that
+share a label but differ in params are told apart by the params that differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+#: the metric every leaderboard is built around
+MAIN_METRIC = "accuracy"
+#: rows and columns shown first, in this order; the rest alphabetically
+FIRST = {"attack": ("clean", "random-noise"), "victim": ("sl",), "defense": ("none",)}
+AXES = ("attack", "victim", "defense")
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def short_hash(obj: Any, n: int = 10) -> str:
+    return hashlib.sha256(canonical(obj).encode()).hexdigest()[:n]
+
+
+def slug(*parts: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts)).strip("-") or "x"
+
+
+def order(values: list[str] | set[str], first: tuple[str, ...]) -> list[str]:
+    vals = set(values)
+    return [v for v in first if v in vals] + sorted(v for v in vals if v not in first)
+
+
+def _version_key(v: Any) -> tuple[Any, ...]:
+    """``"10"`` after ``"9"``; ``"1.2"`` after ``"1.10"`` is not a concern (versions are counters)."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.\-]", str(v)))
+
+
+@dataclass
+class Cell:
+    """One record, with the names tables give it."""
+
+    key: str
+    section: str
+    attack: str
+    victim: str
+    defense: str
+    seed: int | None
+    status: str  # ok | failed | n/a
+    metrics: dict[str, float]
+    #: the metric plugins the record was asked for (None: an older record that does not say)
+    plugins: tuple[str, ...] | None
+    error: str | None
+    env: str | None
+    record: dict[str, Any]
+
+    @property
+    def group(self) -> tuple[str, str, str, str]:
+        return (self.section, self.attack, self.victim, self.defense)
+
+
+@dataclass
+class Section:
+    """One dataset (label and content) at one profile."""
+
+    id: str
+    dataset: str  # label as tables show it
+    profile: str
+    description: str
+    cells: list[Cell] = field(default_factory=list)
+    attacks: list[str] = field(default_factory=list)
+    victims: list[str] = field(default_factory=list)
+    defenses: list[str] = field(default_factory=list)
+    #: output key -> declared unit, for the metrics of this section
+    environments: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset} — profile `{self.profile}`"
+
+    @property
+    def slug(self) -> str:
+        return slug(self.dataset, self.profile)
+
+
+@dataclass
+class Results:
+    """Everything a report shows, from the records of one results directory."""
+
+    source: str
+    sections: list[Section]
+    n_records: int
+    status_counts: Counter[str]
+    #: output key -> (producing metric plugin or None, declared unit)
+    metrics: dict[str, tuple[str | None, str]]
+    superseded: list[Cell]
+    malformed: list[str]
+    environments: Counter[str]
+
+    @property
+    def cells(self) -> list[Cell]:
+        return [c for s in self.sections for c in s.cells]
+
+    def unit(self, key: str) -> str:
+        return self.metrics.get(key, (None, "number"))[1]
+
+    def plugin(self, key: str) -> str | None:
+        return self.metrics.get(key, (None, "number"))[0]
+
+    def groups(self) -> dict[tuple[str, str, str, str], list[Cell]]:
+        out: dict[tuple[str, str, str, str], list[Cell]] = {}
+        for c in self.cells:
+            out.setdefault(c.group, []).append(c)
+        return out
+
+
+# --------------------------------------------------------------------------------- environment
+
+
+def environment(rec: dict[str, Any]) -> str | None:
+    """What can change a number on the same code and data: the record's ``provenance.numerics``
+    when it has one, else device kind, device name, torch threads, torch and CUDA versions."""
+    p = rec.get("provenance")
+    if not isinstance(p, dict):
+        return None
+    n = p.get("numerics")
+    if isinstance(n, dict) and n:
+        items = sorted((str(k), v) for k, v in n.items())
+    else:
+        dev = str(p.get("device", "?")).split(":")[0]
+        items = [("device", dev), ("device_name", p.get("device_name")), ("threads", p.get("threads")),
+                 ("torch", p.get("torch")), ("cuda", p.get("cuda"))]
+    return ", ".join(f"{k}={v if not isinstance(v, (dict, list)) else canonical(v)}" for k, v in items if v is not None)
+
+
+# ------------------------------------------------------------------------------------- dataset
+
+
+def describe_dataset(rec: dict[str, Any]) -> str:
+    """One line on what a record's data is: its own description when it carries one, else built
+    from the dataset spec (source, content digest, subset, hold-out, split seed)."""
+    for holder in (rec, rec.get("dataset_spec") or {}, rec.get("dataset_source") or {}):
+        if isinstance(holder, dict):
+            for k in ("dataset_description", "description"):
+                if isinstance(holder.get(k), str) and holder[k].strip():
+                    return holder[k].strip()
+    spec = rec.get("dataset_spec") if isinstance(rec.get("dataset_spec"), dict) else {}
+    label = str(rec.get("dataset", "?"))
+    parts = []
+    source = spec.get("name") or (rec.get("dataset_source") or {}).get("name")
+    if source:
+        params = {k: v for k, v in (spec.get("params") or {}).items() if k not in ("path", "root", "download")}
+        extra = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+        parts.append(f"source {source}" + (f" ({extra})" if extra else ""))
+    content = spec.get("content") or rec.get("dataset_sha256")
+    if content:
+        parts.append(f"content sha256 {str(content)[:12]}…")
+    parts.append(f"training subset {spec['subset']} (class-balanced)" if spec.get("subset") else "full training split")
+    parts.append(f"test subset {spec['test_subset']}" if spec.get("test_subset") else "full test split")
+    if spec.get("holdout"):
+        parts.append(f"clean hold-out {spec['holdout']}")
+    if spec.get("split_seed") not in (None, 0):
+        parts.append(f"split seed {spec['split_seed']}")
+    return f"{label}: " + "; ".join(parts)
+
+
+# ----------------------------------------------------------------------------------- loading
+
+
+def _axis_spec(rec: dict[str, Any], axis: str) -> dict[str, Any]:
+    spec = rec.get(f"{axis}_spec")
+    if not isinstance(spec, dict):
+        cell = rec.get("spec") if isinstance(rec.get("spec"), dict) else {}
+        spec = cell.get(axis) if isinstance(cell.get(axis), dict) else {}
+    return {"name": spec.get("name", rec.get(axis)), "version": spec.get("version"), "params": spec.get("params") or {}}
+
+
+def _metric_units(rec: dict[str, Any], fallback: Any) -> dict[str, tuple[str | None, str]]:
+    """Output key -> (metric plugin, unit) for one ok record: from the record's ``metric_units``,
+    else attributed through its metric plugin names and the installed plugins' declared units."""
+    out: dict[str, tuple[str | None, str]] = {}
+    stored = rec.get("metric_units")
+    stored = stored if isinstance(stored, dict) else {}
+    plugins = [p for p in rec.get("metric_plugins") or [] if isinstance(p, str)]
+    for key in rec.get("metrics") or {}:
+        info = stored.get(key)
+        if isinstance(info, dict) and isinstance(info.get("unit"), str):
+            out[key] = (info.get("metric"), info["unit"])
+            continue
+        if key in plugins:
+            plugin: str | None = key
+        else:
+            rest = [p for p in plugins if p not in (rec.get("metrics") or {})]
+            plugin = rest[0] if len(rest) == 1 else None
+        out[key] = (plugin, fallback(plugin, key))
+    return out
+
+
+def _installed_unit(plugin: str | None, key: str) -> str:
+    """The unit an installed metric plugin declares for ``key`` (``number`` when unknown)."""
+    if key == MAIN_METRIC and plugin in (None, MAIN_METRIC):
+        plugin = MAIN_METRIC
+    if plugin is None:
+        return "number"
+    try:
+        from benchmark.registry import get_registry
+
+        return str(get_registry().get("metric", plugin).unit_of(key))
+    except Exception:  # not installed here, or a broken plugin: format as a plain number
+        return "number"
+
+
+def _as_float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def load_results(records: list[Any], source: str) -> Results:
+    """Check, name and group ``records`` (the parsed JSON of a results directory's cells)."""
+    malformed: list[str] = []
+    good: list[dict[str, Any]] = []
+    for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            malformed.append(f"record {i}: not a JSON object ({type(r).__name__})")
+        elif not all(isinstance(r.get(a), str) for a in AXES) or not isinstance(r.get("dataset", ""), str):
+            malformed.append(f"record {r.get('key', i)}: no attack/victim/defense names")
+        else:
+            good.append(r)
+    status_counts: Counter[str] = Counter()
+    metrics: dict[str, tuple[str | None, str]] = {}
+    units_cache: dict[tuple[str | None, str], str] = {}
+
+    def fallback(plugin: str | None, key: str) -> str:
+        if (plugin, key) not in units_cache:
+            units_cache[(plugin, key)] = _installed_unit(plugin, key)
+        return units_cache[(plugin, key)]
+
+    # sections: dataset label + profile; the same label on different data gets the content's digest
+    by_label: dict[tuple[str, str], set[str]] = {}
+    for r in good:
+        by_label.setdefault((str(r.get("dataset", "?")), str(r.get("profile", "?"))), set()).add(short_hash(r.get("dataset_spec"), 6))
+    sections: dict[str, Section] = {}
+    raw: dict[str, list[dict[str, Any]]] = {}
+    for r in good:
+        label, profile = str(r.get("dataset", "?")), str(r.get("profile", "?"))
+        digest = short_hash(r.get("dataset_spec"), 6)
+        shown = label if len(by_label[(label, profile)]) == 1 else f"{label} [{digest}]"
+        sid = slug(shown, profile)
+        if sid not in sections:
+            sections[sid] = Section(id=sid, dataset=shown, profile=profile, description=describe_dataset(r))
+            raw[sid] = []
+        raw[sid].append(r)
+
+    superseded: list[Cell] = []
+    environments: Counter[str] = Counter()
+    for sid, recs in raw.items():
+        sec = sections[sid]
+        specs = {id(r): [canonical(_axis_spec(r, axis)) for axis in AXES] for r in recs}
+        names = {axis: _names(recs, axis, [specs[id(r)][i] for r in recs]) for i, axis in enumerate(AXES)}
+        for r in recs:
+            status = r.get("status") if r.get("status") in ("ok", "failed", "n/a") else "failed"
+            status_counts[status] += 1
+            vals = {str(k): _as_float(v) for k, v in (r.get("metrics") or {}).items()} if status == "ok" else {}
+            if status == "ok":
+                for k, pu in _metric_units(r, fallback).items():
+                    metrics.setdefault(k, pu)
+            plugins = r.get("metric_plugins")
+            env = environment(r) if status == "ok" else None
+            ids = {axis: names[axis][specs[id(r)][i]] for i, axis in enumerate(AXES)}
+            cell = Cell(
+                key=str(r.get("key", "")),
+                section=sid,
+                attack=ids["attack"] or str(r["attack"]),
+                victim=ids["victim"] or str(r["victim"]),
+                defense=ids["defense"] or str(r["defense"]),
+                seed=r.get("seed") if isinstance(r.get("seed"), int) else None,
+                status=status,
+                metrics=vals,
+                plugins=tuple(plugins) if isinstance(plugins, list) else None,
+                error=r.get("error") if status != "ok" else None,
+                env=env,
+                record=r,
+            )
+            if any(v is None for v in ids.values()):
+                cell.attack, cell.victim, cell.defense = (str(r[a]) for a in AXES)
+                superseded.append(cell)
+                continue
+            sec.cells.append(cell)
+            if env:
+                sec.environments[env] += 1
+                environments[env] += 1
+        for axis in AXES:
+            setattr(sec, axis + "s", order({getattr(c, axis) for c in sec.cells}, FIRST[axis]))
+    kept = [s for s in sections.values() if s.cells]
+    kept.sort(key=lambda s: (s.dataset, s.profile))
+    return Results(
+        source=source,
+        sections=kept,
+        n_records=len(records),
+        status_counts=status_counts,
+        metrics=metrics,
+        superseded=superseded,
+        malformed=malformed,
+        environments=environments,
+    )
+
+
+def _names(recs: list[dict[str, Any]], axis: str, canon: list[str]) -> dict[str, str | None]:
+    """Canonical spec -> the name tables give it (``None``: superseded by a newer version of the
+    same plugin under the same label). Specs that share a label get the params that differ.
+    ``canon``: the canonical spec of each record, in order."""
+    by_label: dict[str, dict[str, dict[str, Any]]] = {}
+    for r, c in zip(recs, canon):
+        specs = by_label.setdefault(str(r[axis]), {})
+        if c not in specs:
+            specs[c] = _axis_spec(r, axis)
+    out: dict[str, str | None] = {}
+    for label, specs in by_label.items():
+        newest: dict[Any, Any] = {}
+        for s in specs.values():
+            if s["version"] is not None and (s["name"] not in newest or _version_key(s["version"]) > _version_key(newest[s["name"]])):
+                newest[s["name"]] = s["version"]
+        live = {k: s for k, s in specs.items() if s["version"] is None or s["version"] == newest.get(s["name"])}
+        for k in specs:
+            out[k] = None
+        if len(live) == 1:
+            out[next(iter(live))] = label
+            continue
+        keys = set().union(*(s["params"] for s in live.values()))
+        differing = sorted(k for k in keys if len({canonical(s["params"].get(k)) for s in live.values()}) > 1)
+        plugin_names = {s["name"] for s in live.values()}
+        for k, s in live.items():
+            extra = ", ".join(f"{p}={_short(s['params'].get(p))}" for p in differing)
+            name = f"{label}({extra})" if extra else label
+            if len(plugin_names) > 1:
+                name += f" [{s['name']}]"
+            out[k] = name
+        if len(set(out[k] for k in live)) < len(live):  # still ambiguous (unhashable params): spec digests
+            for k in live:
+                out[k] = f"{out[k]} #{short_hash(k, 6)}"
+    return out
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return v if isinstance(v, str) else canonical(v)

@@ -1,0 +1,361 @@
+"""The table model every report format renders (markdown, HTML, CSV, JSON): one source of truth.
+
+Per section (dataset and profile):
+
+- ``by-defense``: for each defense, attacks x victims of the main metric, plus **Worst** (the
+  highest accuracy any victim reaches: the attack's worst case);
+- ``by-victim``: for each victim, attacks x defenses, plus **Worst** over defenses;
+- ``best-defense``: per attack and victim, the defense that restores the most accuracy;
+- ``metric``: one table per further metric output (``certified@0.004``, ...).
+
+A table cell is a :class:`Value`: the mean and sample std over the seeds that gave a number, how
+many did, and why the others did not (failed, NaN, n/a). Failed and partial groups are marked
+wherever they are shown; nothing is dropped or averaged silently.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmark.report.records import MAIN_METRIC, Cell, Results, Section, order, short_hash, slug
+
+#: how each declared unit is shown: (multiplier, unit suffix)
+DISPLAY = {"fraction": (100.0, "%"), "percent": (1.0, "%")}
+
+
+def scale(unit: str) -> tuple[float, str]:
+    return DISPLAY.get(unit, (1.0, ""))
+
+
+@dataclass
+class Value:
+    """One table cell: a cell group's numbers, in the table's display scale."""
+
+    mean: float | None = None
+    std: float | None = None
+    n: int = 0  # seeds whose value is in the mean
+    total: int = 0  # seeds that should have given a value (ok + failed)
+    failed: int = 0
+    nan: int = 0  # finished, but the metric gave no value (NaN: e.g. a certificate that abstains)
+    na: int = 0  # the defense does not apply to the victim
+    href: str | None = None  # the cell group's page, relative to the site root
+    note: str = ""  # best-defense: the defense; Worst: the column that reached it
+    partial_row: bool = False  # Worst/best only: some cells of the row have no (full) value
+    seeds: list[tuple[Any, float | None, str]] = field(default_factory=list)  # (seed, value, status)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``partial`` (some seeds failed or gave NaN), ``failed`` (every seed failed),
+        ``nan`` (no seed gave a number, not all failed), ``n/a`` or ``missing`` (nothing ran)."""
+        if self.total == 0:
+            return "n/a" if self.na else "missing"
+        if self.n == 0:
+            return "failed" if self.failed == self.total else "nan"
+        if self.n < self.total or self.partial_row:
+            return "partial"
+        return "ok"
+
+
+@dataclass
+class Row:
+    label: str
+    values: list[Value]
+
+
+@dataclass
+class Table:
+    id: str
+    kind: str  # by-defense | by-victim | best-defense | metric
+    title: str
+    section: Section
+    metric: str
+    unit: str  # declared unit of the metric
+    row_name: str
+    columns: list[str]
+    rows: list[Row]
+    #: names of summary columns (Worst), shown in bold, not cell groups
+    summary: tuple[str, ...] = ()
+    #: the entry the table is about: the defense of a by-defense table, the victim of a by-victim one
+    about: str = ""
+
+    @property
+    def display_unit(self) -> str:
+        return scale(self.unit)[1]
+
+    @property
+    def modal_n(self) -> int:
+        """The usual number of seeds in this table's cell groups (marks show where it differs)."""
+        counts = Counter(v.total for r in self.rows for c, v in zip(self.columns, r.values) if c not in self.summary and v.total)
+        return max(counts, key=lambda n: (counts[n], n)) if counts else 0  # ties: the larger count
+
+    def values(self) -> list[Value]:
+        return [v for r in self.rows for v in r.values]
+
+
+def group_page(section: str, attack: str, victim: str, defense: str) -> str:
+    """The page of a cell group, relative to the site root."""
+    return f"cells/{slug(attack, victim, defense)[:60]}-{short_hash([section, attack, victim, defense], 8)}.html"
+
+
+def group_value(cells: list[Cell], metric: str, factor: float) -> Value:
+    """The :class:`Value` of one cell group for ``metric``."""
+    v = Value()
+    nums = []
+    for c in sorted(cells, key=lambda c: (c.seed is None, c.seed if c.seed is not None else 0)):
+        if c.status == "n/a":
+            v.na += 1
+            v.seeds.append((c.seed, None, "n/a"))
+            continue
+        v.total += 1
+        if c.status != "ok":
+            v.failed += 1
+            v.seeds.append((c.seed, None, "failed"))
+            if c.error:
+                v.errors.append(f"seed {c.seed}: {c.error}")
+            continue
+        x = c.metrics.get(metric, math.nan)
+        if math.isnan(x):
+            v.nan += 1
+            v.seeds.append((c.seed, None, "nan"))
+        else:
+            nums.append(x * factor)
+            v.seeds.append((c.seed, x * factor, "ok"))
+    v.n = len(nums)
+    if nums:  # (statistics.stdev is exact but 20x slower; a report may hold 100k groups)
+        v.mean = math.fsum(nums) / len(nums)
+        if len(nums) > 1:
+            v.std = math.sqrt(math.fsum((x - v.mean) ** 2 for x in nums) / (len(nums) - 1))
+    if cells:
+        c = cells[0]
+        v.href = group_page(c.section, c.attack, c.victim, c.defense)
+    return v
+
+
+def belongs(cell: Cell, key: str, results: Results) -> bool:
+    """Whether a cell counts in the tables of the metric output ``key``: an ok cell that has it; a
+    failed or n/a cell that was asked for the metric that makes it (older records, which do not
+    say what they were asked for, count in the main metric's tables only)."""
+    if cell.status == "ok":
+        return key in cell.metrics
+    if cell.plugins is None:
+        return key == MAIN_METRIC
+    plugin = results.plugin(key)
+    return plugin in cell.plugins if plugin is not None else key == MAIN_METRIC
+
+
+def summary_value(values: list[Value], columns: list[str], pick: str = "max") -> Value:
+    """Worst (or best) over a row: the highest mean of the cells that have one, marked partial
+    when some cell of the row failed, gave NaN for some seeds, or has fewer seeds."""
+    have = [(c, v) for c, v in zip(columns, values) if v.mean is not None]
+    relevant = [v for v in values if v.total]
+    out = Value(total=len(relevant), failed=sum(1 for v in relevant if v.status == "failed"))
+    if not have:
+        out.nan = out.total - out.failed
+        return out
+    col, best = max(have, key=lambda cv: cv[1].mean)  # first of ties, in column order
+    out.mean, out.n, out.href, out.note = best.mean, len(have), best.href, col
+    out.total = len(relevant)
+    out.partial_row = any(v.status in ("partial", "failed", "nan") for v in relevant)
+    out.failed = sum(v.failed for v in relevant)
+    return out
+
+
+def _pivot(
+    results: Results, sec: Section, cells: list[Cell], key: str, rows_axis: str, cols_axis: str, factor: float
+) -> tuple[list[str], list[str], list[list[Value]]]:
+    by: dict[tuple[str, str], list[Cell]] = {}
+    for c in cells:
+        by.setdefault((getattr(c, rows_axis), getattr(c, cols_axis)), []).append(c)
+    rows = [r for r in getattr(sec, rows_axis + "s") if any((r, col) in by for col in getattr(sec, cols_axis + "s"))]
+    cols = [col for col in getattr(sec, cols_axis + "s") if any((r, col) in by for r in rows)]
+    grid = [[group_value(by.get((r, col), []), key, factor) for col in cols] for r in rows]
+    return rows, cols, grid
+
+
+def section_tables(results: Results, sec: Section) -> list[Table]:
+    """Every table of one section, in reading order."""
+    tables: list[Table] = []
+    unit = results.unit(MAIN_METRIC) if MAIN_METRIC in results.metrics else "fraction"
+    factor = scale(unit)[0]
+    main = [c for c in sec.cells if belongs(c, MAIN_METRIC, results)]
+    if main:
+        for defense in sec.defenses:
+            cells = [c for c in main if c.defense == defense]
+            if not cells:
+                continue
+            rows, cols, grid = _pivot(results, sec, cells, MAIN_METRIC, "attack", "victim", factor)
+            tables.append(
+                Table(
+                    id=f"{sec.slug}--defense-{slug(defense)}",
+                    kind="by-defense",
+                    title=f"defense `{defense}`: attacks × victims",
+                    section=sec,
+                    metric=MAIN_METRIC,
+                    unit=unit,
+                    row_name="attack",
+                    columns=cols + ["Worst"],
+                    rows=[Row(r, vals + [summary_value(vals, cols)]) for r, vals in zip(rows, grid)],
+                    summary=("Worst",),
+                    about=defense,
+                )
+            )
+        best_rows: dict[str, dict[str, Value]] = {}
+        best_cols: list[str] = []
+        for victim in sec.victims:
+            cells = [c for c in main if c.victim == victim]
+            if not cells:
+                continue
+            rows, cols, grid = _pivot(results, sec, cells, MAIN_METRIC, "attack", "defense", factor)
+            tables.append(
+                Table(
+                    id=f"{sec.slug}--victim-{slug(victim)}",
+                    kind="by-victim",
+                    title=f"victim `{victim}`: attacks × defenses",
+                    section=sec,
+                    metric=MAIN_METRIC,
+                    unit=unit,
+                    row_name="attack",
+                    columns=cols + ["Worst"],
+                    rows=[Row(r, vals + [summary_value(vals, cols)]) for r, vals in zip(rows, grid)],
+                    summary=("Worst",),
+                    about=victim,
+                )
+            )
+            if len(cols) > 1:
+                best_cols.append(victim)
+                for r, vals in zip(rows, grid):
+                    best_rows.setdefault(r, {})[victim] = summary_value(vals, cols)
+        if best_cols:
+            attacks = [a for a in sec.attacks if a in best_rows]
+            tables.append(
+                Table(
+                    id=f"{sec.slug}--best-defense",
+                    kind="best-defense",
+                    title="best defense per attack: the highest accuracy any defense restores (victims as columns)",
+                    section=sec,
+                    metric=MAIN_METRIC,
+                    unit=unit,
+                    row_name="attack",
+                    columns=best_cols,
+                    rows=[Row(a, [best_rows[a].get(v, Value()) for v in best_cols]) for a in attacks],
+                    summary=tuple(best_cols),
+                )
+            )
+    for key in sorted(k for k in results.metrics if k != MAIN_METRIC):
+        cells = [c for c in sec.cells if belongs(c, key, results)]
+        if not any(c.status == "ok" for c in cells):
+            continue
+        k_unit = results.unit(key)
+        k_factor = scale(k_unit)[0]
+        pairs = {(c.victim, c.defense) for c in cells}
+        victims = order({v for v, _ in pairs}, ())
+        defenses = order({d for _, d in pairs}, ())
+        if len(defenses) == 1:
+            rows, cols, grid = _pivot(results, sec, cells, key, "attack", "victim", k_factor)
+            title = f"`{key}` (defense `{defenses[0]}`): attacks × victims"
+        elif len(victims) == 1:
+            rows, cols, grid = _pivot(results, sec, cells, key, "attack", "defense", k_factor)
+            title = f"`{key}` (victim `{victims[0]}`): attacks × defenses"
+        else:
+            by: dict[tuple[str, str], list[Cell]] = {}
+            for c in cells:
+                by.setdefault((c.attack, f"{c.victim} / {c.defense}"), []).append(c)
+            combos = [f"{v} / {d}" for v in sec.victims for d in sec.defenses if (v, d) in pairs]
+            rows = [a for a in sec.attacks if any((a, col) in by for col in combos)]
+            cols = combos
+            grid = [[group_value(by.get((r, col), []), key, k_factor) for col in cols] for r in rows]
+            title = f"`{key}`: attacks × (victim / defense)"
+        tables.append(
+            Table(
+                id=f"{sec.slug}--metric-{slug(key)}",
+                kind="metric",
+                title=title,
+                section=sec,
+                metric=key,
+                unit=k_unit,
+                row_name="attack",
+                columns=cols,
+                rows=[Row(r, vals) for r, vals in zip(rows, grid)],
+            )
+        )
+    return tables
+
+
+def build_tables(results: Results) -> dict[str, list[Table]]:
+    """Section id -> its tables."""
+    return {sec.id: section_tables(results, sec) for sec in results.sections}
+
+
+# ------------------------------------------------------------------------------------ formatting
+
+
+def fmt_number(x: float, unit: str) -> str:
+    if unit in DISPLAY:
+        return f"{x:.1f}"
+    return f"{x:.3g}"
+
+
+def value_text(v: Value, unit: str, modal_n: int, *, role: str = "cell", bold: bool = False) -> str:
+    """How a :class:`Value` reads in a table (markdown and HTML share it).
+
+    ``61.2 ± 1.0``; ``61.2 ± 1.0 ⚠1/2`` (one of two seeds failed); ``61.2 [1/2]`` (one of two gave
+    NaN); ``61.2 [n=3]`` (3 seeds where the table's cells usually have another count); ``✗ failed``;
+    ``NaN``; ``n/a``; ``–`` (not run). ``role`` ``worst`` (the number alone, bold in markdown) and
+    ``best`` (the number and the defense) add ``⚠`` when some cell of their row has no full value.
+    """
+    s = v.status
+    if s == "missing":
+        return "–"
+    if s == "n/a":
+        return "n/a"
+    if s == "failed":
+        return "✗ failed"
+    if s == "nan":
+        return "NaN" + (f" ⚠{v.failed} failed" if v.failed else "")
+    assert v.mean is not None
+    num = fmt_number(v.mean, unit)
+    if role != "cell":
+        text = f"**{num}**" if bold and role == "worst" else num
+        if role == "best" and v.note:
+            text += f" ({v.note})"
+        return text + (" ⚠" if v.partial_row else "")
+    text = num
+    if v.std is not None:
+        text += f" ± {fmt_number(v.std, unit)}"
+    if v.failed:
+        text += f" ⚠{v.n}/{v.total}"
+    elif v.n < v.total:
+        text += f" [{v.n}/{v.total}]"
+    elif v.total != modal_n:
+        text += f" [n={v.total}]"
+    return text
+
+
+def role(t: Table, column: str) -> str:
+    """``cell``, ``worst`` or ``best``: how a column of ``t`` is formatted."""
+    if column not in t.summary:
+        return "cell"
+    return "best" if t.kind == "best-defense" else "worst"
+
+
+LEGEND = (
+    "⚠k/n: the mean of the k seeds that finished out of n; the others failed. "
+    "[k/n]: k of n seeds gave a value (the others NaN). [n=k]: k seeds, where this table's cells usually have another count. "
+    "✗ failed: every seed failed (the error is on the cell's page and under Failures). "
+    "NaN: the metric gave no value (a certificate that abstains). n/a: the defense does not apply to the victim. "
+    "–: not run. ⚠ after a Worst or best value: taken over the cells of the row that finished; some did not."
+)
+
+
+def table_marks(t: Table) -> bool:
+    """Whether any cell of ``t`` carries a mark the legend explains."""
+    modal = t.modal_n
+    for r in t.rows:
+        for col, v in zip(t.columns, r.values):
+            if v.status not in ("ok", "missing") or (col not in t.summary and v.total != modal):
+                return True
+    return False
