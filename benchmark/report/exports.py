@@ -70,6 +70,7 @@ def tables_json(results: Results, tables: dict[str, list[Table]]) -> str:
         "status": dict(results.status_counts),
         "environments": dict(results.environments),
         "mixed_environments": len(results.environments) > 1,
+        "numerics_compared": results.numerics_compared,
         "superseded": len(results.superseded),
         "malformed": results.malformed,
         "metrics": {k: {"metric": p, "unit": u} for k, (p, u) in sorted(results.metrics.items())},

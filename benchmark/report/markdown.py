@@ -43,10 +43,14 @@ def notes(results: Results) -> list[str]:
     if len(results.environments) > 1:
         out += [
             f"> ⚠ **Mixed numeric environments.** These results were computed in {len(results.environments)} environments "
-            "(device, threads, library versions); the same cell can differ slightly between them. Each cell's page names its own.",
+            "(device, dtype, threads, library versions); the same cell can give slightly different numbers in each. "
+            "Each cell's page shows its own.",
             ">",
         ]
         out += [f"> - `{env}`: {n} cells" for env, n in results.environments.most_common()]
+        if results.numerics_partial:
+            out += [">", f"> {results.numerics_partial} records predate the full `numerics` field; compared on "
+                    f"{', '.join(results.numerics_compared)} only."]
         out.append("")
     if results.superseded:
         per: dict[str, int] = {}

@@ -62,6 +62,7 @@ class Cell:
     #: the metric plugins the record was asked for (None: an older record that does not say)
     plugins: tuple[str, ...] | None
     error: str | None
+    #: the cell's numeric environment, named by what differs from others ("" if all agree; None: not ok)
     env: str | None
     record: dict[str, Any]
 
@@ -82,7 +83,7 @@ class Section:
     attacks: list[str] = field(default_factory=list)
     victims: list[str] = field(default_factory=list)
     defenses: list[str] = field(default_factory=list)
-    #: output key -> declared unit, for the metrics of this section
+    #: cells per numeric environment (see :attr:`Results.environments`)
     environments: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -106,7 +107,11 @@ class Results:
     metrics: dict[str, tuple[str | None, str]]
     superseded: list[Cell]
     malformed: list[str]
+    #: cells per numeric environment, named by the fields that differ ({"": n} when all agree)
     environments: Counter[str]
+    #: the numerics fields compared, and how many records only had their provenance to go by
+    numerics_compared: list[str] = field(default_factory=list)
+    numerics_partial: int = 0
 
     @property
     def cells(self) -> list[Cell]:
@@ -128,20 +133,34 @@ class Results:
 # --------------------------------------------------------------------------------- environment
 
 
-def environment(rec: dict[str, Any]) -> str | None:
-    """What can change a number on the same code and data: the record's ``provenance.numerics``
-    when it has one, else device kind, device name, torch threads, torch and CUDA versions."""
-    p = rec.get("provenance")
-    if not isinstance(p, dict):
-        return None
-    n = p.get("numerics")
+def numerics(rec: dict[str, Any]) -> tuple[dict[str, Any], bool] | None:
+    """What besides code, data and seeds can change a record's numbers: its ``numerics`` dict
+    (``True``: complete), else what its provenance says (device kind and name, threads, torch and
+    CUDA versions, under the ``numerics`` field names; ``False``: partial). ``None``: nothing."""
+    p = rec.get("provenance") if isinstance(rec.get("provenance"), dict) else {}
+    n = rec.get("numerics", p.get("numerics"))
     if isinstance(n, dict) and n:
-        items = sorted((str(k), v) for k, v in n.items())
-    else:
-        dev = str(p.get("device", "?")).split(":")[0]
-        items = [("device", dev), ("device_name", p.get("device_name")), ("threads", p.get("threads")),
-                 ("torch", p.get("torch")), ("cuda", p.get("cuda"))]
-    return ", ".join(f"{k}={v if not isinstance(v, (dict, list)) else canonical(v)}" for k, v in items if v is not None)
+        return {str(k): v for k, v in n.items()}, True
+    if not p:
+        return None
+    return {"device_kind": str(p.get("device", "?")).split(":")[0], "device_name": p.get("device_name"),
+            "threads": p.get("threads"), "torch": p.get("torch"), "cuda": p.get("cuda")}, False
+
+
+def environments(cells: list[tuple[Cell, dict[str, Any], bool]]) -> tuple[dict[str, str], list[str]]:
+    """Names each cell's numeric environment by the fields that differ across ``cells`` (the ok
+    ones): ``{cell key: "threads=2, cpu_capability=AVX2"}`` (one environment: every name is ""),
+    and the fields compared. Where some records predate the full ``numerics`` dict, only the fields
+    every record has are compared."""
+    if not cells:
+        return {}, []
+    fields = set.intersection(*(set(n) for _, n, _ in cells)) if not all(full for _, _, full in cells) else set().union(*(set(n) for _, n, _ in cells))
+    order = [f for f in dict.fromkeys(k for _, n, _ in cells for k in n) if f in fields]
+    differ = [f for f in order if len({canonical(n.get(f)) for _, n, _ in cells}) > 1]
+    names = {}
+    for c, n, _ in cells:
+        names[c.key + "|" + c.section] = ", ".join(f"{f}={_short(n.get(f))}" for f in differ)
+    return names, order
 
 
 # ------------------------------------------------------------------------------------- dataset
@@ -157,6 +176,14 @@ def describe_dataset(rec: dict[str, Any]) -> str:
                     return holder[k].strip()
     spec = rec.get("dataset_spec") if isinstance(rec.get("dataset_spec"), dict) else {}
     label = str(rec.get("dataset", "?"))
+    try:  # the project's one-line data description, where this uebench has it
+        from benchmark.data.describe import describe_data  # type: ignore[import-not-found]
+    except ImportError:
+        describe_data = None
+    if describe_data is not None and spec:
+        extra = [f"clean hold-out {spec['holdout']}"] if spec.get("holdout") else []
+        extra += [f"split seed {spec['split_seed']}"] if spec.get("split_seed") not in (None, 0) else []
+        return f"{label}: " + ", ".join([describe_data(spec), *extra])
     parts = []
     source = spec.get("name") or (rec.get("dataset_source") or {}).get("name")
     if source:
@@ -265,7 +292,7 @@ def load_results(records: list[Any], source: str) -> Results:
         raw[sid].append(r)
 
     superseded: list[Cell] = []
-    environments: Counter[str] = Counter()
+    envs: Counter[str] = Counter()
     for sid, recs in raw.items():
         sec = sections[sid]
         specs = {id(r): [canonical(_axis_spec(r, axis)) for axis in AXES] for r in recs}
@@ -278,7 +305,6 @@ def load_results(records: list[Any], source: str) -> Results:
                 for k, pu in _metric_units(r, fallback).items():
                     metrics.setdefault(k, pu)
             plugins = r.get("metric_plugins")
-            env = environment(r) if status == "ok" else None
             ids = {axis: names[axis][specs[id(r)][i]] for i, axis in enumerate(AXES)}
             cell = Cell(
                 key=str(r.get("key", "")),
@@ -291,7 +317,7 @@ def load_results(records: list[Any], source: str) -> Results:
                 metrics=vals,
                 plugins=tuple(plugins) if isinstance(plugins, list) else None,
                 error=r.get("error") if status != "ok" else None,
-                env=env,
+                env=None,
                 record=r,
             )
             if any(v is None for v in ids.values()):
@@ -299,11 +325,14 @@ def load_results(records: list[Any], source: str) -> Results:
                 superseded.append(cell)
                 continue
             sec.cells.append(cell)
-            if env:
-                sec.environments[env] += 1
-                environments[env] += 1
         for axis in AXES:
             setattr(sec, axis + "s", order({getattr(c, axis) for c in sec.cells}, FIRST[axis]))
+    measured = [(c, *n) for s in sections.values() for c in s.cells if c.status == "ok" and (n := numerics(c.record)) is not None]
+    names, compared = environments(measured)
+    for c, _, _ in measured:
+        c.env = names[c.key + "|" + c.section]
+        sections[c.section].environments[c.env] += 1
+        envs[c.env] += 1
     kept = [s for s in sections.values() if s.cells]
     kept.sort(key=lambda s: (s.dataset, s.profile))
     return Results(
@@ -314,7 +343,9 @@ def load_results(records: list[Any], source: str) -> Results:
         metrics=metrics,
         superseded=superseded,
         malformed=malformed,
-        environments=environments,
+        environments=envs,
+        numerics_compared=compared,
+        numerics_partial=sum(1 for _, _, full in measured if not full),
     )
 
 

@@ -144,8 +144,22 @@ def test_mixed_numeric_environments_are_announced():
         r["provenance"]["threads"] = 2
     md = render(recs, "r")
     assert "Mixed numeric environments" in md and "threads=2" in md and "threads=1" in md
-    recs[0]["provenance"]["numerics"] = {"device": "cuda", "dtype": "bf16"}  # the reliability dict, when present, decides
-    assert "dtype=bf16" in render(recs, "r")
+    # records with the full numerics dict: compared on every field, named by the ones that differ
+    full = {"device_kind": "cpu", "device_name": "x86_64", "dtype": "float32", "threads": 1, "cpu_capability": "AVX2",
+            "deterministic": False, "torch": "2.14.1+cpu", "numpy": "2.1", "cuda": None}
+    recs = small_matrix()
+    for i, r in enumerate(recs):
+        r["numerics"] = {**full, "cpu_capability": "AVX512" if i < 4 else "AVX2"}
+    md = render(recs, "r")
+    assert "- `cpu_capability=AVX2`: 15 cells" in md and "- `cpu_capability=AVX512`: 4 cells" in md
+    assert "predate" not in md
+    # some records predate the dict: compared on what every record has (from provenance)
+    recs = small_matrix()
+    recs[0]["numerics"] = {**full, "dtype": "bfloat16-autocast"}
+    assert "Mixed numeric environments" not in render(recs, "r")
+    recs[0]["numerics"]["threads"] = 2
+    md = render(recs, "r")
+    assert "- `threads=2`: 1 cells" in md and "18 records predate the full `numerics` field" in md
 
 
 def test_malformed_records_are_counted_not_fatal():
