@@ -133,6 +133,10 @@ def test_failures_recorded_others_go_on(tmp_path, failing_plugins):
     assert by[("clean", "sl", "ssl-only")]["status"] == "n/a"
     assert s.ok == 1 and s.na == 4 and len(s.failed) == 3
     assert "FAILED" in s.text()
+    # every record says which metrics it was asked for (failed ones too: the tables they belong to);
+    # finished ones name each output's metric and declared unit
+    assert all(x["metric_plugins"] == ["accuracy"] for x in r.store.records())
+    assert by[("clean", "sl", "none")]["metric_units"] == {"accuracy": {"metric": "accuracy", "unit": "fraction"}}
     # a rerun retries the failures, keeps the finished cells
     s2 = runner(tmp_path, attacks=["clean", "greedy"], victims=["sl", "boom"], defenses=["none", "ssl-only"]).run()
     assert s2.skipped == 5 and len(s2.failed) == 3

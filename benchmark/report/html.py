@@ -12,7 +12,7 @@ from typing import Any
 
 from benchmark.report.markdown import Figures, notes, units_line
 from benchmark.report.records import Cell, Results, Section
-from benchmark.report.tables import LEGEND, Table, fmt_number, role, scale, table_marks, value_text
+from benchmark.report.tables import LEGEND, Table, fmt_number, group_page, role, scale, table_marks, value_text
 
 CSS = """
 :root{--fg:#1d2228;--mut:#5b6570;--bd:#d5dae0;--bg:#fff;--hd:#f3f5f8;--ok:#fff;--part:#fff4d6;--fail:#fde2e1;--na:#eef0f2;--acc:#2456a6}
@@ -25,9 +25,9 @@ main{padding:0 28px 40px}.meta,.dataset{color:var(--mut);margin:2px 0 8px}.datas
 #controls a{color:var(--acc)}nav#toc{padding:8px 28px;border-bottom:1px solid var(--bd);font-size:13px}nav#toc a{margin-right:12px;color:var(--acc)}
 table{border-collapse:collapse;margin:6px 0 4px;font-variant-numeric:tabular-nums}
 th,td{border:1px solid var(--bd);padding:3px 8px;white-space:nowrap}td{text-align:right}
-thead th{background:var(--hd);cursor:pointer;user-select:none;position:relative;padding-right:18px}
-thead th::after{content:"\\2195";position:absolute;right:4px;color:#9aa3ad;font-size:11px}
-thead th[aria-sort=ascending]::after{content:"\\25B2";color:var(--fg)}thead th[aria-sort=descending]::after{content:"\\25BC";color:var(--fg)}
+thead th{background:var(--hd)}.sortable thead th{cursor:pointer;user-select:none;position:relative;padding-right:18px}
+.sortable thead th::after{content:"\\2195";position:absolute;right:4px;color:#9aa3ad;font-size:11px}
+.sortable thead th[aria-sort=ascending]::after{content:"\\25B2";color:var(--fg)}.sortable thead th[aria-sort=descending]::after{content:"\\25BC";color:var(--fg)}
 tbody th{text-align:left;font-weight:600;background:#fafbfc}td a{color:inherit;text-decoration:none;display:block}td a:hover{text-decoration:underline}
 td.partial{background:var(--part)}td.failed{background:var(--fail);color:#9b1c14}td.na,td.missing{background:var(--na);color:var(--mut)}td.nan{color:var(--mut)}
 td.summary{font-weight:700}.hidden{display:none!important}.empty{color:var(--mut);font-style:italic}
@@ -164,8 +164,6 @@ def index_html(results: Results, tables: dict[str, list[Table]], figures: Figure
         if fails:
             body.append(f"<h3>Failures ({len(fails)} cells)</h3><ul>")
             for c in sorted(fails, key=lambda c: (c.attack, c.victim, c.defense, str(c.seed))):
-                from benchmark.report.tables import group_page
-
                 err = (c.error or "no error recorded").strip().splitlines()[0][:300]
                 href = group_page(c.section, c.attack, c.victim, c.defense)
                 body.append(f'<li><a href="{esc(href)}">{esc(c.attack)} × {esc(c.victim)} × {esc(c.defense)} (seed {esc(c.seed)})</a>: <code>{esc(err)}</code></li>')
@@ -226,8 +224,10 @@ def svg_chart(series: list[tuple[str, list[float], list[float]]], ylabel: str, w
     g.append(f'<text x="12" y="{T + 8}" transform="rotate(-90 12 {T + 8})" text-anchor="end">{esc(ylabel)}</text>')
     for i, (label, xs, ys) in enumerate(series):
         c = colors[i % len(colors)]
-        p = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys) if y is not None and math.isfinite(y))
-        g.append(f'<polyline fill="none" stroke="{c}" stroke-width="1.6" points="{p}"/>')
+        xy = [(sx(x), sy(y)) for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
+        g.append(f'<polyline fill="none" stroke="{c}" stroke-width="1.6" points="{" ".join(f"{a:.1f},{b:.1f}" for a, b in xy)}"/>')
+        if len(xy) < 30:  # few epochs: show the points (one point draws no line)
+            g += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2.5" fill="{c}"/>' for a, b in xy]
         g.append(f'<text x="{width - R + 6}" y="{T + 12 + 14 * i}" style="fill:{c}">{esc(label[:22])}</text>')
     g.append("</svg>")
     return "".join(g)
@@ -287,7 +287,8 @@ def group_html(results: Results, sec: Section, cells: list[Cell]) -> str:
             out.append(f"<h3>Error</h3><pre>{esc(c.error)}</pre>")
             if r.get("traceback"):
                 out.append(f"<details><summary>traceback</summary><pre>{esc(r['traceback'])}</pre></details>")
-        facts = {"key": c.key, "started": r.get("started"), "wall_s": r.get("wall_s"), "matrix": r.get("matrix"), "environment": c.env}
+        facts = {"key": c.key, "started": r.get("started"), "wall_s": r.get("wall_s"), "matrix": r.get("matrix"),
+                 "environment (what differs from other cells)": c.env or None}
         out.append(_kv({k: v for k, v in facts.items() if v is not None}))
         for name in ("attack_spec", "victim_spec", "defense_spec"):
             spec = r.get(name)
@@ -295,6 +296,8 @@ def group_html(results: Results, sec: Section, cells: list[Cell]) -> str:
                 out.append(f"<h3>{esc(name.split('_')[0])}: {esc(spec.get('name'))} v{esc(spec.get('version'))}</h3>{_kv(spec.get('params') or {})}")
         if isinstance(r.get("poison_meta"), dict) and r["poison_meta"]:
             out.append(f"<h3>poison</h3>{_kv(r['poison_meta'])}")
+        if isinstance(r.get("numerics"), dict):
+            out.append(f"<h3>numerics</h3>{_kv(r['numerics'])}")
         if isinstance(r.get("provenance"), dict):
             out.append(f"<h3>provenance</h3>{_kv(r['provenance'])}")
         if r.get("metric_specs"):

@@ -198,7 +198,7 @@ def poison_figures(
                      "code": [_code(gallery_data), _code(tsne_data), TSNE_POINTS, GALLERY_CLASSES]}
             loaded: dict[str, Any] = {}
 
-            def load(rec: dict[str, Any] = rec, key: str = key) -> tuple[ImageDataset, torch.Tensor] | None:
+            def load(rec: dict[str, Any] = rec, key: str = key, loaded: dict[str, Any] = loaded) -> tuple[ImageDataset, torch.Tensor] | None:
                 if "v" not in loaded:
                     from benchmark.store import ArtifactCache
 

@@ -165,7 +165,7 @@ def summary_value(values: list[Value], columns: list[str], pick: str = "max") ->
 
 
 def _pivot(
-    results: Results, sec: Section, cells: list[Cell], key: str, rows_axis: str, cols_axis: str, factor: float
+    sec: Section, cells: list[Cell], key: str, rows_axis: str, cols_axis: str, factor: float
 ) -> tuple[list[str], list[str], list[list[Value]]]:
     by: dict[tuple[str, str], list[Cell]] = {}
     for c in cells:
@@ -187,7 +187,7 @@ def section_tables(results: Results, sec: Section) -> list[Table]:
             cells = [c for c in main if c.defense == defense]
             if not cells:
                 continue
-            rows, cols, grid = _pivot(results, sec, cells, MAIN_METRIC, "attack", "victim", factor)
+            rows, cols, grid = _pivot(sec, cells, MAIN_METRIC, "attack", "victim", factor)
             tables.append(
                 Table(
                     id=f"{sec.slug}--defense-{slug(defense)}",
@@ -209,7 +209,7 @@ def section_tables(results: Results, sec: Section) -> list[Table]:
             cells = [c for c in main if c.victim == victim]
             if not cells:
                 continue
-            rows, cols, grid = _pivot(results, sec, cells, MAIN_METRIC, "attack", "defense", factor)
+            rows, cols, grid = _pivot(sec, cells, MAIN_METRIC, "attack", "defense", factor)
             tables.append(
                 Table(
                     id=f"{sec.slug}--victim-{slug(victim)}",
@@ -255,10 +255,10 @@ def section_tables(results: Results, sec: Section) -> list[Table]:
         victims = order({v for v, _ in pairs}, ())
         defenses = order({d for _, d in pairs}, ())
         if len(defenses) == 1:
-            rows, cols, grid = _pivot(results, sec, cells, key, "attack", "victim", k_factor)
+            rows, cols, grid = _pivot(sec, cells, key, "attack", "victim", k_factor)
             title = f"`{key}` (defense `{defenses[0]}`): attacks × victims"
         elif len(victims) == 1:
-            rows, cols, grid = _pivot(results, sec, cells, key, "attack", "defense", k_factor)
+            rows, cols, grid = _pivot(sec, cells, key, "attack", "defense", k_factor)
             title = f"`{key}` (victim `{victims[0]}`): attacks × defenses"
         else:
             by: dict[tuple[str, str], list[Cell]] = {}
