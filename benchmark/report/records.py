@@ -192,7 +192,7 @@ def describe_dataset(rec: dict[str, Any]) -> str:
         parts.append(f"source {source}" + (f" ({extra})" if extra else ""))
     content = spec.get("content") or rec.get("dataset_sha256")
     if content:
-        parts.append(f"content sha256 {str(content)[:12]}…")
+        parts.append(f"content sha256 {str(content).removeprefix('sha256:')[:12]}…")
     parts.append(f"training subset {spec['subset']} (class-balanced)" if spec.get("subset") else "full training split")
     parts.append(f"test subset {spec['test_subset']}" if spec.get("test_subset") else "full test split")
     if spec.get("holdout"):
