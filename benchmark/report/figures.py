@@ -96,9 +96,16 @@ def heatmap_data(t: Table) -> dict[str, Any]:
     cols = [c for c in t.columns if c not in t.summary]
     idx = [t.columns.index(c) for c in cols]
     means, marks = [], []
+    modal = t.modal_n
+
+    def mark(v: Any) -> str:
+        if v.status == "ok" and v.total != modal:
+            return f"n={v.total}"  # another seed count than the map's other cells
+        return {"partial": "⚠", "failed": "✗", "nan": "NaN", "n/a": "n/a"}.get(v.status, "")
+
     for r in t.rows:
         means.append([None if r.values[i].mean is None else round(r.values[i].mean, 6) for i in idx])
-        marks.append([{"partial": "⚠", "failed": "✗", "nan": "NaN", "n/a": "n/a"}.get(r.values[i].status, "") for i in idx])
+        marks.append([mark(r.values[i]) for i in idx])
     unit = scale(t.unit)[1]
     return {
         "title": f"{t.section.dataset} ({t.section.profile}): {t.title.replace('`', '')}",
