@@ -49,8 +49,8 @@ def notes(results: Results) -> list[str]:
         ]
         out += [f"> - `{env}`: {n} cells" for env, n in results.environments.most_common()]
         if results.numerics_partial:
-            out += [">", f"> {results.numerics_partial} records predate the full `numerics` field; compared on "
-                    f"{', '.join(results.numerics_compared)} only."]
+            out += [">", f"> {results.numerics_partial} records predate the full `numerics` fields (the cell's and its poison's); "
+                    f"compared on {', '.join(results.numerics_compared)} only."]
         out.append("")
     if results.superseded:
         per: dict[str, int] = {}

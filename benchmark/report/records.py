@@ -134,13 +134,19 @@ class Results:
 
 
 def numerics(rec: dict[str, Any]) -> tuple[dict[str, Any], bool] | None:
-    """What besides code, data and seeds can change a record's numbers: its ``numerics`` dict
-    (``True``: complete), else what its provenance says (device kind and name, threads, torch and
-    CUDA versions, under the ``numerics`` field names; ``False``: partial). ``None``: nothing."""
+    """What besides code, data and seeds can change a record's numbers: its ``numerics`` dict and
+    its poison's (``poison_meta.numerics``, as ``poison.<field>``; ``True``: complete), else what
+    its provenance says (device kind and name, threads, torch and CUDA versions, under the
+    ``numerics`` field names; ``False``: partial). ``None``: nothing."""
     p = rec.get("provenance") if isinstance(rec.get("provenance"), dict) else {}
     n = rec.get("numerics", p.get("numerics"))
+    meta = rec.get("poison_meta")
+    pn = meta.get("numerics") if isinstance(meta, dict) else None
     if isinstance(n, dict) and n:
-        return {str(k): v for k, v in n.items()}, True
+        out = {str(k): v for k, v in n.items()}
+        if isinstance(pn, dict):  # the shared poison may have been made elsewhere
+            out.update({f"poison.{k}": v for k, v in pn.items()})
+        return out, isinstance(pn, dict)
     if not p:
         return None
     return {"device_kind": str(p.get("device", "?")).split(":")[0], "device_name": p.get("device_name"),

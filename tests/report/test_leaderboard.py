@@ -150,16 +150,21 @@ def test_mixed_numeric_environments_are_announced():
     recs = small_matrix()
     for i, r in enumerate(recs):
         r["numerics"] = {**full, "cpu_capability": "AVX512" if i < 4 else "AVX2"}
+        r["poison_meta"] = {"numerics": {**full, "device_kind": "cuda"}}  # every poison made on a GPU: not mixed
     md = render(recs, "r")
     assert "- `cpu_capability=AVX2`: 15 cells" in md and "- `cpu_capability=AVX512`: 4 cells" in md
     assert "predate" not in md
+    recs[0]["numerics"]["cpu_capability"] = "AVX2"
+    recs[0]["poison_meta"]["numerics"]["threads"] = 2  # one poison made with 2 threads
+    md = render(recs, "r")
+    assert "- `cpu_capability=AVX2, poison.threads=2`: 1 cells" in md
     # some records predate the dict: compared on what every record has (from provenance)
     recs = small_matrix()
     recs[0]["numerics"] = {**full, "dtype": "bfloat16-autocast"}
     assert "Mixed numeric environments" not in render(recs, "r")
     recs[0]["numerics"]["threads"] = 2
     md = render(recs, "r")
-    assert "- `threads=2`: 1 cells" in md and "18 records predate the full `numerics` field" in md
+    assert "- `threads=2`: 1 cells" in md and "19 records predate the full `numerics` fields" in md  # recs[0] lacks its poison's
 
 
 def test_malformed_records_are_counted_not_fatal():
