@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
 import math
 import statistics
 from collections.abc import Callable
@@ -50,7 +51,8 @@ def ensure(
     if arg is None:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
+    # one temporary name per process: two runners finishing together draw the same figure
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
     try:
         draw(arg, tmp)
         tmp.replace(path)

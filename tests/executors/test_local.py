@@ -78,8 +78,9 @@ def test_bad_executor_params_are_config_errors():
 
 
 def test_cli_workers_interrupt_then_resume(tmp_path):
-    # 15-epoch cells (a few seconds each), so the run is still going when the signal arrives
-    m = _write_matrix(tmp_path, seeds=[0, 1, 2], victims=[{"name": "sl", "params": {"epochs": 15}}])
+    # 60-epoch cells (several seconds each, a minute for the matrix), so the run is still going
+    # when the signal arrives even on a loaded machine
+    m = _write_matrix(tmp_path, seeds=[0, 1, 2], victims=[{"name": "sl", "params": {"epochs": 60}}])
     res = tmp_path / "res"
     proc = _bench("run", str(m), "--results", str(res), "--workers", "2")
     cells = res / "cells"
