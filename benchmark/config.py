@@ -174,18 +174,38 @@ def parse_matrix(data: Any, file: str | None = None) -> Matrix:
         raise ConfigError(f"{e['msg']} (got {e.get('input')!r})", file=file, path=_loc(loc)) from None
 
 
-def load_matrix(path: str | Path) -> Matrix:
-    """Read and validate (stage 1) a matrix file."""
+def load_matrices(path: str | Path) -> list[Matrix]:
+    """Read and validate (stage 1) a matrix file: one matrix, or several YAML documents separated by
+    ``---``, each a full matrix (run in order into the same results directory). Empty documents (a
+    comment block before the first ``---``) are skipped; errors name the matrix by its position
+    among the others (``m.yaml, document 2: ...``)."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"matrix file {str(p)!r} does not exist")
     try:
-        data = yaml.safe_load(p.read_text())
+        docs = [d for d in yaml.safe_load_all(p.read_text()) if d is not None]
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"not valid YAML{where}: {getattr(e, 'problem', e)}", file=str(p)) from None
-    return parse_matrix(data, file=str(p))
+    if not docs:
+        raise ConfigError("holds no matrix (the file is empty)", file=str(p))
+    if len(docs) == 1:
+        return [parse_matrix(docs[0], file=str(p))]
+    return [parse_matrix(d, file=document_name(p, i)) for i, d in enumerate(docs)]
+
+
+def document_name(path: str | Path, index: int) -> str:
+    """How messages name the ``index``-th (0-based) matrix of a multi-document file."""
+    return f"{path}, document {index + 1}"
+
+
+def load_matrix(path: str | Path) -> Matrix:
+    """Read and validate (stage 1) a file holding exactly one matrix."""
+    matrices = load_matrices(path)
+    if len(matrices) > 1:
+        raise ConfigError(f"holds {len(matrices)} matrices (YAML documents); expected one here", file=str(path))
+    return matrices[0]
 
 
 @dataclass

@@ -26,7 +26,7 @@ from benchmark.interfaces import CellArtifacts, Poison, RunContext
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.provenance import provenance
 from benchmark.runtime import tune_cpu_allocator
-from benchmark.store import ArtifactCache, ResultStore, spec_key
+from benchmark.store import SCHEMA_VERSION, ArtifactCache, ResultStore, spec_key
 from benchmark.trace import CurveRecorder
 
 DONE = ("ok", "n/a")
@@ -88,6 +88,15 @@ class Summary:
     @property
     def exit_code(self) -> int:
         return 1 if self.failed else 0
+
+    def add(self, other: Summary) -> None:
+        """Fold another run's counts into this one (a multi-document matrix file)."""
+        self.planned += other.planned
+        self.skipped += other.skipped
+        self.ok += other.ok
+        self.na += other.na
+        self.failed += other.failed
+        self.wall += other.wall
 
     def text(self) -> str:
         line = (
@@ -212,6 +221,7 @@ class Runner:
         """Compute one cell and return its record (status ``ok``, ``n/a`` or ``failed``)."""
         r = self.r
         rec: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
             "key": cell.key,
             "spec": cell.spec,
             "matrix": r.matrix.name,
@@ -226,6 +236,7 @@ class Runner:
             "defense": cell.defense.display,
             "defense_spec": cell.defense.spec(),
             "seed": cell.seed,
+            "attack_seed": r.matrix.attack_seed,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "provenance": provenance(self.device),
         }

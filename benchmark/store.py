@@ -25,7 +25,32 @@ from typing import Any
 
 import torch
 
+from benchmark.errors import UserError
+
 SCHEMA_VERSION = 1
+
+#: Record schemas this uebench reads, each with how it is brought to the current one. Records
+#: written before the ``schema`` field existed are schema 1.
+READABLE_SCHEMAS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: lambda record: record}
+
+
+class SchemaError(UserError):
+    """A cell record written by a uebench whose record schema this one cannot read."""
+
+
+def upgrade_record(record: dict[str, Any], where: str) -> dict[str, Any]:
+    """``record`` in the current schema; :class:`SchemaError` naming both versions when its schema
+    is unknown here (written by a newer uebench, or an older one no longer read)."""
+    found = record.get("schema", 1)
+    upgrade = READABLE_SCHEMAS.get(found) if isinstance(found, int) else None
+    if upgrade is None:
+        newer = isinstance(found, int) and found > SCHEMA_VERSION
+        hint = "upgrade uebench to read it" if newer else "recompute it with this uebench (`bench run` the matrix again)"
+        raise SchemaError(
+            f"{where} was written with record schema {found!r}; this uebench reads schema {SCHEMA_VERSION} "
+            f"(and {', '.join(map(str, sorted(READABLE_SCHEMAS)))}): {hint}"
+        )
+    return upgrade(record)
 
 
 def spec_key(spec: dict[str, Any]) -> str:
@@ -179,10 +204,13 @@ class ResultStore:
         return file_lock(self.root / "locks" / f"cell-{key}.lock", blocking=blocking)
 
     def records(self) -> list[dict[str, Any]]:
+        """Every cell record, in the current schema (:func:`upgrade_record`)."""
         out = []
         for p in sorted((self.root / "cells").glob("*.json")):
             try:
-                out.append(json.loads(p.read_text()))
+                rec = json.loads(p.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
                 self.warn(f"skipping unreadable result {p}: {e}")
+                continue
+            out.append(upgrade_record(rec, str(p)))
         return out

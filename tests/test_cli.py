@@ -57,3 +57,24 @@ def test_plugins_listing():
     assert em["package"] == "uebench" and em["usable"] and em["version"]
     table = bench("plugins").stdout
     assert "kind" in table and "random-noise" in table
+
+
+def test_multi_document_matrix_runs_every_document_into_one_results_dir(tmp_path):
+    m = tmp_path / "m.yaml"
+    m.write_text(
+        "name: a\ndataset: {name: digits, subset: 100}\nprofile: smoke\nattacks: [clean]\nvictims: [sl]\n"
+        "---\n"
+        "name: b\ndataset: {name: digits, subset: 100}\nprofile: smoke\nattacks: [clean, random-noise]\nvictims: [sl]\ndefenses: [iss-bdr]\n"
+    )
+    dry = bench("run", str(m), "--dry-run", "--results", str(tmp_path / "r"))
+    assert dry.returncode == 0 and "document 1 of 2: matrix 'a': 1 attack jobs, 1 cells" in dry.stdout
+    assert "document 2 of 2: matrix 'b': 2 attack jobs, 2 cells" in dry.stdout
+    p = bench("run", str(m), "--results", str(tmp_path / "r"), "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert "all documents: 3 cells: 0 already done, 3 computed" in p.stderr
+    assert len(list((tmp_path / "r" / "cells").glob("*.json"))) == 3
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(m.read_text() + "---\nname: c\ndataset: {name: npz, path: /no/such.npz}\nattacks: [clean]\nvictims: [sl]\n")
+    p = bench("run", str(bad), "--results", str(tmp_path / "r2"))
+    assert p.returncode == 2 and f"{bad}, document 3: npz: file '/no/such.npz' does not exist" in p.stderr
+    assert not (tmp_path / "r2" / "cells").exists()  # nothing ran: every document is checked first

@@ -56,3 +56,10 @@ def test_write_from_store(tmp_path):
 
 def test_empty():
     assert "No finished cells yet" in render([], "x")
+
+
+def test_every_table_names_its_data():
+    jpeg = "sha256:6fbe29a0662f13fe6ef4524a17b67b03745b74e2097af723af52f162714b08eb"
+    spec = {"name": "npz", "version": "1", "params": {}, "content": jpeg, "subset": 5000, "test_subset": None}
+    md = render([{**r, "dataset_spec": spec} for r in RECORDS], "res")
+    assert "## toy — profile `quick`\n\n_Data: CIFAR-10 (JPEG-75 copy), 5k subset, full test set._" in md

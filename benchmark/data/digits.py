@@ -17,6 +17,7 @@ class Digits(DatasetSource):
     """
 
     name = "digits"
+    description = "scikit-learn digits (8x8 grayscale)"
 
     class Params(Params):
         test_fraction: float = 0.3

@@ -23,6 +23,7 @@ class ImageFolder(DatasetSource):
     """
 
     name = "imagefolder"
+    description = "image folders"
 
     class Params(Params):
         root: ResolvedPath

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,16 @@ def pivot(df: pd.DataFrame, rows: str, cols: str, row_first: tuple[str, ...], co
     return table
 
 
+def data_caption(records: list[dict[str, Any]], dataset: str, profile: str) -> str:
+    """"_Data: CIFAR-10 (JPEG-75 copy), 5k subset, full test set._" for the records of one
+    (dataset label, profile) group: what its numbers were measured on (every distinct data spec)."""
+    from benchmark.data.describe import describe_data
+
+    specs = {json.dumps(r.get("dataset_spec"), sort_keys=True): r.get("dataset_spec") for r in records
+             if r.get("status") == "ok" and r.get("dataset") == dataset and r.get("profile") == profile}
+    return "_Data: " + "; ".join(sorted(describe_data(s) for s in specs.values())) + "._"
+
+
 def render(records: list[dict[str, Any]], source: str, figures: dict[tuple[str, str, str], str] | None = None) -> str:
     """The leaderboard markdown for ``records``; ``figures`` maps (dataset, profile, victim) to an
     image path relative to the markdown file."""
@@ -84,7 +95,7 @@ def render(records: list[dict[str, Any]], source: str, figures: dict[tuple[str, 
     if df.empty:
         return "\n".join(out + ["No finished cells yet.", ""])
     for (dataset, profile), d in df.groupby(["dataset", "profile"], sort=True):
-        out += [f"## {dataset} — profile `{profile}`", ""]
+        out += [f"## {dataset} — profile `{profile}`", "", data_caption(records, dataset, profile), ""]
         acc = d[d.metric == MAIN_METRIC]
         for defense in _order(list(acc.defense.unique()), ("none",)):
             t = pivot(acc[acc.defense == defense], "attack", "victim", ("clean", "random-noise"), ("sl",), 100.0, worst=True)
