@@ -14,21 +14,21 @@ def bench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
-def test_quickstart_end_to_end_at_smoke(tmp_path):
+def test_smoke_matrix_end_to_end(tmp_path):
     res = tmp_path / "results"
-    p = bench("run", "examples/quickstart.yaml", "--profile", "smoke", "--results", str(res))
+    p = bench("run", "examples/smoke.yaml", "--profile", "smoke", "--results", str(res))
     assert p.returncode == 0, p.stderr
     assert "0 failed" in p.stderr and "leaderboard:" in p.stderr
     board = (res / "LEADERBOARD.md").read_text()
     assert "digits — profile `smoke`" in board and "| clean" in board and "| em " in board
-    again = bench("run", "examples/quickstart.yaml", "--profile", "smoke", "--results", str(res))
+    again = bench("run", "examples/smoke.yaml", "--profile", "smoke", "--results", str(res))
     assert "0 computed" in again.stderr
     lb = bench("leaderboard", str(res), "--out", str(tmp_path / "LB.md"))
     assert lb.returncode == 0 and (tmp_path / "LB.md").exists()
 
 
 def test_dry_run_lists_jobs_and_cells(tmp_path):
-    p = bench("run", "examples/quickstart.yaml", "--dry-run", "--results", str(tmp_path))
+    p = bench("run", "examples/smoke.yaml", "--dry-run", "--results", str(tmp_path))
     assert p.returncode == 0
     assert "4 attack jobs, 24 cells" in p.stdout and "to generate" in p.stdout and "pending" in p.stdout
     assert not (tmp_path / "cells").exists()

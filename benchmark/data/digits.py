@@ -1,4 +1,4 @@
-"""scikit-learn's bundled 8x8 digits: the embedded dataset of the quickstart (no download)."""
+"""scikit-learn's bundled 8x8 digits: the embedded dataset of the smoke matrix (no download)."""
 
 from __future__ import annotations
 
