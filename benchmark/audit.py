@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import subprocess
 import tempfile
 import time

@@ -307,7 +307,7 @@ class Report:
 
 
 def check_all(cf: ClaimsFile, records: list[dict[str, Any]]) -> Report:
-    from benchmark.report.leaderboard import data_caption
+    from benchmark.data.describe import data_caption
 
     cur = current(records)
     recs = [r for r in cur.records if all(str(r.get(k)) == v for k, v in cf.scope.items())]

@@ -77,16 +77,15 @@ def test_audit_recomputes_identical_values_and_fails_on_a_changed_record(recorde
     out = json.loads((tmp_path / "a.json").read_text())
     assert out["ok"] and len(out["comparisons"]) == 4
     # one recorded value off by 5 points: the audit names the cell, both values and the tolerance
-    path = next(p for p in (recorded / "cells").glob("*.json") if json.loads(p.read_text())["attack"] == "em-small"
-                and json.loads(p.read_text())["defense"] == "none")
-    rec = json.loads(path.read_text())
+    rec = next(r for r in records(recorded) if r["attack"] == "em-small" and r["defense"] == "none")
     rec["metrics"]["accuracy"] += 0.05
-    path.write_text(json.dumps(rec))
-    p = bench("audit", str(recorded), "--cells", "4", "--budget", "60")
+    (tmp_path / "one" / "cells").mkdir(parents=True)
+    (tmp_path / "one" / "cells" / f"{rec['key']}.json").write_text(json.dumps(rec))
+    p = bench("audit", str(tmp_path / "one"), "--cells", "4", "--budget", "60")
     assert p.returncode == 1
     line = next(x for x in p.stdout.splitlines() if x.startswith("em-small × sl × none"))
-    recorded_pct = round(rec["metrics"]["accuracy"] * 100, 2)
-    assert "DIFFERS" in line and f"{recorded_pct:.4g}" in line and "±3" in line and "-5" in line
+    recorded_pct = rec["metrics"]["accuracy"] * 100
+    assert "DIFFERS" in line and f"{recorded_pct:.4g}" in line and "±3" in line and "-5" in line, line
     assert "audit FAILED: 1 values beyond tolerance" in p.stdout
 
 

@@ -8,6 +8,7 @@ from the spec's ``subset``/``test_subset``. Works on any record that kept ``data
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 #: Files whose content is known, by the ``content`` id of their dataset identity.
@@ -46,3 +47,11 @@ def describe_data(spec: dict[str, Any] | None) -> str:
     parts.append(f"{_count(subset)} subset" if subset else "full training set")
     parts.append(f"{_count(test_subset)} test images" if test_subset else "full test set")
     return ", ".join(parts)
+
+
+def data_caption(records: list[dict[str, Any]], dataset: str, profile: str) -> str:
+    """``_Data: CIFAR-10 (JPEG-75 copy), 5k subset, full test set._`` for the finished records of one
+    (dataset label, profile) group of a leaderboard: what its numbers were measured on."""
+    specs = {json.dumps(r.get("dataset_spec"), sort_keys=True): r.get("dataset_spec") for r in records
+             if r.get("status") == "ok" and r.get("dataset") == dataset and r.get("profile") == profile}
+    return "_Data: " + "; ".join(sorted(describe_data(s) for s in specs.values())) + "._"

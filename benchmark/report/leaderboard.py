@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from benchmark.data.describe import data_caption
 from benchmark.store import ResultStore
 
 MAIN_METRIC = "accuracy"
@@ -63,16 +63,6 @@ def pivot(df: pd.DataFrame, rows: str, cols: str, row_first: tuple[str, ...], co
         table["**Worst**"] = [f"**{m * scale:.1f}**" if not pd.isna(m) else "–" for m in means.max(axis=1)]
     table.index.name = rows
     return table
-
-
-def data_caption(records: list[dict[str, Any]], dataset: str, profile: str) -> str:
-    """"_Data: CIFAR-10 (JPEG-75 copy), 5k subset, full test set._" for the records of one
-    (dataset label, profile) group: what its numbers were measured on (every distinct data spec)."""
-    from benchmark.data.describe import describe_data
-
-    specs = {json.dumps(r.get("dataset_spec"), sort_keys=True): r.get("dataset_spec") for r in records
-             if r.get("status") == "ok" and r.get("dataset") == dataset and r.get("profile") == profile}
-    return "_Data: " + "; ".join(sorted(describe_data(s) for s in specs.values())) + "._"
 
 
 def render(records: list[dict[str, Any]], source: str, figures: dict[tuple[str, str, str], str] | None = None) -> str:

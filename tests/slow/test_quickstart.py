@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.data.torchvision_sets import Cifar10
-from tests.test_cli import REPO, bench
+from tests.test_cli import bench
 
 pytestmark = pytest.mark.slow
 
