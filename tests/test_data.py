@@ -258,3 +258,25 @@ def test_data_descriptions_name_the_content_and_the_part_used():
     assert describe_data({"name": "digits", "params": {}, "subset": 200}) == "scikit-learn digits (8x8 grayscale), 200 subset, full test set"
     assert describe_data({"name": "not-installed", "subset": None}).startswith("not-installed, ")
     assert describe_data(None) == "unknown data"
+
+
+def test_cifar10_cache_keys_follow_the_content_wherever_it_lies(tmp_path, monkeypatch):
+    """The same npz copy under two data roots gives the same cell keys; another file, other keys."""
+    import shutil
+
+    from benchmark.config import parse_matrix, resolve
+    from benchmark.plan import make_plan
+    from benchmark.registry import get_registry
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        (tmp_path / name).mkdir()
+        write_cifar_npz(tmp_path / name / "cifar10-jpeg.npz", seed=seed)
+    shutil.copy(tmp_path / "a" / "cifar10-jpeg.npz", tmp_path / "b" / "cifar10-jpeg.npz")
+
+    def keys(root: str) -> list[str]:
+        monkeypatch.setenv("UEBENCH_DATA", str(tmp_path / root))
+        m = parse_matrix({"dataset": {"name": "cifar10", "subset": 10}, "profile": "smoke", "attacks": ["clean"], "victims": ["sl"]})
+        return [c.key for c in make_plan(resolve(m, get_registry())).cells]
+
+    assert keys("a") == keys("b") != keys("c")
