@@ -123,16 +123,25 @@ def candidates(records: list[dict[str, Any]]) -> tuple[list[Candidate], list[tup
     return ok, bad
 
 
-def choose(cands: list[Candidate], k: int, budget_s: float, seed: str) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
+def _device_type(rec: dict[str, Any]) -> str:
+    return str(rec.get("provenance", {}).get("device") or "cpu").split(":")[0]
+
+
+def choose(cands: list[Candidate], k: int, budget_s: float, seed: str, device: str = "cpu") -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
     """Up to ``k`` cells in an order drawn from ``seed``, each kept if its recorded cost (its poison's
-    generation, once per poison, plus the cell) still fits in ``budget_s``."""
+    generation, once per poison, plus the cell) still fits in ``budget_s``. A cell recorded on another
+    kind of device (a GPU record in a CPU audit) has no known cost here and is skipped."""
     order = sorted(cands, key=lambda c: hashlib.sha256(f"{seed}:{c.record['key']}".encode()).hexdigest())
     chosen: list[Candidate] = []
     skipped: list[tuple[Candidate, str]] = []
     spent, poisons = 0.0, set()
+    here = device.split(":")[0]
     for c in order:
         if len(chosen) >= k:
             break
+        if _device_type(c.record) != here:
+            skipped.append((c, f"recorded on {_device_type(c.record)}: its cost on {here} is unknown (audit with --device {_device_type(c.record)})"))
+            continue
         cost = c.cell_s + (0.0 if c.poison in poisons else c.poison_s)
         if spent + cost > budget_s:
             skipped.append((c, f"recorded cost {cost / 60:.1f} min does not fit the {(budget_s - spent) / 60:.1f} min left"))
@@ -237,7 +246,7 @@ def audit(results: str | Path, *, cells: int, budget_min: float, seed: str, thre
     from benchmark.runner import Runner
 
     cands, unusable = candidates(load_records(results))
-    chosen, skipped = choose(cands, cells, budget_min * 60, seed)
+    chosen, skipped = choose(cands, cells, budget_min * 60, seed, device)
     res = AuditResult(seed, chosen, skipped)
     for r, why in unusable:
         log(f"cannot audit {r.get('key')}: {why}")

@@ -52,6 +52,11 @@ def test_choice_is_deterministic_and_fits_the_budget():
     chosen, skipped = choose([cand("a", "p", 100, 50), cand("b", "p", 100, 50), cand("c", "q", 500, 50)], 5, 220, "s")
     assert sorted(x.record["key"] for x in chosen) == ["a", "b"]
     assert [x.record["key"] for x, _ in skipped] == ["c"] and "does not fit" in skipped[0][1]
+    gpu = cand("g", "p", 1, 1)
+    gpu.record["provenance"] = {"device": "cuda:0"}
+    chosen, skipped = choose([gpu], 1, 1000, "s", device="cpu")
+    assert not chosen and "recorded on cuda: its cost on cpu is unknown" in skipped[0][1]
+    assert choose([gpu], 1, 1000, "s", device="cuda")[0] == [gpu]
 
 
 def test_a_record_rebuilds_to_its_own_key(recorded):

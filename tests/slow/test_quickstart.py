@@ -22,9 +22,11 @@ from tests.test_cli import bench
 
 pytestmark = pytest.mark.slow
 
-#: the promise: 5 minutes on 2 cores. The run is checked by its CPU seconds (it fits even on one
-#: idle core) or its wall time, so a machine shared with other jobs does not fail it.
+#: the promise: 5 minutes on 2 cores (the quickstart runs 2 single-thread workers). On a machine
+#: shared with other jobs the wall time says little, so the run passes on its wall time or on its
+#: CPU seconds fitting 2 cores x 5 minutes.
 BUDGET_S = 5 * 60
+CORES = 2
 
 
 def test_quickstart_shows_the_effect(tmp_path):
@@ -47,4 +49,4 @@ def test_quickstart_shows_the_effect(tmp_path):
     assert noise >= clean - 5  # ...random noise of the same budget does not...
     assert acc[("em-class", "iss-gray")] - em >= 0.5 * (clean - em)  # ...and grayscale undoes half of it or more
     assert "0 failed" in p.stderr and (res / "LEADERBOARD.md").is_file()
-    assert cpu <= BUDGET_S or wall <= BUDGET_S, (wall, cpu)
+    assert wall <= BUDGET_S or cpu <= CORES * BUDGET_S, (wall, cpu)
