@@ -17,36 +17,57 @@ MAX_ERROR_CHARS = 1000
 
 
 def _run(args: argparse.Namespace) -> int:
-    from benchmark.config import ExecutorSpec, load_matrix, resolve
+    """Run every matrix of the file (one, or several YAML documents) in order into one results
+    directory; every document is validated before the first cell runs."""
+    from benchmark.config import ExecutorSpec, document_name, load_matrices, resolve
     from benchmark.executors import execute
+    from benchmark.plan import make_plan
     from benchmark.registry import get_registry
     from benchmark.report import write_leaderboard
-    from benchmark.runner import Runner
+    from benchmark.runner import Runner, Summary
 
-    matrix = load_matrix(args.matrix)
-    if args.device:  # checked by _device_arg
-        matrix = matrix.model_copy(update={"device": args.device})
-    if args.profile:
-        matrix = matrix.model_copy(update={"profile": args.profile})
-    if args.workers is not None:  # checked by _workers_arg (>= 1)
-        matrix = matrix.model_copy(update={"executor": ExecutorSpec(name="local", params={"workers": args.workers})})
-    resolved = resolve(matrix, get_registry(), file=str(args.matrix))
+    matrices = load_matrices(args.matrix)
+    many = len(matrices) > 1
+    resolved = []
+    for i, matrix in enumerate(matrices):
+        if args.device:
+            matrix = matrix.model_copy(update={"device": args.device})
+        if args.profile:
+            matrix = matrix.model_copy(update={"profile": args.profile})
+        if args.workers is not None:  # checked by _workers_arg (>= 1)
+            matrix = matrix.model_copy(update={"executor": ExecutorSpec(name="local", params={"workers": args.workers})})
+        name = document_name(args.matrix, i) if many else str(args.matrix)
+        r = resolve(matrix, get_registry(), file=name)
+        try:
+            make_plan(r)  # every document's data and keys, before the first cell runs
+        except UserError as e:
+            raise UserError(f"{name}: {e}" if many else str(e)) from None
+        resolved.append(r)
     if args.dry_run:
-        print(Runner(resolved, args.results, progress=False).describe())
+        for i, r in enumerate(resolved):
+            head = f"document {i + 1} of {len(resolved)}: " if many else ""
+            print(head + Runner(r, args.results, progress=False).describe())
         return 0
     from benchmark.store import prepare_results
 
     prepare_results(args.results)
-    try:
-        summary = execute(resolved, args.results, progress=None if not args.quiet else False, verbose=args.verbose)
-    except KeyboardInterrupt as e:
-        how, code = ("terminated (SIGTERM)", 143) if isinstance(e, Terminated) else ("interrupted", 130)
-        print(f"\n{how}: every finished cell is saved in {args.results}/; rerun the same command to resume", file=sys.stderr)
-        return code
-    print(summary.text(), file=sys.stderr)
+    total = Summary()
+    for i, r in enumerate(resolved):
+        if many:
+            print(f"document {i + 1} of {len(resolved)}: matrix {r.matrix.name!r}", file=sys.stderr)
+        try:
+            summary = execute(r, args.results, progress=None if not args.quiet else False, verbose=args.verbose)
+        except KeyboardInterrupt as e:
+            how, code = ("terminated (SIGTERM)", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+            print(f"\n{how}: every finished cell is saved in {args.results}/; rerun the same command to resume", file=sys.stderr)
+            return code
+        if many:
+            print(summary.text(), file=sys.stderr)
+        total.add(summary)
+    print(("all documents: " if many else "") + total.text(), file=sys.stderr)
     board = write_leaderboard(args.results)
     print(f"leaderboard: {board}", file=sys.stderr)
-    return summary.exit_code
+    return total.exit_code
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
@@ -77,6 +98,46 @@ def _report(args: argparse.Namespace) -> int:
     report = write_report(root, out, figures=not args.no_figures, poisons=not args.no_poisons,
                           log=lambda m: print(m, file=sys.stderr))
     print(report.text())
+def _claims(args: argparse.Namespace) -> int:
+    """Check the papers' claims on a results directory; write CLAIMS.md. A failing claim is
+    reported, not an error: the exit code is 0 unless the claims file or the results are unreadable."""
+    from benchmark.claims import claim_lines, render_text, write_claims
+
+    path, report = write_claims(args.results, args.claims, args.out)
+    print("\n".join(claim_lines(report)) if args.lines else render_text(report))
+    print(f"claims: {path}", file=sys.stderr)
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    """Recompute sampled cells from scratch; exit 1 when a value differs beyond the tolerance."""
+    from benchmark.audit import audit, commit_seed, render, to_json
+
+    if args.cells < 0 or args.budget <= 0:
+        raise UserError("--cells must be >= 0 and --budget > 0 (minutes)")
+    seed = commit_seed(args.results) if args.seed_from_commit else args.seed
+    print(f"audit: {args.results}, up to {args.cells} cells within {args.budget:g} min of recorded cost, seed {seed} "
+          f"(reproduce: bench audit {args.results} --cells {args.cells} --budget {args.budget:g} --seed {seed})", file=sys.stderr)
+    res = audit(args.results, cells=args.cells, budget_min=args.budget, seed=seed, threads=args.threads, device=args.device,
+                keep=args.keep, data=args.data, strict=args.strict, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(render(res))
+    if args.json:
+        Path(args.json).write_text(to_json(res) + "\n")
+    return 0 if res.ok else 1
+
+
+def _docs(args: argparse.Namespace) -> int:
+    """Rewrite the generated blocks of README.md and docs/*.md from the committed records."""
+    from benchmark.docs import update_docs
+
+    changed = update_docs(args.root, check=args.check)
+    for p in changed:
+        print(f"{'stale' if args.check else 'updated'}: {p}")
+    if args.check and changed:
+        print("generated blocks are stale: run `bench docs` and commit the result", file=sys.stderr)
+        return 1
+    if not changed:
+        print("generated blocks are up to date", file=sys.stderr)
     return 0
 
 
@@ -145,7 +206,7 @@ def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="bench", description="uebench: availability-poisoning benchmark")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run a matrix (skips finished cells) and write the leaderboard")
-    r.add_argument("matrix", help="matrix YAML file")
+    r.add_argument("matrix", help="matrix YAML file (several `---`-separated documents run in order)")
     r.add_argument("--results", default="results", help="results directory (default: results)")
     r.add_argument("--dry-run", action="store_true", help="list attack jobs and cells, run nothing")
     r.add_argument("--device", type=_device_arg, help="override the matrix's device (auto, cpu, cuda, cuda:N, mps)")
@@ -164,6 +225,29 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--no-figures", action="store_true", help="tables and pages only (existing figures are left alone)")
     rp.add_argument("--no-poisons", action="store_true", help="no perturbation galleries or t-SNEs (they load the poisons and the data)")
     rp.set_defaults(fn=_report)
+    cl = sub.add_parser("claims", help="check the papers' claims on a results directory; write CLAIMS.md")
+    cl.add_argument("results", nargs="?", default="results")
+    cl.add_argument("--claims", help="claims file (default: the project's, benchmark/claims.yaml)")
+    cl.add_argument("--out", help="output file (default: RESULTS/CLAIMS.md)")
+    cl.add_argument("--lines", action="store_true", help="print `id | source | statement | condition | measured | result` lines")
+    cl.set_defaults(fn=_claims)
+    au = sub.add_parser("audit", help="recompute sampled cells from scratch and compare them with their records")
+    au.add_argument("results", nargs="?", default="results")
+    au.add_argument("--cells", type=int, default=2, help="how many cells to recompute (default 2)")
+    au.add_argument("--budget", type=float, default=30.0, help="minutes of recorded cost (poison + cell) to spend at most (default 30)")
+    au.add_argument("--seed", default="0", help="seed of the choice of cells (default 0)")
+    au.add_argument("--seed-from-commit", action="store_true", help="seed the choice with the git commit of RESULTS (reproducible by anyone)")
+    au.add_argument("--threads", type=int, help="torch threads (default: each record's own)")
+    au.add_argument("--device", default="cpu", help="device to recompute on (default cpu)")
+    au.add_argument("--strict", action="store_true", help="require identical values (same machine, same threads)")
+    au.add_argument("--data", help="folder to find dataset files in when a record's path does not exist here")
+    au.add_argument("--keep", help="recompute into this results directory instead of a temporary one")
+    au.add_argument("--json", help="also write the comparisons as JSON to this file")
+    au.set_defaults(fn=_audit)
+    dc = sub.add_parser("docs", help="rewrite the generated tables of README.md and docs/ from the committed results")
+    dc.add_argument("--root", default=".", help="repository root (default: the current directory)")
+    dc.add_argument("--check", action="store_true", help="change nothing; exit 1 when a generated block is stale")
+    dc.set_defaults(fn=_docs)
     pl = sub.add_parser("plugins", help="list installed plugins")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(fn=_plugins)

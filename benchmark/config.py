@@ -310,15 +310,32 @@ def read_text_file(path: str | Path, what: str = "matrix file") -> str:
         raise UserError(f"{what} {str(p)!r} is not UTF-8 text (byte 0x{blob[e.start]:02x} at offset {e.start})") from None
 
 
-def load_matrix(path: str | Path) -> Matrix:
-    """Read and validate (stage 1) a matrix file."""
-    text = read_text_file(path)
-    docs = load_yaml_documents(text, file=str(path))
+def load_matrices(path: str | Path) -> list[Matrix]:
+    """Read and validate (stage 1) a matrix file: one matrix, or several YAML documents separated by
+    ``---``, each a full matrix (run in order into the same results directory). Empty documents (a
+    comment block before the first ``---``) are skipped; errors name the matrix by its position
+    among the others (``m.yaml, document 2: ...``)."""
+    p = Path(path)
+    text = read_text_file(p)
+    docs = [d for d in load_yaml_documents(text, file=str(p)) if d is not None]
     if not docs:
-        raise ConfigError("is empty; a matrix names at least a dataset, attacks and victims", file=str(path))
-    if len(docs) > 1:
-        raise ConfigError(f"holds {len(docs)} YAML documents; a matrix file holds one", file=str(path))
-    return parse_matrix(docs[0] if docs else None, file=str(path))
+        raise ConfigError("is empty; a matrix names at least a dataset, attacks and victims", file=str(p))
+    if len(docs) == 1:
+        return [parse_matrix(docs[0], file=str(p))]
+    return [parse_matrix(d, file=document_name(p, i)) for i, d in enumerate(docs)]
+
+
+def document_name(path: str | Path, index: int) -> str:
+    """How messages name the ``index``-th (0-based) matrix of a multi-document file."""
+    return f"{path}, document {index + 1}"
+
+
+def load_matrix(path: str | Path) -> Matrix:
+    """Read and validate (stage 1) a file holding exactly one matrix."""
+    matrices = load_matrices(path)
+    if len(matrices) > 1:
+        raise ConfigError(f"holds {len(matrices)} matrices (YAML documents); expected one here", file=str(path))
+    return matrices[0]
 
 
 @dataclass

@@ -26,7 +26,7 @@ from benchmark.interfaces import CellArtifacts, Poison, RunContext
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.provenance import numerics, provenance
 from benchmark.runtime import tune_cpu_allocator
-from benchmark.store import ArtifactCache, ResultStore, spec_key
+from benchmark.store import SCHEMA_VERSION, ArtifactCache, ResultStore, spec_key
 from benchmark.trace import CurveRecorder
 
 DONE = ("ok", "n/a")
@@ -96,6 +96,15 @@ class Summary:
     @property
     def exit_code(self) -> int:
         return 1 if self.failed else 0
+
+    def add(self, other: Summary) -> None:
+        """Fold another run's counts into this one (a multi-document matrix file)."""
+        self.planned += other.planned
+        self.skipped += other.skipped
+        self.ok += other.ok
+        self.na += other.na
+        self.failed += other.failed
+        self.wall += other.wall
 
     def text(self) -> str:
         line = (
@@ -236,6 +245,7 @@ class Runner:
         """Compute one cell and return its record (status ``ok``, ``n/a`` or ``failed``)."""
         r = self.r
         rec: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
             "key": cell.key,
             "spec": cell.spec,
             "matrix": r.matrix.name,
@@ -251,6 +261,7 @@ class Runner:
             "defense_spec": cell.defense.spec(),
             "seed": cell.seed,
             "metric_plugins": [m.name for m in r.metrics],  # also on failed cells: the tables they belong to
+            "attack_seed": r.matrix.attack_seed,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "provenance": provenance(self.device),
             "numerics": numerics(self.device),  # what besides code, data and seeds can change a number

@@ -25,7 +25,32 @@ from typing import Any
 
 import torch
 
+from benchmark.errors import UserError
+
 SCHEMA_VERSION = 1
+
+#: Record schemas this uebench reads, each with how it is brought to the current one. Records
+#: written before the ``schema`` field existed are schema 1.
+READABLE_SCHEMAS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: lambda record: record}
+
+
+class SchemaError(UserError):
+    """A cell record written by a uebench whose record schema this one cannot read."""
+
+
+def upgrade_record(record: dict[str, Any], where: str) -> dict[str, Any]:
+    """``record`` in the current schema; :class:`SchemaError` naming both versions when its schema
+    is unknown here (written by a newer uebench, or an older one no longer read)."""
+    found = record.get("schema", 1)
+    upgrade = READABLE_SCHEMAS.get(found) if isinstance(found, int) else None
+    if upgrade is None:
+        newer = isinstance(found, int) and found > SCHEMA_VERSION
+        hint = "upgrade uebench to read it" if newer else "recompute it with this uebench (`bench run` the matrix again)"
+        raise SchemaError(
+            f"{where} was written with record schema {found!r}; this uebench reads schema {SCHEMA_VERSION} "
+            f"(and {', '.join(map(str, sorted(READABLE_SCHEMAS)))}): {hint}"
+        )
+    return upgrade(record)
 
 
 def prepare_results(root: str | Path) -> Path:
@@ -282,7 +307,7 @@ class ResultStore:
         return file_lock(self.root / "locks" / f"cell-{key}.lock", blocking=blocking)
 
     def records(self) -> list[dict[str, Any]]:
-        """Every valid record; an invalid one is skipped with a warning and moved aside (where the
+        """Every valid record, in the current schema (:func:`upgrade_record`); an invalid one is skipped with a warning and moved aside (where the
         directory is writable), so the next ``bench run`` recomputes its cell."""
         out = []
         for p in sorted((self.root / "cells").glob("*.json")):
@@ -291,5 +316,5 @@ class ResultStore:
                 self.warn(f"skipping result {p}: not a valid record ({rec}); moved aside, the next run recomputes it")
                 _quarantine(p)
                 continue
-            out.append(rec)
+            out.append(upgrade_record(rec, str(p)))
         return out

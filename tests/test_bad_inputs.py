@@ -58,11 +58,11 @@ def write(tmp_path: Path, text: str | bytes, name: str = "m.yaml") -> Path:
         (b"dataset: digits\nattacks: [caf\xe9]\n", "is not UTF-8 text (byte 0xe9 at offset 29)"),
         (b"", "is empty; a matrix names at least a dataset, attacks and victims"),
         (b"# only a comment\n", "is empty"),
-        (GOOD.encode() + b"---\n" + GOOD.encode(), "holds 2 YAML documents; a matrix file holds one"),
+        (GOOD.encode() + b"---\n- a\n", "document 2: a matrix must be a mapping of keys, found list"),
         (b"attacks: [clean\n  victims", "not valid YAML at line"),
         (b"- a\n- b\n", "a matrix must be a mapping of keys, found list"),
     ],
-    ids=["binary", "latin-1", "empty", "comment-only", "two-documents", "broken-yaml", "a-list"],
+    ids=["binary", "latin-1", "empty", "comment-only", "second-document-a-list", "broken-yaml", "a-list"],
 )
 def test_a_file_that_is_not_a_matrix(tmp_path, capsys, content, expected):
     m = write(tmp_path, content)

@@ -15,21 +15,21 @@ def bench(*args: str, cwd: Path = REPO, path: tuple[Path, ...] = ()) -> subproce
     return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
-def test_quickstart_end_to_end_at_smoke(tmp_path):
+def test_smoke_matrix_end_to_end(tmp_path):
     res = tmp_path / "results"
-    p = bench("run", "examples/quickstart.yaml", "--profile", "smoke", "--results", str(res))
+    p = bench("run", "examples/smoke.yaml", "--profile", "smoke", "--results", str(res))
     assert p.returncode == 0, p.stderr
     assert "0 failed" in p.stderr and "leaderboard:" in p.stderr
     board = (res / "LEADERBOARD.md").read_text()
     assert "digits — profile `smoke`" in board and "| clean" in board and "| em " in board
-    again = bench("run", "examples/quickstart.yaml", "--profile", "smoke", "--results", str(res))
+    again = bench("run", "examples/smoke.yaml", "--profile", "smoke", "--results", str(res))
     assert "0 computed" in again.stderr
     lb = bench("leaderboard", str(res), "--out", str(tmp_path / "LB.md"))
     assert lb.returncode == 0 and (tmp_path / "LB.md").exists()
 
 
 def test_dry_run_lists_jobs_and_cells(tmp_path):
-    p = bench("run", "examples/quickstart.yaml", "--dry-run", "--results", str(tmp_path))
+    p = bench("run", "examples/smoke.yaml", "--dry-run", "--results", str(tmp_path))
     assert p.returncode == 0
     assert "4 attack jobs, 24 cells" in p.stdout and "to generate" in p.stdout and "pending" in p.stdout
     assert not (tmp_path / "cells").exists()
@@ -131,3 +131,22 @@ def test_broken_plugin_packages_never_break_bench(tmp_path):
     assert bad.stderr == (
         f"error: {m}: attacks[0].name: attack 'bad-default' from uebench-baddefault 0.1 (uebench_baddefault) is broken: "
         "its own default params fail validation at profile 'smoke': eps: Input should be less than or equal to 1 (got 3.0)\n")
+def test_multi_document_matrix_runs_every_document_into_one_results_dir(tmp_path):
+    m = tmp_path / "m.yaml"
+    m.write_text(
+        "name: a\ndataset: {name: digits, subset: 100}\nprofile: smoke\nattacks: [clean]\nvictims: [sl]\n"
+        "---\n"
+        "name: b\ndataset: {name: digits, subset: 100}\nprofile: smoke\nattacks: [clean, random-noise]\nvictims: [sl]\ndefenses: [iss-bdr]\n"
+    )
+    dry = bench("run", str(m), "--dry-run", "--results", str(tmp_path / "r"))
+    assert dry.returncode == 0 and "document 1 of 2: matrix 'a': 1 attack jobs, 1 cells" in dry.stdout
+    assert "document 2 of 2: matrix 'b': 2 attack jobs, 2 cells" in dry.stdout
+    p = bench("run", str(m), "--results", str(tmp_path / "r"), "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert "all documents: 3 cells: 0 already done, 3 computed" in p.stderr
+    assert len(list((tmp_path / "r" / "cells").glob("*.json"))) == 3
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(m.read_text() + "---\nname: c\ndataset: {name: npz, path: /no/such.npz}\nattacks: [clean]\nvictims: [sl]\n")
+    p = bench("run", str(bad), "--results", str(tmp_path / "r2"))
+    assert p.returncode == 2 and f"{bad}, document 3: npz: file '/no/such.npz' does not exist" in p.stderr
+    assert not (tmp_path / "r2" / "cells").exists()  # nothing ran: every document is checked first

@@ -108,3 +108,47 @@ def test_a_large_matrix_parses_with_libyaml(tmp_path):
     pure = time.perf_counter() - t0
     assert len(m.seeds) == 150_000 and m.seeds[-1] == 149_999
     assert ours < 0.6 * pure, (ours, pure)
+MULTI = """# a comment block before the first document is not a matrix
+---
+name: one
+dataset: digits
+profile: smoke
+attacks: [clean]
+victims: [sl]
+---
+name: two
+dataset: digits
+profile: smoke
+attacks: [clean]
+victims: [sl]
+defenses: [iss-bdr]
+"""
+
+
+def test_multi_document_file_loads_every_matrix_in_order(tmp_path):
+    from benchmark.config import load_matrices
+
+    p = write(tmp_path, MULTI)
+    ms = load_matrices(p)
+    assert [m.name for m in ms] == ["one", "two"] and ms[1].defenses[0].name == "iss-bdr"
+    with pytest.raises(ConfigError, match="holds 2 matrices"):
+        load_matrix(p)
+    assert [m.name for m in load_matrices(write(tmp_path, GOOD))] == ["t"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (MULTI.replace("defenses: [iss-bdr]", "defenses: [iss-bdr]\nseedz: [1]"), "m.yaml, document 2: seedz: unknown key 'seedz'"),
+        (MULTI.replace("victims: [sl]\n---", "victims: [sll]\n---"), "m.yaml, document 1: victims[0].name: unknown victim 'sll'"),
+        ("# only a comment\n---\n", "m.yaml: is empty"),
+    ],
+)
+def test_multi_document_errors_name_the_document(tmp_path, text, expected):
+    from benchmark.config import document_name, load_matrices
+
+    p = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        for i, m in enumerate(load_matrices(p)):
+            resolve(m, get_registry(), file=document_name(p, i))
+    assert str(e.value).replace(str(p), "m.yaml").startswith(expected), str(e.value)

@@ -113,16 +113,19 @@ def test_cifar10_reads_real_batch_files(tmp_path, monkeypatch):
     # torchvision checks the md5s of the official archive's files; ours hold other pixels
     monkeypatch.setattr(tvd.CIFAR10, "_check_integrity", lambda self: True)
     monkeypatch.setattr(tvc, "check_integrity", lambda *a, **k: True)
-    train, test = Cifar10(Cifar10.Params(root=str(tmp_path))).load()
+    src = Cifar10(Cifar10.Params(root=str(tmp_path)))
+    assert src.find() == ("torchvision", tmp_path) and src.identity() == {"name": "cifar10", "version": src.version, "params": {}}
+    train, test = src.load()
     assert train.x.shape == (10, 3, 32, 32) and test.x.shape == (2, 3, 32, 32)
     assert train.classes[7] == "horse" and train.y.tolist()[:2] == [1, 7]
     first = pickle.load(open(base / "data_batch_1", "rb"))["data"][0].reshape(3, 32, 32)
     assert torch.equal(train.x[0], torch.from_numpy(first))
 
 
-def test_torchvision_missing_says_how(tmp_path):
+def test_torchvision_missing_says_how(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with pytest.raises(DatasetError, match="download: true"):
-        Cifar10(Cifar10.Params(root=str(tmp_path))).load()
+        Cifar10(Cifar10.Params(root=str(tmp_path), download=False)).load()
     with pytest.raises(DatasetError, match="download: true"):
         SVHN(SVHN.Params(root=str(tmp_path))).load()
 
@@ -195,3 +198,85 @@ def test_npz_keys_name_the_content_not_the_path(tmp_path):
     ka, kb = keys(npz(tmp_path / "a" / "d.npz")), keys(npz(tmp_path / "b" / "d.npz"))
     assert ka[:2] == kb[:2] and "path" not in ka[2]["params"] and ka[2]["content"].startswith("sha256:")
     assert keys(npz(tmp_path / "c.npz", shift=1))[0] != ka[0]
+
+
+def write_cifar_npz(path: Path, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    np.savez(path, x_train=rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), y_train=np.arange(20) % 10,
+             x_test=rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8), y_test=np.arange(10) % 10)
+
+
+def test_cifar10_finds_an_npz_copy_in_the_data_root_and_keys_it_by_content(tmp_path, monkeypatch):
+    """``cifar10`` looks in ``root`` (else $UEBENCH_DATA), then in the cache; an npz copy there (the
+    JPEG-75 copy of shared/data) is keyed by its sha256, the canonical files by the name alone."""
+    from benchmark.data.source import file_sha256
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    data.mkdir()
+    write_cifar_npz(data / "cifar10-jpeg.npz")
+    monkeypatch.setenv("UEBENCH_DATA", str(data))
+    src = Cifar10(Cifar10.Params())
+    assert src.find() == ("npz", data / "cifar10-jpeg.npz")
+    ident = src.identity()
+    assert ident["content"] == "sha256:" + file_sha256(data / "cifar10-jpeg.npz") and ident["params"] == {}
+    train, test = src.load()
+    assert train.x.shape == (20, 3, 32, 32) and len(test) == 10
+    # an explicit root wins over the environment; the canonical layout wins over an npz in one root
+    other = tmp_path / "other"
+    (other / "cifar-10-batches-py").mkdir(parents=True)
+    write_cifar_npz(other / "cifar10-jpeg.npz", seed=1)
+    src2 = Cifar10(Cifar10.Params(root=str(other)))
+    assert src2.find() == ("torchvision", other) and "content" not in src2.identity()
+    assert src2.identity() != ident  # the JPEG copy and the real CIFAR-10 never share a key
+    # nothing in the data root: the cache is next, then a download into it
+    monkeypatch.delenv("UEBENCH_DATA")
+    cache = tmp_path / "cache" / "uebench"
+    assert Cifar10(Cifar10.Params()).roots() == [cache]
+    import torchvision.datasets as tvd
+
+    def offline(*a, **k):
+        raise OSError("no network")
+
+    monkeypatch.setattr(tvd, "CIFAR10", offline)
+    with pytest.raises(DatasetError, match=r"downloading into .*cache/uebench' failed \(OSError: no network\).*UEBENCH_DATA"):
+        Cifar10(Cifar10.Params()).load()
+    (cache).mkdir(parents=True, exist_ok=True)
+    write_cifar_npz(cache / "cifar10.npz", seed=2)
+    assert Cifar10(Cifar10.Params()).find() == ("npz", cache / "cifar10.npz")
+
+
+def test_data_descriptions_name_the_content_and_the_part_used():
+    from benchmark.data.describe import describe_data
+
+    jpeg = "sha256:6fbe29a0662f13fe6ef4524a17b67b03745b74e2097af723af52f162714b08eb"
+    spec = {"name": "npz", "version": "1", "params": {}, "content": jpeg, "subset": 5000, "test_subset": None, "holdout": "5%"}
+    assert describe_data(spec) == "CIFAR-10 (JPEG-75 copy), 5k subset, full test set"
+    assert describe_data({**spec, "name": "cifar10", "subset": 2000, "test_subset": 2000}) == "CIFAR-10 (JPEG-75 copy), 2k subset, 2k test images"
+    assert describe_data({"name": "cifar10", "params": {}, "subset": None}) == "CIFAR-10, full training set, full test set"
+    assert describe_data({"name": "npz", "params": {}, "content": "sha256:abcdef0123456789ff", "subset": 1500}).startswith("npz data (sha256:abcdef0123")
+    assert describe_data({"name": "digits", "params": {}, "subset": 200}) == "scikit-learn digits (8x8 grayscale), 200 subset, full test set"
+    assert describe_data({"name": "not-installed", "subset": None}).startswith("not-installed, ")
+    assert describe_data(None) == "unknown data"
+
+
+def test_cifar10_cache_keys_follow_the_content_wherever_it_lies(tmp_path, monkeypatch):
+    """The same npz copy under two data roots gives the same cell keys; another file, other keys."""
+    import shutil
+
+    from benchmark.config import parse_matrix, resolve
+    from benchmark.plan import make_plan
+    from benchmark.registry import get_registry
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        (tmp_path / name).mkdir()
+        write_cifar_npz(tmp_path / name / "cifar10-jpeg.npz", seed=seed)
+    shutil.copy(tmp_path / "a" / "cifar10-jpeg.npz", tmp_path / "b" / "cifar10-jpeg.npz")
+
+    def keys(root: str) -> list[str]:
+        monkeypatch.setenv("UEBENCH_DATA", str(tmp_path / root))
+        m = parse_matrix({"dataset": {"name": "cifar10", "subset": 10}, "profile": "smoke", "attacks": ["clean"], "victims": ["sl"]})
+        return [c.key for c in make_plan(resolve(m, get_registry())).cells]
+
+    assert keys("a") == keys("b") != keys("c")

@@ -160,3 +160,21 @@ def test_file_lock_excludes(tmp_path):
     assert got == [False]
     with file_lock(path, blocking=False) as ok:
         assert ok
+
+
+def test_records_carry_their_schema_and_other_schemas_fail_naming_both(tmp_path):
+    import pytest
+
+    from benchmark.store import SCHEMA_VERSION, SchemaError, upgrade_record
+
+    store = ResultStore(tmp_path)
+    store.put("old", {"key": "old", "status": "ok"})  # written before records had a schema field: schema 1
+    store.put("now", {"schema": SCHEMA_VERSION, "key": "now", "status": "ok"})
+    assert [r["key"] for r in store.records()] == ["now", "old"]
+    store.put("new", {"schema": SCHEMA_VERSION + 1, "key": "new"})
+    with pytest.raises(SchemaError) as e:
+        store.records()
+    msg = str(e.value)
+    assert "new.json was written with record schema 2; this uebench reads schema 1" in msg and "upgrade uebench" in msg
+    with pytest.raises(SchemaError, match="record schema 0; this uebench reads schema 1.*recompute"):
+        upgrade_record({"schema": 0}, "x.json")

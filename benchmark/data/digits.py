@@ -1,4 +1,4 @@
-"""scikit-learn's bundled 8x8 digits: the embedded dataset of the quickstart (no download)."""
+"""scikit-learn's bundled 8x8 digits: the embedded dataset of the smoke matrix (no download)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class Digits(DatasetSource):
     """
 
     name = "digits"
+    description = "scikit-learn digits (8x8 grayscale)"
 
     class Params(Params):
         test_fraction: float = Field(0.3, gt=0, lt=1)

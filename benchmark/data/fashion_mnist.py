@@ -49,6 +49,7 @@ class FashionMNIST(DatasetSource):
     """Fashion-MNIST (Xiao et al. 2017): 60k/10k grayscale 28x28 images, 10 classes. ``[N, 1, 28, 28]``."""
 
     name = "fashion-mnist"
+    description = "Fashion-MNIST"
 
     locators = ("root",)  # the canonical files, wherever they are installed
 

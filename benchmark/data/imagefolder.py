@@ -24,6 +24,7 @@ class ImageFolder(DatasetSource):
     """
 
     name = "imagefolder"
+    description = "image folders"
 
     class Params(Params):
         root: ResolvedPath

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,33 @@ from benchmark.errors import DatasetError
 from benchmark.params import Params
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def read_npz(path: Path) -> tuple[ImageDataset, ImageDataset]:
+    """``(train, test)`` from an npz with arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``
+    (and optionally ``classes``)."""
+    if not path.is_file():
+        raise DatasetError(
+            f"npz: file {str(path)!r} does not exist. Give `path` to a .npz with arrays {', '.join(KEYS)}."
+        )
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            missing = [k for k in KEYS if k not in d.files]
+            if missing:
+                raise DatasetError(
+                    f"npz: {str(path)!r} lacks arrays {', '.join(missing)} (it has {', '.join(d.files)}); "
+                    f"expected {', '.join(KEYS)}"
+                )
+            arrays = {k: d[k] for k in KEYS}
+            classes = [str(c) for c in d["classes"]] if "classes" in d.files else None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise DatasetError(f"npz: cannot read {str(path)!r}: {e}") from None
+    n = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
+    classes = classes or [str(i) for i in range(n)]
+    return (
+        from_hwc(arrays["x_train"], arrays["y_train"], classes),
+        from_hwc(arrays["x_test"], arrays["y_test"], classes),
+    )
 
 
 class Npz(DatasetSource):
@@ -26,6 +54,11 @@ class Npz(DatasetSource):
     class Params(Params):
         path: ResolvedPath
 
+    @classmethod
+    def describe(cls, identity: dict[str, Any]) -> str:
+        content = str(identity.get("content", ""))
+        return f"npz data ({content[:19]}…)" if content else "npz data"
+
     def content_id(self) -> str | None:
         """The file's sha256: the key of a cell names the data, not where it lies."""
         path = Path(self.params.path).expanduser()
@@ -36,26 +69,4 @@ class Npz(DatasetSource):
         return "sha256:" + file_sha256(path)
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
-        path = Path(self.params.path).expanduser()
-        if not path.is_file():
-            raise DatasetError(
-                f"npz: file {str(path)!r} does not exist. Give `path` to a .npz with arrays {', '.join(KEYS)}."
-            )
-        try:
-            with np.load(path, allow_pickle=False) as d:
-                missing = [k for k in KEYS if k not in d.files]
-                if missing:
-                    raise DatasetError(
-                        f"npz: {str(path)!r} lacks arrays {', '.join(missing)} (it has {', '.join(d.files)}); "
-                        f"expected {', '.join(KEYS)}"
-                    )
-                arrays = {k: d[k] for k in KEYS}
-                classes = [str(c) for c in d["classes"]] if "classes" in d.files else None
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-            raise DatasetError(f"npz: cannot read {str(path)!r}: {e}") from None
-        n = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
-        classes = classes or [str(i) for i in range(n)]
-        return (
-            from_hwc(arrays["x_train"], arrays["y_train"], classes),
-            from_hwc(arrays["x_test"], arrays["y_test"], classes),
-        )
+        return read_npz(Path(self.params.path).expanduser())

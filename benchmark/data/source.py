@@ -39,6 +39,16 @@ class DatasetSource(Plugin):
     #: params that only say where the data is (not what it is): left out of :meth:`identity`
     locators: tuple[str, ...] = ()
 
+    #: one line naming the data for tables and docs ("CIFAR-10", "scikit-learn digits (8x8 grayscale)")
+    description: str = ""
+
+    @classmethod
+    def describe(cls, identity: dict[str, Any]) -> str:
+        """One line naming the data of ``identity`` (what :meth:`identity` returned, as records
+        keep it). Known files (:data:`benchmark.data.describe.KNOWN_CONTENT`) are named by the
+        core before this is asked; sources whose content varies override it."""
+        return cls.description or cls.name
+
     @abstractmethod
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         """Return ``(train, test)``."""

@@ -1,13 +1,17 @@
-"""CIFAR-10, CIFAR-100 and SVHN through torchvision's loaders (``root`` + ``download``)."""
+"""CIFAR-10, CIFAR-100 and SVHN through torchvision's loaders (``root`` + ``download``); CIFAR-10 also
+from a data root holding an npz copy, and fetched into a cache on first use."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from benchmark.data.dataset import ImageDataset
-from benchmark.data.source import DatasetSource, ResolvedPath, from_hwc
+from benchmark.data.npz import read_npz
+from benchmark.data.source import DatasetSource, ResolvedPath, file_sha256, from_hwc
 from benchmark.errors import DatasetError
 from benchmark.params import Params
 
@@ -48,17 +52,99 @@ class _Cifar(DatasetSource):
         return out[0], out[1]
 
 
-class Cifar10(_Cifar):
-    """CIFAR-10 (Krizhevsky 2009): 50k/10k RGB 32x32, 10 classes. ``[N, 3, 32, 32]`` uint8."""
+#: where ``cifar10`` looks first (a data root: CI and offline machines point it at ../shared/data)
+DATA_ENV = "UEBENCH_DATA"
+#: npz copies of CIFAR-10 a data root may hold instead of torchvision's files (checked in this order)
+NPZ_NAMES = ("cifar10.npz", "cifar10-jpeg.npz")
+
+
+def cache_root() -> Path:
+    """Where ``cifar10`` downloads to: ``$XDG_CACHE_HOME/uebench``, else ``~/.cache/uebench``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "uebench"
+
+
+class Cifar10(DatasetSource):
+    """CIFAR-10 (Krizhevsky 2009): 50k/10k RGB 32x32, 10 classes. ``[N, 3, 32, 32]`` uint8.
+
+    Found, in this order, in the data root (``root``, else ``$UEBENCH_DATA``) and then in the cache
+    (:func:`cache_root`): torchvision's ``cifar-10-batches-py`` folder (md5-checked by torchvision)
+    or an npz copy (``cifar10.npz``, ``cifar10-jpeg.npz``: the arrays of :class:`~benchmark.data.npz.Npz`).
+    When neither is there and ``download`` is on (the default), torchvision fetches the official
+    archive into the cache on first use. The cache key names the content: the canonical files by
+    the name alone (torchvision verifies them), an npz copy by its sha256, so the JPEG copy in
+    ``shared/data`` and the real CIFAR-10 never share a key.
+    """
 
     name = "cifar10"
-    tv_class = "CIFAR10"
+    description = "CIFAR-10"
+    locators = ("root", "download")
+
+    class Params(Params):
+        root: str | None = None  # the data root to look in first (default: $UEBENCH_DATA)
+        download: bool = True  # fetch into the cache when the data is nowhere to be found
+
+    @classmethod
+    def describe(cls, identity: dict[str, Any]) -> str:
+        content = str(identity.get("content", ""))
+        return f"CIFAR-10 (npz copy, {content[:19]}…)" if content else "CIFAR-10"
+
+    def roots(self) -> list[Path]:
+        """The folders searched, in order: the data root (when given) and the cache."""
+        first = self.params.root or os.environ.get(DATA_ENV)
+        out = [Path(first).expanduser().resolve()] if first else []
+        return out + [cache_root()]
+
+    def find(self) -> tuple[str, Path] | None:
+        """``("torchvision", root)`` or ``("npz", file)`` for the first copy found, else ``None``."""
+        for root in self.roots():
+            if (root / "cifar-10-batches-py").is_dir():
+                return "torchvision", root
+            for name in NPZ_NAMES:
+                if (root / name).is_file():
+                    return "npz", root / name
+        return None
+
+    def content_id(self) -> str | None:
+        found = self.find()
+        return "sha256:" + file_sha256(found[1]) if found and found[0] == "npz" else None
+
+    def load(self) -> tuple[ImageDataset, ImageDataset]:
+        import torchvision.datasets as tvd
+
+        found = self.find()
+        if found is not None and found[0] == "npz":
+            return read_npz(found[1])
+        if found is None:
+            if not self.params.download:
+                where = ", ".join(repr(str(r)) for r in self.roots())
+                raise DatasetError(
+                    f"cifar10: not found in {where}. Set `download: true` in the dataset entry to fetch it, "
+                    f"or point `root` (or ${DATA_ENV}) at a folder holding cifar-10-batches-py/ or {NPZ_NAMES[1]}."
+                )
+            root = cache_root()
+            root.mkdir(parents=True, exist_ok=True)
+            try:
+                tvd.CIFAR10(root=str(root), train=True, download=True)
+            except Exception as e:  # no network, a proxy, a truncated archive...
+                raise DatasetError(
+                    f"cifar10: downloading into {str(root)!r} failed ({type(e).__name__}: {e}). Without internet, "
+                    f"point `root` (or ${DATA_ENV}) at a folder holding cifar-10-batches-py/ or {NPZ_NAMES[1]}."
+                ) from None
+        else:
+            root = found[1]
+        out = []
+        for train in (True, False):
+            ds = _open(tvd.CIFAR10, self.name, str(root), False, train=train)
+            out.append(from_hwc(np.asarray(ds.data, dtype=np.uint8), np.asarray(ds.targets), ds.classes))
+        return out[0], out[1]
 
 
 class Cifar100(_Cifar):
     """CIFAR-100 (Krizhevsky 2009): 50k/10k RGB 32x32, 100 classes. ``[N, 3, 32, 32]`` uint8."""
 
     name = "cifar100"
+    description = "CIFAR-100"
     tv_class = "CIFAR100"
 
 
@@ -66,6 +152,7 @@ class SVHN(DatasetSource):
     """SVHN (Netzer et al. 2011), the cropped-digits ``train``/``test`` splits. ``[N, 3, 32, 32]`` uint8."""
 
     name = "svhn"
+    description = "SVHN (cropped digits)"
     Params = _TorchvisionParams
     locators = ("root", "download")  # torchvision verifies the files' md5: the name is the content
 

@@ -1,0 +1,302 @@
+"""``bench audit RESULTS``: recompute sampled cells from scratch and compare them with their records.
+
+Anyone can check a committed record instead of trusting it: the audit picks ``K`` cells
+deterministically from a seed (``--seed-from-commit``: the git commit of the results, so a reader
+reproduces the choice), skips those whose recorded cost does not fit the budget, rebuilds each
+cell's one-cell matrix from its record (dataset, attack, victim, defense and metric specs, seeds,
+profile, torch threads), checks that the rebuilt cell has the record's key, computes it (poison
+included) in a temporary results directory and compares every metric with the recorded value.
+
+Tolerances (:data:`TOLERANCE`, display units: accuracy in points) come from measured reruns on
+the 2-core CPU machine (benchmarks/README.md, "Audit tolerance"): a same-seed rerun at the same
+thread count is identical there (``--strict`` asks for that); changing the thread count (1 vs 2, a
+proxy for another CPU's kernels) changes float reductions, and training amplifies them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import UserError
+from benchmark.records import PERCENT_METRICS
+
+#: |recorded - recomputed| allowed, per metric, in display units (accuracy in % points): what a
+#: rerun with other float kernels (another CPU, another thread count) moved the numbers by, measured
+#: (benchmarks/README.md, "Audit tolerance"). ``--strict`` asks for identical values instead: what a
+#: rerun at the record's thread count on the same machine gives.
+TOLERANCE: dict[str, float] = {"accuracy": 3.0, "*": 3.0}
+
+DATA_ENV = "UEBENCH_DATA"
+
+
+@dataclass
+class Candidate:
+    record: dict[str, Any]
+    poison_s: float
+    cell_s: float
+
+    @property
+    def label(self) -> str:
+        r = self.record
+        return f"{r['attack']} × {r['victim']} × {r['defense']} (seed {r['seed']})"
+
+    @property
+    def poison(self) -> str:
+        return str(self.record.get("spec", {}).get("poison", ""))
+
+
+@dataclass
+class Comparison:
+    cell: str
+    key: str
+    metric: str
+    recorded: float | None
+    recomputed: float | None
+    tolerance: float
+
+    @property
+    def diff(self) -> float | None:
+        if self.recorded is None or self.recomputed is None:
+            return None
+        return self.recomputed - self.recorded
+
+    @property
+    def identical(self) -> bool:
+        return self.recorded == self.recomputed or (self.recorded != self.recorded and self.recomputed != self.recomputed)
+
+    @property
+    def ok(self) -> bool:
+        d = self.diff
+        if self.identical:
+            return True
+        if d is None:
+            return False
+        if d != d:  # NaN on both sides (an abstaining certificate) agrees
+            return self.recorded != self.recorded and self.recomputed != self.recomputed
+        return abs(d) <= self.tolerance + 1e-9
+
+
+@dataclass
+class AuditResult:
+    seed: str
+    chosen: list[Candidate]
+    skipped: list[tuple[Candidate, str]]
+    comparisons: list[Comparison] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(c.ok for c in self.comparisons)
+
+
+def commit_seed(results: str | Path) -> str:
+    """The git commit (HEAD) of the checkout holding ``results``: the audit's reproducible seed."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(results), capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise UserError(f"--seed-from-commit: cannot run git in {str(results)!r} ({e}); give --seed instead") from None
+    if out.returncode != 0 or not out.stdout.strip():
+        raise UserError(f"--seed-from-commit: {str(results)!r} is not inside a git checkout; give --seed instead")
+    return out.stdout.strip()
+
+
+def candidates(records: list[dict[str, Any]]) -> tuple[list[Candidate], list[tuple[dict[str, Any], str]]]:
+    """Records that can be audited (finished, with every spec the rebuild needs), and why the others cannot."""
+    ok, bad = [], []
+    for r in sorted(records, key=lambda r: str(r.get("key"))):
+        if r.get("status") != "ok":
+            continue
+        missing = [k for k in ("dataset_spec", "dataset_source", "attack_spec", "victim_spec", "defense_spec", "metric_specs") if not r.get(k)]
+        if missing:
+            bad.append((r, f"the record lacks {', '.join(missing)} (written before records kept them)"))
+            continue
+        ok.append(Candidate(r, float(r.get("poison_meta", {}).get("wall_s") or 0.0), float(r.get("wall_s") or 0.0)))
+    return ok, bad
+
+
+def _device_type(rec: dict[str, Any]) -> str:
+    return str(rec.get("provenance", {}).get("device") or "cpu").split(":")[0]
+
+
+def choose(cands: list[Candidate], k: int, budget_s: float, seed: str, device: str = "cpu") -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
+    """Up to ``k`` cells in an order drawn from ``seed``, each kept if its recorded cost (its poison's
+    generation, once per poison, plus the cell) still fits in ``budget_s``. A cell recorded on another
+    kind of device (a GPU record in a CPU audit) has no known cost here and is skipped."""
+    order = sorted(cands, key=lambda c: hashlib.sha256(f"{seed}:{c.record['key']}".encode()).hexdigest())
+    chosen: list[Candidate] = []
+    skipped: list[tuple[Candidate, str]] = []
+    spent, poisons = 0.0, set()
+    here = device.split(":")[0]
+    for c in order:
+        if len(chosen) >= k:
+            break
+        if _device_type(c.record) != here:
+            skipped.append((c, f"recorded on {_device_type(c.record)}: its cost on {here} is unknown (audit with --device {_device_type(c.record)})"))
+            continue
+        cost = c.cell_s + (0.0 if c.poison in poisons else c.poison_s)
+        if spent + cost > budget_s:
+            skipped.append((c, f"recorded cost {cost / 60:.1f} min does not fit the {(budget_s - spent) / 60:.1f} min left"))
+            continue
+        chosen.append(c)
+        spent += cost
+        poisons.add(c.poison)
+    return chosen, skipped
+
+
+def _entry(spec: dict[str, Any], display: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": spec["name"], "params": spec.get("params", {})}
+    if display != spec["name"]:
+        out["label"] = display
+    return out
+
+
+def _relocate(source: dict[str, Any], data_dirs: list[Path]) -> dict[str, Any]:
+    """The record's dataset source params, with a file path that does not exist here looked up by
+    its name in ``data_dirs`` (the key still checks that it holds the same content)."""
+    params = dict(source.get("params", {}))
+    for k in ("path", "root"):
+        v = params.get(k)
+        if isinstance(v, str) and not Path(v).expanduser().exists():
+            for d in data_dirs:
+                if (d / Path(v).name).exists():
+                    params[k] = str(d / Path(v).name)
+                    break
+    return params
+
+
+def data_dirs(extra: str | None = None) -> list[Path]:
+    dirs = [Path(extra)] if extra else []
+    if os.environ.get(DATA_ENV):
+        dirs.append(Path(os.environ[DATA_ENV]))
+    dirs.append(Path(__file__).resolve().parents[1].parent / "shared" / "data")  # ../shared/data beside the checkout
+    return dirs
+
+
+def rebuild_matrix(rec: dict[str, Any], *, threads: int | None = None, device: str = "cpu",
+                   data: list[Path] | None = None) -> dict[str, Any]:
+    """The one-cell matrix (a dict for :func:`~benchmark.config.parse_matrix`) that recomputes ``rec``."""
+    ds_spec, source = rec["dataset_spec"], rec["dataset_source"]
+    dataset = {
+        "name": source["name"],
+        "label": rec.get("dataset"),
+        "subset": ds_spec.get("subset"),
+        "test_subset": ds_spec.get("test_subset"),
+        "holdout": ds_spec.get("holdout", 0),
+        "split_seed": ds_spec.get("split_seed", 0),
+        **_relocate(source, data or data_dirs()),
+    }
+    return {
+        "name": rec.get("matrix", "audit"),
+        "dataset": dataset,
+        "profile": rec["profile"],
+        "seeds": [rec["seed"]],
+        "attack_seed": rec.get("attack_seed", 0),
+        "device": device,
+        "threads": threads or int(rec.get("provenance", {}).get("threads") or 1),
+        "attacks": [_entry(rec["attack_spec"], rec["attack"])],
+        "victims": [_entry(rec["victim_spec"], rec["victim"])],
+        "defenses": [_entry(rec["defense_spec"], rec["defense"])],
+        "metrics": [{"name": m["name"], "params": m.get("params", {})} for m in rec["metric_specs"]],
+    }
+
+
+def rebuild(rec: dict[str, Any], **kw: Any) -> Any:
+    """The resolved one-cell matrix of ``rec``; :class:`UserError` when the installed plugins cannot
+    recompute it (another plugin version, another key)."""
+    from benchmark.config import parse_matrix, resolve
+    from benchmark.plan import make_plan
+    from benchmark.registry import get_registry
+
+    m = rebuild_matrix(rec, **kw)
+    resolved = resolve(parse_matrix(m, file=f"record {rec['key']}"), get_registry(), file=f"record {rec['key']}")
+    for axis, plugin in (("attack", resolved.attacks[0]), ("victim", resolved.victims[0]), ("defense", resolved.defenses[0])):
+        want = rec[f"{axis}_spec"].get("version")
+        if want != plugin.version:
+            raise UserError(f"record {rec['key']}: {axis} {plugin.name!r} is version {want} there, {plugin.version} here")
+    plan = make_plan(resolved)
+    if plan.cells[0].key != rec["key"]:
+        raise UserError(f"record {rec['key']}: the rebuilt cell has key {plan.cells[0].key} (the data or a spec differs here)")
+    return resolved
+
+
+def tolerance(metric: str, strict: bool = False) -> float:
+    return 0.0 if strict else TOLERANCE.get(metric, TOLERANCE["*"])
+
+
+def _display(metric: str, v: Any) -> float | None:
+    if v is None:
+        return None
+    return float(v) * (100.0 if metric in PERCENT_METRICS else 1.0)
+
+
+def audit(results: str | Path, *, cells: int, budget_min: float, seed: str, threads: int | None = None,
+          device: str = "cpu", keep: str | Path | None = None, data: str | None = None, strict: bool = False,
+          log: Any = print) -> AuditResult:
+    """Recompute up to ``cells`` records of ``results`` within ``budget_min`` minutes of recorded cost."""
+    from benchmark.records import load_records
+    from benchmark.runner import Runner
+
+    cands, unusable = candidates(load_records(results))
+    chosen, skipped = choose(cands, cells, budget_min * 60, seed, device)
+    res = AuditResult(seed, chosen, skipped)
+    for r, why in unusable:
+        log(f"cannot audit {r.get('key')}: {why}")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="uebench-audit-") as tmp:
+        root = Path(keep) if keep else Path(tmp)
+        for c in chosen:
+            rec = c.record
+            try:
+                resolved = rebuild(rec, threads=threads, device=device, data=data_dirs(data))
+            except UserError as e:
+                res.errors.append(f"{c.label} [{rec['key']}]: {e}")
+                log(f"cannot rebuild {c.label}: {e}")
+                continue
+            log(f"recomputing {c.label} [{rec['key']}] (recorded: poison {c.poison_s:.0f} s + cell {c.cell_s:.0f} s)")
+            runner = Runner(resolved, root, progress=False, log=log)
+            runner.run()
+            new = runner.store.get(rec["key"]) or {}
+            if new.get("status") != "ok":
+                res.errors.append(f"{c.label} [{rec['key']}]: recomputation {new.get('status', 'missing')}: {new.get('error')}")
+                continue
+            for metric, v in rec.get("metrics", {}).items():
+                res.comparisons.append(Comparison(c.label, rec["key"], metric, _display(metric, v),
+                                                  _display(metric, new.get("metrics", {}).get(metric)), tolerance(metric, strict)))
+    res.wall_s = time.perf_counter() - t0
+    return res
+
+
+def render(res: AuditResult) -> str:
+    from tabulate import tabulate
+
+    lines = [f"audit seed {res.seed}: {len(res.chosen)} cells recomputed in {res.wall_s / 60:.1f} min"]
+    for c, why in res.skipped:
+        lines.append(f"  skipped {c.label}: {why}")
+    if res.comparisons:
+        rows = [[c.cell, c.metric, "–" if c.recorded is None else f"{c.recorded:.4g}", "–" if c.recomputed is None else f"{c.recomputed:.4g}",
+                 "–" if c.diff is None else f"{c.diff:+.3g}", f"±{c.tolerance:g}",
+                 "identical" if c.identical else ("within" if c.ok else "DIFFERS")] for c in res.comparisons]
+        lines.append(tabulate(rows, headers=["cell", "metric", "recorded", "recomputed", "diff", "tolerance", ""]))
+    lines += [f"  ERROR {e}" for e in res.errors]
+    bad = sum(not c.ok for c in res.comparisons)
+    same = sum(c.identical for c in res.comparisons)
+    lines.append(f"{same} of {len(res.comparisons)} values identical to the record")
+    lines.append("audit passed" if res.ok else f"audit FAILED: {bad} values beyond tolerance, {len(res.errors)} cells not recomputed")
+    return "\n".join(lines)
+
+
+def to_json(res: AuditResult) -> str:
+    return json.dumps({
+        "seed": res.seed, "wall_s": round(res.wall_s, 1), "ok": res.ok, "errors": res.errors,
+        "comparisons": [{**c.__dict__, "diff": c.diff, "identical": c.identical, "ok": c.ok} for c in res.comparisons],
+        "chosen": [{"key": c.record["key"], "cell": c.label, "recorded_cost_s": c.poison_s + c.cell_s} for c in res.chosen],
+    }, indent=2)

@@ -1,0 +1,192 @@
+"""Numbers in README.md and docs/ come from records: ``bench docs`` rewrites marked blocks.
+
+A block in a markdown file::
+
+    <!-- generated: table rows=attack:clean,em cols=defense:none,iss-jpeg victim=sl metric=accuracy -->
+    (anything: replaced)
+    <!-- end generated -->
+
+``rows``/``cols`` name an axis (``attack``, ``victim``, ``defense``, ``metric``) and its entries (labels,
+as in the leaderboard); every other axis is fixed by ``axis=value`` (defaults: ``victim=sl``,
+``defense=none``, ``metric=accuracy``). Cells are seed means (± std over seeds when there are several)
+of the current records (:func:`benchmark.records.current`), accuracy in %; ``wall_min`` and
+``poison_min`` are the cell's and its poison's recorded minutes. ``results=DIR`` reads another results
+directory (default ``results/cifar10-quick``, relative to the repository root). Each table is
+captioned with the data it was measured on. ``<!-- generated: claims -->`` is the claims table.
+A block with no record yet says "not measured yet". ``bench docs --check`` exits 1 when a block is stale.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import UserError
+from benchmark.records import current, value
+
+DEFAULT_RESULTS = "results/cifar10-quick"
+AXES = ("attack", "victim", "defense", "metric")
+FIXED_DEFAULTS = {"victim": "sl", "defense": "none", "metric": "accuracy"}
+BLOCK = re.compile(r"(<!-- generated: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+PSEUDO = {"wall_min", "poison_min"}
+
+
+def doc_files(root: Path) -> list[Path]:
+    """README.md and every markdown file under docs/."""
+    return [p for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))] if p.is_file()]
+
+
+@dataclass
+class Spec:
+    kind: str
+    opts: dict[str, str]
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> Spec:
+        try:
+            words = shlex.split(text)
+        except ValueError as e:
+            raise UserError(f"{where}: cannot read the generated-block marker {text!r}: {e}") from None
+        if not words or words[0] not in ("table", "claims"):
+            raise UserError(f"{where}: a generated block is `table ...` or `claims`, found {text!r}")
+        opts = {}
+        for w in words[1:]:
+            if "=" not in w:
+                raise UserError(f"{where}: {w!r} in {text!r} is not key=value")
+            k, v = w.split("=", 1)
+            opts[k] = v
+        return cls(words[0], opts)
+
+
+def _axis(spec: str, where: str) -> tuple[str, list[str]]:
+    if ":" not in spec:
+        raise UserError(f"{where}: rows/cols take axis:entry,entry (got {spec!r})")
+    axis, entries = spec.split(":", 1)
+    if axis not in AXES:
+        raise UserError(f"{where}: unknown axis {axis!r} (allowed: {', '.join(AXES)})")
+    return axis, [e for e in entries.split(",") if e]
+
+
+def _cell_values(records: list[dict[str, Any]], sel: dict[str, str]) -> list[float]:
+    out = []
+    for r in records:
+        if all(r.get(k) == sel[k] for k in ("attack", "victim", "defense")):
+            m = sel["metric"]
+            if m == "wall_min":
+                v: float | None = float(r.get("wall_s", 0)) / 60
+            elif m == "poison_min":
+                v = float(r.get("poison_meta", {}).get("wall_s", 0)) / 60
+            else:
+                v = value(r, m)
+            if v is not None and v == v:
+                out.append(v)
+    return out
+
+
+def _fmt(vals: list[float], metric: str) -> str:
+    if not vals:
+        return "–"
+    mean = statistics.fmean(vals)
+    if metric in PSEUDO or len(vals) == 1:
+        return f"{mean:.1f}"
+    return f"{mean:.1f} ± {statistics.stdev(vals):.1f}"
+
+
+def _caption(records: list[dict[str, Any]], results: str) -> str:
+    from benchmark.data.describe import describe_data
+
+    datas = sorted({describe_data(r.get("dataset_spec")) for r in records})
+    profiles = sorted({str(r.get("profile")) for r in records})
+    seeds = sorted({int(r.get("seed", 0)) for r in records})
+    return (f"_{'; '.join(datas)}; profile {', '.join(profiles)}; mean ± std over seeds {', '.join(map(str, seeds))}. "
+            f"Generated from `{results}` by `bench docs`._")
+
+
+def render_table(spec: Spec, root: Path, where: str) -> str:
+    o = dict(spec.opts)
+    results = o.pop("results", DEFAULT_RESULTS)
+    if "rows" not in o or "cols" not in o:
+        raise UserError(f"{where}: a table needs rows=axis:... and cols=axis:...")
+    raxis, rows = _axis(o.pop("rows"), where)
+    caxis, cols = _axis(o.pop("cols"), where)
+    fixed = {**FIXED_DEFAULTS, **{k: v for k, v in o.items() if k in AXES}}
+    unknown = [k for k in o if k not in AXES]
+    if unknown:
+        raise UserError(f"{where}: unknown option {unknown[0]!r} (allowed: rows, cols, results, {', '.join(AXES)})")
+    recs = _load(root / results)
+    used: list[dict[str, Any]] = []
+    lines = [f"| {raxis} | " + " | ".join(cols) + " |", "| --- | " + " | ".join("---:" for _ in cols) + " |"]
+    for r in rows:
+        cells = []
+        for c in cols:
+            sel = {**fixed, raxis: r, caxis: c}
+            vals = _cell_values(recs, sel)
+            if vals:
+                used += [x for x in recs if all(x.get(k) == sel[k] for k in ("attack", "victim", "defense"))]
+            cells.append(_fmt(vals, sel["metric"]))
+        lines.append(f"| {r} | " + " | ".join(cells) + " |")
+    if not used:
+        return f"_Not measured yet: no record in `{results}` for this table._\n"
+    return "\n".join(lines) + "\n\n" + _caption(used, results) + "\n"
+
+
+def render_claims(spec: Spec, root: Path, where: str) -> str:
+    from benchmark.claims import FAILS, HOLDS, NOT_MEASURED, check_all, load_claims
+
+    results = spec.opts.get("results", DEFAULT_RESULTS)
+    report = check_all(load_claims(spec.opts.get("claims")), _load(root / results, missing_ok=True))
+    lines = ["| claim | measured | result |", "| --- | --- | --- |"]
+    for _, _, res in report.sections:
+        for r in res:
+            status = {HOLDS: "holds", NOT_MEASURED: "not measured yet"}.get(r.status, "**fails**")
+            measured = "–" if r.status == NOT_MEASURED else r.measured_text().replace("|", "\\|")
+            lines.append(f"| **{r.claim.id}**: {r.claim.statement} | {measured} | {status} |")
+    c = report.counts()
+    return "\n".join(lines) + f"\n\n_{c[HOLDS]} hold, {c[FAILS]} fail, {c[NOT_MEASURED]} not measured yet. Generated from `{results}` by `bench docs`; sources and conditions in `{results}/CLAIMS.md`._\n"
+
+
+_cache: dict[Path, list[dict[str, Any]]] = {}
+
+
+def _load(path: Path, missing_ok: bool = True) -> list[dict[str, Any]]:
+    from benchmark.records import load_records
+
+    if path not in _cache:
+        if not (path / "cells").is_dir():
+            if not missing_ok:
+                raise UserError(f"{str(path)!r} holds no results")
+            _cache[path] = []
+        else:
+            _cache[path] = current(load_records(path)).records
+    return _cache[path]
+
+
+def regenerate(text: str, root: Path, where: str) -> str:
+    """``text`` with every generated block rewritten."""
+
+    def sub(m: re.Match[str]) -> str:
+        spec = Spec.parse(m.group("spec"), where)
+        body = render_table(spec, root, where) if spec.kind == "table" else render_claims(spec, root, where)
+        return m.group(1) + body + m.group(4)
+
+    return BLOCK.sub(sub, text)
+
+
+def update_docs(root: str | Path = ".", check: bool = False) -> list[Path]:
+    """Rewrite (or, with ``check``, only compare) every generated block; return the files that changed
+    (or would change)."""
+    root = Path(root)
+    _cache.clear()
+    changed = []
+    for path in doc_files(root):
+        text = path.read_text()
+        new = regenerate(text, root, str(path.relative_to(root)))
+        if new != text:
+            changed.append(path)
+            if not check:
+                path.write_text(new)
+    return changed

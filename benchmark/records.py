@@ -1,0 +1,112 @@
+"""Cell records as evidence: the current record of every labelled cell, and seed means.
+
+A results directory that grows over months holds, under one label, records of older specs too: a
+plugin whose numbers changed bumps its ``version`` (new keys) and the cells are recomputed, but
+the old files stay. Tables, claims and docs must not average the two. :func:`current` keeps, for
+every (dataset, profile, attack, victim, defense) label, the records of one spec: the one whose
+newest record is the latest (``started``), and says how many it left out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import UserError
+
+#: metrics stored as fractions and shown in % (points); every other value is shown as stored
+PERCENT_METRICS = ("accuracy",)
+
+LABEL = ("dataset", "profile", "attack", "victim", "defense")
+SPEC = ("dataset_spec", "attack_spec", "victim_spec", "defense_spec")
+
+
+def load_records(results: str | Path) -> list[dict[str, Any]]:
+    """Every cell record of a results directory (in the current record schema)."""
+    from benchmark.store import ResultStore
+
+    root = Path(results)
+    if not (root / "cells").is_dir():
+        raise UserError(f"{str(root)!r} holds no results (no cells/ folder); run `bench run MATRIX --results {root}` first")
+    return ResultStore(root, warn=lambda m: None).records()
+
+
+def _spec_id(rec: dict[str, Any]) -> str:
+    return json.dumps([rec.get(k) for k in SPEC], sort_keys=True, default=str)
+
+
+@dataclass
+class Current:
+    """The records :func:`current` kept (status ``ok`` only) and how many of other specs it set aside."""
+
+    records: list[dict[str, Any]]
+    superseded: int = 0
+
+
+def current(records: list[dict[str, Any]]) -> Current:
+    """Finished (``ok``) records, one spec per label (see the module docstring)."""
+    groups: dict[tuple[Any, ...], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        if r.get("status") == "ok":
+            groups[tuple(r.get(k) for k in LABEL)][_spec_id(r)].append(r)
+    kept: list[dict[str, Any]] = []
+    superseded = 0
+    for by_spec in groups.values():
+        best = max(by_spec, key=lambda s: max(str(r.get("started", "")) for r in by_spec[s]))
+        for spec, recs in by_spec.items():
+            if spec == best:
+                kept += recs
+            else:
+                superseded += len(recs)
+    return Current(kept, superseded)
+
+
+def value(rec: dict[str, Any], metric: str) -> float | None:
+    """One metric of a record in display units (accuracy in %), ``None`` when it lacks it."""
+    v = rec.get("metrics", {}).get(metric)
+    if v is None:
+        return None
+    return float(v) * (100.0 if metric in PERCENT_METRICS else 1.0)
+
+
+@dataclass
+class CellMean:
+    """The seed mean of one (attack, victim, defense, metric) cell and what it was computed from."""
+
+    mean: float
+    seeds: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+
+def cell_mean(records: list[dict[str, Any]], attack: str, victim: str, defense: str, metric: str,
+              seeds: list[int] | None = None) -> CellMean | None:
+    """Mean over seeds of ``metric`` in the records of one labelled cell (``None`` if none has it;
+    NaN values, e.g. an abstaining certificate, count as missing)."""
+    pairs = []
+    for r in records:
+        if r.get("attack") == attack and r.get("victim") == victim and r.get("defense") == defense:
+            if seeds is not None and r.get("seed") not in seeds:
+                continue
+            v = value(r, metric)
+            if v is not None and v == v:
+                pairs.append((int(r.get("seed", 0)), v))
+    if not pairs:
+        return None
+    pairs.sort()
+    vals = [v for _, v in pairs]
+    return CellMean(sum(vals) / len(vals), [s for s, _ in pairs], vals)
+
+
+def groups(records: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Records by (dataset label, profile), sorted."""
+    out: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        out[(str(r.get("dataset")), str(r.get("profile")))].append(r)
+    return dict(sorted(out.items()))

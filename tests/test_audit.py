@@ -1,0 +1,104 @@
+"""``bench audit``: a deterministic, budgeted choice of cells; each rebuilt from its record alone
+(same key), recomputed from scratch (poison included) and compared with the record."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from benchmark.audit import Candidate, choose, commit_seed, rebuild, rebuild_matrix
+from benchmark.config import parse_matrix, resolve
+from benchmark.errors import UserError
+from benchmark.registry import get_registry
+from benchmark.runner import Runner
+from tests.test_cli import bench
+
+MATRIX = {
+    "name": "audited",
+    "dataset": {"name": "digits", "subset": 300, "holdout": "5%"},
+    "profile": "smoke",
+    "seeds": [0],
+    "attacks": ["clean", {"name": "em", "label": "em-small", "params": {"eps": "4/255"}}],
+    "victims": ["sl"],
+    "defenses": ["none", "iss-bdr"],
+}
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("audit") / "res"
+    Runner(resolve(parse_matrix(MATRIX), get_registry()), root, progress=False, log=lambda m: None).run()
+    return root
+
+
+def records(root):
+    return sorted((json.loads(p.read_text()) for p in (root / "cells").glob("*.json")), key=lambda r: r["key"])
+
+
+def cand(key, poison, poison_s, cell_s):
+    return Candidate({"key": key, "spec": {"poison": poison}, "attack": "a", "victim": "v", "defense": "d", "seed": 0}, poison_s, cell_s)
+
+
+def test_choice_is_deterministic_and_fits_the_budget():
+    cands = [cand(f"k{i}", f"p{i % 3}", 100.0, 50.0) for i in range(12)]
+    a, _ = choose(cands, 3, 10_000, "abc")
+    b, _ = choose(list(reversed(cands)), 3, 10_000, "abc")
+    assert [c.record["key"] for c in a] == [c.record["key"] for c in b] and len(a) == 3
+    c, _ = choose(cands, 3, 10_000, "other seed")
+    assert [x.record["key"] for x in c] != [x.record["key"] for x in a]
+    # budget: a poison is paid once; a cell that does not fit is skipped, a later one may fit
+    chosen, skipped = choose([cand("a", "p", 100, 50), cand("b", "p", 100, 50), cand("c", "q", 500, 50)], 5, 220, "s")
+    assert sorted(x.record["key"] for x in chosen) == ["a", "b"]
+    assert [x.record["key"] for x, _ in skipped] == ["c"] and "does not fit" in skipped[0][1]
+    gpu = cand("g", "p", 1, 1)
+    gpu.record["provenance"] = {"device": "cuda:0"}
+    chosen, skipped = choose([gpu], 1, 1000, "s", device="cpu")
+    assert not chosen and "recorded on cuda: its cost on cpu is unknown" in skipped[0][1]
+    assert choose([gpu], 1, 1000, "s", device="cuda")[0] == [gpu]
+
+
+def test_a_record_rebuilds_to_its_own_key(recorded):
+    for rec in records(recorded):
+        m = rebuild_matrix(rec)
+        assert m["threads"] == rec["provenance"]["threads"] and m["seeds"] == [rec["seed"]]
+        resolved = rebuild(rec)
+        assert resolved.attacks[0].display == rec["attack"]  # labels survive, though not in the key
+    em = next(r for r in records(recorded) if r["attack"] == "em-small")
+    stale = {**em, "attack_spec": {**em["attack_spec"], "version": "0"}}
+    with pytest.raises(UserError, match="attack 'em' is version 0 there"):
+        rebuild(stale)
+    other = {**em, "attack_spec": {**em["attack_spec"], "params": {**em["attack_spec"]["params"], "eps": 8 / 255}}}
+    with pytest.raises(UserError, match="the rebuilt cell has key"):
+        rebuild(other)
+
+
+def test_audit_recomputes_identical_values_and_fails_on_a_changed_record(recorded, tmp_path):
+    p = bench("audit", str(recorded), "--cells", "4", "--budget", "60", "--strict", "--json", str(tmp_path / "a.json"))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "4 of 4 values identical to the record" in p.stdout and "audit passed" in p.stdout
+    assert "generating poison em" in p.stderr  # poisons recomputed too, in a temporary directory
+    out = json.loads((tmp_path / "a.json").read_text())
+    assert out["ok"] and len(out["comparisons"]) == 4
+    # one recorded value off by 5 points: the audit names the cell, both values and the tolerance
+    rec = next(r for r in records(recorded) if r["attack"] == "em-small" and r["defense"] == "none")
+    rec["metrics"]["accuracy"] += 0.05
+    (tmp_path / "one" / "cells").mkdir(parents=True)
+    (tmp_path / "one" / "cells" / f"{rec['key']}.json").write_text(json.dumps(rec))
+    p = bench("audit", str(tmp_path / "one"), "--cells", "4", "--budget", "60")
+    assert p.returncode == 1
+    line = next(x for x in p.stdout.splitlines() if x.startswith("em-small × sl × none"))
+    recorded_pct = rec["metrics"]["accuracy"] * 100
+    assert "DIFFERS" in line and f"{recorded_pct:.4g}" in line and "±3" in line and "-5" in line, line
+    assert "audit FAILED: 1 values beyond tolerance" in p.stdout
+
+
+def test_nothing_fits_and_seed_from_commit(recorded, tmp_path):
+    p = bench("audit", str(recorded), "--cells", "2", "--budget", "0.0001")
+    assert p.returncode == 0 and "0 cells recomputed" in p.stdout and "does not fit" in p.stdout
+    with pytest.raises(UserError, match="not inside a git checkout"):
+        commit_seed(tmp_path)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    assert len(commit_seed(tmp_path)) == 40

@@ -1,0 +1,94 @@
+"""``bench docs``: the numbers in README.md and docs/ are generated from records, and a stale
+generated block fails this test."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark.docs import regenerate, update_docs
+from benchmark.errors import UserError
+from benchmark.store import ResultStore
+from tests.test_cli import REPO, bench
+
+JPEG = "sha256:6fbe29a0662f13fe6ef4524a17b67b03745b74e2097af723af52f162714b08eb"
+
+
+def rec(attack, acc, seed=0, victim="sl", defense="none", **metrics):
+    return {"status": "ok", "dataset": "cifar10-5k", "profile": "quick", "attack": attack, "victim": victim,
+            "defense": defense, "seed": seed, "metrics": {"accuracy": acc, **metrics}, "wall_s": 90.0,
+            "poison_meta": {"wall_s": 300.0}, "started": "2026-01-01",
+            "dataset_spec": {"name": "npz", "params": {}, "content": JPEG, "subset": 5000, "test_subset": None}}
+
+
+@pytest.fixture
+def repo(tmp_path):
+    store = ResultStore(tmp_path / "results" / "cifar10-quick")
+    for i, r in enumerate([rec("clean", 0.70), rec("clean", 0.68, 1), rec("em", 0.13), rec("em", 0.15, 1),
+                           rec("em", 0.62, defense="iss-jpeg"), rec("em", 0.5, victim="simclr", **{"certified@0.004": 17.6})]):
+        store.put(f"k{i}", r)
+    return tmp_path
+
+
+BLOCK = """intro
+<!-- generated: table rows=attack:clean,em,tap cols=defense:none,iss-jpeg -->
+| attack | none |
+| clean | 16.1 |
+<!-- end generated -->
+outro
+"""
+
+
+def test_table_blocks_are_rewritten_from_records(repo):
+    out = regenerate(BLOCK, repo, "README.md")
+    assert out.startswith("intro\n<!-- generated: table rows=attack:clean,em,tap cols=defense:none,iss-jpeg -->\n")
+    assert out.endswith("<!-- end generated -->\noutro\n") and "16.1" not in out
+    lines = out.splitlines()
+    assert "| attack | none | iss-jpeg |" in lines
+    assert "| clean | 69.0 ± 1.4 | – |" in lines  # mean ± sample std of 70 and 68
+    assert "| em | 14.0 ± 1.4 | 62.0 |" in lines
+    assert "| tap | – | – |" in lines
+    assert "_CIFAR-10 (JPEG-75 copy), 5k subset, full test set; profile quick; mean ± std over seeds 0, 1. Generated from `results/cifar10-quick` by `bench docs`._" in out
+    assert regenerate(out, repo, "README.md") == out  # idempotent
+
+
+def test_other_axes_metrics_wall_time_and_not_measured(repo):
+    text = ("<!-- generated: table rows=victim:simclr cols=metric:accuracy,certified@0.004,wall_min,poison_min attack=em -->\n"
+            "<!-- end generated -->\n"
+            "<!-- generated: table rows=attack:cp cols=victim:sl,simclr -->\nold\n<!-- end generated -->\n")
+    out = regenerate(text, repo, "docs/x.md")
+    assert "| simclr | 50.0 | 17.6 | 1.5 | 5.0 |" in out
+    assert "_Not measured yet: no record in `results/cifar10-quick` for this table._" in out and "old" not in out
+
+
+@pytest.mark.parametrize(("marker", "message"), [
+    ("table rows=attack:em", "a table needs rows"),
+    ("table rows=atack:em cols=defense:none", "unknown axis 'atack'"),
+    ("table rows=attack:em cols=defense:none vict=sl", "unknown option 'vict'"),
+    ("chart", "a generated block is `table ...` or `claims`"),
+])
+def test_bad_markers_say_what_is_wrong(repo, marker, message):
+    with pytest.raises(UserError, match=message):
+        regenerate(f"<!-- generated: {marker} -->\n<!-- end generated -->\n", repo, "README.md")
+
+
+def test_claims_block(repo):
+    out = regenerate("<!-- generated: claims -->\n<!-- end generated -->\n", repo, "README.md")
+    assert "| **em-collapses-sl**: " in out and "| holds |" in out and "not measured yet" in out
+
+
+def test_check_mode_reports_stale_files(repo):
+    (repo / "README.md").write_text(BLOCK)
+    (repo / "docs").mkdir()
+    (repo / "docs" / "a.md").write_text("no blocks\n")
+    assert update_docs(repo, check=True) == [repo / "README.md"]
+    assert (repo / "README.md").read_text() == BLOCK  # --check changes nothing
+    assert update_docs(repo) == [repo / "README.md"] and update_docs(repo, check=True) == []
+
+
+def test_the_repository_docs_are_generated_from_the_committed_results():
+    """Fails when README.md or docs/ hold a generated block that `bench docs` would change: after new
+    records land in results/, run `bench docs` and commit."""
+    p = bench("docs", "--check", "--root", str(REPO))
+    assert p.returncode == 0, p.stdout + p.stderr
+    readme = (REPO / "README.md").read_text()
+    assert readme.count("<!-- generated:") >= 3  # the quickstart's leaderboard, the evidence tables, the claims
