@@ -46,6 +46,37 @@ def crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> 
     return random_flip(random_crop(x, padding, generator), generator)
 
 
+def random_translate(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    max_shift: float = 4.0,
+    flip: bool = True,
+    fill: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sub-pixel random translation + horizontal flip, per sample, differentiable in ``x``: the
+    ``RandomTransform`` of Witches' Brew / TAP (lhfowl/adversarial_poisons and TrustMLRG/TransPoison
+    ``village/materials/diff_data_augmentation.py``, ``shift=8`` at 32 px).
+
+    Each sample moves by ``(U(-1, 1) * max_shift, U(-1, 1) * max_shift)`` pixels (continuous),
+    resampled bilinearly (``grid_sample``, ``align_corners=True``: zero shift is the identity),
+    and is mirrored left-right with probability 1/2 (``flip``). Outside the image the value is
+    ``fill`` (``[C]``; ``None``: 0). The official code pads with 0 in *normalized* space, i.e. with
+    the normalization mean in pixel space: pass the model's mean to match it.
+    """
+    b, c, h, w = x.shape
+    r = torch.rand(b, 3, generator=generator)
+    tx = (r[:, 0] * 2 - 1) * max_shift * 2 / max(1, w - 1)
+    ty = (r[:, 1] * 2 - 1) * max_shift * 2 / max(1, h - 1)
+    sx = torch.where(r[:, 2] > 0.5, -1.0, 1.0) if flip else torch.ones(b)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx, sx * tx, 1.0, ty
+    grid = F.affine_grid(to_device(theta, x.device).to(x.dtype), [b, c, h, w], align_corners=True)
+    base = None if fill is None else fill.to(device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    src = x if base is None else x - base
+    out = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out if base is None else out + base
+
+
 # ----------------------------------------------------------------------- contrastive-style views
 
 

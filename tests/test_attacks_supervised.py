@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from benchmark.augment import crop_flip
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import Attack, Budget, RunContext
 from benchmark.models import build_classifier
@@ -139,6 +140,29 @@ def test_crafting_is_index_aligned(tiny: ImageDataset) -> None:
     assert agree > 0.99
 
 
+def test_restarts_keep_the_lowest_augmented_target_loss(tiny: ImageDataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plugins.attacks import _adversarial
+
+    model = _trained(tiny)
+    scored: list[tuple[torch.Tensor, float]] = []
+    real = _adversarial._augmented_loss
+
+    def spy(model, train, ctx, delta, *a):  # type: ignore[no-untyped-def]
+        score = real(model, train, ctx, delta, *a)
+        scored.append((delta.clone(), score))
+        return score
+
+    monkeypatch.setattr(_adversarial, "_augmented_loss", spy)
+    kw = dict(eps=8 / 255, alpha=1 / 255, steps=2, batch_size=16, targeted=True, augment=crop_flip, init="randn")
+    delta, stats = craft(model, tiny, RunContext(), restarts=3, **kw)  # type: ignore[arg-type]
+    assert len(scored) == 3 and not torch.equal(scored[0][0], scored[1][0])  # fresh starts
+    best = min(range(3), key=lambda i: scored[i][1])
+    assert stats["restart"] == best and torch.equal(delta, scored[best][0])
+    assert stats["restart_losses"] == [round(s, 4) for _, s in scored]
+    one, one_stats = craft(model, tiny, RunContext(), **kw)  # type: ignore[arg-type]
+    assert torch.equal(one, scored[0][0]) and "restart_losses" not in one_stats  # restarts 1: the first run, unscored
+
+
 def test_aue_lowers_training_loss_on_its_noise() -> None:
     data = tiny_dataset(n=64, classes=4, seed=1)
     p = make("aue", epochs=3, steps=5).generate(data, RunContext())
@@ -190,6 +214,7 @@ def test_paper_defaults() -> None:
     tap = make("tap", "paper").params
     assert (tap.eps, tap.alpha, tap.steps, tap.batch_size, tap.targeted) == (8 / 255, 0.4 / 255, 250, 512, True)
     assert (tap.ref_epochs, tap.ref_lr, tap.ref_milestones) == (40, 0.1, (14, 25, 35))
+    assert (tap.restarts, tap.augment, tap.max_shift) == (8, "translate", 4.0)  # the TAP command; RandomTransform
     aue = make("aue", "paper").params
     assert (aue.epochs, aue.steps, aue.strength, aue.weight_decay, aue.alpha) == (60, 5, 0.6, 1e-4, None)
     aap = make("t-aap", "paper").params

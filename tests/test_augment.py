@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import torch
 
-from benchmark.augment import color_jitter, contrastive_view, random_crop, random_flip, random_grayscale, random_resized_crop
+from benchmark.augment import (
+    color_jitter,
+    contrastive_view,
+    random_crop,
+    random_flip,
+    random_grayscale,
+    random_resized_crop,
+    random_translate,
+)
 
 
 def test_random_crop_matches_per_sample_reference():
@@ -52,3 +60,47 @@ def test_contrastive_view_shapes_range_grad_and_randomness():
     assert not torch.allclose(a, b)
     a.sum().backward()
     assert x.grad.abs().sum() > 0
+
+
+def _official_random_transform(x: torch.Tensor, r: torch.Tensor, shift: int = 8) -> torch.Tensor:
+    """Witches' Brew / TAP ``RandomTransform`` (source = target = W, ``fliplr``, bilinear,
+    ``align_corners=True``), rewritten from village/materials/diff_data_augmentation.py."""
+    b, _, _, w = x.shape
+    direct = torch.linspace(-1, 1, w).unsqueeze(0).repeat(w, 1).unsqueeze(-1)
+    grid = torch.cat([direct, direct.transpose(1, 0)], dim=2).unsqueeze(0).repeat(b, 1, 1, 1)
+    delta = torch.linspace(0, 1, w)[shift]
+    grid[..., 0] += ((r[:, 0] - 0.5) * 2 * delta).view(-1, 1, 1)
+    grid[..., 1] += ((r[:, 1] - 0.5) * 2 * delta).view(-1, 1, 1)
+    grid[r[:, 2] > 0.5, :, :, 0] *= -1
+    return torch.nn.functional.grid_sample(x, grid, align_corners=True, mode="bilinear")
+
+
+def test_random_translate_matches_official_random_transform():
+    x = torch.rand(16, 3, 32, 32)
+    out = random_translate(x, torch.Generator().manual_seed(0), max_shift=4.0)
+    r = torch.rand(16, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(out, _official_random_transform(x, r), atol=1e-5)
+
+
+def test_random_translate_moves_a_point_by_up_to_max_shift_subpixel():
+    x = torch.zeros(200, 1, 32, 32)
+    x[:, :, 16, 16] = 1.0
+    out = random_translate(x, torch.Generator().manual_seed(1), max_shift=4.0, flip=False)
+    r = torch.rand(200, 3, generator=torch.Generator().manual_seed(1))
+    cols = torch.arange(32, dtype=torch.float32)
+    cx = (out[:, 0].sum(1) * cols).sum(1) / out[:, 0].sum((1, 2))  # mass centroid column
+    expected = 16 - (r[:, 0] * 2 - 1) * 4  # output(p) = input(p + s): the point moves by -s
+    assert torch.allclose(cx, expected, atol=1e-3)
+    assert (expected - expected.round()).abs().max() > 0.1  # sub-pixel shifts
+    assert torch.allclose(out.sum((1, 2, 3)), torch.ones(200), atol=1e-4)  # no mass lost inside the frame
+
+
+def test_random_translate_fill_and_gradient():
+    x = torch.full((64, 3, 8, 8), 0.5, requires_grad=True)
+    fill = torch.tensor([0.5, 0.5, 0.5])
+    out = random_translate(x, torch.Generator().manual_seed(2), max_shift=4.0, fill=fill)
+    assert torch.allclose(out, torch.full_like(out, 0.5), atol=1e-5)  # padded with the fill value
+    zero = random_translate(x, torch.Generator().manual_seed(2), max_shift=4.0)
+    assert float(zero.min()) < 0.01  # default: zero padding
+    zero.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0

@@ -68,6 +68,7 @@ def craft(
     augment: Augment | None,
     init: Literal["zero", "randn"] = "zero",
     shift: int = 1,
+    restarts: int = 1,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Sample-wise ``delta`` ``[N, C, H, W]`` (float32, CPU) and crafting statistics.
 
@@ -75,9 +76,66 @@ def craft(
     Statistics (no augmentation, on the float ``x + delta``): ``final_loss`` (the mean PGD
     objective on the final ``delta``) and ``target_rate`` (fraction classified as the target for
     targeted crafting, misclassified for untargeted).
+
+    ``restarts`` > 1 (TAP's ``--restarts``, forgemaster_base ``_forge``): the whole crafting runs
+    that many times from fresh initializations and augmentation draws, and the ``delta`` with the
+    lowest mean objective *under the crafting augmentation* on its final value is kept (the
+    official code scores a restart by its augmented target loss of the last pass);
+    ``restart_losses`` lists every restart's score.
     """
-    n, k, dev = len(train), train.num_classes, ctx.device
     g_init, g_aug = ctx.generator(11), ctx.generator(12)
+    args = dict(eps=eps, alpha=alpha, steps=steps, batch_size=batch_size, targeted=targeted, augment=augment, init=init, shift=shift)
+    if restarts <= 1:
+        return _craft_once(model, train, ctx, g_init, g_aug, **args)
+    best: tuple[float, torch.Tensor, dict[str, Any]] | None = None
+    scores = []
+    for r in range(restarts):
+        delta, stats = _craft_once(model, train, ctx, g_init, g_aug, **args)
+        score = _augmented_loss(model, train, ctx, delta, batch_size, targeted, shift, augment)
+        scores.append(round(score, 4))
+        ctx.log(f"craft: restart {r + 1}/{restarts}, augmented target loss {score:.4f}")
+        if best is None or score < best[0]:
+            best = (score, delta, stats)
+    assert best is not None
+    return best[1], {**best[2], "restart_losses": scores, "restart": scores.index(round(best[0], 4))}
+
+
+@torch.no_grad()
+def _augmented_loss(
+    model: nn.Module, train: ImageDataset, ctx: RunContext, delta: torch.Tensor, batch_size: int, targeted: bool, shift: int,
+    augment: Augment | None,
+) -> float:
+    """Mean PGD objective on ``clamp(x + delta)`` through one draw of the crafting augmentation
+    (its own generator, so the crafting streams are untouched)."""
+    g = ctx.generator(13)
+    fm = fold_batchnorm(model)
+    total = 0.0
+    for idx in batches(len(train), batch_size, None, drop_last=False):
+        x = train.float_batch(idx, ctx.device)
+        y = train.y[idx].to(ctx.device)
+        loss = adversarial_loss(fm, y, train.num_classes, ctx, targeted=targeted, shift=shift, augment=augment, generator=g)
+        total += float(loss((x + delta[idx].to(ctx.device)).clamp(0, 1))) * len(idx)
+    return total / len(train)
+
+
+def _craft_once(
+    model: nn.Module,
+    train: ImageDataset,
+    ctx: RunContext,
+    g_init: torch.Generator,
+    g_aug: torch.Generator,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    batch_size: int,
+    targeted: bool,
+    augment: Augment | None,
+    init: Literal["zero", "randn"],
+    shift: int,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """One crafting pass over the data (see :func:`craft`)."""
+    n, k, dev = len(train), train.num_classes, ctx.device
     delta = torch.zeros(train.x.shape, dtype=torch.float32)
     if init == "randn":
         delta = (torch.randn(train.x.shape, generator=g_init) * eps).clamp_(-eps, eps)
