@@ -172,3 +172,130 @@ def test_linear_probe_installs_head(tiny) -> None:
     assert out is model and not model.training
     assert all(torch.equal(a, b) for a, b in zip(before, model.backbone.parameters()))
     assert out(torch.rand(2, 3, 8, 8)).shape == (2, tiny.num_classes)
+
+
+# ------------------------------------------------------------------ objectives shared by victims and attacks
+
+
+def _encoder(seed: int = 0):
+    from benchmark.models import build_classifier
+
+    torch.manual_seed(seed)
+    return build_classifier("small-cnn", 3, 4, [0.5] * 3, [0.25] * 3)
+
+
+def test_loss_scale_is_supcontrast_factor() -> None:
+    from benchmark.ssl import loss_scale
+
+    assert loss_scale(0.5, 0.07) == pytest.approx(7.142857, rel=1e-6)  # SimCLR / SupCL at T 0.5
+    assert loss_scale(0.2, 0.07) == pytest.approx(2.857143, rel=1e-6)  # MoCo v2 at T 0.2
+    assert loss_scale(0.5, None) == 1.0
+
+
+@pytest.mark.parametrize("kind", ["simclr", "supcon"])
+def test_contrastive_methods_scale_their_loss(kind: str) -> None:
+    from benchmark.ssl import SimCLRMethod, SupConMethod
+
+    cls = SimCLRMethod if kind == "simclr" else SupConMethod
+    x1, x2, y = torch.rand(6, 3, 8, 8), torch.rand(6, 3, 8, 8), torch.tensor([0, 1, 0, 2, 1, 3])
+    plain = cls(_encoder(), 16, 8, 0.5).train()
+    torch.manual_seed(1)
+    scaled = cls(_encoder(), 16, 8, 0.5, scale=0.5 / 0.07).train()
+    scaled.load_state_dict(plain.state_dict())
+    z1, z2 = plain.project(x1, x2)
+    ref = (nt_xent(z1, z2, 0.5) if kind == "simclr" else supcon(z1, z2, y, 0.5)).detach()
+    assert float(plain(x1, x2, y).detach()) == pytest.approx(float(ref), rel=1e-6)
+    assert float(scaled(x1, x2, y).detach()) == pytest.approx(float(ref) * 0.5 / 0.07, rel=1e-5)
+
+
+def test_moco_asymmetric_is_one_direction_and_enqueues_one_batch() -> None:
+    from benchmark.ssl import MoCoMethod
+
+    x1, x2, y = torch.rand(4, 3, 8, 8), torch.rand(4, 3, 8, 8), torch.zeros(4, dtype=torch.long)
+    m = MoCoMethod(_encoder(), 16, 8, 0.2, 16, 0.99, 1, torch.Generator().manual_seed(0), symmetric=False, scale=2.0).train()
+    bank = m.queue.queue.clone()
+    loss = m(x1, x2, y)
+    with torch.no_grad():
+        q = m.projector(m.encoder.features(x1))
+        k = m.key_projector(m.key_encoder.features(x2))
+    assert float(loss.detach()) == pytest.approx(2.0 * float(info_nce_queue(q, k, bank, 0.2)), rel=1e-5)
+    m.after_step(1, 10)
+    assert int(m.queue.ptr) == 4  # B keys per step
+    sym = MoCoMethod(_encoder(), 16, 8, 0.2, 16, 0.99, 1, torch.Generator().manual_seed(0), symmetric=True).train()
+    sym(x1, x2, y)
+    sym.after_step(1, 10)
+    assert int(sym.queue.ptr) == 8  # 2B keys per step
+
+
+def test_byol_paper_momentum_is_two_cp_updates_per_step() -> None:
+    """CP's BYOL.forward applies its 0.999 EMA once per direction: two updates per step equal one of 0.999**2."""
+    from benchmark.registry import get_registry
+
+    online, a = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    b = momentum_copy(a)
+    ema_update(a, online, 0.999)
+    ema_update(a, online, 0.999)
+    ema_update(b, online, get_registry().get("victim", "byol").Params().target_momentum)
+    assert torch.allclose(a.weight, b.weight, atol=1e-7) and torch.allclose(a.bias, b.bias, atol=1e-7)
+
+
+def test_simsiam_predictor_group() -> None:
+    from benchmark.ssl import SimSiamMethod
+
+    for fixed in (False, True):
+        groups = SimSiamMethod(_encoder(), 16, 4, fixed).param_groups()
+        assert groups[1]["fixed_lr"] is fixed and len(groups[1]["params"]) == 5  # 2 linears (W, b... first has no bias) + BN
+
+
+# ------------------------------------------------------------------------------------ probe protocol
+
+
+def test_probe_view_is_a_crop_and_flip() -> None:
+    from benchmark.ssl import probe_view
+
+    x = torch.rand(5, 3, 8, 8)
+    a = probe_view(x, torch.Generator().manual_seed(3))
+    assert a.shape == x.shape and torch.equal(a, probe_view(x, torch.Generator().manual_seed(3)))
+    full = probe_view(x, torch.Generator().manual_seed(3), scale=(1.0, 1.0))  # area 1, ratio in 3/4..4/3
+    assert full.shape == x.shape and 0 <= float(full.min()) and float(full.max()) <= 1
+
+
+def test_fit_linear_accepts_a_feature_source_per_epoch() -> None:
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(40) % 2
+    feats = torch.randn(40, 4, generator=g) + 2 * torch.nn.functional.one_hot(y, 4).float()
+    recipe = ProbeRecipe(epochs=5, batch_size=8, lr=0.1)
+    torch.manual_seed(0)
+    fixed = fit_linear(feats, y, 2, recipe, torch.Generator().manual_seed(1))
+    seen: list[int] = []
+    torch.manual_seed(0)
+    from_source = fit_linear(lambda e: (seen.append(e), feats)[1], y, 2, recipe, torch.Generator().manual_seed(1))
+    assert seen == [0, 1, 2, 3, 4]  # one call per epoch
+    assert torch.equal(fixed.weight, from_source.weight) and torch.equal(fixed.bias, from_source.bias)
+
+
+def test_probe_views_fresh_or_cycled(tiny, monkeypatch) -> None:
+    """Faithful probe: a fresh augmented view per epoch; ``views: k``: k views extracted once, cycled."""
+    import benchmark.ssl.probe as probe
+    from benchmark.models import build_classifier
+
+    mean, std = tiny.mean_std()
+    model = build_classifier("small-cnn", 3, tiny.num_classes, mean, std)
+    calls: list[bool] = []
+    real = probe.extract_features
+
+    def counting(*a, **k):
+        calls.append(k.get("augment") is not None)
+        return real(*a, **k)
+
+    monkeypatch.setattr(probe, "extract_features", counting)
+    src = probe.feature_source(model, tiny, RunContext(), ProbeRecipe(epochs=6))
+    views = [src(e) for e in range(6)]
+    assert len(calls) == 6 and all(calls) and not torch.equal(views[0], views[1])
+    calls.clear()
+    src = probe.feature_source(model, tiny, RunContext(), ProbeRecipe(epochs=6, views=2))
+    assert len(calls) == 2  # extracted once
+    assert torch.equal(src(0), src(2)) and torch.equal(src(1), src(5)) and not torch.equal(src(0), src(1))
+    calls.clear()
+    plain = probe.feature_source(model, tiny, RunContext(), ProbeRecipe(augment=False))
+    assert calls == [False] and torch.equal(plain, real(model, tiny, RunContext()))

@@ -45,5 +45,28 @@ def test_paper_profiles_are_faithful() -> None:
     for name in SSL_VICTIMS:
         p = reg.get("victim", name).Params()
         assert (p.arch, p.epochs, p.batch_size, p.probe_epochs, p.probe_lr) == ("resnet18", 1000, 512, 100, 1.0)
-    assert reg.get("victim", "moco").Params().queue_size == 4096
-    assert reg.get("victim", "byol").Params().target_momentum == 0.999
+        assert (p.probe_augment, p.probe_views, p.probe_standardize, p.probe_weight_decay) == (True, None, False, 0.0)
+        assert (p.warmup_epochs, p.warmup_from, p.weight_decay, p.min_lr_ratio) == (10, 0.01, 1e-4, 1e-3)
+    # the CP/TP code multiplies InfoNCE / SupCon by T / 0.07
+    for name, t, lr in (("simclr", 0.5, 0.5), ("supcl", 0.5, 0.5), ("moco", 0.2, 0.3)):
+        p = reg.get("victim", name).Params()
+        assert (p.temperature, p.base_temperature, p.lr) == (t, 0.07, lr)
+    moco = reg.get("victim", "moco").Params()
+    assert (moco.queue_size, moco.key_momentum, moco.symmetric) == (4096, 0.99, False)
+    byol = reg.get("victim", "byol").Params()
+    assert (byol.lr, byol.hidden_dim, byol.out_dim) == (1.0, 4096, 256)
+    assert byol.target_momentum == pytest.approx(0.999**2)  # CP applies its 0.999 EMA twice per step
+    simsiam = reg.get("victim", "simsiam").Params()
+    assert (simsiam.lr, simsiam.dim, simsiam.pred_hidden, simsiam.fixed_predictor_lr) == (0.5, 2048, 512, False)
+
+
+def test_victim_plugins_do_not_import_each_other() -> None:
+    import ast
+    from pathlib import Path
+
+    from tests.conftest import REPO
+
+    for path in (REPO / "plugins" / "victims").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith("plugins"), (path, node.module)

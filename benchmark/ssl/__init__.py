@@ -1,20 +1,30 @@
 """Self-supervised learning building blocks: losses, heads, momentum encoders and the MoCo queue,
-schedules, the two-view pretraining loop, linear probing, and the base of the SSL victims."""
+schedules, the SSL objectives (SimCLR, SupCon, MoCo v2, BYOL, SimSiam) that victims and attacks
+share, the two-view pretraining loop, linear probing, and the base of the SSL victims."""
 
 from __future__ import annotations
 
+from benchmark.ssl.byol import BYOLMethod
+from benchmark.ssl.contrastive import SimCLRMethod, SupConMethod, loss_scale
 from benchmark.ssl.heads import mlp_head, prediction_head, projection_head
 from benchmark.ssl.losses import alignment, info_nce_queue, negative_cosine, nt_xent, supcon, uniformity
 from benchmark.ssl.method import PretrainRecipe, SSLMethod, pretrain
+from benchmark.ssl.moco import MoCoMethod
 from benchmark.ssl.momentum import KeyQueue, cosine_momentum, ema_update, momentum_copy
-from benchmark.ssl.probe import ProbeRecipe, extract_features, fit_linear, linear_probe
+from benchmark.ssl.probe import ProbeRecipe, extract_features, fit_linear, linear_probe, probe_view
 from benchmark.ssl.schedule import warmup_cosine
+from benchmark.ssl.simsiam import SimSiamMethod
 
 __all__ = [
+    "BYOLMethod",
     "KeyQueue",
+    "MoCoMethod",
     "PretrainRecipe",
     "ProbeRecipe",
     "SSLMethod",
+    "SimCLRMethod",
+    "SimSiamMethod",
+    "SupConMethod",
     "alignment",
     "cosine_momentum",
     "ema_update",
@@ -22,11 +32,13 @@ __all__ = [
     "fit_linear",
     "info_nce_queue",
     "linear_probe",
+    "loss_scale",
     "mlp_head",
     "momentum_copy",
     "negative_cosine",
     "nt_xent",
     "prediction_head",
+    "probe_view",
     "pretrain",
     "projection_head",
     "supcon",

@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from benchmark.augment import random_flip, random_resized_crop
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext
 from benchmark.models.classifier import Classifier
 from benchmark.training import autocast, batches, resident, to_model
 
+#: epoch -> features ``[N, D]`` of the training set for that epoch (fixed, or one augmented view)
+FeatureSource = Callable[[int], torch.Tensor]
+
 
 class ProbeRecipe(BaseModel):
-    """The CP/TP linear-evaluation recipe: SGD lr 1.0, momentum 0.9, wd 0, batch 512, 100 epochs,
-    lr x0.2 at epochs 60/75/90 (milestones scale with ``epochs``). ``standardize`` trains on
-    z-scored features and folds the scaling into the returned layer (a deviation, for small nets)."""
+    """The CP/TP linear-evaluation recipe (kaiwenzha/contrastive-poisoning ``evaluation.py``,
+    TrustMLRG/TransPoison ``evaluation.py``): SGD lr 1.0, momentum 0.9, wd 0, batch 512, 100
+    epochs, lr x0.2 after epochs 60/75/90 (``milestones`` are fractions of ``epochs``); every
+    epoch sees a fresh RandomResizedCrop(32, scale 0.2-1) + flip view of each training image
+    through the frozen encoder in eval mode (``augment``). The **final-epoch** layer is kept (the
+    official code reports the best test accuracy over the 100 epochs: test-set model selection).
+
+    ``views``: ``None`` draws a fresh view every epoch (faithful); ``k`` extracts ``k`` views per
+    image once and cycles through them (epoch ``e`` trains on view ``e mod k``), a cheaper
+    approximation for CPU profiles. ``standardize`` trains on z-scored features (statistics of
+    the first epoch's features) and folds the scaling into the returned layer (a deviation, for
+    small nets whose raw features suit a different lr).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -28,38 +44,66 @@ class ProbeRecipe(BaseModel):
     milestones: tuple[float, ...] = (0.6, 0.75, 0.9)  # fractions of ``epochs``
     gamma: float = 0.2
     standardize: bool = False
+    augment: bool = True
+    crop_scale: tuple[float, float] = (0.2, 1.0)
+    views: int | None = Field(None, ge=1)
+
+
+def probe_view(x: torch.Tensor, generator: torch.Generator, scale: tuple[float, float] = (0.2, 1.0)) -> torch.Tensor:
+    """The linear-evaluation training view: RandomResizedCrop(``H``, ``scale``) + horizontal flip,
+    per sample, on a float batch ``[B, C, H, W]`` in [0, 1]."""
+    return random_flip(random_resized_crop(x, generator, scale), generator)
 
 
 @torch.no_grad()
-def extract_features(model: Classifier, data: ImageDataset, ctx: RunContext, batch_size: int = 1024) -> torch.Tensor:
-    """Features ``[N, feature_dim]`` (float32, on ``ctx.device``) of the un-augmented images, with
-    the encoder in eval mode."""
+def extract_features(
+    model: Classifier,
+    data: ImageDataset,
+    ctx: RunContext,
+    batch_size: int = 1024,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Features ``[N, feature_dim]`` (float32, on ``ctx.device``) of ``data`` in index order, with
+    the encoder in eval mode; each image through ``augment(x, generator)`` first when given."""
     was_training = model.training
     model.eval()
     data = resident(data, ctx.device)
     out = []
     for idx in batches(len(data), batch_size, None, False, data.x.device):
+        x = data.float_batch(idx, ctx.device)
+        if augment is not None:
+            assert generator is not None
+            x = augment(x, generator)
         with autocast(ctx):
-            out.append(model.features(to_model(data.float_batch(idx, ctx.device))).float())
+            out.append(model.features(to_model(x)).float())
     model.train(was_training)
     return torch.cat(out)
 
 
 def fit_linear(
-    feats: torch.Tensor, y: torch.Tensor, num_classes: int, recipe: ProbeRecipe, generator: torch.Generator
+    feats: torch.Tensor | FeatureSource,
+    y: torch.Tensor,
+    num_classes: int,
+    recipe: ProbeRecipe,
+    generator: torch.Generator,
 ) -> nn.Linear:
-    """Train ``nn.Linear(D, num_classes)`` with cross entropy on fixed features ``[N, D]``."""
-    feats, y = feats.float(), y.to(feats.device)
-    mean = feats.mean(0) if recipe.standardize else torch.zeros_like(feats[0])
-    std = feats.std(0).clamp(min=1e-6) if recipe.standardize else torch.ones_like(feats[0])
-    z = (feats - mean) / std
-    layer = nn.Linear(feats.shape[1], num_classes).to(feats.device)
+    """Train ``nn.Linear(D, num_classes)`` with cross entropy on frozen features: a fixed
+    ``[N, D]`` tensor, or a source giving epoch ``e``'s features (augmented views). Shuffled
+    mini-batches (the last one partial), the recipe's multistep schedule; returns the last layer."""
+    source: FeatureSource = (lambda e, f=feats: f) if isinstance(feats, torch.Tensor) else feats
+    first = source(0).float()
+    y = y.to(first.device)
+    mean = first.mean(0) if recipe.standardize else torch.zeros_like(first[0])
+    std = first.std(0).clamp(min=1e-6) if recipe.standardize else torch.ones_like(first[0])
+    layer = nn.Linear(first.shape[1], num_classes).to(first.device)
     opt = torch.optim.SGD(layer.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
-    steps_per_epoch = max(1, -(-len(z) // recipe.batch_size))
+    steps_per_epoch = max(1, -(-len(first) // recipe.batch_size))
     milestones = [int(m * recipe.epochs) * steps_per_epoch for m in recipe.milestones]
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, recipe.gamma)
     with torch.enable_grad():
-        for _ in range(recipe.epochs):
+        for epoch in range(recipe.epochs):
+            z = ((first if epoch == 0 else source(epoch).float()) - mean) / std
             for idx in batches(len(z), recipe.batch_size, generator, False):
                 idx = idx.to(z.device)
                 loss = F.cross_entropy(layer(z[idx]), y[idx])
@@ -74,12 +118,27 @@ def fit_linear(
     return layer
 
 
+def feature_source(model: Classifier, data: ImageDataset, ctx: RunContext, recipe: ProbeRecipe) -> torch.Tensor | FeatureSource:
+    """What :func:`fit_linear` trains on under ``recipe``: the un-augmented features (extracted
+    once), a fresh augmented view per epoch, or ``views`` augmented views extracted once and cycled."""
+    if not recipe.augment:
+        return extract_features(model, data, ctx)
+    g = ctx.generator(8)
+
+    def view(_: int) -> torch.Tensor:
+        return extract_features(model, data, ctx, augment=lambda x, gen: probe_view(x, gen, recipe.crop_scale), generator=g)
+
+    if recipe.views is None or recipe.views >= recipe.epochs:
+        return view
+    bank = [view(i) for i in range(recipe.views)]
+    return lambda e: bank[e % len(bank)]
+
+
 def linear_probe(model: Classifier, data: ImageDataset, ctx: RunContext, recipe: ProbeRecipe | None = None) -> Classifier:
-    """Extract ``model``'s features of ``data`` once (backbone frozen, eval mode), fit a linear
-    layer on them (the victim's own, possibly poisoned, training set) and install it as
-    ``model.head``. Returns ``model`` in eval mode."""
+    """Fit a linear layer on the frozen (eval-mode) encoder's features of ``data`` -- the victim's
+    own, possibly poisoned, training set -- under ``recipe`` and install it as ``model.head``.
+    Returns ``model`` in eval mode, with the final-epoch layer."""
     recipe = recipe or ProbeRecipe()
-    feats = extract_features(model, data, ctx)
-    head = fit_linear(feats, data.y, data.num_classes, recipe, ctx.generator(7))
+    head = fit_linear(feature_source(model, data, ctx, recipe), data.y, data.num_classes, recipe, ctx.generator(7))
     model.head = head
     return model.eval()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import ClassVar
 
+from pydantic import Field
 from torch import nn
 
 from benchmark.data.dataset import ImageDataset
@@ -37,6 +38,8 @@ class SSLParams(Params):
     probe_lr: float = 1.0
     probe_weight_decay: float = 0.0
     probe_standardize: bool = False
+    probe_augment: bool = True
+    probe_views: int | None = Field(None, ge=1)
 
 
 #: The quick CPU profile shared by the SSL victims (small CNN, batch 256, z-scored probe features
@@ -48,6 +51,7 @@ QUICK_COMMON = {
     "probe_lr": 0.1,
     "probe_weight_decay": 5e-4,
     "probe_standardize": True,
+    "probe_augment": False,
 }
 SMOKE_COMMON = {
     "arch": "small-cnn",
@@ -58,6 +62,7 @@ SMOKE_COMMON = {
     "probe_batch_size": 16,
     "probe_lr": 0.1,
     "probe_standardize": True,
+    "probe_views": 2,
 }
 
 
@@ -97,6 +102,8 @@ class SSLVictim(Victim):
             lr=p.probe_lr,
             weight_decay=p.probe_weight_decay,
             standardize=p.probe_standardize,
+            augment=p.probe_augment,
+            views=p.probe_views,
         )
 
     def fit(self, train: ImageDataset, ctx: RunContext, hooks: TrainHooks) -> nn.Module:

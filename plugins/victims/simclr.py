@@ -2,64 +2,62 @@
 
 from __future__ import annotations
 
-import torch
+from pydantic import Field
 
 from benchmark.interfaces import RunContext
 from benchmark.models.classifier import Classifier
-from benchmark.ssl.heads import projection_head
-from benchmark.ssl.losses import nt_xent
+from benchmark.ssl.contrastive import SimCLRMethod, loss_scale
 from benchmark.ssl.method import SSLMethod
 from benchmark.ssl.victim import QUICK_COMMON, SMOKE_COMMON, SSLParams, SSLVictim
 
 
-class SimCLRMethod(SSLMethod):
-    """Both views through one encoder pass (``[2B, C, H, W] -> [2B, F]``), a projector
-    ``F -> hidden -> out`` (ReLU, no BN) and NT-Xent over the ``2B`` projections."""
-
-    def __init__(self, encoder: Classifier, hidden: int, out: int, temperature: float) -> None:
-        super().__init__(encoder)
-        self.projector = projection_head(encoder.feature_dim, hidden, out)
-        self.temperature = temperature
-
-    def forward(self, x1: torch.Tensor, x2: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        z1, z2 = self.projector(self.encoder.features(torch.cat([x1, x2]))).chunk(2)
-        return nt_xent(z1, z2, self.temperature)
-
-
 class SimCLR(SSLVictim):
-    """SimCLR (Chen, Kornblith, Norouzi & Hinton, ICML 2020) as the contrastive data user of the
-    CP paper (He, Zha & Katabi, "Indiscriminate Poisoning Attacks on Unsupervised Contrastive
-    Learning", ICLR 2023) and of TP (Liu et al., "Transferable Unlearnable Examples", ICLR 2023).
+    """SimCLR (Chen, Kornblith, Norouzi & Hinton, "A Simple Framework for Contrastive Learning of
+    Visual Representations", ICML 2020) as the contrastive data user of CP (He, Zha & Katabi,
+    "Indiscriminate Poisoning Attacks on Unsupervised Contrastive Learning", ICLR 2023) and of TP
+    (Liu, Backes & Zhang, "Transferable Availability Poisoning Attacks", 2023).
 
     Role: a victim (no threat model of its own): it trains on whatever (poisoned, defended) uint8
     images ``[N, C, H, W]`` it gets, then fits a linear probe on the same set, and returns a
     :class:`Classifier` mapping [0, 1] images ``[B, C, H, W]`` to logits ``[B, K]``.
 
-    Paper profile (specs/defenses-metrics-victims.md §3.2-3.3, CP faithful): ResNet-18, projector
-    512 -> 512 -> 128, NT-Xent T 0.5, SGD lr 0.5, m 0.9, wd 1e-4, batch 512, 1000 epochs, 10-epoch
-    warm-up from 0.01, cosine to lr/1000; probe SGD lr 1.0, 100 epochs, x0.2 at 60/75/90.
-    Deviations: the loss is *not* multiplied by T/0.07 as in CP's SupContrast-derived code (an lr
-    rescale); the probe sees un-augmented features extracted once (CP augments the probe's
-    inputs); the probe is trained on the victim's own training set and the final epoch is kept.
-    ``quick``: small CNN (256-d), projector 256 -> 256 -> 128, batch 256, lr 0.12, wd 5e-4.
+    Source followed: kaiwenzha/contrastive-poisoning ``main.py`` (``--baseline`` / ``--pretrained_delta``
+    runs with ``--cl_alg SimCLR``), ``losses.py`` (``SimCLRLoss``), ``resnet.py``, ``util.py``,
+    ``evaluation.py``; TrustMLRG/TransPoison ``main.py`` and ``evaluation.py`` are the same recipe.
+    Paper profile: CIFAR ResNet-18, projector 512 -> 512 -> 128 (ReLU, no BN, L2-normalized),
+    NT-Xent at T 0.5 **multiplied by T / 0.07** (``base_temperature``; x7.1, as SupContrast-style
+    ``SimCLRLoss``), SGD lr 0.5, m 0.9, wd 1e-4 on every parameter, batch 512, 1000 epochs, 10-epoch
+    linear warm-up from lr 0.01, cosine to lr/1000; probe: SGD lr 1.0, 100 epochs, x0.2 after
+    60/75/90, fresh RandomResizedCrop(0.2-1) + flip views through the frozen eval-mode encoder
+    (:class:`~benchmark.ssl.probe.ProbeRecipe`).
+
+    Deviations: single device (CP runs DDP on 4 GPUs with SyncBN and gathered negatives: the
+    same loss and BN statistics over the 1024 views); the lr follows the schedule per step, CP's
+    cosine per epoch (warm-up per step in both); the probe keeps the **final** epoch (CP/TP report
+    the best test accuracy over the probe's epochs) and trains on the victim's own, possibly
+    poisoned, training set (TP's convention; CP probes on the clean training set, which a data
+    user does not have). ``quick``/``smoke``: see :data:`QUICK` and docs/victims.md.
     Supervised ``TrainHooks`` are ignored (see :class:`SSLVictim`).
     """
 
     name = "simclr"
 
     class Params(SSLParams):
-        temperature: float = 0.5
+        temperature: float = Field(0.5, gt=0)
+        base_temperature: float | None = Field(0.07, gt=0)  # loss x temperature / base_temperature; null: unscaled
         proj_hidden: int | None = None  # None: the encoder's feature dimension (512 for ResNet-18)
         proj_dim: int = 128
 
     profiles = {
-        "quick": {**QUICK_COMMON, "epochs": 20, "lr": 0.12, "weight_decay": 5e-4},
+        "quick": {**QUICK_COMMON, "epochs": 20, "lr": 0.12, "weight_decay": 5e-4, "base_temperature": None},
         "smoke": {**SMOKE_COMMON},
     }
 
     def build_method(self, encoder: Classifier, ctx: RunContext) -> SSLMethod:
         p = self.params
-        return SimCLRMethod(encoder, p.proj_hidden or encoder.feature_dim, p.proj_dim, p.temperature)
+        return SimCLRMethod(
+            encoder, p.proj_hidden or encoder.feature_dim, p.proj_dim, p.temperature, loss_scale(p.temperature, p.base_temperature)
+        )
 
 
 PLUGINS = [SimCLR]

@@ -2,55 +2,54 @@
 
 from __future__ import annotations
 
-import torch
+from pydantic import Field
 
 from benchmark.interfaces import RunContext
 from benchmark.models.classifier import Classifier
-from benchmark.ssl.losses import supcon
+from benchmark.ssl.contrastive import SupConMethod, loss_scale
 from benchmark.ssl.method import SSLMethod
 from benchmark.ssl.victim import QUICK_COMMON, SMOKE_COMMON, SSLParams, SSLVictim
-from plugins.victims.simclr import SimCLRMethod
-
-
-class SupConMethod(SimCLRMethod):
-    """SimCLR's encoder pass and projector; the loss treats every same-label view as a positive."""
-
-    def forward(self, x1: torch.Tensor, x2: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        z1, z2 = self.projector(self.encoder.features(torch.cat([x1, x2]))).chunk(2)
-        return supcon(z1, z2, y, self.temperature)
 
 
 class SupCL(SSLVictim):
     """Supervised contrastive learning (Khosla et al., "Supervised Contrastive Learning",
-    NeurIPS 2020), the SupCL victim of TP (Liu et al., "Transferable Unlearnable Examples",
-    ICLR 2023).
+    NeurIPS 2020), the SupCL victim of TP (Liu, Backes & Zhang, "Transferable Availability
+    Poisoning Attacks", 2023).
 
     Role: a victim (no threat model). Input uint8 ``[N, C, H, W]`` plus labels ``[N]``; two views
     per image; SupCon over the ``2B`` projections ``[2B, 128]`` (positives: all other views with the
     same label); then a linear probe; returns a :class:`Classifier` ``[B, C, H, W] -> [B, K]``.
 
-    Paper profile (§3.7, TP faithful): ResNet-18, projector 512 -> 512 -> 128, T 0.5, SGD lr 0.5,
-    wd 1e-4, batch 512, 1000 epochs, warm-up + cosine; probe as §3.2. SupContrast's own default is
-    T 0.1 (set ``temperature: 0.1``). Deviation: no T/0.07 loss scale (TP multiplies by it).
-    ``quick``: small CNN, projector 256 -> 256 -> 128, batch 256, lr 0.12, wd 5e-4.
-    Supervised ``TrainHooks`` are ignored (see :class:`SSLVictim`).
+    Source followed: TrustMLRG/TransPoison ``main.py`` (``--cl_alg SupCL --baseline``), ``losses.py``
+    (``SupConLoss``, SupContrast's), ``evaluation.py``. Paper profile (TP Appendix A.3): CIFAR
+    ResNet-18, projector 512 -> 512 -> 128, SupCon at T 0.5 **multiplied by T / 0.07**
+    (``base_temperature``; x7.1), SGD lr 0.5, m 0.9, wd 1e-4, batch 512, 1000 epochs, 10-epoch warm-up
+    from 0.01, cosine to lr/1000; probe as :class:`~benchmark.ssl.probe.ProbeRecipe`. SupContrast's
+    own default is T 0.1 (set ``temperature: 0.1``).
+    Deviations: TransPoison's training loader does not shuffle (``DataLoader`` without
+    ``shuffle``); we shuffle every epoch. Per-step cosine (TP: per epoch). The probe keeps the final
+    epoch (TP reports the best) and trains on the victim's own training set, as TP.
+    ``quick``/``smoke``: see docs/victims.md. Supervised ``TrainHooks`` are ignored (see :class:`SSLVictim`).
     """
 
     name = "supcl"
 
     class Params(SSLParams):
-        temperature: float = 0.5
+        temperature: float = Field(0.5, gt=0)
+        base_temperature: float | None = Field(0.07, gt=0)  # loss x temperature / base_temperature; null: unscaled
         proj_hidden: int | None = None
         proj_dim: int = 128
 
     profiles = {
-        "quick": {**QUICK_COMMON, "epochs": 15, "lr": 0.12, "weight_decay": 5e-4},
+        "quick": {**QUICK_COMMON, "epochs": 15, "lr": 0.12, "weight_decay": 5e-4, "base_temperature": None},
         "smoke": {**SMOKE_COMMON},
     }
 
     def build_method(self, encoder: Classifier, ctx: RunContext) -> SSLMethod:
         p = self.params
-        return SupConMethod(encoder, p.proj_hidden or encoder.feature_dim, p.proj_dim, p.temperature)
+        return SupConMethod(
+            encoder, p.proj_hidden or encoder.feature_dim, p.proj_dim, p.temperature, loss_scale(p.temperature, p.base_temperature)
+        )
 
 
 PLUGINS = [SupCL]
