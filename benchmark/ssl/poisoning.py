@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
+from torch import nn
 
 from benchmark.augment import contrastive_view
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext
-from benchmark.ssl.objectives import CLObjective
 from benchmark.training import autocast, to_model
 
 #: maps a batch (dataset indices ``[B]``, clean float images ``[B, C, H, W]``) to its perturbed images
@@ -32,7 +32,7 @@ def two_views(x: torch.Tensor, generator: torch.Generator, view: dict[str, Any])
 
 
 def model_phase(
-    objective: CLObjective,
+    objective: nn.Module,
     optimizer: torch.optim.Optimizer,
     data: ImageDataset,
     index_batches: Iterable[torch.Tensor],
@@ -52,7 +52,7 @@ def model_phase(
         with torch.no_grad():
             v1, v2 = two_views(perturb(idx, x), generator, view)
         with autocast(ctx):
-            loss = objective.loss(v1, v2, y)
+            loss = objective(v1, v2, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

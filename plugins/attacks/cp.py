@@ -172,13 +172,13 @@ class CP(Attack):
             hidden = s["proj_hidden"] or enc.feature_dim
             if s["objective"] == "simclr":
                 obj: CLObjective = SimCLRObjective(
-                    enc, hidden=hidden, out=s["proj_dim"], temperature=s["temperature"], loss_scale=s["loss_scale"], bn_groups=s["bn_groups"]
+                    enc, hidden=hidden, out=s["proj_dim"], temperature=s["temperature"], scale=s["loss_scale"], bn_groups=s["bn_groups"]
                 )
             elif s["objective"] == "moco":
                 obj = MoCoObjective(
                     enc, hidden=hidden, out=s["proj_dim"], temperature=s["temperature"], queue_size=s["queue_size"],
                     momentum=s["key_momentum"], key_grad=s["key_grad"], ema_in_noise_phase=True,
-                    generator=ctx.generator(offset + 1), loss_scale=s["loss_scale"], bn_groups=s["bn_groups"],
+                    generator=ctx.generator(offset + 1), scale=s["loss_scale"], bn_groups=s["bn_groups"],
                 )
             else:
                 obj = BYOLObjective(enc, hidden=hidden, out=s["proj_dim"], momentum=s["target_momentum"], bn_groups=s["bn_groups"])
@@ -229,7 +229,7 @@ class CP(Attack):
                         xp = (x + (d[y] if classwise else d)).clamp(0, 1)
                         v1, v2 = two_views(xp, g, view)
                         with autocast(ctx):
-                            loss = obj.loss(v1, v2, y)
+                            loss = obj(v1, v2, y)
                         (grad,) = torch.autograd.grad(loss, d)
                         if classwise:
                             delta.copy_(linf_step(d.detach(), grad, alpha, eps))

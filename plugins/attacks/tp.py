@@ -125,7 +125,7 @@ class TP(Attack):
                     def cl_loss(xp: torch.Tensor, y: torch.Tensor = y, last: list[torch.Tensor] = last) -> torch.Tensor:
                         v1, v2 = two_views(xp, g, view)
                         with autocast(ctx):
-                            loss = obj.loss(v1, v2, y)
+                            loss = obj(v1, v2, y)
                         last[:] = [loss.detach().float()]
                         return loss
 

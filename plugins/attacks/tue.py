@@ -208,7 +208,7 @@ class TUE(Attack):
                             if s["w_ssl"]:
                                 v1, v2 = two_views((x + d).clamp(0, 1), g, view)
                                 with autocast(ctx):
-                                    loss = loss + s["w_ssl"] * obj.loss(v1, v2, y)
+                                    loss = loss + s["w_ssl"] * obj(v1, v2, y)
                             csd = csd_loss(d, y)
                             if s["w_csd"]:
                                 loss = loss + s["w_csd"] * csd
