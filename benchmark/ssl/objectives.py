@@ -155,8 +155,10 @@ class MoCoObjective(PoisonObjective, MoCoMethod):
     ``hidden`` > 0: MLP head ``F -> hidden -> out`` (MoCo v2, CP); 0: one linear layer (TUE's MoCo
     demo). Each forward first runs the EMA ``key <- m key + (1 - m) query`` (in noise phases only
     when ``ema_in_noise_phase``: CP yes, TUE no) and enqueues its keys (both codes, noise phases
-    included). Train-mode keys are computed on a shuffled batch (shuffle BN), in ``bn_groups``
-    chunks. ``key_grad``: in noise phases the gradient also flows to the input through the keys.
+    included). Train-mode keys are computed in ``bn_groups`` chunks, on a shuffled batch when
+    ``shuffle_keys`` (shuffle BN; CP's ``cl_algs.MoCo`` skips the shuffle under
+    ``--allow_mmt_grad``, TUE shuffles always). ``key_grad``: in noise phases the gradient also
+    flows to the input through the keys.
     """
 
     def __init__(
@@ -173,6 +175,7 @@ class MoCoObjective(PoisonObjective, MoCoMethod):
         generator: torch.Generator,
         scale: float = 1.0,
         bn_groups: int = 1,
+        shuffle_keys: bool = True,
     ) -> None:
         MoCoMethod.__init__(
             self, encoder, max(hidden, 1), out, temperature, queue_size, momentum, bn_groups, generator, symmetric=False, scale=scale
@@ -181,6 +184,7 @@ class MoCoObjective(PoisonObjective, MoCoMethod):
             self.projector = nn.Linear(encoder.feature_dim, out)
             self.key_projector = momentum_copy(self.projector)
         self.bn_groups, self.key_grad, self.ema_in_noise_phase = bn_groups, key_grad, ema_in_noise_phase
+        self.shuffle_keys = shuffle_keys
         self._wrap("embed", Embedder(self.encoder, self.projector))
         self._wrap("key_embed", Embedder(self.key_encoder, self.key_projector))
         # the key branch is frozen in a noise phase only when the EMA does not move it there
@@ -189,8 +193,8 @@ class MoCoObjective(PoisonObjective, MoCoMethod):
     def _keys(self, x: torch.Tensor) -> torch.Tensor:
         net = self.net("key_embed")
         with torch.set_grad_enabled(torch.is_grad_enabled() and self._noise and self.key_grad):
-            if not net.training:
-                return net(x)
+            if not net.training or not self.shuffle_keys:
+                return grouped(net, x, self.bn_groups)
             perm = torch.randperm(len(x), generator=self.generator).to(x.device)
             return grouped(net, x[perm], self.bn_groups)[perm.argsort()]
 

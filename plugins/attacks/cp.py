@@ -76,7 +76,8 @@ class CP(Attack):
 
     Faithful details kept: the official 4-GPU run computes BatchNorm over 128 images per GPU
     (``bn_groups: 4``); the MoCo key encoder's EMA runs in every forward and keys are enqueued in
-    every forward, noise steps included, as are BYOL's two EMA updates per forward; the effective
+    every forward, noise steps included, as are BYOL's two EMA updates per forward; MoCo's keys are
+    shuffled for BN only without ``key_grad`` (as ``cl_algs.MoCo``); the effective
     loss scale of the official code (``loss_scale: null``): SupContrast-style losses multiply by
     T/0.07, and SimCLR's GatherLayer + DDP averaging divides its gradient by the 4 GPUs, so SimCLR
     x (0.5/0.07)/4 = 1.79, MoCo x 0.2/0.07 = 2.86, BYOL x 1.
@@ -179,6 +180,7 @@ class CP(Attack):
                     enc, hidden=hidden, out=s["proj_dim"], temperature=s["temperature"], queue_size=s["queue_size"],
                     momentum=s["key_momentum"], key_grad=s["key_grad"], ema_in_noise_phase=True,
                     generator=ctx.generator(offset + 1), scale=s["loss_scale"], bn_groups=s["bn_groups"],
+                    shuffle_keys=not s["key_grad"],  # cl_algs.MoCo shuffles keys only without --allow_mmt_grad
                 )
             else:
                 obj = BYOLObjective(enc, hidden=hidden, out=s["proj_dim"], momentum=s["target_momentum"], bn_groups=s["bn_groups"])
