@@ -13,7 +13,7 @@ import types
 import typing
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
 
 from benchmark.errors import ConfigError
 
@@ -92,12 +92,25 @@ def format_error(e: Any, model: type[BaseModel]) -> tuple[str, str]:
         return loc, (
             f"unknown key {shorten(key)}{did_you_mean(key, allowed)} (allowed: {', '.join(allowed) or 'none'})"
         )
-    return loc, f"{e['msg']} (got {shorten(e.get('input'))})"
+    msg = str(e["ctx"]["error"]) if e["type"] == "value_error" and "error" in e.get("ctx", {}) else e["msg"]
+    return loc, f"{msg} (got {shorten(e.get('input'))})"
 
 
 def format_validation_error(err: ValidationError, model: type[BaseModel]) -> tuple[str, str]:
     """First error of ``err`` as (key path, message with the allowed keys or values)."""
     return format_error(err.errors()[0], model)
+
+
+def only_for(owners: dict[str, tuple[str, ...]], selector: str, value: Any, info: ValidationInfo) -> Any:
+    """Body of a field validator for params that apply to some values of another field only (a
+    MoCo queue size given with a BYOL objective): ``owners`` maps each such field to the values of
+    ``selector`` it applies to; ``None`` (the default, "not given") always passes. The selector
+    field must be declared before the fields it governs."""
+    chosen = info.data.get(selector)
+    allowed = owners[str(info.field_name)]
+    if value is not None and chosen is not None and chosen not in allowed:
+        raise ValueError(f"{info.field_name} applies only to {selector} {' or '.join(map(repr, allowed))}, not {chosen!r}")
+    return value
 
 
 def resolve_params(

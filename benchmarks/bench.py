@@ -12,6 +12,15 @@ runner does, the reference side keeps glibc's defaults as the papers' scripts do
 - ``simclr``: one pretraining epoch, only when ``plugins/victims/simclr.py`` exists (no reference);
 - ``certify``: certification draws of the ``certified-learnability`` metric (sigma 0.01 on every
   parameter of a small CNN, then the test split), against ``certify.py``'s loop.
+- ``cp`` / ``cp-noanomaly``: one CP-S epoch of the ``cp`` plugin (SimCLR, small CNN, batch 512: a
+  model epoch, then 5 sign steps per batch over the data), against kaiwenzha/contrastive-poisoning's
+  loop (``reference_contrastive.cp_reference``; ``cp`` keeps ``main.py``'s anomaly detection on,
+  ``cp-noanomaly`` turns it off);
+- ``tp``: one epoch of the ``tp`` plugin (TP's Algorithm 1: contrastive model and PGD phases,
+  supervised model and PGD phases, 5 + 5 steps), against the same loop in TransPoison's idiom
+  (``reference_contrastive.tp_reference``). For these cells both sides run with the tuned allocator
+  and a channels_last model (the careful user's setup); the reference side keeps its DataLoader,
+  kornia augmentations and per-sample Python.
 
 The reference pipeline keeps the images as HWC uint8 numpy arrays, turns each sample into a PIL
 image in ``__getitem__`` (torchvision's CIFAR10), applies torchvision transforms per sample and
@@ -131,6 +140,32 @@ def simclr_uebench(train: ImageDataset, device: torch.device) -> Result | None:
                   note=f"smoke profile with {over}: pretraining + linear probe")
 
 
+def cp_uebench(train: ImageDataset, device: torch.device, cell: str) -> Result:
+    """One CP-S epoch of the ``cp`` plugin with the reference's settings: SimCLR, small CNN, batch
+    512, BN over the whole batch, the single-process loss scale T/0.07, U(-eps, eps) start, a model
+    epoch then 5 sign steps of 0.1 eps per batch."""
+    from plugins.attacks.cp import CP
+
+    p = CP.Params(arch="small-cnn", init="uniform", epochs=1, bn_groups=1, loss_scale=0.5 / 0.07)
+    ctx = RunContext(device=device)
+    torch.manual_seed(0)
+    poison, dt, peak = timed(device, lambda: CP(p).generate(train, ctx))
+    n = (len(train) // 512) * 512
+    return Result(cell, device.type, "uebench", n, dt, peak, unit="img/s (CP-S epoch: 1 model + 5 noise passes)",
+                  note=f"noise loss {poison.meta['noise_loss'][-1]:.3f}")
+
+
+def tp_uebench(train: ImageDataset, device: torch.device) -> Result:
+    """One epoch of the ``tp`` plugin (quick model: small CNN; batch 512; 5 + 5 PGD steps)."""
+    from plugins.attacks.tp import TP
+
+    ctx = RunContext(device=device)
+    torch.manual_seed(0)
+    poison, dt, peak = timed(device, lambda: TP(TP.Params(arch="small-cnn", epochs=1)).generate(train, ctx))
+    return Result("tp", device.type, "uebench", len(train), dt, peak, unit="img/s (TP epoch: 4 phases, 5+5 PGD steps)",
+                  note=f"last SL noise loss {poison.meta['sl_noise_loss'][-1]:.3f}")
+
+
 def certify_model(train: ImageDataset, device: torch.device) -> nn.Module:
     """The model both sides of the ``certify`` cell draw around: a small CNN trained for one epoch
     on 2,048 images with uebench's loop (setup, not timed; the same weights on both sides)."""
@@ -247,7 +282,9 @@ def rss_scaling(kinds: list[str], sizes: list[int]) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------------------------- sides
 
-CELLS = ("sl-small-cnn", "sl-resnet18", "em", "em-resnet18", "at", "simclr", "certify")
+CELLS = ("sl-small-cnn", "sl-resnet18", "em", "em-resnet18", "at", "simclr", "certify", "cp", "cp-noanomaly", "tp")
+#: cells whose reference side runs as a careful user would: tuned allocator, channels_last model
+CAREFUL_REFERENCE = ("cp", "cp-noanomaly", "tp")
 
 
 def run_side(cell: str, impl: str, device: str, args: argparse.Namespace) -> Result | None:
@@ -257,7 +294,7 @@ def run_side(cell: str, impl: str, device: str, args: argparse.Namespace) -> Res
     dev = torch.device(device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if impl == "uebench" and dev.type == "cpu":
+    if (impl == "uebench" or cell in CAREFUL_REFERENCE) and dev.type == "cpu":
         tune_cpu_allocator()
     train, test = load_cifar(50_000 if args.full else 5_000)
 
@@ -286,6 +323,17 @@ def run_side(cell: str, impl: str, device: str, args: argparse.Namespace) -> Res
     if cell == "certify":  # --quick: 10 draws on 2,048 test images (4 reference batches); --full: 100 on all
         draws, t = (100, test) if args.full else (10, test.select(torch.arange(2048)))
         return certify_uebench(train, t, dev, draws) if ue else certify_reference(certify_model(train, dev), t, dev, draws, args.workers)
+    if cell in ("cp", "cp-noanomaly", "tp"):  # --quick: 2,048 images (4 batches of 512)
+        if dev.type != "cpu":
+            raise SystemExit(f"bench: the {cell} reference runs on the CPU only")
+        data = subset(2048)
+        if ue:
+            return cp_uebench(data, dev, cell) if cell.startswith("cp") else tp_uebench(data, dev)
+        from reference_contrastive import cp_reference, tp_reference
+
+        if cell == "tp":
+            return tp_reference(data, args.workers)
+        return cp_reference(data, args.workers, anomaly=cell == "cp")
     raise SystemExit(f"bench: unknown cell {cell!r}")
 
 

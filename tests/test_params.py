@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import pytest
+from pydantic import ValidationInfo, field_validator
 
 from benchmark.errors import ConfigError
-from benchmark.params import Params, parse_fraction, resolve_params
+from benchmark.params import Params, only_for, parse_fraction, resolve_params
 from benchmark.plugin import Plugin
 
 
@@ -150,3 +153,26 @@ def test_params_have_bounds(kind, name, params, key):
 
     with pytest.raises(ConfigError, match=rf"^x\.params\.{key}: Input should be"):
         resolve_params(get_registry().get(kind, name), "paper", params, where="x.params")
+def test_only_for_names_a_param_given_with_the_wrong_selector():
+    owners = {"queue": ("moco",), "temp": ("moco", "simclr")}
+
+    class Sel(Plugin):
+        name = "sel"
+
+        class Params(Params):
+            method: Literal["simclr", "moco", "byol"] = "simclr"
+            queue: int | None = None
+            temp: float | None = None
+
+            @field_validator(*owners)
+            @classmethod
+            def _only(cls, value: Any, info: ValidationInfo) -> Any:
+                return only_for(owners, "method", value, info)
+
+    assert resolve_params(Sel, "paper", {"method": "moco", "queue": 8, "temp": 0.2}).queue == 8
+    assert resolve_params(Sel, "paper", {"method": "byol"}).queue is None  # defaults always pass
+    with pytest.raises(ConfigError) as e:
+        resolve_params(Sel, "paper", {"method": "simclr", "queue": 8}, where="attacks[2].params")
+    assert str(e.value) == "attacks[2].params.queue: queue applies only to method 'moco', not 'simclr' (got 8)"
+    with pytest.raises(ConfigError, match=r"temp applies only to method 'moco' or 'simclr', not 'byol'"):
+        resolve_params(Sel, "paper", {"method": "byol", "temp": 0.5})

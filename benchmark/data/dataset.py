@@ -7,6 +7,17 @@ from dataclasses import dataclass, field, replace
 import torch
 
 
+def content_key(data: ImageDataset) -> str:
+    """sha256 (20 hex digits) of a dataset's image shape, uint8 images and labels: names the data an
+    intermediate artifact was made from when the runner gave no data key (unit tests, library use)."""
+    import hashlib
+
+    h = hashlib.sha256(str(tuple(data.x.shape)).encode())
+    h.update(data.x.contiguous().cpu().numpy().tobytes())
+    h.update(data.y.to(torch.int64).contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()[:20]
+
+
 @dataclass(frozen=True)
 class ImageDataset:
     """Images as one uint8 tensor, labels and class names.

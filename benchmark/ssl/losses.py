@@ -43,21 +43,25 @@ def supcon(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor, temperature
     return (-(log_prob * pos).sum(1) / pos.sum(1).clamp(min=1)).mean()
 
 
-def info_nce_queue(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """MoCo's InfoNCE: query ``q`` ``[B, D]``, its positive key ``k`` ``[B, D]`` (no gradient flows
-    into it), negatives ``queue`` ``[K, D]``. All are L2-normalized here; the positive is class 0
-    of a ``1 + K``-way cross entropy."""
+def info_nce_queue(
+    q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature: float = 0.2, *, key_grad: bool = False
+) -> torch.Tensor:
+    """MoCo's InfoNCE: query ``q`` ``[B, D]``, its positive key ``k`` ``[B, D]``, negatives ``queue``
+    ``[K, D]``. All are L2-normalized here; the positive is class 0 of a ``1 + K``-way cross
+    entropy. No gradient flows into ``k`` unless ``key_grad`` (the "dual-branch" gradient that
+    the CP and TUE attacks send to their input through the key encoder)."""
     q = F.normalize(q.float(), dim=1)
-    k = F.normalize(k.detach().float(), dim=1)
+    k = F.normalize((k if key_grad else k.detach()).float(), dim=1)
     neg = F.normalize(queue.detach().float(), dim=1)
     logits = torch.cat([(q * k).sum(1, keepdim=True), q @ neg.T], dim=1) / temperature
     return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
 
 
-def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+def negative_cosine(p: torch.Tensor, z: torch.Tensor, *, stop_grad: bool = True) -> torch.Tensor:
     """``-cos(p, stopgrad(z))`` averaged over the batch (BYOL's ``2 - 2 cos`` up to an affine map;
-    SimSiam's ``D``). ``p``: predictions ``[B, D]``; ``z``: targets ``[B, D]`` (detached here)."""
-    return -F.cosine_similarity(p.float(), z.detach().float(), dim=1).mean()
+    SimSiam's ``D``). ``p``: predictions ``[B, D]``; ``z``: targets ``[B, D]`` (detached here unless
+    ``stop_grad`` is False: TUE's ``k_grad`` noise steps on SimSiam)."""
+    return -F.cosine_similarity(p.float(), (z.detach() if stop_grad else z).float(), dim=1).mean()
 
 
 def alignment(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:

@@ -8,14 +8,13 @@ model normalizes its input, the training data and the seed -- never the attack t
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-from benchmark.data.dataset import ImageDataset
+from benchmark.data.dataset import ImageDataset, content_key
 from benchmark.interfaces import RunContext
 from benchmark.models import build_classifier
 from benchmark.training import Augment, SGDRecipe, train_supervised
@@ -24,11 +23,7 @@ from benchmark.training import Augment, SGDRecipe, train_supervised
 def data_fingerprint(data: ImageDataset) -> str:
     """sha256 (20 hex digits) of a dataset's uint8 images and labels: the data key when the
     runner did not provide one (unit tests, library use)."""
-    h = hashlib.sha256()
-    h.update(str(tuple(data.x.shape)).encode())
-    h.update(data.x.contiguous().numpy().tobytes())
-    h.update(data.y.to(torch.int64).contiguous().numpy().tobytes())
-    return h.hexdigest()[:20]
+    return content_key(data)
 
 
 def reference_classifier(
