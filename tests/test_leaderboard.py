@@ -56,3 +56,15 @@ def test_write_from_store(tmp_path):
 
 def test_empty():
     assert "No finished cells yet" in render([], "x")
+
+
+def test_not_applicable_cells_show_n_a_with_the_reason():
+    from benchmark.report.leaderboard import render
+
+    recs = [rec("clean", "sl", "at", 0, 0.5), rec("clean", "simclr", "none", 0, 0.4)]
+    na = rec("clean", "simclr", "at", 0, 0.0, status="n/a")
+    na["not_applicable"] = "supervised victims only"
+    text = render(recs + [na], "r")
+    assert "n/a: the defense does not apply to the victim. `at`: supervised victims only." in text
+    row = next(line for line in text.splitlines() if line.startswith("| clean") and "n/a" in line)
+    assert "50.0" in row  # the defense `at` table: sl 50.0, simclr n/a

@@ -13,13 +13,19 @@ from benchmark.store import ResultStore
 MAIN_METRIC = "accuracy"
 
 
+COLUMNS = ["dataset", "profile", "attack", "victim", "defense", "seed", "metric", "value", "status"]
+
+
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per (cell, metric) of every finished cell."""
+    """One row per (cell, metric) of every finished cell; an n/a cell (the defense does not apply
+    to the victim) is one row of the main metric with no value and status ``n/a``."""
     rows = []
     for r in records:
-        if r.get("status") != "ok":
+        status = r.get("status")
+        if status not in ("ok", "n/a"):
             continue
-        for metric, value in r.get("metrics", {}).items():
+        items = r.get("metrics", {}).items() if status == "ok" else [(MAIN_METRIC, float("nan"))]
+        for metric, value in items:
             rows.append(
                 {
                     "dataset": r["dataset"],
@@ -30,18 +36,24 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                     "seed": r["seed"],
                     "metric": metric,
                     "value": float(value),
+                    "status": status,
                 }
             )
-    return pd.DataFrame(rows, columns=["dataset", "profile", "attack", "victim", "defense", "seed", "metric", "value"])
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def na_notes(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Why cells are n/a: each defense's ``applies_note`` from its n/a records."""
+    return {r["defense"]: r.get("not_applicable") or "" for r in records if r.get("status") == "n/a"}
 
 
 def _order(values: list[str], first: tuple[str, ...]) -> list[str]:
     return [v for v in first if v in values] + sorted(v for v in values if v not in first)
 
 
-def _fmt(mean: float, std: float, n: int, scale: float) -> str:
+def _fmt(mean: float, std: float, n: int, scale: float, na: bool = False) -> str:
     if pd.isna(mean):
-        return "–"
+        return "n/a" if na else "–"
     if n > 1:
         return f"{mean * scale:.1f} ± {std * scale:.1f}"
     return f"{mean * scale:.1f}"
@@ -49,13 +61,15 @@ def _fmt(mean: float, std: float, n: int, scale: float) -> str:
 
 def pivot(df: pd.DataFrame, rows: str, cols: str, row_first: tuple[str, ...], col_first: tuple[str, ...], scale: float, worst: bool) -> pd.DataFrame:
     """mean ± std over seeds; rows x cols; optionally a Worst column (max over columns of the mean)."""
-    g = df.groupby([rows, cols])["value"].agg(["mean", "std", "count"]).reset_index()
+    g = df.groupby([rows, cols]).agg(
+        mean=("value", "mean"), std=("value", "std"), count=("value", "count"), na=("status", lambda s: bool((s == "n/a").all()))
+    ).reset_index()
     r_order = _order(list(g[rows].unique()), row_first)
     c_order = _order(list(g[cols].unique()), col_first)
     table = pd.DataFrame(index=r_order, columns=c_order, dtype=object)
     means = pd.DataFrame(index=r_order, columns=c_order, dtype=float)
     for _, row in g.iterrows():
-        table.loc[row[rows], row[cols]] = _fmt(row["mean"], 0.0 if pd.isna(row["std"]) else row["std"], int(row["count"]), scale)
+        table.loc[row[rows], row[cols]] = _fmt(row["mean"], 0.0 if pd.isna(row["std"]) else row["std"], int(row["count"]), scale, row["na"])
         means.loc[row[rows], row[cols]] = row["mean"]
     table = table.fillna("–")
     if worst:
@@ -81,6 +95,12 @@ def render(records: list[dict[str, Any]], source: str, figures: dict[tuple[str, 
         "**Worst** is the attack's worst case: the highest accuracy any victim reaches.",
         "",
     ]
+    notes = na_notes(records)
+    if notes:
+        by_note: dict[str, list[str]] = {}
+        for d, n in sorted(notes.items()):
+            by_note.setdefault(n or "see the defense", []).append(f"`{d}`")
+        out += ["n/a: the defense does not apply to the victim. " + "; ".join(f"{', '.join(ds)}: {n}" for n, ds in by_note.items()) + ".", ""]
     if df.empty:
         return "\n".join(out + ["No finished cells yet.", ""])
     for (dataset, profile), d in df.groupby(["dataset", "profile"], sort=True):

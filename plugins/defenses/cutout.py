@@ -11,7 +11,7 @@ from pydantic import Field
 from torch import nn
 
 from benchmark.augment import to_device
-from benchmark.interfaces import Defense, RunContext, TrainHooks, Victim
+from benchmark.interfaces import SUPERVISED_ONLY, Defense, RunContext, TrainHooks, Victim
 from benchmark.params import Params
 
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -61,6 +61,8 @@ class Cutout(Defense):
 
     class Params(Params):
         length: int = Field(16, ge=1)
+
+    applies_note = SUPERVISED_ONLY
 
     def applies_to(self, victim: Victim) -> bool:
         return victim.paradigm == "supervised"

@@ -72,6 +72,16 @@ def inner_objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: t
     return -F.cross_entropy(model(x + delta), y) + reg * delta.pow(2).sum()
 
 
+def perturbation_mask(n: int, fraction: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """``[n, 1, 1, 1]`` float mask with ``int(n * fraction)`` ones at random places: which images of
+    an outer batch get the universal perturbation (the reference's ``random.sample``; 1 of 100)."""
+    mask = torch.zeros(n, 1, 1, 1)
+    k = int(n * fraction)
+    if k:
+        mask[torch.randperm(n, generator=generator)[:k]] = 1.0
+    return mask.to(device)
+
+
 class IBAU(Defense):
     """I-BAU: repair a trained classifier with a clean hold-out by adversarial unlearning of one
     universal perturbation, through the implicit hypergradient.
@@ -148,10 +158,7 @@ class IBAU(Defense):
                 delta = self.inner_max(net, xs, p)
                 total = torch.zeros((), device=ctx.device)
                 for xb, yb in zip(xs, ys):
-                    n_pert = int(len(xb) * p.perturbed_fraction)
-                    mask = torch.zeros(len(xb), 1, 1, 1, device=ctx.device)
-                    if n_pert:
-                        mask[torch.randperm(len(xb), generator=g)[:n_pert].to(ctx.device)] = 1.0
+                    mask = perturbation_mask(len(xb), p.perturbed_fraction, g, ctx.device)
 
                     def outer_loss(d: torch.Tensor, xb: torch.Tensor = xb, yb: torch.Tensor = yb, mask: torch.Tensor = mask) -> torch.Tensor:
                         loss = F.cross_entropy(net(xb + mask * d), yb)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from benchmark.interfaces import Defense, RunContext, TrainHooks, Victim
+from benchmark.interfaces import SUPERVISED_ONLY, Defense, RunContext, TrainHooks, Victim
 from benchmark.params import Params
 
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -63,6 +63,8 @@ class _Mix(Defense):
     class Params(Params):
         lambda_min: float = Field(0.0, ge=0, le=1)
         lambda_max: float = Field(1.0, ge=0, le=1)
+
+    applies_note = SUPERVISED_ONLY
 
     def applies_to(self, victim: Victim) -> bool:
         return victim.paradigm == "supervised"

@@ -10,7 +10,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from benchmark.interfaces import Defense, RunContext, TrainHooks, Victim
+from benchmark.interfaces import SUPERVISED_ONLY, Defense, RunContext, TrainHooks, Victim
 from benchmark.params import Params
 
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -62,6 +62,8 @@ class GaussianNoise(Defense):
     class Params(Params):
         scale: float = Field(8 / 255, ge=0, le=1)  # the std (gaussian) or the half-width (uniform)
         distribution: Literal["gaussian", "uniform"] = "gaussian"
+
+    applies_note = SUPERVISED_ONLY
 
     def applies_to(self, victim: Victim) -> bool:
         return victim.paradigm == "supervised"

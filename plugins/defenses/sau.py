@@ -28,6 +28,22 @@ def js_divergence(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tenso
     return (0.5 * (p * p.log() + q * q.log()) - 0.5 * (p * m.log() + q * m.log())).sum(1)
 
 
+def shared_adversarial(
+    pred: torch.Tensor, pred_ref: torch.Tensor, clean: torch.Tensor, clean_ref: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The masks of the shared PGD (reference ``Shared_PGD.attack``), all ``[B]`` bool, from the two
+    models' predictions on the perturbed (``pred``, ``pred_ref``) and clean inputs: ``moved`` (h's
+    prediction changed), ``moved_ref`` (h0's changed), ``shared`` (both changed, to the same label)."""
+    moved, moved_ref = pred != clean, pred_ref != clean_ref
+    return moved, moved_ref, moved & moved_ref & (pred == pred_ref)
+
+
+def potential_poison(adv_ref: torch.Tensor, y: torch.Tensor, clean_ref: torch.Tensor) -> torch.Tensor:
+    """SAU's unlearning mask ``[B]``: h0's prediction on the perturbed input is wrong **and** differs
+    from its prediction on the clean input (reference: ``success_attack_ref``)."""
+    return (adv_ref != y) & (adv_ref != clean_ref)
+
+
 def shared_pgd(
     model: nn.Module,
     ref: nn.Module,
@@ -71,9 +87,7 @@ def shared_pgd(
         delta.requires_grad_(True)
         xp = x + delta
         logits, logits_ref = model(xp), ref(xp)
-        pred, pred_ref = logits.argmax(1), logits_ref.argmax(1)
-        moved, moved_ref = pred != clean, pred_ref != clean_ref
-        shared = moved & moved_ref & (pred == pred_ref)
+        moved, moved_ref, shared = shared_adversarial(logits.argmax(1), logits_ref.argmax(1), clean, clean_ref)
         ce = F.cross_entropy(logits.float(), y, reduction="none")
         ce_ref = F.cross_entropy(logits_ref.float(), y, reduction="none")
         loss_adv = -((ce * ~moved).sum() + (ce_ref * ~moved_ref).sum()) / (2 * b)
@@ -113,7 +127,7 @@ def sau_loss(
     with torch.no_grad():
         pred_ref = ref(x).argmax(1)
         adv_ref = ref(x_adv).argmax(1)
-    potential = (adv_ref != y) & (adv_ref != pred_ref)
+    potential = potential_poison(adv_ref, y, pred_ref)
     prob = F.softmax(logits_adv, dim=1)
     one_hot = F.one_hot(adv_ref, prob.shape[1]).to(prob.dtype)
     pos = (prob * one_hot).sum(1)

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from torch import nn
 
 from benchmark.errors import did_you_mean
-from benchmark.interfaces import Defense, RunContext, TrainHooks, Victim
+from benchmark.interfaces import SUPERVISED_ONLY, Defense, RunContext, TrainHooks, Victim
 from benchmark.params import Params
 from benchmark.trace import EpochEvent
 
@@ -223,6 +223,8 @@ class _UEraser(Defense):
     stage = "train"
     requires = ("kornia",)
     Params = _UEraserParams
+
+    applies_note = SUPERVISED_ONLY
 
     def applies_to(self, victim: Victim) -> bool:
         return victim.paradigm == "supervised"
