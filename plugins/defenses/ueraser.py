@@ -300,11 +300,13 @@ class UEraserMax(_UEraser):
     name = "ueraser-max"
     __doc__ = (
         """UEraser-Max: the worst of K = 5 augmentations per sample in every epoch (APBench's
-    default ``--repeat_epoch 300`` with 200 epochs). About K times the cost of a training step."""
+    default ``--repeat_epoch 300`` with 200 epochs). About 1.4 K times the cost of a plain training
+    step on a CPU (K forwards and backwards, K kornia calls of about 0.4 of a step each). Quick
+    profile: K = 3 (about 4x a quick ``sl`` cell, 6-7 min single-threaded; K = 5 would be 7x)."""
         + _DOC
     )
 
-    profiles = {"smoke": {"repeats": 2}}
+    profiles = {"quick": {"repeats": 3}, "smoke": {"repeats": 2}}
 
 
 PLUGINS = [UEraserLite, UEraserStandard, UEraserMax]
