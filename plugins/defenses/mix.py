@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from benchmark.interfaces import SUPERVISED_ONLY, Defense, RunContext, TrainHooks, Victim
@@ -63,6 +63,12 @@ class _Mix(Defense):
     class Params(Params):
         lambda_min: float = Field(0.0, ge=0, le=1)
         lambda_max: float = Field(1.0, ge=0, le=1)
+
+        @model_validator(mode="after")
+        def _range(self) -> _Mix.Params:
+            if self.lambda_min > self.lambda_max:
+                raise ValueError(f"lambda_min {self.lambda_min} exceeds lambda_max {self.lambda_max}")
+            return self
 
     applies_note = SUPERVISED_ONLY
 
