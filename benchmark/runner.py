@@ -143,6 +143,7 @@ class Runner:
         #: trained victims of plain-training cells, by (poison, victim, seed): see :meth:`fit_victim`
         self._victims: OrderedDict[str, tuple[nn.Module, list[dict[str, Any]], dict[str, Any]]] = OrderedDict()
         self.reuse_victims = reuse_victims
+        self._reused = False  # whether the last fit_victim call reused a trained victim
 
     # -------------------------------------------------------------------------------- queries
     def is_done(self, cell: Cell) -> bool:
@@ -256,6 +257,7 @@ class Runner:
         (``none``, then ``i-bau``, ``sau``, ``finetune``...) starts from a copy instead of training
         it again: the same model, curves and RNG state as a fresh training, so the same numbers.
         Not when a metric observes the training (``reuse=False``): it must see every epoch."""
+        self._reused = False
         if not (reuse and self.reuse_victims and self.plain_training(cell.defense)):
             return cell.victim.fit(train, ctx, cell.defense.train_hooks(ctx))
         key = spec_key({"kind": "victim", "poison": cell.job.key, "victim": cell.victim.spec(), "seed": cell.seed})
@@ -267,6 +269,7 @@ class Runner:
             if "cuda" in rng:
                 torch.cuda.set_rng_state_all(rng["cuda"])
             self.plugin_log(f"{cell.label}: reusing the victim trained for an earlier cell")
+            self._reused = True
             return copy.deepcopy(model)
         model = cell.victim.fit(train, ctx, cell.defense.train_hooks(ctx))
         rng = {"cpu": torch.get_rng_state()}
@@ -325,10 +328,15 @@ class Runner:
             torch.manual_seed(cell.seed)
             train = splits.train.with_images(poison.x)
             train = cell.defense.transform(train, ctx)
+            t_fit = time.perf_counter()
             model = self.fit_victim(cell, train, ctx, curves, reuse=not observed)
+            timing = {"victim_s": round(time.perf_counter() - t_fit, 2), "victim_reused": self._reused}
             if cell.defense.stage == "model":
                 assert splits.holdout is not None
+                t_rep = time.perf_counter()
                 model = cell.defense.repair(model, splits.holdout, ctx)
+                timing["repair_s"] = round(time.perf_counter() - t_rep, 2)
+            rec["timing"] = timing
             rec["curves"] = curves.events
             art = CellArtifacts(
                 model=model, splits=splits, train=train, poison=poison, victim=cell.victim, defense=cell.defense,

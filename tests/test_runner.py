@@ -287,3 +287,6 @@ def test_model_stage_cells_reuse_the_plain_victim_with_identical_numbers(tmp_pat
         assert a["curves"] == b["curves"], cell.label
     rec = r1.store.get(next(c for c in r1.plan.cells if c.defense.name == "finetune").key)
     assert [e["phase"] for e in rec["curves"]][-1] == "repair" and rec["curves"][0]["phase"] == "supervised"
+    assert rec["timing"]["victim_reused"] and rec["timing"]["repair_s"] > 0
+    none = r1.store.get(next(c for c in r1.plan.cells if c.defense.name == "none").key)
+    assert not none["timing"]["victim_reused"] and none["timing"]["victim_s"] > 0 and "repair_s" not in none["timing"]
