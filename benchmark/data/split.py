@@ -78,13 +78,13 @@ def make_splits(
         try:
             chosen = balanced_indices(train.y, subset, seed, train.num_classes)
         except ValueError as e:
-            raise SplitError("subset", f"a subset of {subset}: {e}") from None
+            raise SplitError("subset", str(e)) from None
         train = train.select(chosen)
     if test_subset is not None:
         try:
             test = test.select(balanced_indices(test.y, test_subset, seed, test.num_classes))
         except ValueError as e:
-            raise SplitError("test_subset", f"a test subset of {test_subset}: {e}") from None
+            raise SplitError("test_subset", str(e)) from None
     hold = None
     n_hold = holdout_size(holdout, len(train))
     if holdout and not n_hold:

@@ -103,7 +103,7 @@ class Scratch(Defense):
         epochs: int = Field(200, ge=1)
         batch_size: int = Field(128, ge=1)
         lr: float = Field(0.1, gt=0)
-        momentum: float = Field(0.9, ge=0)
+        momentum: float = Field(0.9, ge=0, lt=1)
         weight_decay: float = Field(5e-4, ge=0)
         nesterov: bool = False
 

@@ -182,11 +182,11 @@ class SAU(Defense):
         pgd_step: float = Field(0.2, gt=0)  # adv_lr
         pgd_steps: int = Field(5, ge=1)  # adv_steps
         pgd_init: Literal["max", "min", "zero", "random"] = "max"
-        beta_adv: float = 0.01  # beta_1
-        beta_share: float = 1.0  # beta_2
-        lambda_clean: float = 1.0  # lmd_1
-        lambda_adv: float = 0.0  # lmd_2
-        lambda_share: float = 1.0  # lmd_3
+        beta_adv: float = Field(0.01, ge=0)  # beta_1
+        beta_share: float = Field(1.0, ge=0)  # beta_2
+        lambda_clean: float = Field(1.0, ge=0)  # lmd_1
+        lambda_adv: float = Field(0.0, ge=0)  # lmd_2
+        lambda_share: float = Field(1.0, ge=0)  # lmd_3
         bn: Literal["eval", "train"] = "eval"
 
     profiles = {
