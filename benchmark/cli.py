@@ -98,6 +98,9 @@ def _report(args: argparse.Namespace) -> int:
     report = write_report(root, out, figures=not args.no_figures, poisons=not args.no_poisons,
                           log=lambda m: print(m, file=sys.stderr))
     print(report.text())
+    return 0
+
+
 def _claims(args: argparse.Namespace) -> int:
     """Check the papers' claims on a results directory; write CLAIMS.md. A failing claim is
     reported, not an error: the exit code is 0 unless the claims file or the results are unreadable."""

@@ -191,6 +191,10 @@ class Victim(Plugin):
 # ----------------------------------------------------------------------------------------- defense
 
 
+#: :attr:`Defense.applies_note` of the training-stage defenses that change the supervised step
+SUPERVISED_ONLY = "supervised victims only: it changes the cross-entropy training step, which contrastive victims do not take"
+
+
 class Defense(Plugin):
     """A countermeasure. ``stage`` says where it acts:
 
@@ -202,6 +206,8 @@ class Defense(Plugin):
 
     kind = "defense"
     stage: ClassVar[str] = "none"
+    #: what :meth:`applies_to` accepts, in words (N/A cells and leaderboards show it)
+    applies_note: ClassVar[str] = ""
     #: clean hold-out samples a ``model``-stage defense needs (taken from the training set).
     needs_holdout: ClassVar[bool] = False
 

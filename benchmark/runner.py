@@ -7,22 +7,25 @@ through per-job locks (a cell another runner holds is retried at the end).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import sys
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from benchmark.config import Resolved
 from benchmark.data.dataset import DataSplits, ImageDataset
-from benchmark.data.split import make_splits
-from benchmark.errors import DatasetError, UserError
-from benchmark.interfaces import CellArtifacts, Poison, RunContext
+from benchmark.data.split import SplitError, make_splits
+from benchmark.errors import ConfigError, DatasetError, UserError
+from benchmark.interfaces import CellArtifacts, Defense, Poison, RunContext
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.provenance import numerics, provenance
 from benchmark.runtime import tune_cpu_allocator
@@ -57,6 +60,8 @@ def load_splits(r: Resolved) -> tuple[DataSplits, str]:
     digest = data_checksum(train, test)
     try:
         splits = make_splits(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout, seed=d.split_seed)
+    except SplitError as e:
+        raise ConfigError(f"dataset {d.display!r}: {e}", file=r.file, path=f"dataset.{e.key}") from None
     except ValueError as e:
         raise DatasetError(f"dataset {d.display!r}: {e}") from None
     return splits, digest
@@ -126,6 +131,7 @@ class Runner:
         progress: bool | None = None,
         verbose: bool = False,
         worker: tuple[int, int] = (0, 1),
+        reuse_victims: bool = True,
     ) -> None:
         self.r = resolved
         self.worker = worker
@@ -143,6 +149,10 @@ class Runner:
         self._splits: DataSplits | None = None
         self.dataset_sha256: str | None = None
         self._poisons: dict[str, Poison | Exception] = {}
+        #: trained victims of plain-training cells, by (poison, victim, seed): see :meth:`fit_victim`
+        self._victims: OrderedDict[str, tuple[nn.Module, list[dict[str, Any]], dict[str, Any]]] = OrderedDict()
+        self.reuse_victims = reuse_victims
+        self._reused = False  # whether the last fit_victim call reused a trained victim
 
     # -------------------------------------------------------------------------------- queries
     def is_done(self, cell: Cell) -> bool:
@@ -241,6 +251,44 @@ class Runner:
         self._poisons[job.key] = p
         return p
 
+    @staticmethod
+    def plain_training(defense: Defense) -> bool:
+        """Whether ``defense`` leaves the victim's training alone (no data transform, no training
+        hooks: ``none`` and the model-stage defenses), so cells that differ only in such defenses
+        train the very same victim."""
+        cls = type(defense)
+        return defense.stage in ("none", "model") and cls.transform is Defense.transform and cls.train_hooks is Defense.train_hooks
+
+    def fit_victim(self, cell: Cell, train: ImageDataset, ctx: RunContext, curves: CurveRecorder, reuse: bool = True) -> nn.Module:
+        """The cell's trained victim. A victim trained without any defense in its training (see
+        :meth:`plain_training`) is kept in memory, with its curves and torch's RNG state after
+        training, so the next cell of the same poison, victim and seed with another such defense
+        (``none``, then ``i-bau``, ``sau``, ``finetune``...) starts from a copy instead of training
+        it again: the same model, curves and RNG state as a fresh training, so the same numbers.
+        Not when a metric observes the training (``reuse=False``): it must see every epoch."""
+        self._reused = False
+        if not (reuse and self.reuse_victims and self.plain_training(cell.defense)):
+            return cell.victim.fit(train, ctx, cell.defense.train_hooks(ctx))
+        key = spec_key({"kind": "victim", "poison": cell.job.key, "victim": cell.victim.spec(), "seed": cell.seed})
+        if key in self._victims:
+            self._victims.move_to_end(key)
+            model, events, rng = self._victims[key]
+            curves.events.extend(copy.deepcopy(events))
+            torch.set_rng_state(rng["cpu"])
+            if "cuda" in rng:
+                torch.cuda.set_rng_state_all(rng["cuda"])
+            self.plugin_log(f"{cell.label}: reusing the victim trained for an earlier cell")
+            self._reused = True
+            return copy.deepcopy(model)
+        model = cell.victim.fit(train, ctx, cell.defense.train_hooks(ctx))
+        rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        self._victims[key] = (copy.deepcopy(model), copy.deepcopy(curves.events), rng)
+        while len(self._victims) > max(2, len(self.r.matrix.seeds)):
+            self._victims.popitem(last=False)
+        return model
+
     def run_cell(self, cell: Cell) -> dict[str, Any]:
         """Compute one cell and return its record (status ``ok``, ``n/a`` or ``failed``)."""
         r = self.r
@@ -268,7 +316,12 @@ class Runner:
         }
         t0 = time.perf_counter()
         if not cell.defense.applies_to(cell.victim):
-            rec.update(status="n/a", error=f"defense {cell.defense.display!r} does not apply to victim {cell.victim.display!r}", metrics={})
+            note = cell.defense.applies_note
+            why = f" ({note})" if note else ""
+            rec.update(
+                status="n/a", error=f"defense {cell.defense.display!r} does not apply to victim {cell.victim.display!r}{why}", metrics={},
+                not_applicable=note,
+            )
             return rec
         try:
             splits = self.splits()
@@ -287,10 +340,15 @@ class Runner:
             torch.manual_seed(cell.seed)
             train = splits.train.with_images(poison.x)
             train = cell.defense.transform(train, ctx)
-            model = cell.victim.fit(train, ctx, cell.defense.train_hooks(ctx))
+            t_fit = time.perf_counter()
+            model = self.fit_victim(cell, train, ctx, curves, reuse=not observed)
+            timing = {"victim_s": round(time.perf_counter() - t_fit, 2), "victim_reused": self._reused}
             if cell.defense.stage == "model":
                 assert splits.holdout is not None
+                t_rep = time.perf_counter()
                 model = cell.defense.repair(model, splits.holdout, ctx)
+                timing["repair_s"] = round(time.perf_counter() - t_rep, 2)
+            rec["timing"] = timing
             rec["curves"] = curves.events
             art = CellArtifacts(
                 model=model, splits=splits, train=train, poison=poison, victim=cell.victim, defense=cell.defense,

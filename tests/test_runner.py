@@ -267,3 +267,30 @@ def test_a_plugin_that_exits_fails_its_cells_only(tmp_path, monkeypatch):
     assert (s.ok, len(s.failed), s.exit_code) == (1, 1, 1)
     (bad,) = [x for x in r.store.records() if x["status"] == "failed"]
     assert bad["victim"] == "quitter" and bad["error"] == "SystemExit: 3"
+
+
+def test_model_stage_cells_reuse_the_plain_victim_with_identical_numbers(tmp_path):
+    over = {
+        "attacks": ["clean"],
+        "defenses": ["none", "finetune", "iss-bdr", "scratch"],
+        "seeds": [0, 1],
+        "dataset": {"name": "digits", "subset": 200, "holdout": 20},
+    }
+    fits = []
+    r1 = runner(tmp_path / "a", **over)
+    fit = r1.r.victims[0].fit
+    r1.r.victims[0].fit = lambda *a, **k: fits.append(1) or fit(*a, **k)  # type: ignore[method-assign]
+    assert r1.run().exit_code == 0
+    assert len(fits) == 4  # none x 2 seeds and iss-bdr x 2 seeds; finetune and scratch reuse none's victims
+    r2 = runner(tmp_path / "b", **over)
+    r2.reuse_victims = False
+    assert r2.run().exit_code == 0
+    for cell in r1.plan.cells:
+        a, b = r1.store.get(cell.key), r2.store.get(cell.key)
+        assert a["metrics"] == b["metrics"], cell.label
+        assert a["curves"] == b["curves"], cell.label
+    rec = r1.store.get(next(c for c in r1.plan.cells if c.defense.name == "finetune").key)
+    assert [e["phase"] for e in rec["curves"]][-1] == "repair" and rec["curves"][0]["phase"] == "supervised"
+    assert rec["timing"]["victim_reused"] and rec["timing"]["repair_s"] > 0
+    none = r1.store.get(next(c for c in r1.plan.cells if c.defense.name == "none").key)
+    assert not none["timing"]["victim_reused"] and none["timing"]["victim_s"] > 0 and "repair_s" not in none["timing"]

@@ -7,6 +7,15 @@ import torch
 from benchmark.data.dataset import DataSplits, ImageDataset
 
 
+class SplitError(ValueError):
+    """A split the data cannot give; ``key`` names the dataset key at fault (``subset``,
+    ``test_subset``, ``holdout``), so the runner can point the user at it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def balanced_indices(y: torch.Tensor, n: int, seed: int, num_classes: int) -> torch.Tensor:
     """``n`` indices with (as near as possible) ``n / num_classes`` per class, drawn with ``seed``.
 
@@ -66,25 +75,41 @@ def make_splits(
     """
     full = train
     if subset is not None:
-        chosen = balanced_indices(train.y, subset, seed, train.num_classes)
+        try:
+            chosen = balanced_indices(train.y, subset, seed, train.num_classes)
+        except ValueError as e:
+            raise SplitError("subset", str(e)) from None
         train = train.select(chosen)
     if test_subset is not None:
-        test = test.select(balanced_indices(test.y, test_subset, seed, test.num_classes))
+        try:
+            test = test.select(balanced_indices(test.y, test_subset, seed, test.num_classes))
+        except ValueError as e:
+            raise SplitError("test_subset", str(e)) from None
     hold = None
     n_hold = holdout_size(holdout, len(train))
+    if holdout and not n_hold:
+        raise SplitError("holdout", f"a hold-out of {holdout} of the {len(train)} training images is 0 images")
     if n_hold:
         if subset is not None:
             rest = torch.ones(len(full), dtype=torch.bool)
             rest[chosen] = False
             outside = torch.nonzero(rest).flatten()
             if n_hold > len(outside):
-                raise ValueError(f"a hold-out of {n_hold} does not fit in the {len(outside)} training images outside the subset")
-            h = outside[balanced_indices(full.y[outside], n_hold, seed + 1, full.num_classes)]
+                raise SplitError(
+                    "holdout", f"a hold-out of {n_hold} does not fit in the {len(outside)} training images outside the subset of {len(train)}"
+                )
+            try:
+                h = outside[balanced_indices(full.y[outside], n_hold, seed + 1, full.num_classes)]
+            except ValueError as e:
+                raise SplitError("holdout", f"a hold-out of {n_hold} outside the subset: {e}") from None
             hold = full.select(h)
         else:
             if n_hold >= len(train):
-                raise ValueError(f"a hold-out of {n_hold} leaves nothing of the {len(train)} training images")
-            h = balanced_indices(train.y, n_hold, seed + 1, train.num_classes)
+                raise SplitError("holdout", f"a hold-out of {n_hold} leaves nothing of the {len(train)} training images")
+            try:
+                h = balanced_indices(train.y, n_hold, seed + 1, train.num_classes)
+            except ValueError as e:
+                raise SplitError("holdout", f"a hold-out of {n_hold}: {e}") from None
             keep = torch.ones(len(train), dtype=torch.bool)
             keep[h] = False
             hold = train.select(h)

@@ -40,6 +40,13 @@ def notes(results: Results) -> list[str]:
     """What a reader must know before trusting the numbers: mixed environments, superseded and
     unreadable records."""
     out: list[str] = []
+    why: dict[str, set[str]] = {}  # n/a note -> defenses
+    for c in results.cells:
+        if c.status == "n/a":
+            why.setdefault(str(c.record.get("not_applicable") or "no reason recorded"), set()).add(c.defense)
+    if why:
+        out += ["n/a: the defense does not apply to the victim. "
+                + "; ".join(f"{', '.join(f'`{d}`' for d in sorted(ds))}: {note}" for note, ds in sorted(why.items())) + ".", ""]
     if len(results.environments) > 1:
         out += [
             f"> ⚠ **Mixed numeric environments.** These results were computed in {len(results.environments)} environments "

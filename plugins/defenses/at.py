@@ -12,7 +12,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from benchmark.interfaces import Defense, RunContext, TrainHooks, Victim
+from benchmark.interfaces import SUPERVISED_ONLY, Defense, RunContext, TrainHooks, Victim
 from benchmark.params import Params
 from benchmark.training import frozen
 
@@ -129,6 +129,8 @@ class AT(Defense):
         "quick": {"steps": 5},
         "smoke": {"steps": 2},
     }
+
+    applies_note = SUPERVISED_ONLY
 
     def applies_to(self, victim: Victim) -> bool:
         return victim.paradigm == "supervised"

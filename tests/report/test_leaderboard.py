@@ -175,7 +175,7 @@ def test_malformed_records_are_counted_not_fatal():
 def test_dataset_description_next_to_every_table():
     md = render(small_matrix(), "r")
     n_tables = md.count("\n### ") - md.count("### Failures")
-    assert md.count("_Dataset: toy: source npz; content sha256 ababababab") == n_tables
+    assert md.count("_Dataset: toy: npz data (abababababababababa…), 5k subset, full test set, clean hold-out 5%_") == n_tables
     recs = small_matrix()
     for r in recs:
         r["dataset_description"] = "CIFAR-10 JPEG-75 copy, 5k class-balanced subset"
@@ -203,3 +203,13 @@ def test_nan_in_tables_is_never_zero():
     recs = [record("em", "sl", "none", 0, 0.1, extra={"certified@0.1": math.nan})]
     md = render(recs, "r")
     assert row(section(md, "`certified@0.1` (defense `none`): attacks × victims"), "em")[1] == "NaN"
+
+
+def test_not_applicable_cells_show_n_a_with_the_reason():
+    recs = [rec("clean", "sl", "at", 0, 0.5), rec("clean", "simclr", "none", 0, 0.4)]
+    na = rec("clean", "simclr", "at", 0, 0.0, status="n/a")
+    na["not_applicable"] = "supervised victims only"
+    text = render(recs + [na], "r")
+    assert "n/a: the defense does not apply to the victim. `at`: supervised victims only." in text
+    line = next(x for x in text.splitlines() if x.startswith("| clean") and "n/a" in x)
+    assert "50.0" in line  # the defense `at` table: sl 50.0, simclr n/a

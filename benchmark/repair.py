@@ -1,0 +1,91 @@
+"""What model-stage defenses share: repairing a trained classifier with the clean hold-out.
+
+A ``model``-stage defense (:class:`~benchmark.interfaces.Defense`) gets the victim's trained
+classifier and the matrix's clean hold-out (``dataset.holdout``: class-balanced clean originals
+the victim never trained on; :func:`benchmark.data.split.make_splits`) and returns a repaired copy.
+The helpers here keep those repairs reproducible whatever ran before them in the process
+(:func:`seeded`), emit one ``"repair"`` :class:`~benchmark.trace.EpochEvent` per pass, and give
+the loops their common pieces: frozen-BN training mode, hold-out batches, a fresh initialization.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from benchmark.data.dataset import ImageDataset
+from benchmark.interfaces import RunContext
+from benchmark.trace import EpochEvent
+
+#: the ``phase`` of the epoch events a repair emits (one per pass over the hold-out)
+PHASE = "repair"
+
+
+@contextmanager
+def seeded(ctx: RunContext, offset: int) -> Iterator[torch.Generator]:
+    """Run a repair with torch's global RNG forked and seeded from ``ctx.seed`` and ``offset``
+    (restored afterwards), and yield a CPU generator of the same seed for explicit draws.
+
+    A repair's numbers then depend only on its inputs, not on how many random numbers the victim's
+    training (or a cached copy of it) consumed before."""
+    seed = ctx.seed * 1_000_003 + offset
+    devices = [ctx.device] if ctx.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield torch.Generator().manual_seed(seed)
+
+
+def repair_mode(model: nn.Module, bn: str = "eval") -> nn.Module:
+    """``model`` ready for a repair step: every parameter trainable; BatchNorm (and dropout) in
+    eval mode with ``bn="eval"`` (I-BAU's and SAU's default: running statistics frozen at the
+    victim's values), in train mode with ``bn="train"``."""
+    model.requires_grad_(True)
+    return model.train(bn == "train")
+
+
+def reinitialized(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every submodule's parameters (and BatchNorm statistics) drawn
+    afresh by its own ``reset_parameters`` (torch's default initialization, from the global RNG).
+    Buffers that are not parameters of a layer (the classifier's input normalization) are kept."""
+    fresh = copy.deepcopy(model)
+    for m in fresh.modules():
+        reset = getattr(m, "reset_parameters", None)
+        if callable(reset):
+            reset()
+    return fresh
+
+
+def holdout_batches(
+    n: int, batch_size: int, generator: torch.Generator | None, device: torch.device | None = None
+) -> Iterator[torch.Tensor]:
+    """Index batches over ``range(n)`` (the last one may be short, as a ``DataLoader`` without
+    ``drop_last``): a fresh permutation from ``generator``, or in order without one."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    if device is not None:
+        order = order.to(device)
+    for s in range(0, n, batch_size):
+        yield order[s : s + batch_size]
+
+
+def shuffled_once(data: ImageDataset, generator: torch.Generator) -> ImageDataset:
+    """``data`` in one seeded random order. The hold-out is drawn class by class and sorted, so a
+    loop that walks it in a fixed order (I-BAU's ``shuffle=False`` loader, whose test-set source
+    is not sorted by class) must see it shuffled once first."""
+    return data.select(torch.randperm(len(data), generator=generator))
+
+
+def emit(ctx: RunContext, epoch: int, epochs: int, loss: torch.Tensor | float, model: nn.Module, lr: float = math.nan) -> None:
+    """One ``"repair"`` event (one host sync: the pass's mean loss)."""
+    ctx.trace.emit(EpochEvent(PHASE, epoch, epochs, float(loss), math.nan, lr, model))
+
+
+def check_holdout(holdout: ImageDataset | None, name: str) -> ImageDataset:
+    """The hold-out, or a clear error when a model-stage defense runs without one."""
+    if holdout is None or len(holdout) == 0:
+        raise ValueError(f"defense {name!r} repairs a model with the clean hold-out, but the split has none: set dataset.holdout")
+    return holdout
