@@ -22,6 +22,7 @@ from benchmark.config import Resolved
 from benchmark.data.dataset import DataSplits, ImageDataset
 from benchmark.data.split import make_splits
 from benchmark.errors import DatasetError, UserError
+from benchmark.fitting import defend_and_fit, defense_context
 from benchmark.interfaces import CellArtifacts, Poison, RunContext
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.provenance import provenance
@@ -247,13 +248,10 @@ class Runner:
                 if listener is not None:
                     observed[m.name] = listener
                     ctx.trace.subscribe(listener)
-            torch.manual_seed(cell.seed)
-            train = splits.train.with_images(poison.x)
-            train = cell.defense.transform(train, ctx)
-            model = cell.victim.fit(train, ctx, cell.defense.train_hooks(ctx))
+            model, train = defend_and_fit(splits.train.with_images(poison.x), cell.victim, cell.defense, ctx)
             if cell.defense.stage == "model":
                 assert splits.holdout is not None
-                model = cell.defense.repair(model, splits.holdout, ctx)
+                model = cell.defense.repair(model, splits.holdout, defense_context(ctx))
             rec["curves"] = curves.events
             art = CellArtifacts(
                 model=model, splits=splits, train=train, poison=poison, victim=cell.victim, defense=cell.defense,

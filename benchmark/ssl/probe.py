@@ -10,6 +10,7 @@ from torch import nn
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext
 from benchmark.models.classifier import Classifier
+from benchmark.trace import EpochEvent, Trace
 from benchmark.training import autocast, batches, resident, to_model
 
 
@@ -46,9 +47,18 @@ def extract_features(model: Classifier, data: ImageDataset, ctx: RunContext, bat
 
 
 def fit_linear(
-    feats: torch.Tensor, y: torch.Tensor, num_classes: int, recipe: ProbeRecipe, generator: torch.Generator
+    feats: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    recipe: ProbeRecipe,
+    generator: torch.Generator,
+    trace: Trace | None = None,
 ) -> nn.Linear:
-    """Train ``nn.Linear(D, num_classes)`` with cross entropy on fixed features ``[N, D]``."""
+    """Train ``nn.Linear(D, num_classes)`` with cross entropy on fixed features ``[N, D]``.
+
+    With a ``trace``, every epoch emits an :class:`~benchmark.trace.EpochEvent` of phase
+    ``"probe"`` (mean training loss and accuracy of the epoch's steps; ``model`` is the linear layer
+    being trained, on the standardized features when ``recipe.standardize``)."""
     feats, y = feats.float(), y.to(feats.device)
     mean = feats.mean(0) if recipe.standardize else torch.zeros_like(feats[0])
     std = feats.std(0).clamp(min=1e-6) if recipe.standardize else torch.ones_like(feats[0])
@@ -59,14 +69,24 @@ def fit_linear(
     milestones = [int(m * recipe.epochs) * steps_per_epoch for m in recipe.milestones]
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, recipe.gamma)
     with torch.enable_grad():
-        for _ in range(recipe.epochs):
+        for epoch in range(recipe.epochs):
+            loss_sum = torch.zeros((), device=z.device)  # no host sync per step
+            correct = torch.zeros((), dtype=torch.long, device=z.device)
             for idx in batches(len(z), recipe.batch_size, generator, False):
                 idx = idx.to(z.device)
-                loss = F.cross_entropy(layer(z[idx]), y[idx])
+                logits = layer(z[idx])
+                loss = F.cross_entropy(logits, y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
+                if trace is not None:
+                    loss_sum += loss.detach() * len(idx)
+                    correct += (logits.detach().argmax(1) == y[idx]).sum()
+            if trace is not None:
+                n = len(z)
+                lr = opt.param_groups[0]["lr"]
+                trace.emit(EpochEvent("probe", epoch + 1, recipe.epochs, float(loss_sum) / n, int(correct) / n, lr, layer))
     with torch.no_grad():  # fold the standardization: W (f - m) / s + b == (W / s) f + (b - W m / s)
         w = layer.weight / std
         layer.bias -= w @ mean
@@ -80,6 +100,6 @@ def linear_probe(model: Classifier, data: ImageDataset, ctx: RunContext, recipe:
     ``model.head``. Returns ``model`` in eval mode."""
     recipe = recipe or ProbeRecipe()
     feats = extract_features(model, data, ctx)
-    head = fit_linear(feats, data.y, data.num_classes, recipe, ctx.generator(7))
+    head = fit_linear(feats, data.y, data.num_classes, recipe, ctx.generator(7), ctx.trace)
     model.head = head
     return model.eval()
