@@ -8,10 +8,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -269,18 +271,22 @@ class EpochSnapshots:
     """A trace listener: CPU copies of the model's weights and buffers at the scored epochs of
     the victim's supervised loop (``phase == "supervised"``; a later supervised loop replaces an
     earlier one), with each epoch's running training loss. Epoch ``e`` of ``E`` is scored when
-    ``e % every == 0`` or ``e == E``."""
+    ``e % every == 0`` or ``e == E``. Copies beyond ``memory_bytes`` in total go to a temporary
+    directory (a 200-epoch ResNet-18 run is 9 GB of snapshots) and are read back one at a time."""
 
-    def __init__(self, every: int = 1) -> None:
+    def __init__(self, every: int = 1, memory_bytes: int = 2 * 1024**3) -> None:
         self.every = every
+        self.memory_bytes = memory_bytes
         self._reset()
 
     def _reset(self) -> None:
         self.template: nn.Module | None = None
         self.epochs: list[int] = []
         self.losses: list[float] = []
-        self.states: list[dict[str, torch.Tensor]] = []
+        self.states: list[dict[str, torch.Tensor] | Path] = []
         self._last = 0
+        self._bytes = 0
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
 
     def __call__(self, event: EpochEvent) -> None:
         if event.phase != "supervised" or event.model is None:
@@ -294,7 +300,23 @@ class EpochSnapshots:
             self.template = copy.deepcopy(event.model).cpu()
         self.epochs.append(event.epoch)
         self.losses.append(float(event.loss))
-        self.states.append({k: v.detach().to("cpu", copy=True) for k, v in event.model.state_dict().items()})
+        self.states.append(self._keep({k: v.detach().to("cpu", copy=True) for k, v in event.model.state_dict().items()}))
+
+    def _keep(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | Path:
+        size = sum(v.numel() * v.element_size() for v in state.values())
+        if self._bytes + size <= self.memory_bytes:
+            self._bytes += size
+            return state
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="uebench-ud-")
+        path = Path(self._dir.name) / f"{len(self.states)}.pt"
+        torch.save(state, path)
+        return path
+
+    def state(self, i: int) -> dict[str, torch.Tensor]:
+        """The ``i``-th snapshot's state dict."""
+        s = self.states[i]
+        return s if isinstance(s, dict) else torch.load(s, weights_only=True)
 
     def __len__(self) -> int:
         return len(self.states)
@@ -435,8 +457,8 @@ class UnlearnableDistance(Metric):
         up, down, base = [], [], []
         layers: list[str] = []
         t0 = time.perf_counter()
-        for epoch, loss, state in zip(snaps.epochs, snaps.losses, snaps.states):
-            net.load_state_dict(state)
+        for i, (epoch, loss) in enumerate(zip(snaps.epochs, snaps.losses)):
+            net.load_state_dict(snaps.state(i))
             l0 = loss if self.params.reference_loss == "running" else None
             m = model_sharpness(net, data, s, ctx, base_loss=l0, seed=ctx.seed * 10_007 + epoch)
             layers = m.layers

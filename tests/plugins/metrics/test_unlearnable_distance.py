@@ -190,6 +190,18 @@ def test_snapshots_copy_the_scored_epochs_and_a_new_loop_replaces_the_old():
     assert snaps.epochs == [2] and len(snaps) == 1
 
 
+def test_snapshots_beyond_the_memory_budget_go_to_disk_and_come_back_equal():
+    model = nn.Linear(4, 3)  # 15 floats: 60 bytes per snapshot
+    snaps = EpochSnapshots(every=1, memory_bytes=130)
+    for e in range(1, 5):
+        with torch.no_grad():
+            model.weight.fill_(float(e))
+        snaps(EpochEvent("supervised", e, 4, loss=1.0, model=model))
+    assert [type(s).__name__ for s in snaps.states][:2] == ["dict", "dict"] and all(not isinstance(s, dict) for s in snaps.states[2:])
+    assert [snaps.state(i)["weight"][0, 0].item() for i in range(4)] == [1.0, 2.0, 3.0, 4.0]
+    assert snaps.state(3)["bias"].shape == (3,)
+
+
 # ----------------------------------------------------------------------------- in the runner
 
 
