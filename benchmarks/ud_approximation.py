@@ -118,7 +118,11 @@ def stage_faithful(out: Path, runs: list[str], epochs: list[int] | None) -> None
         s = m.sharpness(bs)
         data = m.scoring_set(train, ctx)
         net = snaps.template
-        for epoch, loss, state in zip(snaps.epochs, snaps.losses, snaps.states):
+        # the quick profile's epochs first (4, 8, ...), then the ones between: a partial run
+        # still compares like with like, and spans the whole training
+        order = sorted(range(len(snaps.epochs)), key=lambda i: (snaps.epochs[i] % 4 != 0, snaps.epochs[i] % 2 != 0, snaps.epochs[i]))
+        for i in order:
+            epoch, loss, state = snaps.epochs[i], snaps.losses[i], snaps.states[i]
             path = out / "faithful" / f"{name}-{epoch:03d}.json"
             if path.exists() or (epochs and epoch not in epochs):
                 continue
@@ -169,33 +173,50 @@ def stage_approx(out: Path, variants: list[str]) -> None:
         path.write_text(json.dumps(rec))
 
 
-def _ud(clean: RunSharpness, em: RunSharpness) -> dict[str, float]:
-    return unlearnable_distance(em.sal, clean.sal)
+def _restrict(run: RunSharpness, epochs: list[int]) -> RunSharpness:
+    rows = [run.epochs.index(e) for e in epochs]
+    return RunSharpness(run.layers, epochs, [run.base_loss[i] for i in rows], run.s_plus[rows], run.s_minus[rows])
+
+
+def _decisions(clean: RunSharpness, em: RunSharpness) -> torch.Tensor:
+    """The learnable-layer decisions (SAL > β, β from the clean run) of both runs, ``[2, T, L]``."""
+    beta = unlearnable_distance(em.sal, clean.sal)["ud_beta"]
+    return torch.stack([clean.sal > beta, em.sal > beta])
 
 
 def stage_report(out: Path) -> None:
+    """UD of the faithful procedure and of every variant: over the epochs each scored, and over the
+    epochs both scored (like with like), with the share of (run, epoch, layer) learnable-layer
+    decisions on which the variant agrees with the faithful procedure."""
     fc, fe = faithful_run(out, "clean"), faithful_run(out, "em")
-    rows = []
-    if fc is not None and fe is not None and len(fc.epochs) == len(fe.epochs):
-        u = _ud(fc, fe)
-        rows.append(("faithful (paper profile)", len(fc.epochs), u, None))
-        # the faithful values restricted to the epochs a variant scores: what subsampling epochs alone does
+    common = sorted(set(fc.epochs) & set(fe.epochs)) if fc is not None and fe is not None else []
+    if common:
+        fc, fe = _restrict(fc, common), _restrict(fe, common)
+        u = unlearnable_distance(fe.sal, fc.sal)
+        print(f"faithful procedure (paper profile), epochs {common}:")
+        print(f"  UD(EM) {u['ud']:.3f}, #LP(EM) {u['ud_lp']:.2f}, #LP(clean) {u['ud_lp_clean']:.2f}, beta {u['ud_beta']:.4f}")
+        secs = sum(json.loads(f.read_text())["seconds"] for f in (out / "faithful").glob("*.json"))
+        print(f"  {len(list((out / 'faithful').glob('*.json')))} scored (run, epoch) pairs in {secs:,.0f} s")
+        print()
+    print("| procedure | scored epochs | UD(EM) | #LP(EM) | #LP(clean) | β | s (both runs) | UD(EM) on the faithful's epochs | decisions agreeing with the faithful |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for f in sorted((out / "approx").glob("*.json")):
         rec = json.loads(f.read_text())
         runs = {n: RunSharpness([], rec[n]["epochs"], rec[n]["base_loss"], torch.tensor(rec[n]["s_plus"]), torch.tensor(rec[n]["s_minus"])) for n in RUNS}
-        u = _ud(runs["clean"], runs["em"])
-        cost = sum(rec[n]["train_images"] + rec[n]["eval_images"] for n in RUNS)
-        rows.append((f.stem, len(runs["clean"].epochs), u, cost))
-    print("| procedure | scored epochs | UD(EM) | #LP(EM) | #LP(clean) | β | image passes (both runs) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, t, u, cost in rows:
-        print(f"| {name} | {t} | {u['ud']:.3f} | {u['ud_lp']:.2f} | {u['ud_lp_clean']:.2f} | {u['ud_beta']:.4f} | {cost if cost is not None else ''} |")
-    if fc is not None:
+        u = unlearnable_distance(runs["em"].sal, runs["clean"].sal)
+        secs = sum(rec[n]["seconds"] for n in RUNS)
+        shared = [e for e in common if e in runs["clean"].epochs]
+        like, agree = "", ""
+        if shared:
+            vc, ve = _restrict(runs["clean"], shared), _restrict(runs["em"], shared)
+            like = f"{unlearnable_distance(ve.sal, vc.sal)['ud']:.3f} ({len(shared)} ep)"
+            agree = f"{(_decisions(vc, ve) == _decisions(_restrict(fc, shared), _restrict(fe, shared))).double().mean():.2f}"
+        print(f"| {f.stem} | {len(runs['clean'].epochs)} | {u['ud']:.3f} | {u['ud_lp']:.2f} | {u['ud_lp_clean']:.2f} | {u['ud_beta']:.4f} | {secs:,.0f} | {like} | {agree} |")
+    if common:
         print()
-        print("faithful SAL per epoch (clean | em):")
-        for i, e in enumerate(fc.epochs):
-            em_row = fe.sal[i].tolist() if fe is not None and i < len(fe.epochs) else []
-            print(f"  {e:3d}: {[round(v, 4) for v in fc.sal[i].tolist()]} | {[round(v, 4) for v in em_row]}  L0 {fc.base_loss[i]:.3f}")
+        print("faithful SAL per epoch, layers in order (clean | em), and L0 (clean | em):")
+        for i, e in enumerate(common):
+            print(f"  {e:3d}: {[round(v, 3) for v in fc.sal[i].tolist()]} | {[round(v, 3) for v in fe.sal[i].tolist()]}  L0 {fc.base_loss[i]:.3f} | {fe.base_loss[i]:.3f}")
 
 
 def main() -> None:
