@@ -25,6 +25,7 @@ from benchmark.config import Resolved
 from benchmark.data.dataset import DataSplits, ImageDataset
 from benchmark.data.split import SplitError, make_splits
 from benchmark.errors import ConfigError, DatasetError, UserError
+from benchmark.fitting import defense_context
 from benchmark.interfaces import CellArtifacts, Defense, Poison, RunContext
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.provenance import numerics, provenance
@@ -339,14 +340,14 @@ class Runner:
                     ctx.trace.subscribe(listener)
             torch.manual_seed(cell.seed)
             train = splits.train.with_images(poison.x)
-            train = cell.defense.transform(train, ctx)
+            train = cell.defense.transform(train, defense_context(ctx))  # as benchmark.fitting.defend_and_fit
             t_fit = time.perf_counter()
             model = self.fit_victim(cell, train, ctx, curves, reuse=not observed)
             timing = {"victim_s": round(time.perf_counter() - t_fit, 2), "victim_reused": self._reused}
             if cell.defense.stage == "model":
                 assert splits.holdout is not None
                 t_rep = time.perf_counter()
-                model = cell.defense.repair(model, splits.holdout, ctx)
+                model = cell.defense.repair(model, splits.holdout, ctx)  # its "repair" epochs join the curves
                 timing["repair_s"] = round(time.perf_counter() - t_rep, 2)
             rec["timing"] = timing
             rec["curves"] = curves.events

@@ -13,6 +13,7 @@ from benchmark.augment import random_flip, random_resized_crop
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext
 from benchmark.models.classifier import Classifier
+from benchmark.trace import EpochEvent, Trace
 from benchmark.training import autocast, batches, resident, to_model
 
 #: epoch -> features ``[N, D]`` of the training set for that epoch (fixed, or one augmented view)
@@ -87,10 +88,15 @@ def fit_linear(
     num_classes: int,
     recipe: ProbeRecipe,
     generator: torch.Generator,
+    trace: Trace | None = None,
 ) -> nn.Linear:
     """Train ``nn.Linear(D, num_classes)`` with cross entropy on frozen features: a fixed
     ``[N, D]`` tensor, or a source giving epoch ``e``'s features (augmented views). Shuffled
-    mini-batches (the last one partial), the recipe's multistep schedule; returns the last layer."""
+    mini-batches (the last one partial), the recipe's multistep schedule; returns the last layer.
+
+    With a ``trace``, every epoch emits an :class:`~benchmark.trace.EpochEvent` of phase
+    ``"probe"`` (mean training loss and accuracy of the epoch's steps; ``model`` is the linear layer
+    being trained, on the standardized features when ``recipe.standardize``)."""
     source: FeatureSource = (lambda e, f=feats: f) if isinstance(feats, torch.Tensor) else feats
     first = source(0).float()
     y = y.to(first.device)
@@ -104,13 +110,23 @@ def fit_linear(
     with torch.enable_grad():
         for epoch in range(recipe.epochs):
             z = ((first if epoch == 0 else source(epoch).float()) - mean) / std
+            loss_sum = torch.zeros((), device=z.device)  # no host sync per step
+            correct = torch.zeros((), dtype=torch.long, device=z.device)
             for idx in batches(len(z), recipe.batch_size, generator, False):
                 idx = idx.to(z.device)
-                loss = F.cross_entropy(layer(z[idx]), y[idx])
+                logits = layer(z[idx])
+                loss = F.cross_entropy(logits, y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
+                if trace is not None:
+                    loss_sum += loss.detach() * len(idx)
+                    correct += (logits.detach().argmax(1) == y[idx]).sum()
+            if trace is not None:
+                n = len(z)
+                lr = opt.param_groups[0]["lr"]
+                trace.emit(EpochEvent("probe", epoch + 1, recipe.epochs, float(loss_sum) / n, int(correct) / n, lr, layer))
     with torch.no_grad():  # fold the standardization: W (f - m) / s + b == (W / s) f + (b - W m / s)
         w = layer.weight / std
         layer.bias -= w @ mean
@@ -139,6 +155,6 @@ def linear_probe(model: Classifier, data: ImageDataset, ctx: RunContext, recipe:
     own, possibly poisoned, training set -- under ``recipe`` and install it as ``model.head``.
     Returns ``model`` in eval mode, with the final-epoch layer."""
     recipe = recipe or ProbeRecipe()
-    head = fit_linear(feature_source(model, data, ctx, recipe), data.y, data.num_classes, recipe, ctx.generator(7))
+    head = fit_linear(feature_source(model, data, ctx, recipe), data.y, data.num_classes, recipe, ctx.generator(7), ctx.trace)
     model.head = head
     return model.eval()

@@ -1,0 +1,538 @@
+"""Sharpness-Aware Learnability (SAL) and the Unlearnable Distance (UD): Ye, Su & Qian, "How Far Are
+We from True Unlearnability?" (arXiv 2509.08058); official code MLsecurityLab/
+HowFarAreFromTrueUnlearnability (``poison_train_sharp.py``: ``layer_sharpness``;
+``analysis/get_ud.py``). Spec: specs/defenses-metrics-victims.md §2.2."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from benchmark.augment import crop_flip
+from benchmark.data.dataset import ImageDataset
+from benchmark.data.split import balanced_indices
+from benchmark.fitting import defend_and_fit
+from benchmark.interfaces import CellArtifacts, Metric, RunContext
+from benchmark.params import Params
+from benchmark.trace import EpochEvent
+from benchmark.training import autocast, batches, resident, to_model
+
+#: what the metric returns for every cell
+KEYS = ("ud", "ud_lp", "ud_lp_clean", "ud_beta")
+
+
+# ------------------------------------------------------------------------------ one layer's SAL
+
+
+def scored_layers(model: nn.Module) -> list[str]:
+    """Parameter names of the ``weight`` of every ``nn.Conv2d`` and ``nn.Linear`` module of
+    ``model``, in module order (CIFAR ResNet-18: 21, shortcut convolutions and the classifier
+    included; the small CNN: 5). Biases and BatchNorm are never perturbed."""
+    return [f"{name}.weight" if name else "weight" for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def project_relative(w: torch.Tensor, w0: torch.Tensor, eps: float) -> torch.Tensor:
+    """``w`` brought back onto the relative ball ``||w - w0||_2 <= eps * ||w0||_2`` (norms over the
+    whole tensor) by rescaling the change, when it left the ball; ``w`` unchanged inside it."""
+    d = w - w0
+    radius = eps * w0.norm()
+    norm = d.norm()
+    if norm > radius:
+        return w0 + d * (radius / norm) if radius > 0 else w0.clone()
+    return w
+
+
+def sal_value(s_plus: torch.Tensor, s_minus: torch.Tensor) -> torch.Tensor:
+    """SAL = S⁺ where ``|S⁺| > |S⁻|``, else S⁻ (elementwise; both are >= 0 by construction, so
+    this is their maximum)."""
+    return torch.where(s_plus.abs() > s_minus.abs(), s_plus, s_minus)
+
+
+@dataclass(frozen=True)
+class Sharpness:
+    """How S⁺ and S⁻ are approximated: ``iterations`` rounds, each ``steps`` plain-SGD steps (lr
+    ``lr_ascent`` up, ``lr_descent`` down; ``None``: one full shuffled drop-last pass over the
+    scoring set) on the layer's weight alone, then the rescaling onto the relative ball of radius
+    ``eps``, then one evaluation pass of both perturbed models on the same batches."""
+
+    eps: float = 0.05
+    iterations: int = 10
+    lr_ascent: float = 0.1
+    lr_descent: float = 0.1
+    batch_size: int = 256
+    steps: int | None = None
+    augment: bool = True
+
+
+@dataclass
+class PassCount:
+    """Images pushed through the network: ``train`` forward+backward (to the scored layer),
+    ``eval`` forward only. The cost model of the metric."""
+
+    train: int = 0
+    eval: int = 0
+
+    def add(self, other: PassCount) -> None:
+        self.train += other.train
+        self.eval += other.eval
+
+
+class ScoringLoader:
+    """Batches of a scoring set the way a training loader draws them: shuffled, drop-last (when the
+    set holds a whole batch), crop(4)+flip when ``augment``. ``epoch()`` is one pass; ``steps(k)``
+    takes ``k`` batches from a stream that continues across calls (a new shuffle at each end)."""
+
+    def __init__(self, data: ImageDataset, batch_size: int, augment: bool, generator: torch.Generator, device: torch.device) -> None:
+        self.data, self.bs, self.augment, self.g, self.device = data, min(batch_size, len(data)), augment, generator, device
+        self._stream: Iterator[torch.Tensor] = iter(())
+
+    def _order(self) -> Iterator[torch.Tensor]:
+        return batches(len(self.data), self.bs, self.g, True, self.data.x.device)
+
+    def _draw(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.data.float_batch(idx, self.device)
+        if self.augment:
+            x = crop_flip(x, self.g)
+        return to_model(x), self.data.y[idx].to(self.device, non_blocking=True)
+
+    def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for idx in self._order():
+            yield self._draw(idx)
+
+    def steps(self, k: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for _ in range(k):
+            idx = next(self._stream, None)
+            if idx is None:
+                self._stream = self._order()
+                idx = next(self._stream)
+            yield self._draw(idx)
+
+
+def mean_loss(net: nn.Module, loader: ScoringLoader, ctx: RunContext, count: PassCount) -> float:
+    """Mean cross-entropy of ``net`` over one pass of ``loader`` (no gradients)."""
+    total, n = torch.zeros((), device=ctx.device), 0
+    with torch.no_grad():
+        for x, y in loader.epoch():
+            with autocast(ctx):
+                total += F.cross_entropy(net(x), y, reduction="sum").float()
+            n += len(y)
+    count.eval += n
+    return float(total) / max(1, n)
+
+
+def _sgd(net: nn.Module, param: nn.Parameter, start: torch.Tensor, alpha: float, loader: ScoringLoader, s: Sharpness, ctx: RunContext, count: PassCount) -> torch.Tensor:
+    """``param`` set to ``start``, then plain SGD steps ``param += alpha * grad CE`` (``alpha < 0``
+    descends, ``> 0`` ascends); returns the weight reached."""
+    with torch.no_grad():
+        param.copy_(start)
+    for x, y in loader.epoch() if s.steps is None else loader.steps(s.steps):
+        with autocast(ctx):
+            loss = F.cross_entropy(net(x), y)
+        (grad,) = torch.autograd.grad(loss, param)
+        with torch.no_grad():
+            param.add_(grad, alpha=alpha)
+        count.train += len(y)
+    return param.detach().clone()
+
+
+def _eval_pair(net: nn.Module, param: nn.Parameter, w_down: torch.Tensor, w_up: torch.Tensor, loader: ScoringLoader, ctx: RunContext, count: PassCount) -> tuple[float, float]:
+    """Mean cross-entropy with ``param = w_down`` and with ``param = w_up``, on the same batches."""
+    sums, n = torch.zeros(2, device=ctx.device), 0
+    with torch.no_grad():
+        for x, y in loader.epoch():
+            for j, w in enumerate((w_down, w_up)):
+                param.copy_(w)
+                with autocast(ctx):
+                    sums[j] += F.cross_entropy(net(x), y, reduction="sum").float()
+            n += len(y)
+    count.eval += 2 * n
+    down, up = (sums / max(1, n)).tolist()
+    return down, up
+
+
+def layer_sharpness(
+    net: nn.Module, name: str, loader: ScoringLoader, base_loss: float, s: Sharpness, ctx: RunContext, count: PassCount | None = None
+) -> tuple[float, float]:
+    """``(S⁺, S⁻)`` of the weight ``name`` of ``net`` (eval mode, every parameter frozen):
+
+    S⁺ = max over the iterations of L(W_up) − L₀, S⁻ = L₀ − min of L(W_down), both started at L₀
+    (so both >= 0), where W_up / W_down run the SGD ascent / descent of :class:`Sharpness` from the
+    trained weight and are rescaled onto ``||W − W₀|| <= eps ||W₀||`` after every round. ``net``
+    is left as it was."""
+    count = count if count is not None else PassCount()
+    param = dict(net.named_parameters())[name]
+    w0 = param.detach().clone()
+    w_down, w_up = w0, w0
+    lowest = highest = base_loss
+    param.requires_grad_(True)
+    try:
+        for _ in range(s.iterations):
+            w_down = project_relative(_sgd(net, param, w_down, -s.lr_descent, loader, s, ctx, count), w0, s.eps)
+            w_up = project_relative(_sgd(net, param, w_up, s.lr_ascent, loader, s, ctx, count), w0, s.eps)
+            down, up = _eval_pair(net, param, w_down, w_up, loader, ctx, count)
+            lowest, highest = min(lowest, down), max(highest, up)
+    finally:
+        param.requires_grad_(False)
+        with torch.no_grad():
+            param.copy_(w0)
+    return highest - base_loss, base_loss - lowest
+
+
+@dataclass
+class ModelSharpness:
+    """S⁺ and S⁻ ``[L]`` of every scored layer of one model, and the L₀ they are measured from."""
+
+    layers: list[str]
+    s_plus: torch.Tensor
+    s_minus: torch.Tensor
+    base_loss: float
+    count: PassCount
+
+
+def model_sharpness(
+    model: nn.Module, data: ImageDataset, s: Sharpness, ctx: RunContext, *, base_loss: float | None = None, seed: int = 0
+) -> ModelSharpness:
+    """S⁺/S⁻ of every layer of :func:`scored_layers` of ``model`` (a classifier over [0, 1] pixels)
+    on ``data`` (uint8 ``[N,C,H,W]``), in eval mode. ``base_loss`` is L₀; ``None``: the eval-mode
+    loss of one pass of the scoring loader. Layer ``i`` draws its batches from a generator seeded
+    with ``(seed, i)``. ``model`` is not modified (a copy is scored)."""
+    net = copy.deepcopy(model).to(ctx.device).eval().requires_grad_(False).to(memory_format=torch.channels_last)
+    data = resident(data, ctx.device)
+    count = PassCount()
+    layers = scored_layers(net)
+    if base_loss is None:
+        base_loss = mean_loss(net, ScoringLoader(data, s.batch_size, s.augment, torch.Generator().manual_seed(seed * 1_000_003 + 999_983), ctx.device), ctx, count)
+    up, down = [], []
+    for i, name in enumerate(layers):
+        loader = ScoringLoader(data, s.batch_size, s.augment, torch.Generator().manual_seed(seed * 1_000_003 + i), ctx.device)
+        a, b = layer_sharpness(net, name, loader, base_loss, s, ctx, count)
+        up.append(a)
+        down.append(b)
+    return ModelSharpness(layers, torch.tensor(up, dtype=torch.float64), torch.tensor(down, dtype=torch.float64), base_loss, count)
+
+
+# ---------------------------------------------------------------------------- threshold and UD
+
+
+def two_means_threshold(values: torch.Tensor | np.ndarray | list[float], random_state: int = 0) -> float:
+    """The midpoint of the two centres of a 2-means clustering of ``values`` (scikit-learn
+    ``KMeans(n_clusters=2, random_state=random_state, n_init="auto")``, as ``get_ud.py``). Fewer
+    than two distinct values: that value."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1, 1)
+    if len(np.unique(v)) < 2:
+        return float(v[0, 0]) if len(v) else math.nan
+    from sklearn.cluster import KMeans
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        centres = KMeans(n_clusters=2, random_state=random_state, n_init="auto").fit(v).cluster_centers_[:, 0]
+    return float((centres.min() + centres.max()) / 2)
+
+
+def learnability_threshold(sal: torch.Tensor, random_state: int = 0) -> float:
+    """β: the mean over epochs (rows of ``sal`` ``[T, L]``, the clean run's SAL) of the per-epoch
+    2-means threshold over the layers."""
+    return float(np.mean([two_means_threshold(row, random_state) for row in sal.double().numpy()]))
+
+
+def learnable_layers(sal: torch.Tensor, beta: float) -> float:
+    """#LP: layers with SAL > β, averaged over the epochs (rows of ``sal`` ``[T, L]``)."""
+    return float((sal > beta).sum().item()) / max(1, sal.shape[0])
+
+
+def unlearnable_distance(sal: torch.Tensor, clean_sal: torch.Tensor, random_state: int = 0) -> dict[str, float]:
+    """``{ud, ud_lp, ud_lp_clean, ud_beta}`` of a run's SAL ``[T, L]`` against the clean run's
+    ``[T', L]``: β from the clean run, UD = #LP(run) / #LP(clean) (NaN when the clean run has no
+    layer above β)."""
+    beta = learnability_threshold(clean_sal, random_state)
+    lp, lp_clean = learnable_layers(sal, beta), learnable_layers(clean_sal, beta)
+    ud = lp / lp_clean if lp_clean > 0 else math.nan
+    return {"ud": ud, "ud_lp": lp, "ud_lp_clean": lp_clean, "ud_beta": beta}
+
+
+# ------------------------------------------------------------------------------ the training run
+
+
+class EpochSnapshots:
+    """A trace listener: CPU copies of the model's weights and buffers at the scored epochs of
+    the victim's supervised loop (``phase == "supervised"``; a later supervised loop replaces an
+    earlier one), with each epoch's running training loss. Epoch ``e`` of ``E`` is scored when
+    ``e % every == 0`` or ``e == E``. Copies beyond ``memory_bytes`` in total go to a temporary
+    directory (a 200-epoch ResNet-18 run is 9 GB of snapshots) and are read back one at a time."""
+
+    def __init__(self, every: int = 1, memory_bytes: int = 2 * 1024**3) -> None:
+        self.every = every
+        self.memory_bytes = memory_bytes
+        self._reset()
+
+    def _reset(self) -> None:
+        self.template: nn.Module | None = None
+        self.epochs: list[int] = []
+        self.losses: list[float] = []
+        self.states: list[dict[str, torch.Tensor] | Path] = []
+        self._last = 0
+        self._bytes = 0
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    def __call__(self, event: EpochEvent) -> None:
+        if event.phase != "supervised" or event.model is None:
+            return
+        if event.epoch <= self._last:  # a new loop starts
+            self._reset()
+        self._last = event.epoch
+        if event.epoch % self.every and event.epoch != event.epochs:
+            return
+        if self.template is None:
+            self.template = copy.deepcopy(event.model).cpu()
+        self.epochs.append(event.epoch)
+        self.losses.append(float(event.loss))
+        self.states.append(self._keep({k: v.detach().to("cpu", copy=True) for k, v in event.model.state_dict().items()}))
+
+    def _keep(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | Path:
+        size = sum(v.numel() * v.element_size() for v in state.values())
+        if self._bytes + size <= self.memory_bytes:
+            self._bytes += size
+            return state
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="uebench-ud-")
+        path = Path(self._dir.name) / f"{len(self.states)}.pt"
+        torch.save(state, path)
+        return path
+
+    def state(self, i: int) -> dict[str, torch.Tensor]:
+        """The ``i``-th snapshot's state dict."""
+        s = self.states[i]
+        return s if isinstance(s, dict) else torch.load(s, weights_only=True)
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+
+@dataclass
+class RunSharpness:
+    """SAL inputs of one training run: ``s_plus``/``s_minus`` ``[T, L]`` at ``epochs``."""
+
+    layers: list[str]
+    epochs: list[int]
+    base_loss: list[float]
+    s_plus: torch.Tensor
+    s_minus: torch.Tensor
+    count: PassCount = field(default_factory=PassCount)
+    source: str = ""
+
+    @property
+    def sal(self) -> torch.Tensor:
+        return sal_value(self.s_plus, self.s_minus)
+
+    def artifact(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {"s_plus": self.s_plus, "s_minus": self.s_minus, "base_loss": torch.tensor(self.base_loss, dtype=torch.float64)}
+        meta = {"layers": self.layers, "epochs": self.epochs, "source": self.source, "train_images": self.count.train, "eval_images": self.count.eval}
+        return tensors, meta
+
+    @classmethod
+    def from_artifact(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> RunSharpness:
+        return cls(
+            list(meta["layers"]), list(meta["epochs"]), tensors["base_loss"].tolist(), tensors["s_plus"], tensors["s_minus"],
+            PassCount(meta.get("train_images", 0), meta.get("eval_images", 0)), meta.get("source", ""),
+        )
+
+
+def is_clean_run(cell: CellArtifacts) -> bool:
+    """Whether the cell's poison is the clean training set itself (the ``clean`` attack, whatever
+    its label): then its own run is the clean reference."""
+    return cell.poison.x.shape == cell.splits.train.x.shape and torch.equal(cell.poison.x, cell.splits.train.x)
+
+
+def _fingerprint(data: ImageDataset) -> str:
+    h = hashlib.sha256(data.x.contiguous().numpy().tobytes())
+    h.update(data.y.contiguous().numpy().tobytes())
+    return h.hexdigest()[:20]
+
+
+# ---------------------------------------------------------------------------------- the metric
+
+
+class UnlearnableDistance(Metric):
+    """Unlearnable Distance (Ye, Su & Qian, "How Far Are We from True Unlearnability?", arXiv
+    2509.08058; MLsecurityLab/HowFarAreFromTrueUnlearnability ``poison_train_sharp.py``
+    ``layer_sharpness`` and ``analysis/get_ud.py``): how many layers of the victim stay learnable
+    while it trains on the cell's data, relative to training the same victim on clean data.
+
+    Threat model: a measurement of the data owner's protection, not an attack or a defense; it needs
+    the model at every scored epoch, which it takes from the cell's training trace (an observer),
+    and the clean run of the same (dataset, victim, defense, seed).
+
+    Per scored epoch t and per Conv2d/Linear weight W_ℓ (eval mode, every other parameter frozen):
+    S⁺_ℓ = max L(W_ℓ + Δ) − L₀ and S⁻_ℓ = L₀ − min L(W_ℓ + Δ) over ``||Δ||₂ <= eps ||W_ℓ||₂``,
+    approximated by ``iterations`` rounds of plain SGD up / down on W_ℓ alone (a full pass each,
+    lr 0.1), the rescaling onto the ball, and an evaluation of both; SAL_ℓ(t) = the larger of the
+    two. L₀ is the epoch's running training loss (``reference_loss: running``, as the official
+    code) or the unperturbed eval-mode loss on the scoring set (``eval``). β = the mean over the
+    clean run's epochs of the midpoint of a 2-means clustering (``random_state`` 0) of its layers'
+    SAL; #LP = layers with SAL > β per scored epoch, averaged; UD = #LP(cell) / #LP(clean).
+
+    Output (floats): ``ud``, ``ud_lp`` (#LP of the cell), ``ud_lp_clean``, ``ud_beta``. A victim
+    without a supervised loop (the contrastive victims) gives NaN. UD(clean) = 1 by construction;
+    UD ≪ 1 unlearnable (EM: 0.139 on CIFAR-10 ResNet-18); UD > 1 is possible (TAP: the poison keeps
+    layers sharp while teaching wrong features), so read it next to accuracy, never instead of it.
+
+    The clean reference (the clean run's S⁺/S⁻) is a cached artifact keyed by the dataset, the
+    victim's and the defense's specs (the defense's data and training stages change the training
+    trajectory), the seed and this metric's spec: the matrix's clean cell fills it with its own run;
+    without one, the first cell that needs it trains the victim on the clean data itself (the same
+    code path as the runner, :func:`benchmark.fitting.defend_and_fit`), so UD over N attacks costs
+    N + 1 scored runs.
+
+    Input: the cell's training set as the victim saw it (uint8 ``[N,C,H,W]``, poisoned then
+    defended) and the victim's snapshots; the scoring set is that training set (or a fixed
+    class-balanced subset of ``scoring_images``), crop(4)+flip when ``augment`` (the CIFAR
+    training augmentation, whatever the victim's own).
+
+    Deviations from the official code: the paper profile follows it (every epoch, 10 full-pass
+    rounds each way, the training loader's batch size, shuffle, drop-last and augmentation,
+    L₀ = running loss); the quick and smoke profiles are approximations (a fixed scoring subset
+    without augmentation, fewer rounds, every k-th epoch), applied identically to the clean and the
+    poisoned runs; docs/metrics.md gives their measured distance from the faithful procedure. The
+    ascent and descent passes draw their batches from one shuffled stream per layer (the official
+    code draws each pass from its loader), and on CUDA the passes run in bf16 autocast.
+    """
+
+    name = "unlearnable-distance"
+    version = "1"
+
+    class Params(Params):
+        eps: float = Field(0.05, gt=0)  # relative L2 radius of the weight perturbation (param_eps)
+        iterations: int = Field(10, ge=1)  # rounds of SGD up and down (iter_num)
+        lr_ascent: float = Field(0.1, gt=0)  # sharp_lr_max
+        lr_descent: float = Field(0.1, gt=0)  # sharp_lr_min
+        steps: int | None = Field(None, ge=1)  # SGD steps per round; None: one full pass over the scoring set
+        batch_size: int | None = Field(None, ge=1)  # None: the victim's batch_size param (else 256)
+        scoring_images: int | None = Field(None, ge=1)  # fixed class-balanced subset; None: the whole training set
+        augment: bool = True  # crop(4)+flip on the scoring batches (the training loader's)
+        every: int = Field(1, ge=1)  # score epochs e with e % every == 0, and the last one
+        reference_loss: Literal["running", "eval"] = "running"  # L0: the epoch's running training loss, or eval-mode
+        random_state: int = 0  # of the 2-means clustering
+
+    profiles = {
+        "quick": {"scoring_images": 1024, "augment": False, "iterations": 3, "every": 4},
+        "smoke": {"scoring_images": 64, "augment": False, "iterations": 1, "batch_size": 32},
+    }
+
+    def observer(self, ctx: RunContext) -> EpochSnapshots:
+        return EpochSnapshots(self.params.every)
+
+    # ------------------------------------------------------------------------------- scoring
+    def sharpness(self, cell_victim_batch: int | None) -> Sharpness:
+        p = self.params
+        bs = p.batch_size or cell_victim_batch or 256
+        return Sharpness(p.eps, p.iterations, p.lr_ascent, p.lr_descent, bs, p.steps, p.augment)
+
+    def scoring_set(self, train: ImageDataset, ctx: RunContext) -> ImageDataset:
+        n = self.params.scoring_images
+        if n is None or n >= len(train):
+            return train
+        return train.select(balanced_indices(train.y, n, ctx.seed, train.num_classes))
+
+    def score(self, snaps: EpochSnapshots, train: ImageDataset, victim_batch: int | None, ctx: RunContext) -> RunSharpness:
+        """S⁺/S⁻ ``[T, L]`` of a run's snapshots, scored on ``train`` (the run's training set)."""
+        assert snaps.template is not None
+        s = self.sharpness(victim_batch)
+        data = self.scoring_set(train, ctx)
+        net = copy.deepcopy(snaps.template)
+        count = PassCount()
+        up, down, base = [], [], []
+        layers: list[str] = []
+        t0 = time.perf_counter()
+        for i, (epoch, loss) in enumerate(zip(snaps.epochs, snaps.losses)):
+            net.load_state_dict(snaps.state(i))
+            l0 = loss if self.params.reference_loss == "running" else None
+            m = model_sharpness(net, data, s, ctx, base_loss=l0, seed=ctx.seed * 10_007 + epoch)
+            layers = m.layers
+            up.append(m.s_plus)
+            down.append(m.s_minus)
+            base.append(m.base_loss)
+            count.add(m.count)
+        ctx.log(
+            f"{self.name}: {len(snaps)} epochs x {len(layers)} layers scored on {len(data)} images in "
+            f"{time.perf_counter() - t0:.1f} s ({count.train} training + {count.eval} evaluation image passes)"
+        )
+        return RunSharpness(layers, list(snaps.epochs), base, torch.stack(up), torch.stack(down), count)
+
+    # ------------------------------------------------------------------------ clean reference
+    def reference_spec(self, cell: CellArtifacts, ctx: RunContext) -> dict[str, Any]:
+        """The cache spec of the clean run a cell is compared with: the same for the matrix's clean
+        cell and for every attack of the same dataset, victim, defense and seed."""
+        return {
+            "kind": "ud-clean-reference",
+            "dataset": ctx.data_key or _fingerprint(cell.splits.train),
+            "victim": cell.victim.spec(),
+            "defense": cell.defense.spec(),
+            "seed": ctx.seed,
+            "metric": self.spec(),
+        }
+
+    def train_reference(self, cell: CellArtifacts, ctx: RunContext) -> RunSharpness:
+        """Train the cell's victim on the clean training set (with the cell's defense, seed and
+        device, as the runner trains a clean cell) and score its snapshots. Torch's global random
+        state is restored afterwards."""
+        rctx = RunContext(device=ctx.device, seed=ctx.seed, profile=ctx.profile, cache=ctx.cache, log=ctx.log, data_key=ctx.data_key)
+        snaps = self.observer(rctx)
+        rctx.trace.subscribe(snaps)
+        cpu_state = torch.get_rng_state()
+        cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        ctx.log(f"{self.name}: training the clean reference of {cell.victim.display} x {cell.defense.display} (seed {ctx.seed})")
+        try:
+            _, train = defend_and_fit(cell.splits.train, cell.victim, cell.defense, rctx)
+        finally:
+            torch.set_rng_state(cpu_state)
+            if cuda_state is not None:
+                torch.cuda.set_rng_state_all(cuda_state)
+        if not len(snaps):
+            raise RuntimeError(f"the clean run of victim {cell.victim.display!r} emitted no supervised epochs")
+        run = self.score(snaps, train, getattr(cell.victim.params, "batch_size", None), rctx)
+        run.source = "trained by the metric"
+        return run
+
+    def clean_reference(self, cell: CellArtifacts, ctx: RunContext, own: RunSharpness | None = None) -> RunSharpness:
+        """The clean run's sharpness: ``own`` when the cell is the clean run (it fills the cache
+        if nobody did), else the cached reference, trained and scored now if absent."""
+        if own is not None:
+            own.source = "the clean cell's run"
+
+        def create() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+            return (own if own is not None else self.train_reference(cell, ctx)).artifact()
+
+        if ctx.cache is None:
+            tensors, meta = create()
+        else:
+            tensors, meta, _ = ctx.cache.get_or_create(self.reference_spec(cell, ctx), create)
+        return own if own is not None else RunSharpness.from_artifact(tensors, meta)
+
+    # --------------------------------------------------------------------------------- compute
+    def compute(self, cell: CellArtifacts, ctx: RunContext) -> dict[str, float]:
+        snaps = cell.observed.get(self.name)
+        if not isinstance(snaps, EpochSnapshots) or not len(snaps):
+            ctx.log(f"{self.name}: victim {cell.victim.display!r} emitted no supervised epochs; UD is not defined (NaN)")
+            return {k: math.nan for k in KEYS}
+        own = self.score(snaps, cell.train, getattr(cell.victim.params, "batch_size", None), ctx)
+        clean = self.clean_reference(cell, ctx, own if is_clean_run(cell) else None)
+        if clean.layers != own.layers or clean.epochs != own.epochs:
+            raise RuntimeError(f"{self.name}: the clean reference scored other layers or epochs than this cell")
+        return unlearnable_distance(own.sal, clean.sal, self.params.random_state)
+
+
+PLUGINS = [UnlearnableDistance]
