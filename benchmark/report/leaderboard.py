@@ -49,13 +49,15 @@ def _fmt(mean: float, std: float, n: int, scale: float) -> str:
 
 def pivot(df: pd.DataFrame, rows: str, cols: str, row_first: tuple[str, ...], col_first: tuple[str, ...], scale: float, worst: bool) -> pd.DataFrame:
     """mean ± std over seeds; rows x cols; optionally a Worst column (max over columns of the mean)."""
-    g = df.groupby([rows, cols])["value"].agg(["mean", "std", "count"]).reset_index()
+    g = df.groupby([rows, cols])["value"].agg(["mean", "std", "count", "size"]).reset_index()
     r_order = _order(list(g[rows].unique()), row_first)
     c_order = _order(list(g[cols].unique()), col_first)
     table = pd.DataFrame(index=r_order, columns=c_order, dtype=object)
     means = pd.DataFrame(index=r_order, columns=c_order, dtype=float)
     for _, row in g.iterrows():
-        table.loc[row[rows], row[cols]] = _fmt(row["mean"], 0.0 if pd.isna(row["std"]) else row["std"], int(row["count"]), scale)
+        # finished cells whose values are all NaN (a certificate that abstains): say so, never 0 or "–"
+        text = "abstain" if row["count"] == 0 and row["size"] > 0 else None
+        table.loc[row[rows], row[cols]] = text or _fmt(row["mean"], 0.0 if pd.isna(row["std"]) else row["std"], int(row["count"]), scale)
         means.loc[row[rows], row[cols]] = row["mean"]
     table = table.fillna("–")
     if worst:
