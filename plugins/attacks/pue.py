@@ -95,7 +95,7 @@ class PUE(Attack):
     profiles = {
         "quick": {
             "arch": "small-cnn", "subset_fraction": 1.0, "max_outer": 30,
-            "train_sigma": 0.05, "train_sigma_step": 0.025, "model_draws": 2, "input_draws": 2,
+            "train_sigma": 0.02, "train_sigma_step": 0.01, "model_draws": 2, "input_draws": 2,
         },
         "smoke": {
             "arch": "small-cnn", "max_outer": 3, "batch_size": 16, "subset_fraction": 1.0, "train_steps": 2,
