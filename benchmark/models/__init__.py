@@ -54,7 +54,26 @@ def build_classifier(
     """A :class:`Classifier` on ``device``, in ``channels_last`` memory format."""
     backbone = build_backbone(arch, in_channels)
     model = Classifier(backbone, backbone.feature_dim, num_classes, mean, std)
+    model.arch = arch
     return model.to(device=device, memory_format=torch.channels_last)
 
 
-__all__ = ["BUILTIN_MODELS", "Classifier", "build_backbone", "build_classifier"]
+def classifier_spec(model: nn.Module) -> dict[str, object]:
+    """What :func:`classifier_from_state` needs to rebuild a classifier made by
+    :func:`build_classifier` (its architecture name and sizes; the weights and the normalization
+    are in its state dict)."""
+    arch = getattr(model, "arch", None)
+    if not isinstance(model, Classifier) or arch is None:
+        raise TypeError(f"only classifiers made by build_classifier can be stored, got {type(model).__name__}")
+    return {"arch": arch, "in_channels": int(model.mean.shape[1]), "num_classes": int(model.head.out_features)}
+
+
+def classifier_from_state(spec: dict[str, object], state: dict[str, torch.Tensor], device: torch.device | str = "cpu") -> Classifier:
+    """The classifier of ``spec`` (:func:`classifier_spec`) with ``state`` loaded, in eval mode."""
+    c = int(spec["in_channels"])  # type: ignore[arg-type]
+    model = build_classifier(str(spec["arch"]), c, int(spec["num_classes"]), [0.0] * c, [1.0] * c, device)  # type: ignore[arg-type]
+    model.load_state_dict(state)
+    return model.eval()
+
+
+__all__ = ["BUILTIN_MODELS", "Classifier", "build_backbone", "build_classifier", "classifier_from_state", "classifier_spec"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from benchmark.report.markdown import Figures, notes, units_line
 from benchmark.report.records import Cell, Results, Section
-from benchmark.report.tables import LEGEND, Table, fmt_number, group_page, role, scale, table_marks, value_text
+from benchmark.report.tables import LEGEND, Table, fmt_number, group_page, role, scale, table_marks, value_text, nan_word
 
 CSS = """
 :root{--fg:#1d2228;--mut:#5b6570;--bd:#d5dae0;--bg:#fff;--hd:#f3f5f8;--ok:#fff;--part:#fff4d6;--fail:#fde2e1;--na:#eef0f2;--acc:#2456a6}
@@ -102,7 +102,7 @@ def table_html(t: Table) -> str:
         tds = [f"<th scope=\"row\">{esc(r.label)}</th>"]
         for col, v in zip(t.columns, r.values):
             rl = role(t, col)
-            text = esc(value_text(v, t.unit, modal, role=rl))
+            text = esc(value_text(v, t.unit, modal, role=rl, nan=nan_word(t.metric)))
             cls = v.status.replace("/", "") + (" summary" if rl == "worst" else "")
             dv = f' data-v="{v.mean:.6g}"' if v.mean is not None else ""
             tip = esc(_tooltip(v, t.unit))

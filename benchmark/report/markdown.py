@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from benchmark.report.records import MAIN_METRIC, Results, Section
-from benchmark.report.tables import LEGEND, Table, role, table_marks, value_text
+from benchmark.report.tables import LEGEND, Table, role, table_marks, value_text, nan_word
 
 #: figures to show: table id or section id -> [(alt text, path relative to the markdown file)]
 Figures = dict[str, list[tuple[str, str]]]
@@ -21,7 +21,7 @@ def table_markdown(t: Table) -> str:
     head = [t.row_name] + [f"**{c}**" if c in t.summary and t.kind != "best-defense" else c for c in t.columns]
     lines = ["| " + " | ".join(_esc(h) for h in head) + " |", "|:--" + "|--:" * len(t.columns) + "|"]
     for r in t.rows:
-        cells = [value_text(v, t.unit, modal, role=role(t, c), bold=True) for c, v in zip(t.columns, r.values)]
+        cells = [value_text(v, t.unit, modal, role=role(t, c), bold=True, nan=nan_word(t.metric)) for c, v in zip(t.columns, r.values)]
         lines.append("| " + " | ".join(_esc(x) for x in [r.label] + cells) + " |")
     return "\n".join(lines)
 

@@ -299,7 +299,13 @@ def fmt_number(x: float, unit: str) -> str:
     return f"{x:.3g}"
 
 
-def value_text(v: Value, unit: str, modal_n: int, *, role: str = "cell", bold: bool = False) -> str:
+def nan_word(metric: str) -> str:
+    """What a value-less cell of ``metric`` reads as: ``abstain`` for a certificate (a certified
+    learnability that abstains is no number, never 0), ``NaN`` otherwise."""
+    return "abstain" if metric.removeprefix("online_").startswith("certified@") else "NaN"
+
+
+def value_text(v: Value, unit: str, modal_n: int, *, role: str = "cell", bold: bool = False, nan: str = "NaN") -> str:
     """How a :class:`Value` reads in a table (markdown and HTML share it).
 
     ``61.2 ± 1.0``; ``61.2 ± 1.0 ⚠1/2`` (one of two seeds failed); ``61.2 [1/2]`` (one of two gave
@@ -315,7 +321,7 @@ def value_text(v: Value, unit: str, modal_n: int, *, role: str = "cell", bold: b
     if s == "failed":
         return "✗ failed"
     if s == "nan":
-        return "NaN" + (f" ⚠{v.failed} failed" if v.failed else "")
+        return nan + (f" ⚠{v.failed} failed" if v.failed else "")
     assert v.mean is not None
     num = fmt_number(v.mean, unit)
     if role != "cell":
@@ -346,7 +352,7 @@ LEGEND = (
     "⚠k/n: the mean of the k seeds that finished out of n; the others failed. "
     "[k/n]: k of n seeds gave a value (the others NaN). [n=k]: k seeds, where this table's cells usually have another count. "
     "✗ failed: every seed failed (the error is on the cell's page and under Failures). "
-    "NaN: the metric gave no value (a certificate that abstains). n/a: the defense does not apply to the victim. "
+    "NaN: the metric gave no value (abstain: a certificate that abstains). n/a: the defense does not apply to the victim. "
     "–: not run. ⚠ after a Worst or best value: taken over the cells of the row that finished; some did not."
 )
 

@@ -91,7 +91,7 @@ def test_metric_formats_follow_their_declared_units():
     assert row(foo, "clean")[1] == "0.0128 ± 0.000707"
     # NaN (abstain) is never a number: all NaN -> NaN; some NaN -> mean of the others, counted
     c01 = section(md, "`certified@0.01`: attacks × (victim / defense)")
-    assert row(c01, "clean")[1] == "NaN"
+    assert row(c01, "clean")[1] == "abstain"  # a certificate that abstains
     assert row(c01, "em")[3] == "46.0 [1/2]"  # sl / iss-jpeg: seed 0 certifies, seed 1 abstains
 
 
@@ -202,7 +202,7 @@ def test_empty():
 def test_nan_in_tables_is_never_zero():
     recs = [record("em", "sl", "none", 0, 0.1, extra={"certified@0.1": math.nan})]
     md = render(recs, "r")
-    assert row(section(md, "`certified@0.1` (defense `none`): attacks × victims"), "em")[1] == "NaN"
+    assert row(section(md, "`certified@0.1` (defense `none`): attacks × victims"), "em")[1] == "abstain"
 
 
 def test_not_applicable_cells_show_n_a_with_the_reason():
