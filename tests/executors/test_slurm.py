@@ -46,7 +46,8 @@ def _cluster_problem() -> str | None:
 _PROBLEM = _cluster_problem()
 if _PROBLEM and os.environ.get("UEBENCH_REQUIRE_SLURM") == "1":
     raise RuntimeError(f"UEBENCH_REQUIRE_SLURM=1 but {_PROBLEM}")
-pytestmark = pytest.mark.skipif(_PROBLEM is not None, reason=str(_PROBLEM))
+# minutes of SLURM jobs: with the slow tests (CI runs them; `-m "not slow"` leaves them out)
+pytestmark = [pytest.mark.skipif(_PROBLEM is not None, reason=str(_PROBLEM)), pytest.mark.slow, pytest.mark.slurm]
 
 BASE = {"name": "slurm-smoke", "dataset": {"name": "digits", "subset": 200}, "profile": "smoke", "seeds": [0],
         "victims": ["sl"], "defenses": ["none"]}
