@@ -79,7 +79,8 @@ def _run(args: argparse.Namespace) -> int:
 
     resolved = _load_resolved(args.matrix, args)[0]
     if args.dry_run:
-        print(Runner(resolved, args.results, progress=False).describe())
+        runner = Runner(resolved, args.results, progress=False, retry_failed=args.retry_failed)
+        print(runner.describe(every_cell=args.verbose, slots=resolved.executor.slots(resolved)))
         return 0
     from benchmark.store import prepare_results
 
@@ -199,7 +200,8 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a matrix (skips finished cells) and write the leaderboard")
     r.add_argument("matrix", help="matrix YAML file")
     r.add_argument("--results", default="results", help="results directory (default: results)")
-    r.add_argument("--dry-run", action="store_true", help="list attack jobs and cells, run nothing")
+    r.add_argument("--dry-run", action="store_true",
+                   help="list attack jobs and cells and estimate wall time and device-hours per device kind; run nothing")
     r.add_argument("--device", type=_device_arg, help="override the matrix's device (auto, cpu, cuda, cuda:N, mps)")
     r.add_argument("--profile", choices=["paper", "quick", "smoke"], help="override the matrix's profile")
     r.add_argument("--workers", type=_workers_arg, help="run with the local executor and this many worker processes")

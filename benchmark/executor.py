@@ -72,6 +72,10 @@ class Executor(Plugin):
 
     kind: ClassVar[str] = "executor"
 
+    def slots(self, resolved: Resolved) -> int:
+        """How many jobs this executor runs at once (the dry-run's wall-time estimate)."""
+        return 1
+
     @abstractmethod
     def run(self, resolved: Resolved, results: str | Path, options: RunOptions) -> Summary:
         """Run every pending cell of ``resolved`` into ``results`` (or submit them, see

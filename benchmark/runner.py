@@ -203,14 +203,39 @@ class Runner:
         return {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "matrix": self.r.matrix.name, "what": what, "executor": self.tag}
 
-    def describe(self) -> str:
-        """The ``--dry-run`` listing: attack jobs, then cells with their state."""
-        lines = [f"matrix {self.r.matrix.name!r}: {len(self.plan.jobs)} attack jobs, {len(self.plan.cells)} cells"]
+    def describe(self, *, every_cell: bool = False, cost: bool = True, slots: int = 1) -> str:
+        """The ``--dry-run`` listing: attack jobs, cells with their state (every one when there are
+        at most 64 or ``every_cell``, else counts per attack), and the cost estimate of what is
+        left to do (:mod:`benchmark.cost`)."""
+        from benchmark.status import cell_state
+
+        states = {c.key: cell_state(self.store, c, self.r.metrics) for c in self.plan.cells}
+        todo = [c for c in self.plan.cells if self.needs_work(c)]
+        cached = {j.key for j in self.plan.jobs if (self.cache.dir(j.key) / "meta.json").exists()}
+        need = {c.job.key for c in todo if c.defense.applies_to(c.victim)} - cached
+        counts = {s: sum(1 for v in states.values() if v == s) for s in ("done", "failed", "todo")}
+        lines = [f"matrix {self.r.matrix.name!r}: {len(self.plan.jobs)} attack jobs ({len(cached)} cached, {len(need)} to generate), "
+                 f"{len(self.plan.cells)} cells ({counts['done']} done, {counts['todo']} pending, {counts['failed']} failed"
+                 f"{', retried' if self.retry_failed else ', kept'})"]
         for job in self.plan.jobs:
-            cached = (self.cache.dir(job.key) / "meta.json").exists()
-            lines.append(f"  attack {job.attack.display:<16} {job.key}  {'cached' if cached else 'to generate'}")
-        for cell in self.plan.cells:
-            lines.append(f"  cell   {cell.label:<48} {cell.key}  {'done' if self.is_done(cell) else 'pending'}")
+            state = "cached" if job.key in cached else ("to generate" if job.key in need else "not needed")
+            lines.append(f"  attack {job.attack.display:<16} {job.key}  {state}")
+        word = {"done": "done", "failed": "failed", "todo": "pending"}
+        if every_cell or len(self.plan.cells) <= 64:
+            for cell in self.plan.cells:
+                na = "" if cell.defense.applies_to(cell.victim) else " (n/a)"
+                lines.append(f"  cell   {cell.label:<48} {cell.key}  {word[states[cell.key]]}{na}")
+        else:
+            for job in self.plan.jobs:
+                got = [states[c.key] for c in job.cells]
+                lines.append(f"  cells  {job.attack.display:<16} {len(got)}: " +
+                             ", ".join(f"{got.count(s)} {word[s]}" for s in ("done", "todo", "failed") if got.count(s)))
+            lines.append("  (bench run --dry-run -v lists every cell)")
+        if cost:
+            from benchmark.cost import CostModel, estimate, render
+
+            model = CostModel()
+            lines.append(render(estimate(self.plan, todo, need, slots=slots, model=model), model))
         return "\n".join(lines)
 
     # ------------------------------------------------------------------------------ execution

@@ -138,6 +138,9 @@ class Local(Executor):
     version = "1"
     Params = LocalParams
 
+    def slots(self, resolved: Resolved) -> int:
+        return _plan_workers(self.params, resolved.matrix.device, threads=resolved.matrix.threads)[0]
+
     def run(self, resolved: Resolved, results: str | Path, options: RunOptions) -> Summary:
         return run_local(resolved, results, verbose=options.verbose, log=options.log, retry_failed=options.retry_failed,
                          params=self.params)

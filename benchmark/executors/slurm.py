@@ -280,6 +280,10 @@ class Slurm(Executor):
     Params = SlurmParams
     requires = ("submitit",)
 
+    def slots(self, resolved: Resolved) -> int:
+        """``array_parallelism``: as many as the cluster gives at once, at most that per array."""
+        return self.params.array_parallelism
+
     def run(self, resolved: Resolved, results: str | Path, options: RunOptions) -> Summary:
         return Submission(self.params, resolved, Path(results), options).run()
 
@@ -317,6 +321,14 @@ class Submission:
         from benchmark.status import cell_state
 
         return cell_state(self.store, cell, self.r.metrics)
+
+    @staticmethod
+    def _cheap(attack: Any) -> bool:
+        """An attack whose poison costs no training (clean, random noise...: no passes in the cost
+        model): its cells make it themselves (once, under the poison's lock), no job of its own."""
+        from benchmark.cost import load_costs
+
+        return load_costs()["plugins"].get(f"attack/{attack.name}", None) == []
 
     def _cached(self, key: str) -> bool:
         d = self.cache.dir(key)
@@ -408,7 +420,8 @@ class Submission:
             for key, cells in by_job.items():
                 job = jobs[key]
                 attack_id = busy_poisons.get(key)
-                if attack_id is None and not self._cached(key) and any(c.defense.applies_to(c.victim) for c in cells):
+                if (attack_id is None and not self._cached(key) and not self._cheap(job.attack)
+                        and any(c.defense.applies_to(c.victim) for c in cells)):
                     ex = self._executor()  # a fresh one per submission: parameters (dependency) persist
                     ex.update_parameters(**self._parameters(f"{prefix}-{job.attack.display}-poison", None))
                     sj = ex.submit(self._task("attack", key, []))
