@@ -167,6 +167,29 @@ def active_tasks(folder: Path, queue: dict[str, tuple[str, str]] | None) -> list
     return [t for t in reversed(read_submissions(folder)) if t["job"] in queue and queue[t["job"]][0] not in ENDED]
 
 
+class _CapturedStderr:
+    """File descriptor 2 goes to a temporary file inside the block (what sbatch, run by submitit,
+    writes there); ``text`` holds it afterwards."""
+
+    def __enter__(self) -> _CapturedStderr:
+        import tempfile
+
+        sys.stderr.flush()
+        self.file = tempfile.TemporaryFile(mode="w+b")
+        self.saved = os.dup(2)
+        os.dup2(self.file.fileno(), 2)
+        self.text = ""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stderr.flush()
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        self.file.seek(0)
+        self.text = self.file.read().decode(errors="replace")
+        self.file.close()
+
+
 # ------------------------------------------------------------------------------------ tasks
 
 
@@ -412,40 +435,16 @@ class Submission:
         by_job: dict[str, list[Any]] = {}
         for cell in todo:
             by_job.setdefault(cell.job.key, []).append(cell)
-        jobs = {j.key: j for j in self.plan.jobs}
         prefix = f"{self.p.job_name}-{self.r.matrix.name}"
         tasks: list[dict[str, Any]] = []
         lines: list[str] = []
+        err = _CapturedStderr()  # sbatch writes its complaints to our stderr: one line of ours instead
         try:
-            for key, cells in by_job.items():
-                job = jobs[key]
-                attack_id = busy_poisons.get(key)
-                if (attack_id is None and not self._cached(key) and not self._cheap(job.attack)
-                        and any(c.defense.applies_to(c.victim) for c in cells)):
-                    ex = self._executor()  # a fresh one per submission: parameters (dependency) persist
-                    ex.update_parameters(**self._parameters(f"{prefix}-{job.attack.display}-poison", None))
-                    sj = ex.submit(self._task("attack", key, []))
-                    attack_id = sj.job_id
-                    tasks.append(self._entry(sj, "attack", key, job.attack.display, []))
-                    lines.append(f"  attack job {attack_id}: poison {job.attack.display} ({key})")
-                elif attack_id is not None:
-                    lines.append(f"  poison {job.attack.display}: being made by job {attack_id}")
-                n = self.p.cells_per_task
-                chunks = [cells[i:i + n] for i in range(0, len(cells), n)]
-                dep = f"afterok:{attack_id}" if attack_id else None
-                ex = self._executor()
-                ex.update_parameters(**self._parameters(f"{prefix}-{job.attack.display}-cells", dep))
-                with ex.batch():
-                    subs = [ex.submit(self._task("cells", key, [c.key for c in chunk])) for chunk in chunks]
-                for sj, chunk in zip(subs, chunks):
-                    tasks.append(self._entry(sj, "cells", key, job.attack.display, [c.key for c in chunk]))
-                first = subs[0].job_id.split("_")[0]
-                what = f"array {first} ({len(chunks)} tasks)" if len(chunks) > 1 else f"job {subs[0].job_id}"
-                lines.append(f"  cells of {job.attack.display}: {len(cells)} in {what}"
-                             + (f", after job {attack_id}" if attack_id else ""))
+            with err:
+                self._submit_all(by_job, busy_poisons, prefix, tasks, lines)
         except (FailedJobError, FailedSubmissionError, subprocess.CalledProcessError, OSError) as e:
             self._record(tasks)
-            text = str(getattr(e, "stderr", "") or e).strip().splitlines()
+            text = (err.text + "\n" + str(getattr(e, "stderr", "") or e)).strip().splitlines()
             detail = next((ln for ln in text if "error" in ln.lower()), text[-1] if text else type(e).__name__)
             done = f" ({len(tasks)} tasks were submitted before it: rerun to submit the rest)" if tasks else ""
             raise UserError(f"sbatch refused a job: {detail.strip()[:300]}{done}") from None
@@ -453,6 +452,36 @@ class Submission:
         self.log(f"submitted {len(todo)} cells of matrix {self.r.matrix.name!r} to SLURM "
                  f"(logs and submitit files in {self.folder}):\n" + "\n".join(lines))
         return tasks
+
+    def _submit_all(self, by_job: dict[str, list[Any]], busy_poisons: dict[str, str], prefix: str,
+                    tasks: list[dict[str, Any]], lines: list[str]) -> None:
+        jobs = {j.key: j for j in self.plan.jobs}
+        for key, cells in by_job.items():
+            job = jobs[key]
+            attack_id = busy_poisons.get(key)
+            if (attack_id is None and not self._cached(key) and not self._cheap(job.attack)
+                    and any(c.defense.applies_to(c.victim) for c in cells)):
+                ex = self._executor()  # a fresh one per submission: parameters (dependency) persist
+                ex.update_parameters(**self._parameters(f"{prefix}-{job.attack.display}-poison", None))
+                sj = ex.submit(self._task("attack", key, []))
+                attack_id = sj.job_id
+                tasks.append(self._entry(sj, "attack", key, job.attack.display, []))
+                lines.append(f"  attack job {attack_id}: poison {job.attack.display} ({key})")
+            elif attack_id is not None:
+                lines.append(f"  poison {job.attack.display}: being made by job {attack_id}")
+            n = self.p.cells_per_task
+            chunks = [cells[i:i + n] for i in range(0, len(cells), n)]
+            dep = f"afterok:{attack_id}" if attack_id else None
+            ex = self._executor()
+            ex.update_parameters(**self._parameters(f"{prefix}-{job.attack.display}-cells", dep))
+            with ex.batch():
+                subs = [ex.submit(self._task("cells", key, [c.key for c in chunk])) for chunk in chunks]
+            for sj, chunk in zip(subs, chunks):
+                tasks.append(self._entry(sj, "cells", key, job.attack.display, [c.key for c in chunk]))
+            first = subs[0].job_id.split("_")[0]
+            what = f"array {first} ({len(chunks)} tasks)" if len(chunks) > 1 else f"job {subs[0].job_id}"
+            lines.append(f"  cells of {job.attack.display}: {len(cells)} in {what}"
+                         + (f", after job {attack_id}" if attack_id else ""))
 
     def _entry(self, sj: Any, kind: str, poison: str, attack: str, cells: list[str]) -> dict[str, Any]:
         return {"job": sj.job_id, "kind": kind, "matrix": self.r.matrix.name, "attack": attack, "poison": poison,

@@ -254,3 +254,10 @@ def test_a_requeued_task_keeps_its_finished_cell_and_writes_each_result_once(tmp
     assert (path.stat().st_mtime_ns, path.read_text()) == before  # written once, never again
     assert got[first_key]["executor"]["restarts"] == 0 and got[second_key]["executor"]["restarts"] == 1
     same_values(got, inline(tmp_path, **over))
+
+
+def test_a_job_sbatch_refuses_is_one_line_exit_2(tmp_path, env):
+    m = write(tmp_path, attacks=["clean"])
+    out = bench(env, "run", str(m), "--results", str(tmp_path / "res"), "--executor", "slurm", "-E", "partition=no-such")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["error: sbatch refused a job: sbatch: error: invalid partition specified: no-such"]
