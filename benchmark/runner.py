@@ -214,9 +214,9 @@ class Runner:
         cached = {j.key for j in self.plan.jobs if (self.cache.dir(j.key) / "meta.json").exists()}
         need = {c.job.key for c in todo if c.defense.applies_to(c.victim)} - cached
         counts = {s: sum(1 for v in states.values() if v == s) for s in ("done", "failed", "todo")}
-        lines = [f"matrix {self.r.matrix.name!r}: {len(self.plan.jobs)} attack jobs ({len(cached)} cached, {len(need)} to generate), "
-                 f"{len(self.plan.cells)} cells ({counts['done']} done, {counts['todo']} pending, {counts['failed']} failed"
-                 f"{', retried' if self.retry_failed else ', kept'})"]
+        lines = [f"matrix {self.r.matrix.name!r}: {len(self.plan.jobs)} attack jobs, {len(self.plan.cells)} cells "
+                 f"(poisons: {len(cached)} cached, {len(need)} to generate; cells: {counts['done']} done, "
+                 f"{counts['todo']} pending, {counts['failed']} failed{' (retried)' if self.retry_failed else ' (kept)'})"]
         for job in self.plan.jobs:
             state = "cached" if job.key in cached else ("to generate" if job.key in need else "not needed")
             lines.append(f"  attack {job.attack.display:<16} {job.key}  {state}")

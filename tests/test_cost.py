@@ -95,5 +95,5 @@ def test_dry_run_prints_the_estimate(tmp_path, capsys):
                  "executor: {name: local, params: {workers: 2}}\n")
     assert main(["run", str(m), "--results", str(tmp_path / "r"), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "2 attack jobs (0 cached, 2 to generate), 2 cells (0 done, 2 pending, 0 failed, kept)" in out
+    assert "2 attack jobs, 2 cells (poisons: 0 cached, 2 to generate; cells: 0 done, 2 pending, 0 failed (kept))" in out
     assert "cost estimate" in out and "wall, 2 in parallel" in out and "cuda-h100" in out
