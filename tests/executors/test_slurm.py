@@ -234,7 +234,8 @@ about 15 s: SLURM kills a cancelled task 5 s after its SIGTERM, KillWait.)"""
 def test_a_requeued_task_keeps_its_finished_cell_and_writes_each_result_once(tmp_path, env):
     """SIGUSR2 (what SLURM sends before a time limit; submitit checkpoints and requeues): the task
     comes back, finds its first cell done (its record untouched), computes the second once."""
-    over = dict(attacks=["clean"], victims=[{"name": "sl", "params": {"epochs": 30}}], defenses=["none", "iss-bdr"])
+    over = dict(attacks=["clean"], defenses=["none"], victims=[{"name": "sl", "label": "short", "params": {"epochs": 2}},
+                                                             {"name": "sl", "label": "long", "params": {"epochs": 80}}])
     m = write(tmp_path, **over)
     res = tmp_path / "res"
     out = bench(env, "run", str(m), "--results", str(res), "--executor", "slurm", *FAST, "-E", "cells_per_task=2")
@@ -245,6 +246,8 @@ def test_a_requeued_task_keeps_its_finished_cell_and_writes_each_result_once(tmp
     path = res / "cells" / f"{first_key}.json"
     wait_for(path.exists, what="the first cell's record")
     before = (path.stat().st_mtime_ns, path.read_text())
+    (poison,) = [d / "meta.json" for d in (res / "artifacts").iterdir()]  # made by the task's first cell
+    made = poison.stat().st_mtime_ns
     assert queue().get(task["job"]) == "RUNNING"
     subprocess.run(["scancel", "--signal=USR2", task["job"]], check=True)
     wait_for(lambda: queue().get(task["job"]) == "PENDING", what="the requeued task")
@@ -252,6 +255,7 @@ def test_a_requeued_task_keeps_its_finished_cell_and_writes_each_result_once(tmp
     wait_for(lambda: queue().get(task["job"]) in ("COMPLETED", None), timeout=300, what="the requeued task to finish")
     got = records(res)
     assert (path.stat().st_mtime_ns, path.read_text()) == before  # written once, never again
+    assert poison.stat().st_mtime_ns == made and len(list((res / "artifacts").iterdir())) == 1  # the cached poison
     assert got[first_key]["executor"]["restarts"] == 0 and got[second_key]["executor"]["restarts"] == 1
     same_values(got, inline(tmp_path, **over))
 
