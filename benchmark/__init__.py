@@ -1,6 +1,6 @@
 """uebench: a benchmark of availability poisoning (unlearnable examples).
 
-The flat public API: plugin contracts, data, models, training helpers and the registry.
+The flat public API: plugin contracts (executors too), data, models, training helpers and the registry.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 from benchmark.data import DataSplits, DatasetSource, ImageDataset, make_splits
 from benchmark.errors import ConfigError, DatasetError, PluginNotFound, UserError
+from benchmark.executor import Executor, RunOptions
 from benchmark.hookspecs import hookimpl
 from benchmark.interfaces import (
     Attack,
@@ -38,6 +39,7 @@ __all__ = [
     "DatasetError",
     "DatasetSource",
     "Defense",
+    "Executor",
     "ImageDataset",
     "Metric",
     "Params",
@@ -45,6 +47,7 @@ __all__ = [
     "PluginNotFound",
     "Poison",
     "RunContext",
+    "RunOptions",
     "TrainHooks",
     "Unit",
     "UserError",

@@ -1,4 +1,4 @@
-"""Built-in datasets and architectures, registered through the public hooks like any plugin."""
+"""Built-in datasets, executors and architectures, registered through the public hooks like any plugin."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from benchmark.data.fashion_mnist import FashionMNIST
 from benchmark.data.imagefolder import ImageFolder
 from benchmark.data.npz import Npz
 from benchmark.data.torchvision_sets import SVHN, Cifar10, Cifar100
+from benchmark.executors.inline import Inline
+from benchmark.executors.local import Local
+from benchmark.executors.slurm import Slurm
 from benchmark.hookspecs import hookimpl
 from benchmark.models import BUILTIN_MODELS
 
@@ -18,6 +21,11 @@ from benchmark.models import BUILTIN_MODELS
 @hookimpl
 def register_datasets() -> list[type]:
     return [Digits, FashionMNIST, Cifar10, Cifar100, SVHN, Npz, ImageFolder]
+
+
+@hookimpl
+def register_executors() -> list[type]:
+    return [Inline, Local, Slurm]
 
 
 @hookimpl

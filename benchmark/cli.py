@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from benchmark.errors import UserError, clip
 
@@ -16,47 +16,101 @@ from benchmark.errors import UserError, clip
 MAX_ERROR_CHARS = 1000
 
 
-def _run(args: argparse.Namespace) -> int:
-    """Run every matrix of the file (one, or several YAML documents) in order into one results
-    directory; every document is validated before the first cell runs."""
-    from benchmark.config import ExecutorSpec, document_name, load_matrices, resolve
-    from benchmark.executors import execute
+def _executor_override(matrix_executor: Any, name: str | None, pairs: list[str], workers: int | None) -> Any:
+    """The matrix's executor block with the command line's ``--executor``, ``--executor-param``
+    (``-E key=value``; values are YAML: ``-E gpus=1 -E sbatch.account=lab``) and ``--workers``
+    applied. Another executor's name starts from empty params."""
+    import yaml
+
+    from benchmark.config import ExecutorSpec
+
+    spec = matrix_executor
+    if workers is not None:  # checked by _workers_arg (>= 1)
+        name = name or "local"
+        if name != "local":
+            raise UserError(f"--workers runs the local executor; it cannot go with --executor {name}")
+        pairs = [f"workers={workers}", *pairs]
+    if name is not None and name != spec.name:
+        spec = ExecutorSpec(name=name)
+    params = json.loads(json.dumps(spec.params))  # a deep copy
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"--executor-param takes KEY=VALUE (got {pair[:80]!r})")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        where = params
+        parts = key.split(".")
+        for part in parts[:-1]:
+            nxt = where.get(part)
+            if not isinstance(nxt, dict):
+                nxt = where[part] = {}
+            where = nxt
+        where[parts[-1]] = value
+    if params != spec.params or spec is not matrix_executor:
+        spec = ExecutorSpec(name=spec.name, params=params)
+    return spec
+
+
+def _load_resolved(path: str, args: argparse.Namespace | None = None) -> list[Any]:
+    """The matrix file's matrices (one, or several ``---``-separated YAML documents), resolved, with
+    the command line's overrides (``args``); every document's data and keys are checked before
+    anything runs, and errors name the document."""
+    from benchmark.config import document_name, load_matrices, resolve
     from benchmark.plan import make_plan
     from benchmark.registry import get_registry
+
+    matrices = load_matrices(path)
+    many = len(matrices) > 1
+    out = []
+    for i, matrix in enumerate(matrices):
+        if args is not None:
+            if args.device:  # checked by _device_arg
+                matrix = matrix.model_copy(update={"device": args.device})
+            if args.profile:
+                matrix = matrix.model_copy(update={"profile": args.profile})
+            ex = _executor_override(matrix.executor, args.executor, args.executor_param or [], args.workers)
+            if ex is not matrix.executor:
+                matrix = matrix.model_copy(update={"executor": ex})
+        name = document_name(path, i) if many else str(path)
+        r = resolve(matrix, get_registry(), file=name)
+        if args is not None:
+            try:
+                make_plan(r)
+            except UserError as e:
+                raise UserError(f"{name}: {e}" if many else str(e)) from None
+        out.append(r)
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run every matrix of the file in order into one results directory."""
+    from benchmark.executors import execute
     from benchmark.report import write_leaderboard
     from benchmark.runner import Runner, Summary
 
-    matrices = load_matrices(args.matrix)
-    many = len(matrices) > 1
-    resolved = []
-    for i, matrix in enumerate(matrices):
-        if args.device:
-            matrix = matrix.model_copy(update={"device": args.device})
-        if args.profile:
-            matrix = matrix.model_copy(update={"profile": args.profile})
-        if args.workers is not None:  # checked by _workers_arg (>= 1)
-            matrix = matrix.model_copy(update={"executor": ExecutorSpec(name="local", params={"workers": args.workers})})
-        name = document_name(args.matrix, i) if many else str(args.matrix)
-        r = resolve(matrix, get_registry(), file=name)
-        try:
-            make_plan(r)  # every document's data and keys, before the first cell runs
-        except UserError as e:
-            raise UserError(f"{name}: {e}" if many else str(e)) from None
-        resolved.append(r)
+    resolved = _load_resolved(args.matrix, args)
+    many = len(resolved) > 1
     if args.dry_run:
         for i, r in enumerate(resolved):
+            runner = Runner(r, args.results, progress=False, retry_failed=args.retry_failed)
             head = f"document {i + 1} of {len(resolved)}: " if many else ""
-            print(head + Runner(r, args.results, progress=False).describe())
+            print(head + runner.describe(every_cell=args.verbose, slots=r.executor.slots(r)))
         return 0
     from benchmark.store import prepare_results
 
     prepare_results(args.results)
     total = Summary()
+    submitted = False
     for i, r in enumerate(resolved):
         if many:
             print(f"document {i + 1} of {len(resolved)}: matrix {r.matrix.name!r}", file=sys.stderr)
         try:
-            summary = execute(r, args.results, progress=None if not args.quiet else False, verbose=args.verbose)
+            summary = execute(r, args.results, progress=None if not args.quiet else False, verbose=args.verbose,
+                              retry_failed=args.retry_failed, wait=args.wait)
         except KeyboardInterrupt as e:
             how, code = ("terminated (SIGTERM)", 143) if isinstance(e, Terminated) else ("interrupted", 130)
             print(f"\n{how}: every finished cell is saved in {args.results}/; rerun the same command to resume", file=sys.stderr)
@@ -64,10 +118,30 @@ def _run(args: argparse.Namespace) -> int:
         if many:
             print(summary.text(), file=sys.stderr)
         total.add(summary)
+        submitted = submitted or bool(summary.submitted)
     print(("all documents: " if many else "") + total.text(), file=sys.stderr)
+    if submitted:  # handed to a scheduler: nothing new to tabulate yet
+        print(f"follow it with `bench status {args.results} {args.matrix}`; the leaderboard is written by "
+              f"`bench leaderboard {args.results}` (or by `bench run ... --wait`)", file=sys.stderr)
+        return total.exit_code
     board = write_leaderboard(args.results)
     print(f"leaderboard: {board}", file=sys.stderr)
     return total.exit_code
+
+
+def _status(args: argparse.Namespace) -> int:
+    from benchmark.status import Survey, render, to_json
+
+    root = Path(args.results)
+    if not root.is_dir():
+        raise UserError(f"results directory {str(root)!r} does not exist")
+    survey = Survey(root)
+    if args.matrix:
+        statuses = [survey.of_matrix(r) for r in _load_resolved(args.matrix)]
+    else:
+        statuses = survey.of_results()
+    print(to_json(statuses) if args.json else render(statuses, root, limit=0 if args.all else 20))
+    return 0
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
@@ -211,10 +285,16 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a matrix (skips finished cells) and write the leaderboard")
     r.add_argument("matrix", help="matrix YAML file (several `---`-separated documents run in order)")
     r.add_argument("--results", default="results", help="results directory (default: results)")
-    r.add_argument("--dry-run", action="store_true", help="list attack jobs and cells, run nothing")
+    r.add_argument("--dry-run", action="store_true",
+                   help="list attack jobs and cells and estimate wall time and device-hours per device kind; run nothing")
     r.add_argument("--device", type=_device_arg, help="override the matrix's device (auto, cpu, cuda, cuda:N, mps)")
     r.add_argument("--profile", choices=["paper", "quick", "smoke"], help="override the matrix's profile")
     r.add_argument("--workers", type=_workers_arg, help="run with the local executor and this many worker processes")
+    r.add_argument("--executor", help="override the matrix's executor (inline, local, slurm: see `bench plugins`)")
+    r.add_argument("-E", "--executor-param", action="append", metavar="KEY=VALUE",
+                   help="an executor param (repeatable; YAML values; dotted keys nest): -E partition=gpu -E gpus=1 -E sbatch.account=lab")
+    r.add_argument("--retry-failed", action="store_true", help="recompute cells that failed in an earlier run (by default they are kept and reported)")
+    r.add_argument("--wait", action="store_true", help="with an executor that submits jobs (slurm): wait until they end, then summarize")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("-v", "--verbose", action="store_true", help="also print the plugins' progress (epochs, outer iterations)")
     r.set_defaults(fn=_run)
@@ -251,6 +331,12 @@ def parser() -> argparse.ArgumentParser:
     dc.add_argument("--root", default=".", help="repository root (default: the current directory)")
     dc.add_argument("--check", action="store_true", help="change nothing; exit 1 when a generated block is stale")
     dc.set_defaults(fn=_docs)
+    st = sub.add_parser("status", help="done / running / failed / pending cells of a results directory (per matrix)")
+    st.add_argument("results", help="results directory")
+    st.add_argument("matrix", nargs="?", help="matrix file: its full plan (pending cells too, poisons)")
+    st.add_argument("--all", action="store_true", help="list every running and pending cell (default: the first 20)")
+    st.add_argument("--json", action="store_true", help="print JSON")
+    st.set_defaults(fn=_status)
     pl = sub.add_parser("plugins", help="list installed plugins")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(fn=_plugins)

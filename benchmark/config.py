@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from benchmark.errors import ConfigError, PluginNotFound, UserError, clip, did_you_mean, shorten
+from benchmark.executor import Executor
 from benchmark.interfaces import Attack, Defense, Metric, Victim
 from benchmark.params import PROFILES, resolve_params
 from benchmark.plugin import Plugin
@@ -106,10 +107,10 @@ class DatasetSpec(_Strict):
 
 
 class ExecutorSpec(_Strict):
-    """How jobs run. ``inline``: one after the other in this process (the default); ``local``:
-    worker processes on this machine (params ``workers``, ``threads``; see benchmark/executors/local.py)."""
+    """How jobs run: an executor plugin's name and its params, validated by the executor's own
+    ``Params`` (``bench plugins`` lists the executors: ``inline``, the default, ``local``, ``slurm``)."""
 
-    name: Literal["inline", "local"] = "inline"
+    name: str = "inline"
     params: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -349,6 +350,7 @@ class Resolved:
     defenses: list[Defense]
     metrics: list[Metric]
     file: str | None = None
+    executor: Executor | None = None  # the matrix's executor, its params validated
 
 
 def _instantiate(registry: Registry, kind: str, entry: AxisEntry, profile: str, where: str, file: str | None) -> Any:
@@ -367,23 +369,6 @@ def _auto_labels(entries: list[AxisEntry], items: list[Any]) -> None:
     for item, entry in zip(items, entries):
         if item.label is None and entry.params and sum(e.name == entry.name for e in entries) > 1:
             item.label = f"{entry.name}(" + ", ".join(f"{k}={v}" for k, v in entry.params.items()) + ")"
-
-
-def _check_executor(spec: ExecutorSpec, file: str | None) -> None:
-    if spec.name == "inline":
-        if spec.params:
-            raise ConfigError(f"the inline executor takes no params (got {', '.join(spec.params)})", file=file, path="executor.params")
-        return
-    from benchmark.executors.local import LocalParams
-
-    try:
-        LocalParams.model_validate(spec.params)
-    except ValidationError as err:
-        e = err.errors()[0]
-        key = ".".join(str(p) for p in e["loc"])
-        allowed = ", ".join(LocalParams.model_fields)
-        msg = f"unknown key {key!r} (allowed: {allowed})" if e["type"] == "extra_forbidden" else f"{e['msg']} (got {e.get('input')!r})"
-        raise ConfigError(msg, file=file, path=f"executor.params.{key}") from None
 
 
 def resolve(matrix: Matrix, registry: Registry, file: str | None = None) -> Resolved:
@@ -416,6 +401,7 @@ def resolve(matrix: Matrix, registry: Registry, file: str | None = None) -> Reso
                 file=file,
                 path=f"defenses[{i}]",
             )
-    _check_executor(matrix.executor, file)
+    ex = matrix.executor
+    executor = _instantiate(registry, "executor", AxisEntry(name=ex.name, params=ex.params), prof, "executor", file)
     assert prof in PROFILES
-    return Resolved(matrix, ds, axes["attacks"], axes["victims"], axes["defenses"], axes["metrics"], file)
+    return Resolved(matrix, ds, axes["attacks"], axes["victims"], axes["defenses"], axes["metrics"], file, executor)

@@ -47,5 +47,10 @@ def register_datasets() -> list[type]:
 
 
 @hookspec
+def register_executors() -> list[type]:
+    """Executor classes (subclasses of :class:`benchmark.Executor`): how a matrix's jobs run."""
+
+
+@hookspec
 def register_models() -> dict[str, Callable[[int], nn.Module]]:
     """Architectures: name -> ``factory(in_channels)`` returning a backbone with ``feature_dim``."""

@@ -18,7 +18,7 @@ import pluggy
 from benchmark import hookspecs
 from benchmark.errors import PluginNotFound, UserError
 
-KINDS = ("attack", "victim", "defense", "metric", "dataset", "model")
+KINDS = ("attack", "victim", "defense", "metric", "dataset", "executor", "model")
 HOOKS = {k: f"register_{k}s" for k in KINDS}
 ENV_VAR = "UEBENCH_PLUGINS"
 
@@ -111,9 +111,11 @@ def _closest(value: str, allowed: Any) -> str:
 
 def _base_class(kind: str) -> type | None:
     from benchmark.data.source import DatasetSource
+    from benchmark.executor import Executor
     from benchmark.interfaces import Attack, Defense, Metric, Victim
 
-    return {"attack": Attack, "victim": Victim, "defense": Defense, "metric": Metric, "dataset": DatasetSource}.get(kind)
+    return {"attack": Attack, "victim": Victim, "defense": Defense, "metric": Metric, "dataset": DatasetSource,
+            "executor": Executor}.get(kind)
 
 
 def _class_problem(kind: str, name: Any, obj: Any) -> str | None:

@@ -109,32 +109,49 @@ def tensors_to_poison(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) ->
 
 @dataclass
 class Summary:
+    """What a run did, cell by cell (every executor returns one)."""
+
     planned: int = 0
     skipped: int = 0  # already finished before this run
     ok: int = 0
     na: int = 0
-    failed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # failed in this run: "label: error"
+    failed_before: list[str] = field(default_factory=list)  # failed in an earlier run, not retried
+    submitted: int = 0  # handed to a scheduler (slurm) and not waited for
+    jobs: list[str] = field(default_factory=list)  # the scheduler's job ids of those
     wall: float = 0.0
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        """1 when a cell of the matrix is failed (in this run or an earlier one), else 0."""
+        return 1 if self.failed or self.failed_before else 0
 
     def add(self, other: Summary) -> None:
-        """Fold another run's counts into this one (a multi-document matrix file)."""
+        """Fold ``other`` (another matrix, another worker) into this summary."""
         self.planned += other.planned
         self.skipped += other.skipped
         self.ok += other.ok
         self.na += other.na
         self.failed += other.failed
+        self.failed_before += other.failed_before
+        self.submitted += other.submitted
+        self.jobs += other.jobs
         self.wall += other.wall
 
     def text(self) -> str:
         line = (
             f"{self.planned} cells: {self.skipped} already done, {self.ok} computed, {self.na} n/a, "
-            f"{len(self.failed)} failed ({self.wall:.0f} s)"
+            f"{len(self.failed)} failed"
         )
-        return line + "".join(f"\n  FAILED {f}" for f in self.failed)
+        if self.failed_before:
+            line += f", {len(self.failed_before)} failed earlier (kept: `bench run --retry-failed` recomputes them)"
+        if self.submitted:
+            line += f", {self.submitted} submitted"
+        line += f" ({self.wall:.0f} s)"
+        if self.jobs:
+            line += f"\n  jobs: {' '.join(self.jobs)}"
+        return (line + "".join(f"\n  FAILED {f}" for f in self.failed)
+                + "".join(f"\n  failed earlier: {f}" for f in self.failed_before))
 
 
 class Runner:
@@ -150,9 +167,18 @@ class Runner:
         verbose: bool = False,
         worker: tuple[int, int] = (0, 1),
         reuse_victims: bool = True,
+        retry_failed: bool = False,
+        since: float | None = None,
+        tag: dict[str, Any] | None = None,
     ) -> None:
         self.r = resolved
         self.worker = worker
+        self.retry_failed = retry_failed
+        # with retry_failed, failures recorded from this time on (by another runner of this run, or
+        # by an earlier attempt of a requeued SLURM task) are kept, not computed a second time
+        self.since = since if since is not None else time.time()
+        # who computes (executor, worker, SLURM job): in every record and lock this runner writes
+        self.tag: dict[str, Any] = dict(tag or {"name": "inline"})
         self.plan: Plan = make_plan(resolved)
         self.root = Path(results)
         self.log = log or (lambda m: print(m, file=sys.stderr, flush=True))
@@ -173,32 +199,71 @@ class Runner:
         self._reused = False  # whether the last fit_victim call reused a trained victim
 
     # -------------------------------------------------------------------------------- queries
+    def state(self, cell: Cell) -> str:
+        """``done``, ``failed`` or ``todo``: see :func:`benchmark.status.cell_state`."""
+        from benchmark.status import cell_state
+
+        return cell_state(self.store, cell, self.r.metrics)
+
     def is_done(self, cell: Cell) -> bool:
-        rec = self.store.get(cell.key)
-        if rec is None or rec.get("status") not in DONE:
-            return False
-        if rec["status"] == "ok":
-            have = rec.get("metric_specs")
-            if have is None:  # a record written before metric specs were kept: compare names
-                return {m.name for m in self.r.metrics} <= set(rec.get("metric_plugins", []))
-            return all(m.spec() in have for m in self.r.metrics)  # new metric params: recompute
-        return True
+        return self.state(cell) == "done"
+
+    def needs_work(self, cell: Cell) -> bool:
+        """Whether this run computes ``cell``: it is not done, and it is not a failure kept from an
+        earlier run (``retry_failed`` recomputes those, once per run)."""
+        st = self.state(cell)
+        if st == "failed" and self.retry_failed:
+            return not self._failed_since(cell, self.since)
+        return st == "todo"
 
     def pending(self) -> list[Cell]:
-        """Cells not finished yet, attack by attack. Worker ``i`` of ``n`` (the local executor) takes
+        """Cells this run computes, attack by attack. Worker ``i`` of ``n`` (the local executor) takes
         the attacks ``i, i + n, ...`` first, so the workers generate different poisons at the same time."""
         i, n = self.worker
         order = sorted(range(len(self.plan.jobs)), key=lambda j: ((j - i) % n, j))
-        return [c for j in order for c in self.plan.jobs[j].cells if not self.is_done(c)]
+        return [c for j in order for c in self.plan.jobs[j].cells if self.needs_work(c)]
 
-    def describe(self) -> str:
-        """The ``--dry-run`` listing: attack jobs, then cells with their state."""
-        lines = [f"matrix {self.r.matrix.name!r}: {len(self.plan.jobs)} attack jobs, {len(self.plan.cells)} cells"]
+    def holder(self, what: str) -> dict[str, Any]:
+        """What this runner writes into a lock it takes (see :func:`benchmark.store.probe_lock`)."""
+        import os
+        import socket
+
+        return {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "matrix": self.r.matrix.name, "what": what, "executor": self.tag}
+
+    def describe(self, *, every_cell: bool = False, cost: bool = True, slots: int = 1) -> str:
+        """The ``--dry-run`` listing: attack jobs, cells with their state (every one when there are
+        at most 64 or ``every_cell``, else counts per attack), and the cost estimate of what is
+        left to do (:mod:`benchmark.cost`)."""
+        from benchmark.status import cell_state
+
+        states = {c.key: cell_state(self.store, c, self.r.metrics) for c in self.plan.cells}
+        todo = [c for c in self.plan.cells if self.needs_work(c)]
+        cached = {j.key for j in self.plan.jobs if (self.cache.dir(j.key) / "meta.json").exists()}
+        need = {c.job.key for c in todo if c.defense.applies_to(c.victim)} - cached
+        counts = {s: sum(1 for v in states.values() if v == s) for s in ("done", "failed", "todo")}
+        lines = [f"matrix {self.r.matrix.name!r}: {len(self.plan.jobs)} attack jobs, {len(self.plan.cells)} cells "
+                 f"(poisons: {len(cached)} cached, {len(need)} to generate; cells: {counts['done']} done, "
+                 f"{counts['todo']} pending, {counts['failed']} failed{' (retried)' if self.retry_failed else ' (kept)'})"]
         for job in self.plan.jobs:
-            cached = (self.cache.dir(job.key) / "meta.json").exists()
-            lines.append(f"  attack {job.attack.display:<16} {job.key}  {'cached' if cached else 'to generate'}")
-        for cell in self.plan.cells:
-            lines.append(f"  cell   {cell.label:<48} {cell.key}  {'done' if self.is_done(cell) else 'pending'}")
+            state = "cached" if job.key in cached else ("to generate" if job.key in need else "not needed")
+            lines.append(f"  attack {job.attack.display:<16} {job.key}  {state}")
+        word = {"done": "done", "failed": "failed", "todo": "pending"}
+        if every_cell or len(self.plan.cells) <= 64:
+            for cell in self.plan.cells:
+                na = "" if cell.defense.applies_to(cell.victim) else " (n/a)"
+                lines.append(f"  cell   {cell.label:<48} {cell.key}  {word[states[cell.key]]}{na}")
+        else:
+            for job in self.plan.jobs:
+                got = [states[c.key] for c in job.cells]
+                lines.append(f"  cells  {job.attack.display:<16} {len(got)}: " +
+                             ", ".join(f"{got.count(s)} {word[s]}" for s in ("done", "todo", "failed") if got.count(s)))
+            lines.append("  (bench run --dry-run -v lists every cell)")
+        if cost:
+            from benchmark.cost import CostModel, estimate, render
+
+            model = CostModel()
+            lines.append(render(estimate(self.plan, todo, need, slots=slots, model=model), model))
         return "\n".join(lines)
 
     # ------------------------------------------------------------------------------ execution
@@ -259,7 +324,8 @@ class Runner:
             return job.attack.budget().violation(train.x, x)
 
         try:
-            tensors, meta, _ = self.cache.get_or_create(job.spec, create, check=check)
+            tensors, meta, _ = self.cache.get_or_create(job.spec, create, check=check,
+                                                       holder=self.holder(f"poison {job.attack.display}"))
             p = tensors_to_poison(tensors, meta)
         except (KeyboardInterrupt, UserError):
             raise
@@ -329,6 +395,7 @@ class Runner:
             "metric_plugins": [m.name for m in r.metrics],  # also on failed cells: the tables they belong to
             "attack_seed": r.matrix.attack_seed,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "executor": self.tag,
             "provenance": provenance(self.device),
             "numerics": numerics(self.device),  # what besides code, data and seeds can change a number
         }
@@ -386,15 +453,26 @@ class Runner:
         rec["wall_s"] = round(time.perf_counter() - t0, 2)
         return rec
 
-    def run(self) -> Summary:
+    def run(self, cells: list[Cell] | None = None) -> Summary:
+        """Compute the pending cells (of ``cells`` only, when given: an array task's share); a cell
+        another runner holds is done last, once that runner let it go."""
         from tqdm import tqdm
 
         t0 = time.perf_counter()
-        summary = Summary(planned=len(self.plan.cells))
-        todo = self.pending()
-        summary.skipped = summary.planned - len(todo)
+        chosen = self.plan.cells if cells is None else cells
+        summary = Summary(planned=len(chosen))
+        keys = {c.key for c in chosen}
+        todo = [c for c in self.pending() if c.key in keys]
+        kept = {c.key for c in todo}
+        for cell in chosen:
+            if cell.key not in kept and self.state(cell) == "failed":
+                summary.failed_before.append(f"{cell.label}: {self._error(cell)}")
+        summary.skipped = summary.planned - len(todo) - len(summary.failed_before)
         if summary.skipped:
             self.log(f"{summary.skipped} of {summary.planned} cells already done; computing {len(todo)}")
+        if summary.failed_before:
+            self.log(f"{len(summary.failed_before)} cells failed in an earlier run; keeping them "
+                     "(`bench run --retry-failed` recomputes them)")
         if todo:
             self.splits()  # a dataset that cannot load stops the run here, once, before any work
         bar = tqdm(total=len(todo), disable=not self.progress, unit="cell", file=sys.stderr)
@@ -402,12 +480,15 @@ class Runner:
         try:
             for blocking, queue in ((False, todo), (True, deferred)):
                 for cell in list(queue):
-                    with self.store.lock(cell.key, blocking=blocking) as got:
+                    with self.store.lock(cell.key, blocking=blocking, holder=self.holder(f"cell {cell.label}")) as got:
                         if not got:
                             deferred.append(cell)  # another runner has it; look again at the end
                             continue
-                        if self.is_done(cell):  # finished by another runner meanwhile
-                            summary.skipped += 1
+                        if not self.needs_work(cell):  # finished by another runner meanwhile
+                            if self.state(cell) == "failed":  # and it failed there: reported, kept
+                                summary.failed_before.append(f"{cell.label}: {self._error(cell)}")
+                            else:
+                                summary.skipped += 1
                             bar.update(1)
                             continue
                         rec = self.run_cell(cell)
@@ -417,6 +498,17 @@ class Runner:
             bar.close()
         summary.wall = time.perf_counter() - t0
         return summary
+
+    def _failed_since(self, cell: Cell, since: float) -> bool:
+        """Whether ``cell``'s failure was recorded at ``since`` or later."""
+        try:
+            return self.store.path(cell.key).stat().st_mtime >= since
+        except OSError:
+            return False
+
+    def _error(self, cell: Cell) -> str:
+        rec = self.store.get(cell.key) or {}
+        return str(rec.get("error") or "").strip().splitlines()[0][:300] if rec.get("error") else "failed"
 
     def _report(self, cell: Cell, rec: dict[str, Any], summary: Summary, bar: Any) -> None:
         bar.update(1)

@@ -131,9 +131,15 @@ def _quarantine(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, *, blocking: bool = True) -> Iterator[bool]:
+def file_lock(path: Path, *, blocking: bool = True, holder: dict[str, Any] | None = None) -> Iterator[bool]:
     """Advisory exclusive lock on ``path``. Yields ``False`` (without waiting) when ``blocking`` is
-    off and another process holds it."""
+    off and another process holds it.
+
+    The lock is the kernel's ``flock`` on the open file, not the file's existence: it ends with the
+    process that holds it, however that process ends (SIGKILL, out of memory, a node's reboot for a
+    local file system), so a lock file left behind never blocks a rerun. ``holder`` (who took it:
+    pid, host, SLURM job...) is written into the file once the lock is taken, for
+    :func:`probe_lock` (``bench status``); it is informative only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         try:
@@ -142,9 +148,40 @@ def file_lock(path: Path, *, blocking: bool = True) -> Iterator[bool]:
             yield False
             return
         try:
+            if holder is not None:
+                with contextlib.suppress(OSError):
+                    f.seek(0)
+                    f.truncate()
+                    f.write(json.dumps(holder, sort_keys=True, default=str))
+                    f.flush()
             yield True
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def probe_lock(path: Path) -> tuple[bool, dict[str, Any] | None]:
+    """``(held, holder)``: whether a live process holds the lock file ``path`` now, and what the
+    last process that took it wrote there (``None`` if nothing readable). A shared, non-blocking
+    probe: it never waits and never takes the lock from anyone."""
+    try:
+        f = open(path)
+    except OSError:
+        return False, None
+    with f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held = True
+        except OSError:
+            held = False
+        else:
+            held = False
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        try:
+            info = json.loads(f.read(65536) or "null")
+        except (ValueError, OSError, UnicodeDecodeError):
+            info = None
+    return held, info if isinstance(info, dict) else None
 
 
 class ArtifactCache:
@@ -157,8 +194,11 @@ class ArtifactCache:
     def dir(self, key: str) -> Path:
         return self.root / "artifacts" / key
 
-    def lock(self, key: str, *, blocking: bool = True) -> contextlib.AbstractContextManager[bool]:
-        return file_lock(self.root / "locks" / f"artifact-{key}.lock", blocking=blocking)
+    def lock_path(self, key: str) -> Path:
+        return self.root / "locks" / f"artifact-{key}.lock"
+
+    def lock(self, key: str, *, blocking: bool = True, holder: dict[str, Any] | None = None) -> contextlib.AbstractContextManager[bool]:
+        return file_lock(self.lock_path(key), blocking=blocking, holder=holder)
 
     def load(self, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         """``(tensors, meta)`` if a valid artifact is stored under ``key``; ``None`` if absent or corrupt."""
@@ -196,15 +236,17 @@ class ArtifactCache:
         spec: dict[str, Any],
         create: Callable[[], tuple[dict[str, torch.Tensor], dict[str, Any]]],
         check: Callable[[dict[str, torch.Tensor], dict[str, Any]], str | None] | None = None,
+        holder: dict[str, Any] | None = None,
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any], bool]:
         """Load the artifact of ``spec`` or make it with ``create`` (under a lock, once across
         processes). Returns ``(tensors, meta, was_cached)``.
 
         ``check(tensors, meta)`` returns why a stored artifact is unusable (a poison that passes
         its checksum but breaks its attack's budget: edited, or written by other code), or ``None``;
-        an unusable artifact is moved aside (``*.corrupt``) and made again, once."""
+        an unusable artifact is moved aside (``*.corrupt``) and made again, once. ``holder`` is
+        written into the lock file (see :func:`file_lock`)."""
         key = spec_key(spec)
-        with self.lock(key):
+        with self.lock(key, holder=holder):
             found = self.load(key)
             if found is not None and check is not None:
                 problem = check(*found)
@@ -303,8 +345,11 @@ class ResultStore:
     def put(self, key: str, record: dict[str, Any]) -> None:
         atomic_write_json(self.path(key), record)
 
-    def lock(self, key: str, *, blocking: bool = True) -> contextlib.AbstractContextManager[bool]:
-        return file_lock(self.root / "locks" / f"cell-{key}.lock", blocking=blocking)
+    def lock_path(self, key: str) -> Path:
+        return self.root / "locks" / f"cell-{key}.lock"
+
+    def lock(self, key: str, *, blocking: bool = True, holder: dict[str, Any] | None = None) -> contextlib.AbstractContextManager[bool]:
+        return file_lock(self.lock_path(key), blocking=blocking, holder=holder)
 
     def records(self) -> list[dict[str, Any]]:
         """Every valid record, in the current schema (:func:`upgrade_record`); an invalid one is skipped with a warning and moved aside (where the

@@ -137,9 +137,17 @@ def test_failures_recorded_others_go_on(tmp_path, failing_plugins):
     # finished ones name each output's metric and declared unit
     assert all(x["metric_plugins"] == ["accuracy"] for x in r.store.records())
     assert by[("clean", "sl", "none")]["metric_units"] == {"accuracy": {"metric": "accuracy", "unit": "fraction"}}
-    # a rerun retries the failures, keeps the finished cells
-    s2 = runner(tmp_path, attacks=["clean", "greedy"], victims=["sl", "boom"], defenses=["none", "ssl-only"]).run()
-    assert s2.skipped == 5 and len(s2.failed) == 3
+    # a rerun keeps the failures (reported, exit code 1) and the finished cells
+    axes = dict(attacks=["clean", "greedy"], victims=["sl", "boom"], defenses=["none", "ssl-only"])
+    s2 = runner(tmp_path, **axes).run()
+    assert (s2.skipped, s2.ok, s2.failed, len(s2.failed_before), s2.exit_code) == (5, 0, [], 3, 1)
+    assert "3 failed earlier (kept: `bench run --retry-failed` recomputes them)" in s2.text()
+    assert "failed earlier: clean × boom × none (seed 0): RuntimeError: boom went the victim" in s2.text()
+    # retry_failed recomputes them (they fail again here), once, and keeps the finished cells
+    m = parse_matrix({**BASE, **axes})
+    r3 = Runner(resolve(m, get_registry()), tmp_path / "res", log=lambda s: None, progress=False, retry_failed=True)
+    s3 = r3.run()
+    assert (s3.skipped, s3.ok, len(s3.failed), s3.failed_before) == (5, 0, 3, [])
 
 
 def _write_matrix(tmp_path, **over):

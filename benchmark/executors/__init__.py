@@ -1,5 +1,7 @@
-"""How a plan's cells run: ``inline`` (one after the other in this process, the default) or
-``local`` (worker processes on this machine sharing the results directory)."""
+"""The built-in executors (plugins of kind ``executor``, see :mod:`benchmark.executor`):
+``inline`` (one cell after the other in this process, the default), ``local`` (worker processes on
+this machine sharing the results directory) and ``slurm`` (attack jobs and job arrays of cells on
+a SLURM cluster, through submitit)."""
 
 from __future__ import annotations
 
@@ -7,19 +9,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmark.config import Resolved
-from benchmark.runner import Runner, Summary
-
-EXECUTORS = ("inline", "local")
+from benchmark.executor import RunOptions
+from benchmark.runner import Summary
 
 
 def execute(resolved: Resolved, results: str | Path, *, progress: bool | None = None, verbose: bool = False,
-            log: Callable[[str], None] | None = None) -> Summary:
+            log: Callable[[str], None] | None = None, retry_failed: bool = False, wait: bool = False) -> Summary:
     """Run every pending cell of ``resolved`` with the matrix's executor; return the summary."""
-    if resolved.matrix.executor.name == "local":
-        from benchmark.executors.local import run_local
+    executor = resolved.executor
+    if executor is None:  # a Resolved built by hand: look the matrix's executor up
+        from benchmark.config import AxisEntry, _instantiate
+        from benchmark.registry import get_registry
 
-        return run_local(resolved, results, verbose=verbose, log=log)
-    return Runner(resolved, results, progress=progress, verbose=verbose, log=log).run()
+        spec = resolved.matrix.executor
+        executor = _instantiate(get_registry(), "executor", AxisEntry(name=spec.name, params=spec.params),
+                                resolved.matrix.profile, "executor", resolved.file)
+    return executor.run(resolved, results, RunOptions(progress=progress, verbose=verbose, log=log,
+                                                      retry_failed=retry_failed, wait=wait))
 
 
-__all__ = ["EXECUTORS", "execute"]
+__all__ = ["RunOptions", "execute"]

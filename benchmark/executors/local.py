@@ -23,18 +23,18 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from benchmark.config import Resolved
 from benchmark.errors import UserError
+from benchmark.executor import Executor, RunOptions
+from benchmark.params import Params
 from benchmark.runner import Summary
 
 
-class LocalParams(BaseModel):
+class LocalParams(Params):
     """``executor: {name: local, params: {workers: 2}}``; by default one worker per GPU on CUDA,
     else one per ``threads`` (the matrix's torch threads per job) CPU cores."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     workers: int | None = Field(None, ge=1, le=1024, description="worker processes (default: GPUs on CUDA, else CPUs / threads)")
 
@@ -98,7 +98,7 @@ def _send(conn: Connection, message: tuple[str, Any]) -> None:
 
 
 def _worker(conn: Connection, matrix: dict[str, Any], file: str | None, results: str, index: int, workers: int,
-            threads: int, device: str, verbose: bool, parent: int | None = None) -> None:
+            threads: int, device: str, verbose: bool, parent: int | None = None, retry_failed: bool = False) -> None:
     """One worker process: resolve the matrix again (plugins come from the same environment), run it."""
     if parent is not None:
         _die_with_parent(parent)
@@ -113,7 +113,8 @@ def _worker(conn: Connection, matrix: dict[str, Any], file: str | None, results:
         m = parse_matrix({**matrix, "device": device, "executor": "inline"}, file=file)
         prefix = f"[worker {index}] "
         runner = Runner(resolve(m, get_registry(), file=file), results, progress=False, verbose=verbose,
-                        worker=(index, workers), log=lambda msg: print(prefix + msg, file=sys.stderr, flush=True))
+                        worker=(index, workers), log=lambda msg: print(prefix + msg, file=sys.stderr, flush=True),
+                        retry_failed=retry_failed, tag={"name": "local", "worker": index})
         _send(conn, ("ok", asdict(runner.run())))
     except KeyboardInterrupt:
         _send(conn, ("interrupted", None))
@@ -125,7 +126,28 @@ def _worker(conn: Connection, matrix: dict[str, Any], file: str | None, results:
         conn.close()
 
 
-def run_local(resolved: Resolved, results: str | Path, *, verbose: bool = False, log: Any = None) -> Summary:
+class Local(Executor):
+    """Worker processes on this machine sharing the results directory (see the module doc).
+
+    ``workers``: how many (default: one per GPU on CUDA, else CPUs / the matrix's ``threads``);
+    worker ``i`` runs on ``cuda:i`` with GPUs. Ctrl-C stops every worker; finished cells are on
+    disk and a rerun resumes. ``bench run M --workers N`` is ``--executor local -E workers=N``.
+    """
+
+    name = "local"
+    version = "1"
+    Params = LocalParams
+
+    def slots(self, resolved: Resolved) -> int:
+        return _plan_workers(self.params, resolved.matrix.device, threads=resolved.matrix.threads)[0]
+
+    def run(self, resolved: Resolved, results: str | Path, options: RunOptions) -> Summary:
+        return run_local(resolved, results, verbose=options.verbose, log=options.log, retry_failed=options.retry_failed,
+                         params=self.params)
+
+
+def run_local(resolved: Resolved, results: str | Path, *, verbose: bool = False, log: Any = None,
+              retry_failed: bool = False, params: LocalParams | None = None) -> Summary:
     """Run the matrix with the ``local`` executor; return the merged :class:`Summary`.
 
     Ctrl-C stops every worker; finished cells are on disk and a rerun resumes.
@@ -135,13 +157,15 @@ def run_local(resolved: Resolved, results: str | Path, *, verbose: bool = False,
     from benchmark.runner import Runner
 
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-    params = LocalParams.model_validate(resolved.matrix.executor.params)
-    probe = Runner(resolved, results, log=log, progress=False)
+    if params is None:
+        params = LocalParams.model_validate(resolved.matrix.executor.params)
+    probe = Runner(resolved, results, log=log, progress=False, retry_failed=retry_failed)
     todo = len(probe.pending())
-    summary = Summary(planned=len(probe.plan.cells), skipped=len(probe.plan.cells) - todo)
+    if todo == 0:  # nothing to compute: the inline runner reports what is done and what failed
+        return probe.run()
+    kept = [f"{c.label}: {probe._error(c)}" for c in probe.plan.cells if not probe.needs_work(c) and probe.state(c) == "failed"]
+    summary = Summary(planned=len(probe.plan.cells), skipped=len(probe.plan.cells) - todo - len(kept), failed_before=kept)
     t0 = time.perf_counter()
-    if todo == 0:
-        return summary
     threads = resolved.matrix.threads
     workers, threads, devices = _plan_workers(params, resolved.matrix.device, cap=todo, threads=threads)
     log(f"local executor: {workers} workers x {threads} threads on {', '.join(sorted(set(devices[:workers])))}; {todo} cells to compute")
@@ -152,7 +176,8 @@ def run_local(resolved: Resolved, results: str | Path, *, verbose: bool = False,
         for i in range(workers):
             parent, child = ctx.Pipe(duplex=False)
             p = ctx.Process(target=_worker, name=f"uebench-worker-{i}",
-                            args=(child, matrix, resolved.file, str(results), i, workers, threads, devices[i], verbose, os.getpid()))
+                            args=(child, matrix, resolved.file, str(results), i, workers, threads, devices[i], verbose,
+                                  os.getpid(), retry_failed))
             p.start()
             child.close()
             procs.append(p)
@@ -179,6 +204,6 @@ def run_local(resolved: Resolved, results: str | Path, *, verbose: bool = False,
             continue
         summary.ok += payload["ok"]
         summary.na += payload["na"]
-        summary.failed += payload["failed"]
+        summary.failed += payload["failed"]  # (a worker's failed_before: kept ones, or a sibling's of this run)
     summary.wall = time.perf_counter() - t0
     return summary

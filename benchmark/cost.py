@@ -1,0 +1,268 @@
+"""Cost before running: what a matrix will take, per device kind (``bench run M --dry-run``).
+
+Each plugin's **work** is the number of images that go through each kind of pass (``train``,
+``grad``, ``forward``, ``ssl``) on an architecture, computed from its validated params by the
+formulas of ``benchmark/costs.yaml`` (or by a ``cost(ctx)`` method of the plugin, for third
+parties); the **rates** of those passes per device kind and architecture are measured by
+``benchmarks/`` and kept, with their sources, in the same file. A job's seconds are its images
+divided by the rates; the estimate sums them (device-hours) and schedules them on the executor's
+parallel slots, attack jobs before the cells that need their poison (wall time).
+"""
+
+from __future__ import annotations
+
+import ast
+import heapq
+import math
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+COSTS = Path(__file__).with_name("costs.yaml")
+KINDS = ("train", "grad", "forward", "ssl")
+
+
+@cache
+def load_costs(path: str | None = None) -> dict[str, Any]:
+    return yaml.safe_load(Path(path or COSTS).read_text())
+
+
+# ------------------------------------------------------------------------------ formulas
+
+_FUNCS = {"min": min, "max": max, "ceil": math.ceil, "floor": math.floor, "abs": abs}
+_BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+        ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b, ast.Pow: lambda a, b: a**b}
+
+
+def evaluate(expr: str, names: dict[str, Any]) -> float:
+    """``expr`` (arithmetic on ``names``, ``min``/``max``/``ceil``/``floor``, ``get(name,
+    default)``, ``a if c else b``, ``a or b``) evaluated safely: no attribute, no other call."""
+
+    def ev(node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, bool, str, type(None))):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id not in names:
+                raise KeyError(node.id)
+            return names[node.id]
+        if isinstance(node, ast.BinOp) and type(node.op) in _BIN:
+            return _BIN[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -ev(node.operand)
+        if isinstance(node, ast.IfExp):
+            return ev(node.body) if ev(node.test) else ev(node.orelse)
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            for v in node.values:
+                out = ev(v)
+                if out:
+                    return out
+            return out
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+            args = [ev(a) for a in node.args]
+            if node.func.id == "get":
+                return names.get(args[0], args[1] if len(args) > 1 else None)
+            if node.func.id in _FUNCS:
+                return _FUNCS[node.func.id](*args)
+        raise ValueError(f"not allowed in a cost formula: {ast.dump(node)[:80]}")
+
+    return float(ev(ast.parse(expr, mode="eval")))
+
+
+@dataclass
+class Work:
+    """Images through each (architecture, kind of pass)."""
+
+    passes: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def add(self, arch: str, kind: str, images: float) -> None:
+        if images:
+            self.passes[(arch, kind)] = self.passes.get((arch, kind), 0.0) + images
+
+    def __iadd__(self, other: Work) -> Work:
+        for (arch, kind), n in other.passes.items():
+            self.add(arch, kind, n)
+        return self
+
+    def images(self, kind: str) -> float:
+        return sum(n for (_, k), n in self.passes.items() if k == kind)
+
+
+@dataclass
+class Sizes:
+    n: int  # training images
+    n_test: int
+    n_holdout: int
+
+
+class CostModel:
+    """Work of plugins and seconds of work on a device kind, from ``costs.yaml``."""
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self.data = data or load_costs()
+        self.assumptions = {k: v["value"] for k, v in self.data.get("assumptions", {}).items()}
+        self.unknown: set[str] = set()  # plugins without a cost model
+        self.extrapolated: set[str] = set()  # rates used that were not measured
+
+    def work(self, plugin: Any, sizes: Sizes, victim: Any = None, victim_train: float = 0.0) -> Work:
+        """The images ``plugin`` (an attack, victim, defense or metric instance) puts through each
+        kind of pass; ``victim`` and ``victim_train`` for defenses and metrics (whose passes run
+        on the victim's architecture, and multiply its training)."""
+        out = Work()
+        own = getattr(plugin, "cost", None)
+        if callable(own):  # a plugin's own model: {(arch, kind): images}
+            for (arch, kind), n in own(sizes).items():
+                out.add(arch, kind, n)
+            return out
+        key = f"{plugin.kind}/{plugin.name}"
+        entries = self.data.get("plugins", {}).get(key)
+        if entries is None:
+            self.unknown.add(key)
+            return out
+        params = plugin.params.model_dump()
+        names = {**self.assumptions, **{k: v for k, v in params.items()}, "n": sizes.n, "n_test": sizes.n_test,
+                 "n_holdout": sizes.n_holdout, "victim_train": victim_train}
+        for e in entries:
+            arch = e["arch"]
+            arch = (victim.params.arch if victim is not None and hasattr(victim.params, "arch") else "small-cnn") \
+                if arch == "victim" else str(params.get(arch, arch))
+            out.add(arch, e["kind"], evaluate(e["images"], names))
+        return out
+
+    def rate(self, device: str, arch: str, kind: str, threads: int = 1) -> float:
+        rates = self.data["rates"][device]
+        base = arch
+        factor = 1.0
+        if arch not in rates:  # priced as resnet18 scaled by its relative cost (1 if unknown: timm/...)
+            base = "resnet18"
+            factor = 1.0 / float(self.data.get("relative_cost", {}).get(arch, 1.0))
+            self.extrapolated.add(f"{device}: {arch} = resnet18 / {1 / factor:.2f}")
+        entry = rates[base][kind]
+        if "measured" not in entry:
+            self.extrapolated.add(f"{device}: {base} {kind}")
+        scale = threads / rates.get("threads", threads) if device == "cpu" else 1.0
+        if scale != 1.0:
+            self.extrapolated.add(f"{device}: {threads} threads = {scale:g} x the 1-thread rates")
+        return float(entry["rate"]) * factor * scale
+
+    def seconds(self, work: Work, device: str, threads: int = 1) -> float:
+        return sum(n / self.rate(device, arch, kind, threads) for (arch, kind), n in work.passes.items())
+
+
+# ------------------------------------------------------------------------------ a plan's cost
+
+
+@dataclass
+class Estimate:
+    """Seconds of every pending job per device kind, and what the model could not price."""
+
+    devices: list[str]
+    attack_s: dict[str, list[tuple[str, float]]]  # device -> [(poison key, seconds)] of poisons to make
+    cell_s: dict[str, list[tuple[str, float]]]  # device -> [(poison key, seconds)] of cells to compute
+    unknown: list[str]
+    extrapolated: list[str]
+    slots: int
+    sizes: Sizes
+
+    def device_hours(self, device: str) -> float:
+        return (sum(s for _, s in self.attack_s[device]) + sum(s for _, s in self.cell_s[device])) / 3600
+
+    def wall_hours(self, device: str, slots: int | None = None) -> float:
+        """List scheduling on ``slots`` devices: attack jobs first (longest first), each cell once
+        its poison exists."""
+        slots = max(1, slots or self.slots)
+        ready_at = {key: 0.0 for key, _ in self.cell_s[device]}
+        free = [0.0] * slots
+        heapq.heapify(free)
+        for key, s in sorted(self.attack_s[device], key=lambda t: -t[1]):
+            start = heapq.heappop(free)
+            ready_at[key] = start + s
+            heapq.heappush(free, start + s)
+        end = max(free) if self.attack_s[device] else 0.0
+        for key, s in sorted(self.cell_s[device], key=lambda t: ready_at.get(t[0], 0.0)):
+            start = max(heapq.heappop(free), ready_at.get(key, 0.0))
+            heapq.heappush(free, start + s)
+            end = max(end, start + s)
+        return end / 3600
+
+
+def dataset_sizes(resolved: Any, model: CostModel) -> Sizes:
+    """Training, test and hold-out sizes: from ``costs.yaml`` for known datasets, else by loading it."""
+    d = resolved.matrix.dataset
+    known = model.data.get("datasets", {}).get(resolved.dataset.name)
+    if known:
+        train, test = int(known["train"]), int(known["test"])
+    else:
+        tr, te = resolved.dataset.load()
+        train, test = len(tr), len(te)
+    holdout = d.holdout
+    if isinstance(holdout, str):
+        holdout = int(round(float(holdout.rstrip("%")) / 100 * train))
+    n = min(d.subset, train - holdout) if d.subset else train - holdout
+    return Sizes(n=n, n_test=min(d.test_subset or test, test), n_holdout=int(holdout or 0))
+
+
+def estimate(plan: Any, pending_cells: list[Any], pending_poisons: set[str], *, slots: int = 1,
+             devices: tuple[str, ...] | None = None, model: CostModel | None = None) -> Estimate:
+    """The cost of the poisons in ``pending_poisons`` and of ``pending_cells`` (n/a cells cost
+    nothing) on each device kind."""
+    model = model or CostModel()
+    r = plan.resolved
+    sizes = dataset_sizes(r, model)
+    devices = devices or tuple(model.data["rates"])
+    threads = r.matrix.threads
+    attack_work = {job.key: model.work(job.attack, sizes) for job in plan.jobs if job.key in pending_poisons}
+    victim_work: dict[int, Work] = {}
+    cell_work: list[tuple[str, Work]] = []
+    for cell in pending_cells:
+        if not cell.defense.applies_to(cell.victim):
+            continue
+        vid = id(cell.victim)
+        if vid not in victim_work:
+            victim_work[vid] = model.work(cell.victim, sizes)
+        w = Work()
+        w += victim_work[vid]
+        vtrain = victim_work[vid].images("train")
+        w += model.work(cell.defense, sizes, victim=cell.victim, victim_train=vtrain)
+        for m in r.metrics:
+            w += model.work(m, sizes, victim=cell.victim, victim_train=vtrain)
+        cell_work.append((cell.job.key, w))
+    attack_s = {dev: [(k, model.seconds(w, dev, threads)) for k, w in attack_work.items()] for dev in devices}
+    cell_s = {dev: [(k, model.seconds(w, dev, threads)) for k, w in cell_work] for dev in devices}
+    return Estimate(list(devices), attack_s, cell_s, sorted(model.unknown), sorted(model.extrapolated), slots, sizes)
+
+
+def _hours(h: float) -> str:
+    if h < 1 / 60:
+        return f"{h * 3600:.0f} s"
+    if h < 1:
+        return f"{h * 60:.1f} min"
+    return f"{h:,.1f} h" if h < 100 else f"{h:,.0f} h"
+
+
+def render(est: Estimate, model: CostModel | None = None) -> str:
+    model = model or CostModel()
+    rates = model.data["rates"]
+    lines = [f"cost estimate (benchmark/costs.yaml; {est.sizes.n:,} training / {est.sizes.n_test:,} test images):"]
+    head = f"  {'device':<11} {'poisons':>10} {'cells':>10} {'device-hours':>13} {'wall, 1 device':>15}"
+    if est.slots > 1:
+        head += f"  {f'wall, {est.slots} in parallel':>20}"
+    lines.append(head)
+    for dev in est.devices:
+        a = sum(s for _, s in est.attack_s[dev]) / 3600
+        c = sum(s for _, s in est.cell_s[dev]) / 3600
+        row = f"  {dev:<11} {_hours(a):>10} {_hours(c):>10} {_hours(a + c):>13} {_hours(est.wall_hours(dev, 1)):>15}"
+        if est.slots > 1:
+            row += f"  {_hours(est.wall_hours(dev)):>20}"
+        lines.append(row)
+    for dev in est.devices:
+        lines.append(f"  {dev}: {rates[dev].get('device', '')}")
+    if est.extrapolated:
+        lines.append("  extrapolated rates (the rest measured): " + "; ".join(est.extrapolated))
+    if est.unknown:
+        lines.append(f"  no cost model (left out of the totals): {', '.join(est.unknown)}")
+    return "\n".join(lines)

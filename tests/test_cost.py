@@ -1,0 +1,99 @@
+"""The cost model of `bench run --dry-run`: formulas, rates, scheduling, against hand-computed values."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from benchmark.config import parse_matrix, resolve
+from benchmark.cost import CostModel, Estimate, Sizes, estimate, evaluate, load_costs
+from benchmark.plan import make_plan
+from benchmark.registry import get_registry
+from tests.test_runner import BASE
+
+
+def test_formulas_are_arithmetic_only():
+    names = {"epochs": 3, "n": 100, "restarts": None, "flag": False}
+    assert evaluate("epochs * n / 2", names) == 150
+    assert evaluate("min(epochs, 2) * get('steps', 5)", names) == 10
+    assert evaluate("get('restarts', 1) or 4", names) == 4
+    assert evaluate("n if flag else 7", names) == 7
+    for bad in ("__import__('os')", "n.real", "open('x')", "[1][0]", "lambda: 1"):
+        with pytest.raises(ValueError, match="not allowed"):
+            evaluate(bad, names)
+    with pytest.raises(KeyError):
+        evaluate("nope * 2", names)
+
+
+def _model(rate: float = 100.0) -> CostModel:
+    """The project's formulas with every rate set to ``rate`` images/s (hand-computable)."""
+    data = copy.deepcopy(load_costs())
+    for dev in data["rates"].values():
+        for arch, kinds in dev.items():
+            if isinstance(kinds, dict):
+                for k in kinds.values():
+                    k["rate"] = rate
+    return CostModel(data)
+
+
+def test_a_matrix_costs_what_its_plugins_say():
+    """em smoke on 200 digits: min(max_outer 2, 10) x (10 train steps x batch 128 train + 2 steps x
+    200 grad + 200 forward) = 2 x (1280 + 400 + 200) = 3760 images; sl smoke: 2 epochs x 200 = 400
+    train; accuracy: 540 test forward; at smoke: 2 steps x the victim's 400 = 800 grad."""
+    m = parse_matrix({**BASE, "dataset": {"name": "digits", "subset": 200}, "attacks": ["clean", "em"],
+                      "defenses": ["none", "at"], "seeds": [0]})
+    plan = make_plan(resolve(m, get_registry()))
+    model = _model(100.0)
+    est = estimate(plan, plan.cells, {j.key for j in plan.jobs}, slots=2, devices=("cpu",), model=model)
+    assert est.sizes == Sizes(n=200, n_test=540, n_holdout=0)
+    poisons = dict(est.attack_s["cpu"])
+    em = next(j.key for j in plan.jobs if j.attack.name == "em")
+    assert poisons[em] == pytest.approx(3760 / 100)
+    assert sum(poisons.values()) == pytest.approx(37.6)  # clean costs nothing
+    cells = sorted(s for _, s in est.cell_s["cpu"])
+    assert cells == pytest.approx([9.4, 9.4, 17.4, 17.4])  # (400 + 540) / 100, plus 800 / 100 with at
+    assert est.device_hours("cpu") == pytest.approx((37.6 + 2 * 9.4 + 2 * 17.4) / 3600)
+    # two slots: em's poison (37.6 s) on one, the clean cells on the other (26.8 s); em's cells after 37.6 s
+    assert est.wall_hours("cpu") == pytest.approx((37.6 + 17.4) / 3600)
+    assert est.wall_hours("cpu", 1) == pytest.approx(est.device_hours("cpu"))
+    assert est.unknown == []
+
+
+def test_wall_time_schedules_cells_after_their_poison():
+    est = Estimate(["d"], {"d": [("a", 10.0)]}, {"d": [("a", 5.0), ("a", 5.0), ("b", 5.0), ("b", 5.0)]}, [], [], 2,
+                   Sizes(1, 1, 0))
+    # slot 1: poison a (0-10), cells a (10-15, 15-20); slot 2: cells b (0-5, 5-10), then a's? no: a's wait until 10
+    assert est.wall_hours("d") * 3600 == pytest.approx(15.0)
+    assert est.wall_hours("d", 1) * 3600 == pytest.approx(30.0)
+
+
+def test_rates_say_where_they_come_from():
+    data = load_costs()
+    for dev, table in data["rates"].items():
+        for arch in ("small-cnn", "resnet18"):
+            for kind in ("train", "grad", "forward", "ssl"):
+                entry = table[arch][kind]
+                assert entry["rate"] > 0 and ("measured" in entry) != ("extrapolated" in entry), (dev, arch, kind)
+
+
+def test_every_registered_plugin_has_a_cost_model():
+    """A new built-in plugin comes with its entry in benchmark/costs.yaml (`plugins:`): how many
+    images go through which passes, from its params."""
+    have = set(load_costs()["plugins"])
+    reg = get_registry()
+    missing = [f"{k}/{n}" for k in ("attack", "victim", "defense", "metric") for n in reg.names(k)
+               if f"{k}/{n}" not in have and not callable(getattr(reg.get(k, n), "cost", None))]
+    assert not missing, f"add these to benchmark/costs.yaml (plugins:): {missing}"
+
+
+def test_dry_run_prints_the_estimate(tmp_path, capsys):
+    from benchmark.cli import main
+
+    m = tmp_path / "m.yaml"
+    m.write_text("name: t\ndataset: {name: digits, subset: 200}\nprofile: smoke\nattacks: [clean, em]\nvictims: [sl]\n"
+                 "executor: {name: local, params: {workers: 2}}\n")
+    assert main(["run", str(m), "--results", str(tmp_path / "r"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 attack jobs, 2 cells (poisons: 0 cached, 2 to generate; cells: 0 done, 2 pending, 0 failed (kept))" in out
+    assert "cost estimate" in out and "wall, 2 in parallel" in out and "cuda-h100" in out

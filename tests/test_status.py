@@ -1,0 +1,46 @@
+"""bench status: done / running / failed / pending per matrix, from records, held locks and the plan."""
+
+from __future__ import annotations
+
+import json
+
+from benchmark.cli import main
+from benchmark.config import parse_matrix, resolve
+from benchmark.registry import get_registry
+from benchmark.runner import Runner
+from benchmark.status import Survey, render
+from benchmark.store import file_lock
+from tests.test_runner import BASE, failing_plugins  # noqa: F401 - a fixture
+
+
+def test_states_of_every_cell(tmp_path, failing_plugins, capsys):  # noqa: F811
+    over = dict(attacks=["clean", "random-noise"], victims=["sl", "boom"], defenses=["none"], seeds=[0])
+    r = resolve(parse_matrix({**BASE, **over}), get_registry())
+    runner = Runner(r, tmp_path, log=lambda m: None, progress=False)
+    clean = [c for c in runner.plan.cells if c.job.attack.name == "clean"]
+    runner.run(cells=clean)  # the random-noise cells stay to do
+    noise_sl, noise_boom = [c for c in runner.plan.cells if c.job.attack.name == "random-noise"]
+    holder = {"pid": 4242, "host": "node7", "since": "2026-12-01T10:00:00+0000", "matrix": "t",
+              "what": f"cell {noise_boom.label}", "executor": {"name": "slurm", "job": "77_3"}}
+    with file_lock(runner.store.lock_path(noise_boom.key), holder=holder):
+        pass  # taken and let go without a record: a killed or cancelled task
+    with file_lock(runner.store.lock_path(noise_sl.key), holder={**holder, "pid": 99, "executor": {"name": "inline"}}):
+        s = Survey(tmp_path).of_matrix(r)  # held now: running
+    assert (s.cells, s.done, len(s.failed), len(s.running), len(s.pending)) == (4, 1, 1, 1, 1)
+    assert s.failed[0].label == "clean × boom × none (seed 0)" and s.failed[0].detail == "RuntimeError: boom went the victim"
+    assert s.running[0].detail == "pid 99 on node7 since 2026-12-01T10:00:00+0000"
+    assert s.pending[0].detail.startswith("interrupted: started by slurm job 77_3 on node7")
+    assert s.poisons == {"cached": 1, "to generate": 1}
+    text = render([s], tmp_path)
+    assert "failed       1\n    clean × boom × none (seed 0): RuntimeError: boom went the victim" in text
+    # without the matrix: what the results directory knows, per matrix name
+    (only,) = Survey(tmp_path).of_results()
+    # (both locks are let go now, without records: both cells were interrupted)
+    assert (only.matrix, only.cells, only.done, len(only.failed), len(only.pending)) == ("t", None, 1, 1, 2)
+    assert main(["status", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["failed"][0]["detail"] == "RuntimeError: boom went the victim"
+
+
+def test_status_of_a_missing_directory_is_one_line(tmp_path, capsys):
+    assert main(["status", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err.startswith("error: results directory")
