@@ -327,6 +327,11 @@ class ResultStore:
             rec = json.loads(p.read_text())
         except (ValueError, UnicodeDecodeError, OSError, RecursionError) as e:
             return f"unreadable: {type(e).__name__}: {str(e)[:120]}"
+        schema = rec.get("schema", 1) if isinstance(rec, dict) else 1
+        if not isinstance(schema, int) or isinstance(schema, bool):
+            return f"'schema' {str(schema)[:40]!r} is not an integer"
+        if schema not in READABLE_SCHEMAS:
+            return rec  # another uebench's record: upgrade_record names both schemas, never moves it aside
         return record_problem(rec, p.stem) or rec
 
     def get(self, key: str) -> dict[str, Any] | None:

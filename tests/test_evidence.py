@@ -23,7 +23,7 @@ def test_evidence_matrix_shape():
         assert [a.model_dump() for a in m.attacks] == [a.model_dump() for a in docs[0].attacks]  # the same attacks everywhere
     first, defended, others = docs
     assert [v.name for v in first.victims] == ["sl"] and [d.name for d in first.defenses] == ["none"]
-    assert {e.name for e in first.metrics} == {"accuracy", "certified-learnability"}
+    assert {e.name for e in first.metrics} == {"accuracy", "certified-learnability", "unlearnable-distance"}
     assert [v.name for v in defended.victims] == ["sl"] and "none" not in [d.name for d in defended.defenses]
     assert {"clean", "random-noise", "em", "em-class", "tap"} <= {a.name for a in first.attacks}
     floor = [v for v in others.victims if v.label == "random-init"]

@@ -69,7 +69,7 @@ def test_env_var_loads_explicit_subset(tmp_path, monkeypatch):
     monkeypatch.setenv("UEBENCH_PLUGINS", "shift_plugin,plugins.metrics")
     r = Registry(make_plugin_manager())
     assert r.names("attack") == ["shift"]
-    assert r.names("metric") == ["accuracy", "certified-learnability"]
+    assert r.names("metric") == ["accuracy", "certified-learnability", "unlearnable-distance"]
     assert r.names("victim") == []
 
 

@@ -168,10 +168,12 @@ def test_records_carry_their_schema_and_other_schemas_fail_naming_both(tmp_path)
     from benchmark.store import SCHEMA_VERSION, SchemaError, upgrade_record
 
     store = ResultStore(tmp_path)
-    store.put("old", {"key": "old", "status": "ok"})  # written before records had a schema field: schema 1
-    store.put("now", {"schema": SCHEMA_VERSION, "key": "now", "status": "ok"})
+    cell = {"status": "ok", "dataset": "d", "profile": "quick", "attack": "clean", "victim": "sl", "defense": "none", "seed": 0}
+    store.put("old", {"key": "old", **cell})  # written before records had a schema field: schema 1
+    store.put("now", {"schema": SCHEMA_VERSION, "key": "now", **cell})
     assert [r["key"] for r in store.records()] == ["now", "old"]
-    store.put("new", {"schema": SCHEMA_VERSION + 1, "key": "new"})
+    store.put("new", {"schema": SCHEMA_VERSION + 1, "key": "new"})  # fields unknown: a newer format
+    assert (tmp_path / "cells" / "new.json").exists()
     with pytest.raises(SchemaError) as e:
         store.records()
     msg = str(e.value)
