@@ -200,9 +200,9 @@ def test_a_failed_attack_job_fails_its_cells_and_nothing_waits_forever(tmp_path,
 
 def test_a_cancelled_task_is_reported_then_rerun(tmp_path, env):
     """scancel of a running task: its cell has no record; bench status names it interrupted (with
-    its job); the next bench run submits that cell only and it ends as inline's. (100-epoch cells,
+    its job); the next bench run submits that cell only and it ends as inline's. (300-epoch cells,
 about 15 s: SLURM kills a cancelled task 5 s after its SIGTERM, KillWait.)"""
-    over = dict(attacks=["clean"], victims=[{"name": "sl", "params": {"epochs": 100}}], defenses=["none", "iss-bdr"])
+    over = dict(attacks=["clean"], victims=[{"name": "sl", "params": {"epochs": 300}}], defenses=["none", "iss-bdr"])
     m = write(tmp_path, **over)
     res = tmp_path / "res"
     out = bench(env, "run", str(m), "--results", str(res), "--executor", "slurm", *FAST)
@@ -220,7 +220,7 @@ about 15 s: SLURM kills a cancelled task 5 s after its SIGTERM, KillWait.)"""
     wait_for(lambda: queue().get(job) not in ("RUNNING", "COMPLETING", "PENDING"), what=f"job {job} to end")
     status = json.loads(bench(env, "status", str(res), str(m), "--json").stdout)[0]
     pending = {x["key"]: x["detail"] for x in status["pending"]}
-    assert victim["key"] in pending and "interrupted" in pending[victim["key"]] and job in pending[victim["key"]]
+    assert victim["key"] in pending and "interrupted" in pending[victim["key"]] and job in pending[victim["key"]], status
     assert first["job"].split("_")[0] in job
     mine = [json.loads(x)["job"] for x in (res / "slurm" / "submissions.jsonl").read_text().splitlines()]
     wait_for(lambda: not [j for j in mine if queue().get(j) in ("PENDING", "RUNNING", "COMPLETING")], what="the other task")
