@@ -201,7 +201,8 @@ def test_a_failed_attack_job_fails_its_cells_and_nothing_waits_forever(tmp_path,
 def test_a_cancelled_task_is_reported_then_rerun(tmp_path, env):
     """scancel of a running task: its cell has no record; bench status names it interrupted (with
     its job); the next bench run submits that cell only and it ends as inline's. (300-epoch cells,
-about 15 s: SLURM kills a cancelled task 5 s after its SIGTERM, KillWait.)"""
+about 45 s: submitit bypasses SIGTERM, so SLURM kills a cancelled task 5 s after it (KillWait); a
+shorter cell could finish first.)"""
     over = dict(attacks=["clean"], victims=[{"name": "sl", "params": {"epochs": 300}}], defenses=["none", "iss-bdr"])
     m = write(tmp_path, **over)
     res = tmp_path / "res"
