@@ -15,23 +15,16 @@ NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
 def check_name(kind: str, name: str) -> None:
     """A plugin name a package can be named after: lowercase letters, digits and single hyphens,
-    starting with a letter, at most 40 characters, not a name uebench's built-ins already use."""
+    starting with a letter, at most 40 characters, not a name an installed plugin of ``kind`` has."""
     if kind not in KINDS:
         raise UserError(f"kind must be one of {', '.join(KINDS)} (got {kind[:40]!r})")
     if not NAME.match(name) or len(name) > 40:
         raise UserError(f"NAME must be lowercase letters, digits and single hyphens, starting with a letter, "
                         f"at most 40 characters (got {name[:60]!r})")
-    from benchmark.registry import Registry, make_plugin_manager
+    from benchmark.registry import get_registry
 
-    builtin = Registry(make_plugin_manager(entry_points=False) if _no_env() else make_plugin_manager())
-    if name in builtin.names(kind):
+    if name in get_registry().names(kind):
         raise UserError(f"NAME {name!r} is already a registered {kind} (`bench plugins`): choose another name")
-
-
-def _no_env() -> bool:
-    import os
-
-    return not os.environ.get("UEBENCH_PLUGINS")
 
 
 def new_plugin(kind: str, name: str, directory: str | Path | None = None) -> Path:

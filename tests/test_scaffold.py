@@ -38,17 +38,18 @@ def test_every_kind_installs_lists_and_passes_its_tests(tmp_path, capsys):
     site = tmp_path / "site"
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
                           "--no-build-isolation", "--no-index", "--target", str(site), *map(str, dirs)],
-                         capture_output=True, text=True, timeout=300)
+                         check=False, capture_output=True, text=True, timeout=300)
     assert pip.returncode == 0, pip.stderr[-2000:]
     env = _env(site)
-    listed = subprocess.run([sys.executable, "-m", "benchmark", "plugins", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    listed = subprocess.run([sys.executable, "-m", "benchmark", "plugins", "--json"], check=False, env=env, capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr[-2000:]
     rows = {(r["kind"], r["name"]): r for r in json.loads(listed.stdout)}
     for kind in KINDS:
         row = rows[(kind, f"my-{kind}")]
         assert (row["package"], row["package_version"], row["version"], row["usable"]) == (f"uebench-my-{kind}", "0.1.0", "1", True)
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "benchmark.testing.pytest_plugin", "-p", "no:cacheprovider",
-                            "--rootdir", str(tmp_path), *map(str, dirs)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+                            "--rootdir", str(tmp_path), *map(str, dirs)],
+                           check=False, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert tests.returncode == 0, tests.stdout[-3000:]
     assert "11 passed" in tests.stdout
 

@@ -16,7 +16,7 @@ EXAMPLE = REPO / "examples" / "plugins" / "uebench-example"
 def test_worked_example_is_the_example_package():
     text = DOC.read_text()
     for name in ("__init__.py", "orthogonal_projection.py"):
-        block = re.search(rf"<!-- example: {re.escape(name)} -->\n```python\n(.*?)```", text, re.S)
+        block = re.search(rf"<!-- example: {re.escape(name)} -->\n```python\n(.*?)```", text, re.DOTALL)
         assert block, name
         assert block.group(1) == (EXAMPLE / "src" / "uebench_example" / name).read_text(), f"docs block {name} is stale"
 
