@@ -340,7 +340,22 @@ def parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plugins", help="list installed plugins")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(fn=_plugins)
+    np_ = sub.add_parser("new-plugin", help="write a ready plugin package (pyproject, module, passing tests, README)")
+    np_.add_argument("kind", choices=["attack", "victim", "defense", "metric"], help="the kind of plugin")
+    np_.add_argument("name", help="the plugin's name (lowercase, digits, hyphens), e.g. my-attack")
+    np_.add_argument("dir", nargs="?", default=None, help="where to write the package (default: ./uebench-NAME)")
+    np_.set_defaults(fn=_new_plugin)
     return p
+
+
+def _new_plugin(args: argparse.Namespace) -> int:
+    from benchmark.scaffold import new_plugin
+
+    root = new_plugin(args.kind, args.name, args.dir)
+    print(f"wrote {root}/ (the {args.kind} {args.name!r} in package uebench-{args.name}); next:\n"
+          f"  pip install -e {root} && bench plugins && (cd {root} && pytest)\n"
+          f"  then replace the placeholder method; docs/writing-plugins.md has the contracts")
+    return 0
 
 
 class Terminated(KeyboardInterrupt):

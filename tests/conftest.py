@@ -25,6 +25,15 @@ def tiny_dataset(n: int = 40, classes: int = 4, channels: int = 3, size: int = 8
     return ImageDataset(x.clamp(0, 255).round().to(torch.uint8), y, tuple(f"c{i}" for i in range(classes)))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The kit's fixtures, also where this checkout is not the installed uebench (its ``pytest11``
+    entry point then is not this code's)."""
+    from benchmark.testing import pytest_plugin
+
+    if config.pluginmanager.get_plugin("uebench") is None and not config.pluginmanager.is_registered(pytest_plugin):
+        config.pluginmanager.register(pytest_plugin, "uebench")
+
+
 @pytest.fixture
 def tiny() -> ImageDataset:
     return tiny_dataset()

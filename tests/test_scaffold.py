@@ -1,0 +1,90 @@
+"""``bench new-plugin``: each kind's package installs offline, ``bench plugins`` lists it with its
+distribution and version, and its own tests pass with uebench's pytest plugin; bad input is one
+line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+KINDS = ("attack", "victim", "defense", "metric")
+
+
+def _env(*paths: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("UEBENCH_PLUGINS", "PYTHONPATH")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *map(str, paths)])
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the kit's fixtures come from -p below, wherever uebench is installed
+    return env
+
+
+def test_every_kind_installs_lists_and_passes_its_tests(tmp_path, capsys):
+    dirs = []
+    for kind in KINDS:
+        assert main(["new-plugin", kind, f"my-{kind}", str(tmp_path / f"uebench-my-{kind}")]) == 0
+        dirs.append(tmp_path / f"uebench-my-{kind}")
+    assert "pip install -e" in capsys.readouterr().out
+    for d in dirs:
+        assert {p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()} >= {"pyproject.toml", "README.md"}
+        assert 'uebench = "uebench_' not in (d / "pyproject.toml").read_text()  # the entry point is name = module
+        assert "[project.entry-points.uebench]" in (d / "pyproject.toml").read_text()
+    site = tmp_path / "site"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+                          "--no-build-isolation", "--no-index", "--target", str(site), *map(str, dirs)],
+                         check=False, capture_output=True, text=True, timeout=300)
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    env = _env(site)
+    listed = subprocess.run([sys.executable, "-m", "benchmark", "plugins", "--json"], check=False, env=env, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    rows = {(r["kind"], r["name"]): r for r in json.loads(listed.stdout)}
+    for kind in KINDS:
+        row = rows[(kind, f"my-{kind}")]
+        assert (row["package"], row["package_version"], row["version"], row["usable"]) == (f"uebench-my-{kind}", "0.1.0", "1", True)
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "benchmark.testing.pytest_plugin", "-p", "no:cacheprovider",
+                            "--rootdir", str(tmp_path), *map(str, dirs)],
+                           check=False, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert tests.returncode == 0, tests.stdout[-3000:]
+    assert "11 passed" in tests.stdout
+
+
+def _bad(argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as e:
+        code = main(argv)
+        raise SystemExit(code)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+    return err
+
+
+def test_existing_dir_is_refused(tmp_path, capsys):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "keep.txt").write_text("mine")
+    assert "already exists" in _bad(["new-plugin", "attack", "foo", str(tmp_path / "pkg")], capsys)
+    assert (tmp_path / "pkg" / "keep.txt").read_text() == "mine" and len(list((tmp_path / "pkg").iterdir())) == 1
+    (tmp_path / "empty").mkdir()
+    assert main(["new-plugin", "attack", "foo", str(tmp_path / "empty")]) == 0  # an empty directory is fine
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["new-plugin", "dataset", "foo"], "kind"),
+    (["new-plugin", "attack", "Foo"], "NAME"),
+    (["new-plugin", "attack", "foo bar"], "NAME"),
+    (["new-plugin", "attack", "-foo-"], None),
+    (["new-plugin", "attack", "foo--bar"], "NAME"),
+    (["new-plugin", "attack", "em"], "already a registered attack"),
+    (["new-plugin", "metric", "x" * 41], "at most 40"),
+])
+def test_bad_kind_or_name(argv, says, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    err = _bad(argv, capsys)
+    if says:
+        assert says in err
+    assert list(tmp_path.iterdir()) == []  # nothing written
