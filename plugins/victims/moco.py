@@ -31,6 +31,9 @@ class MoCoV2(SSLVictim):
     per-step cosine; final-epoch probe on the victim's own training set (CP: best epoch, clean
     training set). ``symmetric: true`` averages both directions and enqueues both key batches.
     Supervised ``TrainHooks`` are ignored (see :class:`SSLVictim`).
+    ``quick`` probes with the centered kNN classifier (``probe: knn``, ``probe_center: true``: the
+    InstDisc kNN monitor as in facebookresearch/moco's CIFAR-10 demo ``knn_predict``, k 200, T 0.1, on
+    mean-centered features as SimpleShot's CL2N) instead of the linear probe; see docs/victims.md.
     """
 
     name = "moco"

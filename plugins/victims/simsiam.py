@@ -29,6 +29,9 @@ class SimSiam(SSLVictim):
     Deviations: TransPoison's loader does not shuffle; we do. Per-step cosine; the SimSiam CIFAR
     recipe's lr 0.06 / wd 5e-4 is not the default (TP's is); final-epoch probe (TP: best epoch).
     Supervised ``TrainHooks`` are ignored (see :class:`SSLVictim`).
+    ``quick`` probes with the centered kNN classifier (``probe: knn``, ``probe_center: true``: the
+    InstDisc kNN monitor as in facebookresearch/moco's CIFAR-10 demo ``knn_predict``, k 200, T 0.1, on
+    mean-centered features as SimpleShot's CL2N) instead of the linear probe; see docs/victims.md.
     """
 
     name = "simsiam"
