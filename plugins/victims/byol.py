@@ -47,7 +47,7 @@ class BYOL(SSLVictim):
         out_dim: int = Field(256, ge=1)
 
     profiles = {
-        "quick": {**QUICK_COMMON, "epochs": 15, "lr": 0.12, "weight_decay": 5e-4, "target_momentum": 0.99, "hidden_dim": 1024},
+        "quick": {**QUICK_COMMON, "epochs": 40, "lr": 0.06, "weight_decay": 5e-4, "target_momentum": 0.99, "hidden_dim": 1024},
         "smoke": {**SMOKE_COMMON, "hidden_dim": 32, "out_dim": 16, "target_momentum": 0.9},
     }
 

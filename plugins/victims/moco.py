@@ -50,7 +50,7 @@ class MoCoV2(SSLVictim):
         proj_dim: int = Field(128, ge=1)
 
     profiles = {
-        "quick": {**QUICK_COMMON, "epochs": 15, "lr": 0.12, "weight_decay": 5e-4, "base_temperature": None, "symmetric": True},
+        "quick": {**QUICK_COMMON, "epochs": 25, "lr": 0.06, "weight_decay": 5e-4, "base_temperature": None, "symmetric": True},
         "smoke": {**SMOKE_COMMON, "queue_size": 64, "key_splits": 2},
     }
 

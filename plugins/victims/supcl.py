@@ -44,7 +44,7 @@ class SupCL(SSLVictim):
         proj_dim: int = Field(128, ge=1)
 
     profiles = {
-        "quick": {**QUICK_COMMON, "epochs": 15, "lr": 0.12, "weight_decay": 5e-4, "base_temperature": None},
+        "quick": {**QUICK_COMMON, "epochs": 25, "lr": 0.06, "weight_decay": 5e-4, "base_temperature": None},
         "smoke": {**SMOKE_COMMON},
     }
 
