@@ -42,7 +42,7 @@ class SimSiam(SSLVictim):
         fixed_predictor_lr: bool = False
 
     profiles = {
-        "quick": {**QUICK_COMMON, "epochs": 25, "lr": 0.06, "weight_decay": 5e-4, "dim": 512, "pred_hidden": 128,
+        "quick": {**QUICK_COMMON, "epochs": 40, "lr": 0.06, "weight_decay": 5e-4, "dim": 512, "pred_hidden": 128,
                   "fixed_predictor_lr": True},
         "smoke": {**SMOKE_COMMON, "dim": 32, "pred_hidden": 8},
     }
