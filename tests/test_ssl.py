@@ -1,5 +1,5 @@
 """Unit tests of benchmark.ssl: each loss against a hand-computed (numpy) reference on 2-3 samples,
-heads, EMA, queue, schedule and the linear probe."""
+heads, EMA, queue, schedule, the linear probe and the kNN probe."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from benchmark.ssl import (
     ema_update,
     fit_linear,
     info_nce_queue,
+    knn_probe,
+    knn_scores,
     linear_probe,
     momentum_copy,
     negative_cosine,
@@ -173,6 +175,57 @@ def test_linear_probe_installs_head(tiny) -> None:
     assert all(torch.equal(a, b) for a, b in zip(before, model.backbone.parameters()))
     assert out(torch.rand(2, 3, 8, 8)).shape == (2, tiny.num_classes)
 
+
+def test_knn_scores_match_hand_computation() -> None:
+    # Bank (unit vectors) a=(1,0) class 0, b=(0,1) class 1, c=(.6,.8) class 1, d=(.8,.6) class 0.
+    # Query (2,0) -> (1,0): cosines a 1, b 0, c .6, d .8. Query (0,3) -> (0,1): a 0, b 1, c .8, d .6.
+    bank = _t(np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, 0.6]]))
+    labels = torch.tensor([0, 1, 1, 0])
+    q = _t(np.array([[2.0, 0.0], [0.0, 3.0]]))
+    t, e = 0.5, math.exp
+    got = knn_scores(q, bank, labels, 3, k=3, temperature=t)
+    ref = [[e(1 / t) + e(0.8 / t), e(0.6 / t), 0.0], [e(0.6 / t), e(1 / t) + e(0.8 / t), 0.0]]  # top 3: a, d, c / b, c, d
+    assert got.numpy() == pytest.approx(np.array(ref), rel=1e-5)
+    k2 = knn_scores(q, bank, labels, 3, k=2, temperature=t)  # top 2: a, d (both class 0) / b, c (class 1)
+    assert k2.numpy() == pytest.approx(np.array([[e(2) + e(1.6), 0, 0], [0, e(2) + e(1.6), 0]]), rel=1e-5)
+    assert torch.allclose(knn_scores(q, bank, labels, 3, k=3, temperature=t, chunk=1), got)  # chunking is invisible
+    assert torch.allclose(knn_scores(q, bank, labels, 3, k=50, temperature=t), knn_scores(q, bank, labels, 3, k=4, temperature=t))
+
+
+def test_knn_probe_installs_frozen_head(tiny) -> None:
+    from benchmark.models import build_classifier
+    from benchmark.ssl import KNNHead
+
+    mean, std = tiny.mean_std()
+    model = build_classifier("small-cnn", 3, tiny.num_classes, mean, std)
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    out = knn_probe(model, tiny, RunContext(), k=1, temperature=0.1)
+    assert out is model and not model.training and isinstance(model.head, KNNHead)
+    assert all(torch.equal(before[k], v) for k, v in model.backbone.state_dict().items())  # BN stats too
+    with torch.no_grad():
+        scores = out(tiny.x.float() / 255)
+    assert scores.shape == (len(tiny), tiny.num_classes)
+    assert torch.equal(scores.argmax(1), tiny.y)  # k 1: every training image is its own nearest neighbour
+    assert torch.allclose(scores.exp().sum(1), torch.ones(len(tiny)))  # log vote shares
+
+
+def test_knn_head_centers_bank_and_queries() -> None:
+    from benchmark.ssl import KNNHead
+
+    # Bank (1,1) class 0, (3,1) class 1, (1,3) class 2: mean (5/3, 5/3). Query (2,2): uncentered,
+    # its cosines to the bank are 1, .894, .894 -> class 0 nearest. Centered, the query is
+    # (1/3,1/3) and the bank (-2/3,-2/3), (4/3,-2/3), (-2/3,4/3): cosines -1, 1/sqrt(10), 1/sqrt(10).
+    bank = torch.tensor([[1.0, 1.0], [3.0, 1.0], [1.0, 3.0]])
+    labels = torch.tensor([0, 1, 2])
+    q = torch.tensor([[2.0, 2.0]])
+    plain = KNNHead(bank, labels, 3, k=1)
+    assert plain(q).argmax(1).item() == 0
+    centered = KNNHead(bank, labels, 3, k=3, temperature=0.5, center=bank.mean(0))
+    e = math.exp
+    s = 1 / math.sqrt(10)  # cos((1,1), (2,-1)) = 1 / sqrt(10)
+    ref = np.array([e(-1 / 0.5), e(s / 0.5), e(s / 0.5)])
+    assert centered(q).exp().numpy() == pytest.approx((ref / ref.sum())[None], rel=1e-5)
+    assert torch.equal(centered.center, bank.mean(0))
 
 # ------------------------------------------------------------------ objectives shared by victims and attacks
 

@@ -70,3 +70,23 @@ def test_victim_plugins_do_not_import_each_other() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 assert not (node.module or "").startswith("plugins"), (path, node.module)
+
+
+@pytest.mark.parametrize("name", ["simclr", "byol"])
+def test_knn_probe_param(name: str) -> None:
+    """``probe: knn`` installs the kNN head over the pretrained encoder; a bad probe kind is a
+    validation error naming the key."""
+    from pydantic import ValidationError
+
+    from benchmark.ssl import KNNHead
+
+    cls = get_registry().get("victim", name)
+    victim = cls(cls.Params(**{**cls.profiles["smoke"], "probe": "knn", "probe_k": 5}))
+    data = tiny_dataset(n=48, size=16)
+    model = victim.fit(data, RunContext(), TrainHooks())
+    assert isinstance(model.head, KNNHead) and model.head.k == 5 and not model.training
+    assert accuracy(model, data, RunContext()) > 0.5
+    with pytest.raises(ValidationError, match="probe"):
+        cls.Params(probe="svm")
+    with pytest.raises(ValidationError, match="probe_center: applies to probe: knn only"):
+        cls.Params(probe_center=True)

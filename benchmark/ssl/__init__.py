@@ -11,12 +11,13 @@ from benchmark.ssl.losses import alignment, info_nce_queue, negative_cosine, nt_
 from benchmark.ssl.method import PretrainRecipe, SSLMethod, pretrain
 from benchmark.ssl.moco import MoCoMethod
 from benchmark.ssl.momentum import KeyQueue, cosine_momentum, ema_update, momentum_copy
-from benchmark.ssl.probe import ProbeRecipe, extract_features, fit_linear, linear_probe, probe_view
+from benchmark.ssl.probe import KNNHead, ProbeRecipe, extract_features, fit_linear, knn_probe, knn_scores, linear_probe, probe_view
 from benchmark.ssl.schedule import warmup_cosine
 from benchmark.ssl.simsiam import SimSiamMethod
 
 __all__ = [
     "BYOLMethod",
+    "KNNHead",
     "KeyQueue",
     "MoCoMethod",
     "PretrainRecipe",
@@ -31,6 +32,8 @@ __all__ = [
     "extract_features",
     "fit_linear",
     "info_nce_queue",
+    "knn_probe",
+    "knn_scores",
     "linear_probe",
     "loss_scale",
     "mlp_head",

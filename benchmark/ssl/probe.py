@@ -1,4 +1,6 @@
-"""Linear probing: a linear classifier on the frozen features of a pretrained encoder (§3.2)."""
+"""Probing a frozen pretrained encoder (§3.2): a linear classifier on its features (the papers'
+protocol), or a weighted k-nearest-neighbour classifier over its features of the training set
+(the kNN monitor of InstDisc / the MoCo CIFAR-10 demo, a cheaper quick-profile probe)."""
 
 from __future__ import annotations
 
@@ -157,4 +159,66 @@ def linear_probe(model: Classifier, data: ImageDataset, ctx: RunContext, recipe:
     recipe = recipe or ProbeRecipe()
     head = fit_linear(feature_source(model, data, ctx, recipe), data.y, data.num_classes, recipe, ctx.generator(7), ctx.trace)
     model.head = head
+    return model.eval()
+
+
+def knn_scores(
+    query: torch.Tensor, bank: torch.Tensor, bank_labels: torch.Tensor, num_classes: int, k: int = 200, temperature: float = 0.1,
+    chunk: int = 1024,
+) -> torch.Tensor:
+    """Class scores ``[B, num_classes]`` of the temperature-weighted kNN vote (Wu et al., "Unsupervised
+    Feature Learning via Non-Parametric Instance Discrimination", CVPR 2018, §3.5; the ``knn_predict``
+    monitor of facebookresearch/moco's CIFAR-10 demo notebook):
+    cosine similarities ``s`` of each (L2-normalized) query ``[B, D]`` to the L2-normalized ``bank``
+    ``[N, D]``; the ``k`` most similar bank items vote for their label with weight
+    ``exp(s / temperature)``; a row's scores are the summed votes per class. Queries go in ``chunk``s
+    (a ``[chunk, N]`` similarity matrix at a time)."""
+    bank = F.normalize(bank.float(), dim=1)
+    k = min(k, len(bank))
+    out = []
+    for q in query.float().split(chunk):
+        sim = F.normalize(q, dim=1) @ bank.T  # [b, N]
+        top, idx = sim.topk(k, dim=1)
+        weights = (top / temperature).exp()
+        votes = torch.zeros(len(q), num_classes, device=q.device, dtype=weights.dtype)
+        out.append(votes.scatter_add_(1, bank_labels[idx], weights))
+    return torch.cat(out) if out else torch.zeros(0, num_classes, device=query.device)
+
+
+class KNNHead(nn.Module):
+    """A head ``[B, D] -> [B, K]`` that scores features by :func:`knn_scores` against a fixed bank
+    (buffers ``bank [N, D]``, L2-normalized, ``labels [N]`` and ``center [D]``, subtracted from
+    every feature, bank and query, before the normalization): no trainable parameters, so it sits
+    where a :class:`~benchmark.models.classifier.Classifier` has its linear ``head``. It returns
+    the log of each class's share of the votes (clamped at 1e-12), so that a softmax of the output
+    is the vote distribution and the argmax is the kNN prediction."""
+
+    def __init__(
+        self, bank: torch.Tensor, labels: torch.Tensor, num_classes: int, k: int = 200, temperature: float = 0.1,
+        center: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        center = torch.zeros_like(bank[0], dtype=torch.float32) if center is None else center.float()
+        self.register_buffer("center", center)
+        self.register_buffer("bank", F.normalize(bank.float() - center, dim=1))
+        self.register_buffer("labels", labels.long().to(bank.device))
+        self.num_classes, self.k, self.temperature = num_classes, k, temperature
+        self.out_features = num_classes
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        votes = knn_scores(features.float() - self.center, self.bank, self.labels, self.num_classes, self.k, self.temperature)
+        return (votes / votes.sum(1, keepdim=True)).clamp_min(1e-12).log()
+
+
+def knn_probe(
+    model: Classifier, data: ImageDataset, ctx: RunContext, k: int = 200, temperature: float = 0.1, center: bool = False
+) -> Classifier:
+    """Install a :class:`KNNHead` over the frozen (eval-mode) encoder's un-augmented features of
+    ``data`` (the victim's own, possibly poisoned, training set) as ``model.head``; returns
+    ``model`` in eval mode. Nothing is trained. ``center``: subtract the bank's mean feature from
+    bank and queries before the cosine (the "CL2N" transform of SimpleShot, Wang et al., 2019,
+    arXiv:1911.04623; InstDisc's monitor does not center)."""
+    bank = extract_features(model, data, ctx)
+    mean = bank.mean(0) if center else None
+    model.head = KNNHead(bank, data.y.to(bank.device), data.num_classes, k, temperature, mean)
     return model.eval()

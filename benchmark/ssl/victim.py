@@ -4,9 +4,9 @@ linear-probe its frozen features on the same training set (specs/defenses-metric
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from benchmark.data.dataset import ImageDataset
@@ -15,13 +15,21 @@ from benchmark.models import build_classifier
 from benchmark.models.classifier import Classifier
 from benchmark.params import Params
 from benchmark.ssl.method import PretrainRecipe, SSLMethod, pretrain
-from benchmark.ssl.probe import ProbeRecipe, linear_probe
+from benchmark.ssl.probe import ProbeRecipe, knn_probe, linear_probe
 
 
 class SSLParams(Params):
     """Shared parameters: the CP/TP faithful protocol (1000 epochs, batch 512, SGD m 0.9, wd 1e-4,
     10-epoch warm-up from lr 0.01, cosine to lr/1000; probe SGD lr 1.0, 100 epochs, x0.2 at 60/75/90).
-    ``epochs: 0`` probes the randomly initialized encoder (the floor every SSL number needs)."""
+    ``epochs: 0`` probes the randomly initialized encoder (the floor every SSL number needs).
+
+    ``probe``: ``linear`` (the papers' protocol, the ``probe_*`` recipe keys) or ``knn``: the
+    temperature-weighted kNN classifier of InstDisc (Wu et al., CVPR 2018) as in the kNN monitor of
+    facebookresearch/moco's CIFAR-10 demo (``knn_predict``: cosine similarity, ``probe_k`` 200
+    neighbours, weights ``exp(s / probe_temperature)``, T 0.1) over the encoder's features of the
+    training set (:func:`~benchmark.ssl.probe.knn_probe`); ``probe_center`` first subtracts the
+    bank's mean feature (SimpleShot's CL2N, Wang et al. 2019); the linear ``probe_*`` keys are
+    unused then."""
 
     arch: str = "resnet18"
     epochs: int = Field(1000, ge=0)
@@ -40,14 +48,29 @@ class SSLParams(Params):
     probe_standardize: bool = False
     probe_augment: bool = True
     probe_views: int | None = Field(None, ge=1)
+    probe: Literal["linear", "knn"] = "linear"
+    probe_k: int = Field(200, ge=1)
+    probe_temperature: float = Field(0.1, gt=0)
+    probe_center: bool = False  # knn: subtract the bank's mean feature first (SimpleShot's CL2N)
+
+    @model_validator(mode="after")
+    def _knn_only(self) -> SSLParams:
+        if self.probe_center and self.probe != "knn":
+            raise ValueError("probe_center: applies to probe: knn only")
+        return self
 
 
-#: The quick CPU profile shared by the SSL victims (small CNN, batch 256, z-scored probe features
-#: with lr 0.1 / wd 5e-4 as in shared/reference/quick-scale-calibration.md).
+#: The quick CPU profile shared by the SSL victims: small CNN, batch 64 (4x the optimizer steps of
+#: batch 256 per epoch), the centered kNN probe (k 200, T 0.1), which separates trained from
+#: random-init encoders better than the linear probe at this scale (benchmarks/ssl_quick.py,
+#: benchmarks/README.md); the linear-probe keys (z-scored features, lr 0.1, wd 5e-4, as in
+#: shared/reference/quick-scale-calibration.md) apply with ``probe: linear``.
 QUICK_COMMON = {
     "arch": "small-cnn",
-    "batch_size": 256,
+    "batch_size": 64,
     "warmup_epochs": 0,
+    "probe": "knn",
+    "probe_center": True,
     "probe_lr": 0.1,
     "probe_weight_decay": 5e-4,
     "probe_standardize": True,
@@ -113,4 +136,6 @@ class SSLVictim(Victim):
         if p.epochs > 0:
             method = self.build_method(encoder, ctx).to(ctx.device)
             pretrain(method, train, self.pretrain_recipe(), ctx, desc=f"{self.name}/{p.arch}")
+        if p.probe == "knn":
+            return knn_probe(encoder, train, ctx, p.probe_k, p.probe_temperature, p.probe_center)
         return linear_probe(encoder, train, ctx, self.probe_recipe())

@@ -32,6 +32,9 @@ class BYOL(SSLVictim):
     Deviations: ``-cos`` rather than BYOL's ``2 - 2 cos`` (CP's choice too); per-step cosine lr;
     final-epoch probe on the victim's own training set (CP: best epoch, clean training set).
     Supervised ``TrainHooks`` are ignored (see :class:`SSLVictim`).
+    ``quick`` probes with the centered kNN classifier (``probe: knn``, ``probe_center: true``: the
+    InstDisc kNN monitor as in facebookresearch/moco's CIFAR-10 demo ``knn_predict``, k 200, T 0.1, on
+    mean-centered features as SimpleShot's CL2N) instead of the linear probe; see docs/victims.md.
     """
 
     name = "byol"
@@ -44,7 +47,7 @@ class BYOL(SSLVictim):
         out_dim: int = Field(256, ge=1)
 
     profiles = {
-        "quick": {**QUICK_COMMON, "epochs": 15, "lr": 0.12, "weight_decay": 5e-4, "target_momentum": 0.99, "hidden_dim": 1024},
+        "quick": {**QUICK_COMMON, "epochs": 40, "lr": 0.06, "weight_decay": 5e-4, "target_momentum": 0.99, "hidden_dim": 1024},
         "smoke": {**SMOKE_COMMON, "hidden_dim": 32, "out_dim": 16, "target_momentum": 0.9},
     }
 

@@ -31,6 +31,9 @@ class MoCoV2(SSLVictim):
     per-step cosine; final-epoch probe on the victim's own training set (CP: best epoch, clean
     training set). ``symmetric: true`` averages both directions and enqueues both key batches.
     Supervised ``TrainHooks`` are ignored (see :class:`SSLVictim`).
+    ``quick`` probes with the centered kNN classifier (``probe: knn``, ``probe_center: true``: the
+    InstDisc kNN monitor as in facebookresearch/moco's CIFAR-10 demo ``knn_predict``, k 200, T 0.1, on
+    mean-centered features as SimpleShot's CL2N) instead of the linear probe; see docs/victims.md.
     """
 
     name = "moco"
@@ -47,7 +50,7 @@ class MoCoV2(SSLVictim):
         proj_dim: int = Field(128, ge=1)
 
     profiles = {
-        "quick": {**QUICK_COMMON, "epochs": 15, "lr": 0.12, "weight_decay": 5e-4, "base_temperature": None, "symmetric": True},
+        "quick": {**QUICK_COMMON, "epochs": 25, "lr": 0.06, "weight_decay": 5e-4, "base_temperature": None, "symmetric": True},
         "smoke": {**SMOKE_COMMON, "queue_size": 64, "key_splits": 2},
     }
 

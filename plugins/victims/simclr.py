@@ -38,6 +38,9 @@ class SimCLR(SSLVictim):
     poisoned, training set (TP's convention; CP probes on the clean training set, which a data
     user does not have). ``quick``/``smoke``: see :data:`QUICK` and docs/victims.md.
     Supervised ``TrainHooks`` are ignored (see :class:`SSLVictim`).
+    ``quick`` probes with the centered kNN classifier (``probe: knn``, ``probe_center: true``: the
+    InstDisc kNN monitor as in facebookresearch/moco's CIFAR-10 demo ``knn_predict``, k 200, T 0.1, on
+    mean-centered features as SimpleShot's CL2N) instead of the linear probe; see docs/victims.md.
     """
 
     name = "simclr"
@@ -49,7 +52,7 @@ class SimCLR(SSLVictim):
         proj_dim: int = Field(128, ge=1)
 
     profiles = {
-        "quick": {**QUICK_COMMON, "epochs": 20, "lr": 0.12, "weight_decay": 5e-4, "base_temperature": None},
+        "quick": {**QUICK_COMMON, "epochs": 25, "lr": 0.06, "weight_decay": 5e-4, "base_temperature": None},
         "smoke": {**SMOKE_COMMON},
     }
 

@@ -29,6 +29,9 @@ class SimSiam(SSLVictim):
     Deviations: TransPoison's loader does not shuffle; we do. Per-step cosine; the SimSiam CIFAR
     recipe's lr 0.06 / wd 5e-4 is not the default (TP's is); final-epoch probe (TP: best epoch).
     Supervised ``TrainHooks`` are ignored (see :class:`SSLVictim`).
+    ``quick`` probes with the centered kNN classifier (``probe: knn``, ``probe_center: true``: the
+    InstDisc kNN monitor as in facebookresearch/moco's CIFAR-10 demo ``knn_predict``, k 200, T 0.1, on
+    mean-centered features as SimpleShot's CL2N) instead of the linear probe; see docs/victims.md.
     """
 
     name = "simsiam"
@@ -39,7 +42,7 @@ class SimSiam(SSLVictim):
         fixed_predictor_lr: bool = False
 
     profiles = {
-        "quick": {**QUICK_COMMON, "epochs": 20, "lr": 0.06, "weight_decay": 5e-4, "dim": 512, "pred_hidden": 128,
+        "quick": {**QUICK_COMMON, "epochs": 40, "lr": 0.06, "weight_decay": 5e-4, "dim": 512, "pred_hidden": 128,
                   "fixed_predictor_lr": True},
         "smoke": {**SMOKE_COMMON, "dim": 32, "pred_hidden": 8},
     }

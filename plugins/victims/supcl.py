@@ -30,6 +30,9 @@ class SupCL(SSLVictim):
     ``shuffle``); we shuffle every epoch. Per-step cosine (TP: per epoch). The probe keeps the final
     epoch (TP reports the best) and trains on the victim's own training set, as TP.
     ``quick``/``smoke``: see docs/victims.md. Supervised ``TrainHooks`` are ignored (see :class:`SSLVictim`).
+    ``quick`` probes with the centered kNN classifier (``probe: knn``, ``probe_center: true``: the
+    InstDisc kNN monitor as in facebookresearch/moco's CIFAR-10 demo ``knn_predict``, k 200, T 0.1, on
+    mean-centered features as SimpleShot's CL2N) instead of the linear probe; see docs/victims.md.
     """
 
     name = "supcl"
@@ -41,7 +44,7 @@ class SupCL(SSLVictim):
         proj_dim: int = Field(128, ge=1)
 
     profiles = {
-        "quick": {**QUICK_COMMON, "epochs": 15, "lr": 0.12, "weight_decay": 5e-4, "base_temperature": None},
+        "quick": {**QUICK_COMMON, "epochs": 25, "lr": 0.06, "weight_decay": 5e-4, "base_temperature": None},
         "smoke": {**SMOKE_COMMON},
     }
 
