@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from benchmark.errors import UserError
+
 COSTS = Path(__file__).with_name("costs.yaml")
 KINDS = ("train", "grad", "forward", "ssl")
 
@@ -39,7 +41,8 @@ _BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lamb
 
 def evaluate(expr: str, names: dict[str, Any]) -> float:
     """``expr`` (arithmetic on ``names``, ``min``/``max``/``ceil``/``floor``, ``get(name,
-    default)``, ``a if c else b``, ``a or b``) evaluated safely: no attribute, no other call."""
+    default)``, ``a if c else b``, ``a or b``, ``a == b``, ``a != b``) evaluated safely: no
+    attribute, no other call."""
 
     def ev(node: ast.AST) -> Any:
         if isinstance(node, ast.Expression):
@@ -54,6 +57,9 @@ def evaluate(expr: str, names: dict[str, Any]) -> float:
             return _BIN[type(node.op)](ev(node.left), ev(node.right))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return -ev(node.operand)
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in (ast.Eq, ast.NotEq):
+            same = ev(node.left) == ev(node.comparators[0])
+            return same if isinstance(node.ops[0], ast.Eq) else not same
         if isinstance(node, ast.IfExp):
             return ev(node.body) if ev(node.test) else ev(node.orelse)
         if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
@@ -64,8 +70,9 @@ def evaluate(expr: str, names: dict[str, Any]) -> float:
             return out
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
             args = [ev(a) for a in node.args]
-            if node.func.id == "get":
-                return names.get(args[0], args[1] if len(args) > 1 else None)
+            if node.func.id == "get":  # a param set to None (unset) takes the default too
+                got = names.get(args[0])
+                return got if got is not None else (args[1] if len(args) > 1 else None)
             if node.func.id in _FUNCS:
                 return _FUNCS[node.func.id](*args)
         raise ValueError(f"not allowed in a cost formula: {ast.dump(node)[:80]}")
@@ -130,7 +137,12 @@ class CostModel:
             arch = e["arch"]
             arch = (victim.params.arch if victim is not None and hasattr(victim.params, "arch") else "small-cnn") \
                 if arch == "victim" else str(params.get(arch, arch))
-            out.add(arch, e["kind"], evaluate(e["images"], names))
+            try:
+                out.add(arch, e["kind"], evaluate(e["images"], names))
+            except (ArithmeticError, KeyError, TypeError, ValueError) as err:
+                # a formula these params break is reported with the estimate, never a traceback
+                self.unknown.add(f"{key} ({e['images']!r}: {type(err).__name__}: {err})")
+                return Work()
         return out
 
     def rate(self, device: str, arch: str, kind: str, threads: int = 1) -> float:
@@ -266,3 +278,90 @@ def render(est: Estimate, model: CostModel | None = None) -> str:
     if est.unknown:
         lines.append(f"  no cost model (left out of the totals): {', '.join(est.unknown)}")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ a matrix file's cost
+
+
+@dataclass
+class FileEstimate:
+    """Every document of a matrix file priced from scratch: poisons shared between documents (same
+    key) are counted once."""
+
+    documents: int
+    jobs: int
+    cells: int
+    na_cells: int
+    estimate: Estimate
+    poison_by_attack: dict[str, dict[str, float]]  # attack label -> device -> seconds
+
+
+def estimate_file(path: str | Path, model: CostModel | None = None) -> FileEstimate:
+    """The cost of running the matrix file ``path`` into an empty results directory."""
+    from benchmark.config import load_matrices, resolve
+    from benchmark.plan import make_plan
+    from benchmark.registry import get_registry
+
+    model = model or CostModel()
+    parts: list[Estimate] = []
+    seen: set[str] = set()
+    jobs = cells = na = 0
+    by_attack: dict[str, dict[str, float]] = {}
+    matrices = load_matrices(path)
+    for i, matrix in enumerate(matrices):
+        plan = make_plan(resolve(matrix, get_registry(), file=f"{path} (document {i + 1})"))
+        live = [c for c in plan.cells if c.defense.applies_to(c.victim)]
+        need = {c.job.key for c in live} - seen
+        seen |= need
+        jobs += len(need)
+        cells += len(plan.cells)
+        na += len(plan.cells) - len(live)
+        est = estimate(plan, live, need, model=model)
+        parts.append(est)
+        label = {j.key: j.attack.display for j in plan.jobs}
+        for dev in est.devices:
+            for key, s in est.attack_s[dev]:
+                by_attack.setdefault(label[key], {})[dev] = s
+    first = parts[0]
+    merged = Estimate(first.devices, {d: [x for p in parts for x in p.attack_s[d]] for d in first.devices},
+                      {d: [x for p in parts for x in p.cell_s[d]] for d in first.devices},
+                      sorted(model.unknown), sorted(model.extrapolated), 1, first.sizes)
+    return FileEstimate(len(matrices), jobs, cells, na, merged, by_attack)
+
+
+def render_markdown(fe: FileEstimate, anchor: str | None = None, model: CostModel | None = None) -> str:
+    """Markdown tables of :func:`estimate_file`: totals per device kind, then generation time per
+    attack next to ``anchor`` (an entry of ``anchors:`` in ``costs.yaml``: published figures)."""
+    model = model or CostModel()
+    est = fe.estimate
+    rates = model.data["rates"]
+    lines = ["| device | poisons | cells | device-hours |", "| --- | ---: | ---: | ---: |"]
+    for dev in est.devices:
+        a = sum(s for _, s in est.attack_s[dev]) / 3600
+        c = sum(s for _, s in est.cell_s[dev]) / 3600
+        lines.append(f"| {dev} | {_hours(a)} | {_hours(c)} | {_hours(a + c)} |")
+    lines += ["", f"_{fe.documents} matrices, {fe.jobs} poisons, {fe.cells:,} cells"
+              + (f" ({fe.na_cells:,} n/a, free)" if fe.na_cells else "") + "; "
+              f"{est.sizes.n:,} training / {est.sizes.n_test:,} test images. "
+              + " ".join(f"{dev}: {rates[dev].get('device', '')}." for dev in est.devices) + "_"]
+    if anchor:
+        a = model.data.get("anchors", {}).get(anchor)
+        if a is None:
+            raise UserError(f"no anchor {anchor!r} in benchmark/costs.yaml (anchors: {', '.join(model.data.get('anchors', {}))})")
+        devs = est.devices
+        lines += ["", "| attack | " + " | ".join(f"uebench, {d}" for d in devs) + f" | {a['label']} |",
+                  "| --- | " + " | ".join("---:" for _ in devs) + " | ---: |"]
+        for attack, hours in a["hours"].items():
+            name = attack.split(" ")[0]
+            ours = fe.poison_by_attack.get(name, {})
+            cells_ = [_hours(ours[d] / 3600) if d in ours else "–" for d in devs]
+            lines.append(f"| {attack} | " + " | ".join(cells_) + f" | {_hours(float(hours))} |")
+        lines += ["", f"_{a['source']}_"]
+    notes = []
+    if est.extrapolated:
+        notes.append("extrapolated rates (the rest measured): " + "; ".join(est.extrapolated))
+    if est.unknown:
+        notes.append("no cost model (left out of the totals): " + ", ".join(est.unknown))
+    if notes:
+        lines += ["", "_" + ". ".join(notes) + "._"]
+    return "\n".join(lines) + "\n"

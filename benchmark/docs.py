@@ -13,6 +13,8 @@ of the current records (:func:`benchmark.records.current`), accuracy in %; ``wal
 ``poison_min`` are the cell's and its poison's recorded minutes. ``results=DIR`` reads another results
 directory (default ``results/cifar10-quick``, relative to the repository root). Each table is
 captioned with the data it was measured on. ``<!-- generated: claims -->`` is the claims table.
+``<!-- generated: cost matrix=FILE [anchor=NAME] -->`` is the cost model's estimate of running the
+matrix file from scratch (:func:`benchmark.cost.estimate_file`), next to a published anchor.
 A block with no record yet says "not measured yet". ``bench docs --check`` exits 1 when a block is stale.
 """
 
@@ -51,8 +53,8 @@ class Spec:
             words = shlex.split(text)
         except ValueError as e:
             raise UserError(f"{where}: cannot read the generated-block marker {text!r}: {e}") from None
-        if not words or words[0] not in ("table", "claims"):
-            raise UserError(f"{where}: a generated block is `table ...` or `claims`, found {text!r}")
+        if not words or words[0] not in ("table", "claims", "cost"):
+            raise UserError(f"{where}: a generated block is `table ...`, `claims` or `cost ...`, found {text!r}")
         opts = {}
         for w in words[1:]:
             if "=" not in w:
@@ -134,6 +136,15 @@ def render_table(spec: Spec, root: Path, where: str) -> str:
     return "\n".join(lines) + "\n\n" + _caption(used, results) + "\n"
 
 
+def render_cost(spec: Spec, root: Path, where: str) -> str:
+    from benchmark.cost import estimate_file, render_markdown
+
+    unknown = [k for k in spec.opts if k not in ("matrix", "anchor")]
+    if "matrix" not in spec.opts or unknown:
+        raise UserError(f"{where}: a cost block takes matrix=FILE [anchor=NAME]")
+    return render_markdown(estimate_file(root / spec.opts["matrix"]), spec.opts.get("anchor"))
+
+
 def render_claims(spec: Spec, root: Path, where: str) -> str:
     from benchmark.claims import FAILS, HOLDS, NOT_MEASURED, check_all, load_claims
 
@@ -170,7 +181,8 @@ def regenerate(text: str, root: Path, where: str) -> str:
 
     def sub(m: re.Match[str]) -> str:
         spec = Spec.parse(m.group("spec"), where)
-        body = render_table(spec, root, where) if spec.kind == "table" else render_claims(spec, root, where)
+        render = {"table": render_table, "claims": render_claims, "cost": render_cost}[spec.kind]
+        body = render(spec, root, where)
         return m.group(1) + body + m.group(4)
 
     return BLOCK.sub(sub, text)

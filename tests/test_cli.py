@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -33,6 +35,22 @@ def test_dry_run_lists_jobs_and_cells(tmp_path):
     assert p.returncode == 0
     assert "4 attack jobs, 24 cells" in p.stdout and "to generate" in p.stdout and "pending" in p.stdout
     assert not (tmp_path / "cells").exists()
+
+
+EXAMPLES = sorted(p.name for p in (REPO / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_matrix_dry_runs(name, tmp_path):
+    """Every matrix the README points at validates and is priced, without data (known sizes) or
+    with ../shared/data where it reads it; no traceback, nothing written."""
+    text = (REPO / "examples" / name).read_text()
+    if "../shared/data" in text and not (REPO.parent / "shared" / "data").is_dir():
+        pytest.skip("needs ../shared/data")
+    p = bench("run", f"examples/{name}", "--dry-run", "--results", str(tmp_path / "r"))
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    assert "cost estimate" in p.stdout and "no cost model" not in p.stdout
+    assert not (tmp_path / "r").exists()
 
 
 def test_user_errors_exit_2_without_traceback(tmp_path):

@@ -64,7 +64,7 @@ def test_other_axes_metrics_wall_time_and_not_measured(repo):
     ("table rows=attack:em", "a table needs rows"),
     ("table rows=atack:em cols=defense:none", "unknown axis 'atack'"),
     ("table rows=attack:em cols=defense:none vict=sl", "unknown option 'vict'"),
-    ("chart", "a generated block is `table ...` or `claims`"),
+    ("chart", "a generated block is `table ...`, `claims` or `cost ...`"),
 ])
 def test_bad_markers_say_what_is_wrong(repo, marker, message):
     with pytest.raises(UserError, match=message):
