@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from benchmark.data import DataSplits, DatasetSource, ImageDataset, make_splits
+from benchmark.data import DatasetSource, DataSplits, ImageDataset, make_splits
 from benchmark.errors import ConfigError, DatasetError, PluginNotFound, UserError
 from benchmark.executor import Executor, RunOptions
 from benchmark.hookspecs import hookimpl

@@ -33,7 +33,7 @@ from benchmark.records import current, value
 DEFAULT_RESULTS = "results/cifar10-quick"
 AXES = ("attack", "victim", "defense", "metric")
 FIXED_DEFAULTS = {"victim": "sl", "defense": "none", "metric": "accuracy"}
-BLOCK = re.compile(r"(<!-- generated: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+BLOCK = re.compile(r"(<!-- generated: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.DOTALL)
 PSEUDO = {"wall_min", "poison_min"}
 
 

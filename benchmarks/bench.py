@@ -61,16 +61,15 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmark.augment import crop_flip  # noqa: E402
-from benchmark.data.dataset import ImageDataset  # noqa: E402
-from benchmark.interfaces import RunContext, TrainHooks  # noqa: E402
-from benchmark.models import build_classifier  # noqa: E402
-from benchmark.runtime import tune_cpu_allocator  # noqa: E402
-from benchmark.training import SGDRecipe, accuracy, train_supervised  # noqa: E402
+from benchmark.augment import crop_flip
+from benchmark.data.dataset import ImageDataset
+from benchmark.interfaces import RunContext, TrainHooks
+from benchmark.models import build_classifier
+from benchmark.runtime import tune_cpu_allocator
+from benchmark.training import SGDRecipe, accuracy, train_supervised
 
-
-from common import NPZ, Result, timed, load_cifar, _status  # noqa: E402
-from reference import at_reference, certify_reference, em_reference, sl_reference  # noqa: E402
+from common import NPZ, Result, _status, load_cifar, timed
+from reference import at_reference, certify_reference, em_reference, sl_reference
 
 
 def sl_uebench(arch: str, train: ImageDataset, test: ImageDataset | None, device: torch.device, epochs: int = 1) -> Result:

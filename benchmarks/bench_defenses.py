@@ -40,13 +40,14 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
-from benchmark.data.dataset import ImageDataset  # noqa: E402
-from benchmark.interfaces import RunContext  # noqa: E402
-from benchmark.models import build_classifier  # noqa: E402
-from benchmark.runtime import tune_cpu_allocator  # noqa: E402
-from benchmark.training import SGDRecipe, train_supervised  # noqa: E402
-from common import Result, load_cifar, timed  # noqa: E402
-from reference import ref_loader, ref_model  # noqa: E402
+from benchmark.data.dataset import ImageDataset
+from benchmark.interfaces import RunContext
+from benchmark.models import build_classifier
+from benchmark.runtime import tune_cpu_allocator
+from benchmark.training import SGDRecipe, train_supervised
+
+from common import Result, load_cifar, timed
+from reference import ref_loader, ref_model
 
 CELLS = ("ueraser-max", "ueraser-max-tile", "i-bau")
 K_REPEATS = 5

@@ -18,9 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmark.data.dataset import ImageDataset  # noqa: E402
-from benchmark.data.split import make_splits  # noqa: E402
-
+from benchmark.data.dataset import ImageDataset
+from benchmark.data.split import make_splits
 
 DATA = Path(os.environ.get("UEBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 NPZ = DATA / "cifar10-jpeg.npz"

@@ -29,12 +29,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.common import load_cifar, sync  # noqa: E402
-
-from benchmark.folding import fold_batchnorm  # noqa: E402
-from benchmark.interfaces import RunContext  # noqa: E402
-from benchmark.models import build_classifier  # noqa: E402
-from benchmark.training import SGDRecipe, autocast, pgd, predict_logits, to_model, train_supervised  # noqa: E402
+from benchmark.folding import fold_batchnorm
+from benchmark.interfaces import RunContext
+from benchmark.models import build_classifier
+from benchmark.training import SGDRecipe, autocast, pgd, predict_logits, to_model, train_supervised
+from benchmarks.common import load_cifar, sync
 
 
 def best(fn, reps: int, device: torch.device) -> float:

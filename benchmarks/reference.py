@@ -17,13 +17,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmark.data.dataset import ImageDataset  # noqa: E402
-from benchmark.interfaces import RunContext  # noqa: E402
-from benchmark.models import build_classifier  # noqa: E402
-from benchmark.training import accuracy  # noqa: E402
+from benchmark.data.dataset import ImageDataset
+from benchmark.interfaces import RunContext
+from benchmark.models import build_classifier
+from benchmark.training import accuracy
 
-
-from common import Result, hwc, timed  # noqa: E402
+from common import Result, hwc, timed
 
 
 class PILDataset(torch.utils.data.Dataset):

@@ -38,6 +38,7 @@ from torch import nn
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.models import build_classifier
+
 from common import Result, hwc, timed
 
 

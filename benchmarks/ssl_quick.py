@@ -24,12 +24,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import load_cifar  # noqa: E402
-
-from benchmark.interfaces import RunContext, TrainHooks  # noqa: E402
-from benchmark.registry import get_registry  # noqa: E402
-from benchmark.ssl.probe import extract_features, knn_scores  # noqa: E402
-from benchmark.trace import EpochEvent  # noqa: E402
+from benchmark.interfaces import RunContext, TrainHooks
+from benchmark.registry import get_registry
+from benchmark.ssl.probe import extract_features, knn_scores
+from benchmark.trace import EpochEvent
+from benchmarks.common import load_cifar
 
 
 def accuracy_from_scores(scores: torch.Tensor, y: torch.Tensor) -> float:

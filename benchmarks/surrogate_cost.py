@@ -36,14 +36,14 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmark.augment import crop_flip  # noqa: E402
-from benchmark.data.dataset import ImageDataset  # noqa: E402
-from benchmark.interfaces import RunContext  # noqa: E402
-from benchmark.models import build_classifier  # noqa: E402
-from benchmark.params import resolve_params  # noqa: E402
-from benchmark.training import make_optimizer, to_model  # noqa: E402
-from benchmark.weight_noise import noise_levels, robust_step  # noqa: E402
-from plugins.metrics.certified import CertifiedLearnability, noisy_accuracies  # noqa: E402
+from benchmark.augment import crop_flip
+from benchmark.data.dataset import ImageDataset
+from benchmark.interfaces import RunContext
+from benchmark.models import build_classifier
+from benchmark.params import resolve_params
+from benchmark.training import make_optimizer, to_model
+from benchmark.weight_noise import noise_levels, robust_step
+from plugins.metrics.certified import CertifiedLearnability, noisy_accuracies
 
 
 def synthetic(n: int, seed: int = 0) -> ImageDataset:

@@ -33,12 +33,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmark.config import parse_matrix, resolve  # noqa: E402
-from benchmark.fitting import defend_and_fit  # noqa: E402
-from benchmark.registry import get_registry  # noqa: E402
-from benchmark.runner import Runner  # noqa: E402
-from benchmark.training import accuracy  # noqa: E402
-from plugins.metrics.unlearnable_distance import (  # noqa: E402
+from benchmark.config import parse_matrix, resolve
+from benchmark.fitting import defend_and_fit
+from benchmark.registry import get_registry
+from benchmark.runner import Runner
+from benchmark.training import accuracy
+from plugins.metrics.unlearnable_distance import (
     EpochSnapshots,
     RunSharpness,
     UnlearnableDistance,

@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmark.models import build_classifier  # noqa: E402
-from plugins.metrics.unlearnable_distance import UnlearnableDistance, scored_layers  # noqa: E402
+from benchmark.models import build_classifier
+from plugins.metrics.unlearnable_distance import UnlearnableDistance, scored_layers
 
 
 def _rate(step, batch: int, n: int) -> float:

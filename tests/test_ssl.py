@@ -329,8 +329,8 @@ def test_fit_linear_accepts_a_feature_source_per_epoch() -> None:
 
 def test_probe_views_fresh_or_cycled(tiny, monkeypatch) -> None:
     """Faithful probe: a fresh augmented view per epoch; ``views: k``: k views extracted once, cycled."""
-    import benchmark.ssl.probe as probe
     from benchmark.models import build_classifier
+    from benchmark.ssl import probe
 
     mean, std = tiny.mean_std()
     model = build_classifier("small-cnn", 3, tiny.num_classes, mean, std)

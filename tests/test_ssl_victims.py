@@ -7,7 +7,6 @@ import torch
 
 from benchmark.interfaces import RunContext, TrainHooks
 from benchmark.models.classifier import Classifier
-from benchmark.params import resolve_params
 from benchmark.registry import get_registry
 from benchmark.training import accuracy
 from tests.conftest import tiny_dataset
@@ -62,7 +61,6 @@ def test_paper_profiles_are_faithful() -> None:
 
 def test_victim_plugins_do_not_import_each_other() -> None:
     import ast
-    from pathlib import Path
 
     from tests.conftest import REPO
 

@@ -1,10 +1,7 @@
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
-import torch.nn.functional as F
 
 from benchmark.interfaces import RunContext
 from benchmark.models import build_classifier

@@ -54,7 +54,7 @@ class Bottleneck(nn.Module):
 class ResNet(nn.Module):
     """CIFAR ResNet backbone. Input ``[B, C, H, W]`` (normalized), output ``[B, feature_dim]``."""
 
-    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: list[int], in_channels: int = 3) -> None:
+    def __init__(self, block: type[BasicBlock | Bottleneck], layers: list[int], in_channels: int = 3) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(64)

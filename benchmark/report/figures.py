@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import os
 import math
+import os
 import statistics
 from collections.abc import Callable
 from pathlib import Path

@@ -12,7 +12,7 @@ from typing import Any
 
 from benchmark.report.markdown import Figures, notes, units_line
 from benchmark.report.records import Cell, Results, Section
-from benchmark.report.tables import LEGEND, Table, fmt_number, group_page, role, scale, table_marks, value_text, nan_word
+from benchmark.report.tables import LEGEND, Table, fmt_number, group_page, nan_word, role, scale, table_marks, value_text
 
 CSS = """
 :root{--fg:#1d2228;--mut:#5b6570;--bd:#d5dae0;--bg:#fff;--hd:#f3f5f8;--ok:#fff;--part:#fff4d6;--fail:#fde2e1;--na:#eef0f2;--acc:#2456a6}
@@ -211,8 +211,8 @@ def svg_chart(series: list[tuple[str, list[float], list[float]]], ylabel: str, w
     if y1 == y0:
         y1, y0 = y0 + 1, y0 - 1
     L, R, T, B = 48, 120, 10, 28
-    sx = lambda x: L + (x - x0) / (x1 - x0) * (width - L - R)  # noqa: E731
-    sy = lambda y: T + (1 - (y - y0) / (y1 - y0)) * (height - T - B)  # noqa: E731
+    sx = lambda x: L + (x - x0) / (x1 - x0) * (width - L - R)
+    sy = lambda y: T + (1 - (y - y0) / (y1 - y0)) * (height - T - B)
     colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
     g = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="{esc(ylabel)}">']
     g.append(f'<rect x="{L}" y="{T}" width="{width - L - R}" height="{height - T - B}" fill="none" stroke="#ccc"/>')

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from benchmark.report.records import MAIN_METRIC, Results, Section
-from benchmark.report.tables import LEGEND, Table, role, table_marks, value_text, nan_word
+from benchmark.report.tables import LEGEND, Table, nan_word, role, table_marks, value_text
 
 #: figures to show: table id or section id -> [(alt text, path relative to the markdown file)]
 Figures = dict[str, list[tuple[str, str]]]

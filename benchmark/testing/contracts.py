@@ -92,7 +92,7 @@ def _breach(cls: type, contract: str, what: str) -> Iterator[None]:
         yield
     except ContractError:
         raise
-    except Exception as e:  # noqa: BLE001 - the plugin's own failure, reported as its contract
+    except Exception as e:  # the plugin's own failure, reported as its contract
         from benchmark.registry import one_line
 
         raise ContractError(cls, contract, f"{what} raised {one_line(e)}") from e
@@ -336,7 +336,7 @@ def _cell(cls: type, **axes: Any) -> Any:
         raise ContractError(cls, "cell.runs", str(e)) from None
     except ContractError:
         raise
-    except Exception as e:  # noqa: BLE001 - e.g. the registry refuses it, or its params in a matrix
+    except Exception as e:  # e.g. the registry refuses it, or its params in a matrix
         from benchmark.registry import one_line
 
         raise ContractError(cls, "cell.runs", one_line(e)) from e

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import Attack, Budget, Poison, RunContext
 

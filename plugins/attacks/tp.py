@@ -4,7 +4,6 @@ arXiv 2310.05141; Algorithm 1 and Appendix A.2; code TrustMLRG/TransPoison)."""
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import torch
 import torch.nn.functional as F

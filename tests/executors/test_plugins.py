@@ -110,7 +110,7 @@ def test_slurm_params_are_validated():
 
 
 def test_squeue_output_is_read_array_task_by_array_task(monkeypatch):
-    import benchmark.executors.slurm as slurm
+    from benchmark.executors import slurm
 
     out = "12|RUNNING|None\n13_[2-4%2]|PENDING|JobArrayTaskLimit\n13_0|COMPLETED|None\n14_1|CANCELLED+|None\n"
 

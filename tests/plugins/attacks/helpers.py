@@ -41,7 +41,7 @@ def check_deterministic(attack: Attack, data) -> None:
 def identity_views(monkeypatch: pytest.MonkeyPatch, *modules: Any) -> None:
     """Replace the random two-view augmentation by ``(x, x)`` in ``modules`` (and the core model
     phase): the only randomness left is then the batch order."""
-    import benchmark.ssl.poisoning as poisoning
+    from benchmark.ssl import poisoning
     from benchmark.training import to_model
 
     def views(x: torch.Tensor, g: torch.Generator, view: dict) -> tuple[torch.Tensor, torch.Tensor]:

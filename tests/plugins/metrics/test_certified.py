@@ -31,7 +31,6 @@ from plugins.metrics.certified import (
 from plugins.victims.sl import SL
 from tests.conftest import tiny_dataset
 
-
 # ------------------------------------------------------------------------------ the certificate
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from benchmark import ImageDataset, RunContext
+
 from uebench_example import OrthogonalProjection, fit_linear, project_out
 
 
