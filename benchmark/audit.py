@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import subprocess
 import tempfile
@@ -79,7 +80,7 @@ class Comparison:
             return True
         if d is None:
             return False
-        if d != d:  # NaN on both sides (an abstaining certificate) agrees
+        if math.isnan(d):  # NaN on both sides (an abstaining certificate) agrees
             return self.recorded != self.recorded and self.recomputed != self.recomputed
         return abs(d) <= self.tolerance + 1e-9
 
@@ -101,7 +102,7 @@ class AuditResult:
 def commit_seed(results: str | Path) -> str:
     """The git commit (HEAD) of the checkout holding ``results``: the audit's reproducible seed."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(results), capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(results), capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError) as e:
         raise UserError(f"--seed-from-commit: cannot run git in {str(results)!r} ({e}); give --seed instead") from None
     if out.returncode != 0 or not out.stdout.strip():

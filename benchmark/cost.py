@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
@@ -90,7 +90,7 @@ class Work:
         if images:
             self.passes[(arch, kind)] = self.passes.get((arch, kind), 0.0) + images
 
-    def __iadd__(self, other: Work) -> Work:
+    def __iadd__(self, other: Work) -> Self:
         for (arch, kind), n in other.passes.items():
             self.add(arch, kind, n)
         return self
@@ -213,7 +213,7 @@ def dataset_sizes(resolved: Any, model: CostModel) -> Sizes:
         train, test = len(tr), len(te)
     holdout = d.holdout
     if isinstance(holdout, str):
-        holdout = int(round(float(holdout.rstrip("%")) / 100 * train))
+        holdout = round(float(holdout.rstrip("%")) / 100 * train)
     n = min(d.subset, train - holdout) if d.subset else train - holdout
     return Sizes(n=n, n_test=min(d.test_subset or test, test), n_holdout=int(holdout or 0))
 

@@ -20,6 +20,7 @@ A block with no record yet says "not measured yet". ``bench docs --check`` exits
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import statistics
@@ -84,7 +85,7 @@ def _cell_values(records: list[dict[str, Any]], sel: dict[str, str]) -> list[flo
                 v = float(r.get("poison_meta", {}).get("wall_s", 0)) / 60
             else:
                 v = value(r, m)
-            if v is not None and v == v:
+            if v is not None and not math.isnan(v):
                 out.append(v)
     return out
 

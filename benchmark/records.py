@@ -10,6 +10,7 @@ newest record is the latest (``started``), and says how many it left out.
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +96,7 @@ def cell_mean(records: list[dict[str, Any]], attack: str, victim: str, defense: 
             if seeds is not None and r.get("seed") not in seeds:
                 continue
             v = value(r, metric)
-            if v is not None and v == v:
+            if v is not None and not math.isnan(v):
                 pairs.append((int(r.get("seed", 0)), v))
     if not pairs:
         return None

@@ -180,7 +180,9 @@ class Registry:
                 source = getattr(impl.plugin, "__name__", str(impl.plugin))
                 package, pversion = dists.get(id(impl.plugin), ("uebench", ""))
 
-                def broken(name: str, error: str, obj: Any = None) -> None:
+                def broken(
+                    name: str, error: str, obj: Any = None, *, kind: str = kind, source: str = source, package: str = package, pversion: str = pversion
+                ) -> None:
                     self._broken.append(Entry(kind, name, obj, source, package, pversion, error))
 
                 try:

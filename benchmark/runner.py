@@ -242,9 +242,9 @@ class Runner:
         cached = {j.key for j in self.plan.jobs if (self.cache.dir(j.key) / "meta.json").exists()}
         need = {c.job.key for c in todo if c.defense.applies_to(c.victim)} - cached
         counts = {s: sum(1 for v in states.values() if v == s) for s in ("done", "failed", "todo")}
-        lines = [f"matrix {self.r.matrix.name!r}: {len(self.plan.jobs)} attack jobs, {len(self.plan.cells)} cells "
-                 f"(poisons: {len(cached)} cached, {len(need)} to generate; cells: {counts['done']} done, "
-                 f"{counts['todo']} pending, {counts['failed']} failed{' (retried)' if self.retry_failed else ' (kept)'})"]
+        lines = [(f"matrix {self.r.matrix.name!r}: {len(self.plan.jobs)} attack jobs, {len(self.plan.cells)} cells "
+                  f"(poisons: {len(cached)} cached, {len(need)} to generate; cells: {counts['done']} done, "
+                  f"{counts['todo']} pending, {counts['failed']} failed{' (retried)' if self.retry_failed else ' (kept)'})")]
         for job in self.plan.jobs:
             state = "cached" if job.key in cached else ("to generate" if job.key in need else "not needed")
             lines.append(f"  attack {job.attack.display:<16} {job.key}  {state}")
@@ -448,7 +448,7 @@ class Runner:
             rec.update(status="ok", metrics=metrics, metric_units=units, metric_specs=[m.spec() for m in r.metrics], error=None)
         except (KeyboardInterrupt, UserError):
             raise
-        except (Exception, SystemExit) as e:  # a plugin's crash (even sys.exit) fails this cell only
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - a plugin's crash (even sys.exit) fails this cell only
             rec.update(status="failed", metrics={}, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
         rec["wall_s"] = round(time.perf_counter() - t0, 2)
         return rec

@@ -164,7 +164,7 @@ def probe_lock(path: Path) -> tuple[bool, dict[str, Any] | None]:
     last process that took it wrote there (``None`` if nothing readable). A shared, non-blocking
     probe: it never waits and never takes the lock from anyone."""
     try:
-        f = open(path)
+        f = open(path)  # noqa: SIM115 - only a failed open means "no lock"; `with f` below closes it
     except OSError:
         return False, None
     with f:
@@ -214,7 +214,7 @@ class ArtifactCache:
             import io
 
             tensors = torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
-        except Exception as e:  # corrupt json, checksum, or torch payload: all mean "recompute"
+        except Exception as e:  # noqa: BLE001 - corrupt json, checksum, or torch payload: all mean "recompute"
             self.warn(f"artifact {key} is corrupt ({e}); moving it aside and recomputing")
             _quarantine(data)
             _quarantine(meta_path)

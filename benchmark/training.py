@@ -135,7 +135,7 @@ def train_supervised(
         predicted = 0
         last: list[tuple[torch.Tensor, int]] = []
 
-        def criterion(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        def criterion(logits: torch.Tensor, target: torch.Tensor, *, last: list[tuple[torch.Tensor, int]] = last) -> torch.Tensor:
             # remembers the predictions of the last call of the step: the batch the model trains on
             # (a hook may call it before, e.g. inside an attack on the inputs)
             last[:] = [((logits.detach().argmax(1) == target).sum(), len(target))]

@@ -270,7 +270,7 @@ def rss_scaling(kinds: list[str], sizes: list[int]) -> list[dict[str, Any]]:
         for n in sizes:
             cmd = [sys.executable, __file__, "--rss-child", kind, str(n)]
             env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-            r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, check=False)
             if r.returncode != 0:
                 print(r.stderr[-2000:], file=sys.stderr)
                 continue
@@ -342,7 +342,7 @@ def side_child(cell: str, impl: str, device: str, args: argparse.Namespace) -> R
     if args.full:
         cmd.append("--full")
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, check=False)
     if r.returncode != 0:
         print(f"  {cell} {impl} {device}: failed\n{r.stderr[-2000:]}", file=sys.stderr)
         return None
@@ -382,7 +382,7 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
     except OSError:
         pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO, check=False).stdout.strip()
     except OSError:
         commit = ""
     return {

@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                 cmd = [sys.executable, __file__, "--side", cell, impl, "--threads", str(args.threads), "--workers", str(args.workers),
                        "--batches", str(args.batches), "--holdout", str(args.holdout), "--rounds", str(args.rounds)]
                 env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-                p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+                p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, check=False)
                 if p.returncode != 0:
                     print(f"  {cell} {impl}: failed\n{p.stderr[-2000:]}", file=sys.stderr)
                     continue

@@ -175,7 +175,7 @@ def cp_reference(train: ImageDataset, workers: int, *, anomaly: bool = True, num
         model.delta.requires_grad = False
         losses = []
         for _ in range(min(1000, max_iter)):
-            images, labels, index = next(it)
+            images, _labels, index = next(it)
             loss = criterion(model(images, index))
             losses.append(loss.item())
             optimizer.zero_grad()
@@ -186,7 +186,7 @@ def cp_reference(train: ImageDataset, workers: int, *, anomaly: bool = True, num
         model.delta.requires_grad = True
         it2 = iter(loader)
         for _ in range(min(1000, max_iter)):
-            images, labels, index = next(it2)
+            images, _labels, index = next(it2)
             for _ in range(num_steps):
                 delta_optimizer.zero_grad()
                 loss = criterion(model(images, index))

@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext, TrainHooks
 from benchmark.registry import get_registry
 from benchmark.ssl.probe import extract_features, knn_scores
@@ -73,7 +74,9 @@ def main() -> None:
             curve: list[str] = []
             spent = [0.0]
 
-            def monitor(ev: EpochEvent, curve: list[str] = curve, spent: list[float] = spent) -> None:
+            def monitor(
+                ev: EpochEvent, curve: list[str] = curve, spent: list[float] = spent, ctx: RunContext = ctx, train: ImageDataset = train, test: ImageDataset = test
+            ) -> None:
                 if ev.phase != "pretrain" or not args.every or ev.epoch % args.every:
                     return
                 t0 = time.perf_counter()

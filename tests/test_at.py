@@ -68,7 +68,7 @@ def test_pgd_reproducible_with_generator() -> None:
     data = tiny_dataset(n=8)
     x, y = data.float_batch(torch.arange(8)), data.y
     model = _model()
-    kw = dict(eps=8 / 255, step_size=2 / 255, steps=3)
+    kw = {"eps": 8 / 255, "step_size": 2 / 255, "steps": 3}
     a = madry_pgd(model, x, y, F.cross_entropy, generator=torch.Generator().manual_seed(1), **kw)  # type: ignore[arg-type]
     b = madry_pgd(model, x, y, F.cross_entropy, generator=torch.Generator().manual_seed(1), **kw)  # type: ignore[arg-type]
     assert torch.equal(a, b)

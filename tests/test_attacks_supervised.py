@@ -133,7 +133,7 @@ def test_crafting_decreases_its_loss(targeted: bool, tiny: ImageDataset) -> None
 def test_crafting_is_index_aligned(tiny: ImageDataset) -> None:
     model = _trained(tiny)
     perm = torch.randperm(len(tiny), generator=torch.Generator().manual_seed(5))
-    kw = dict(eps=8 / 255, alpha=1 / 255, steps=3, batch_size=len(tiny), targeted=True, augment=None)
+    kw = {"eps": 8 / 255, "alpha": 1 / 255, "steps": 3, "batch_size": len(tiny), "targeted": True, "augment": None}
     base, _ = craft(model, tiny, RunContext(), **kw)  # type: ignore[arg-type]
     shuffled, _ = craft(model, tiny.select(perm), RunContext(), **kw)  # type: ignore[arg-type]
     agree = (torch.isclose(shuffled, base[perm], atol=1e-6)).float().mean()
@@ -153,7 +153,7 @@ def test_restarts_keep_the_lowest_augmented_target_loss(tiny: ImageDataset, monk
         return score
 
     monkeypatch.setattr(_adversarial, "_augmented_loss", spy)
-    kw = dict(eps=8 / 255, alpha=1 / 255, steps=2, batch_size=16, targeted=True, augment=crop_flip, init="randn")
+    kw = {"eps": 8 / 255, "alpha": 1 / 255, "steps": 2, "batch_size": 16, "targeted": True, "augment": crop_flip, "init": "randn"}
     delta, stats = craft(model, tiny, RunContext(), restarts=3, **kw)  # type: ignore[arg-type]
     assert len(scored) == 3 and not torch.equal(scored[0][0], scored[1][0])  # fresh starts
     best = min(range(3), key=lambda i: scored[i][1])

@@ -31,7 +31,7 @@ def _model(rate: float = 100.0) -> CostModel:
     """The project's formulas with every rate set to ``rate`` images/s (hand-computable)."""
     data = copy.deepcopy(load_costs())
     for dev in data["rates"].values():
-        for arch, kinds in dev.items():
+        for kinds in dev.values():
             if isinstance(kinds, dict):
                 for k in kinds.values():
                     k["rate"] = rate

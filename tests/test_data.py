@@ -64,7 +64,7 @@ def test_npz_roundtrip_and_errors(tmp_path):
     p = tmp_path / "d.npz"
     np.savez(p, x_train=rng.integers(0, 256, (10, 4, 4, 3), dtype=np.uint8), y_train=np.arange(10) % 2,
              x_test=rng.integers(0, 256, (4, 4, 4, 3), dtype=np.uint8), y_test=np.arange(4) % 2, classes=np.array(["a", "b"]))
-    train, test = Npz(Npz.Params(path=str(p))).load()
+    train, _test = Npz(Npz.Params(path=str(p))).load()
     assert train.x.shape == (10, 3, 4, 4) and train.classes == ("a", "b")
     np.testing.assert_array_equal(train.x[3].permute(1, 2, 0).numpy(), np.load(p)["x_train"][3])
     with pytest.raises(DatasetError, match="does not exist"):
@@ -118,7 +118,8 @@ def test_cifar10_reads_real_batch_files(tmp_path, monkeypatch):
     train, test = src.load()
     assert train.x.shape == (10, 3, 32, 32) and test.x.shape == (2, 3, 32, 32)
     assert train.classes[7] == "horse" and train.y.tolist()[:2] == [1, 7]
-    first = pickle.load(open(base / "data_batch_1", "rb"))["data"][0].reshape(3, 32, 32)
+    with open(base / "data_batch_1", "rb") as f:
+        first = pickle.load(f)["data"][0].reshape(3, 32, 32)
     assert torch.equal(train.x[0], torch.from_numpy(first))
 
 

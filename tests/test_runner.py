@@ -58,7 +58,7 @@ def test_a_metric_with_new_params_recomputes_the_cell_and_a_subset_of_metrics_do
     def cert(sigma):
         return ["accuracy", {"name": "certified-learnability", "params": {"draws": 2, "sigma": sigma}}]
 
-    kw = dict(attacks=["clean"], defenses=["none"])
+    kw = {"attacks": ["clean"], "defenses": ["none"]}
     assert runner(tmp_path, metrics=cert(0.01), **kw).run().ok == 1
     assert runner(tmp_path, metrics=cert(0.01), **kw).run().skipped == 1
     assert runner(tmp_path, metrics=cert(0.02), **kw).run().ok == 1  # stale certification: recomputed
@@ -137,7 +137,7 @@ def test_failures_recorded_others_go_on(tmp_path, failing_plugins):
     assert all(x["metric_plugins"] == ["accuracy"] for x in r.store.records())
     assert by[("clean", "sl", "none")]["metric_units"] == {"accuracy": {"metric": "accuracy", "unit": "fraction"}}
     # a rerun keeps the failures (reported, exit code 1) and the finished cells
-    axes = dict(attacks=["clean", "greedy"], victims=["sl", "boom"], defenses=["none", "ssl-only"])
+    axes = {"attacks": ["clean", "greedy"], "victims": ["sl", "boom"], "defenses": ["none", "ssl-only"]}
     s2 = runner(tmp_path, **axes).run()
     assert (s2.skipped, s2.ok, s2.failed, len(s2.failed_before), s2.exit_code) == (5, 0, [], 3, 1)
     assert "3 failed earlier (kept: `bench run --retry-failed` recomputes them)" in s2.text()
@@ -182,7 +182,7 @@ def test_interrupt_then_resume_loses_nothing(tmp_path):
     assert 2 <= len(finished) < 8
     assert not list(cells.glob(".*.tmp"))  # no half-written file
     proc2 = _bench("run", str(m), "--results", str(res))
-    out2, err2 = proc2.communicate(timeout=600)
+    _out2, err2 = proc2.communicate(timeout=600)
     assert proc2.returncode == 0, err2
     assert f"{len(finished)} already done" in err2
     after = {p.name: json.loads(p.read_text()) for p in cells.glob("*.json")}

@@ -14,7 +14,7 @@ from tests.test_runner import BASE, failing_plugins  # noqa: F401 - a fixture
 
 
 def test_states_of_every_cell(tmp_path, failing_plugins, capsys):  # noqa: F811
-    over = dict(attacks=["clean", "random-noise"], victims=["sl", "boom"], defenses=["none"], seeds=[0])
+    over = {"attacks": ["clean", "random-noise"], "victims": ["sl", "boom"], "defenses": ["none"], "seeds": [0]}
     r = resolve(parse_matrix({**BASE, **over}), get_registry())
     runner = Runner(r, tmp_path, log=lambda m: None, progress=False)
     clean = [c for c in runner.plan.cells if c.job.attack.name == "clean"]

@@ -29,7 +29,7 @@ def test_artifact_roundtrip_and_get_or_create(tmp_path):
         calls.append(1)
         return {"x": torch.arange(6, dtype=torch.uint8)}, {"note": "hi"}
 
-    t1, m1, c1 = cache.get_or_create({"k": 1}, create)
+    _t1, _m1, c1 = cache.get_or_create({"k": 1}, create)
     t2, m2, c2 = cache.get_or_create({"k": 1}, create)
     assert (c1, c2) == (False, True) and len(calls) == 1
     assert torch.equal(t2["x"], torch.arange(6, dtype=torch.uint8)) and m2 == {"note": "hi"}

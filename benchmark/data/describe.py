@@ -32,7 +32,7 @@ def data_name(identity: dict[str, Any]) -> str:
         from benchmark.registry import get_registry
 
         cls = get_registry().get("dataset", name)
-    except Exception:  # a source not installed here: its name is all we know
+    except Exception:  # noqa: BLE001 - a source not installed here: its name is all we know
         return name
     return cls.describe(identity)
 

@@ -126,7 +126,7 @@ class Cifar10(DatasetSource):
             root.mkdir(parents=True, exist_ok=True)
             try:
                 tvd.CIFAR10(root=str(root), train=True, download=True)
-            except Exception as e:  # no network, a proxy, a truncated archive...
+            except Exception as e:  # noqa: BLE001 - no network, a proxy, a truncated archive...
                 raise DatasetError(
                     f"cifar10: downloading into {str(root)!r} failed ({type(e).__name__}: {e}). Without internet, "
                     f"point `root` (or ${DATA_ENV}) at a folder holding cifar-10-batches-py/ or {NPZ_NAMES[1]}."

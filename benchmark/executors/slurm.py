@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from pydantic import Field, field_validator
 
@@ -110,7 +110,7 @@ def my_jobs(log: Callable[[str], None] | None = None) -> dict[str, tuple[str, st
     cmd = ["squeue", "-h", "--array", "-t", "all", f"--user={getpass.getuser()}", "-o", "%i|%T|%r"]
     for attempt in range(3):
         try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
         except (OSError, subprocess.SubprocessError) as e:
             out = None
             err = str(e)
@@ -171,7 +171,7 @@ class _CapturedStderr:
     """File descriptor 2 goes to a temporary file inside the block (what sbatch, run by submitit,
     writes there); ``text`` holds it afterwards."""
 
-    def __enter__(self) -> _CapturedStderr:
+    def __enter__(self) -> Self:
         import tempfile
 
         sys.stderr.flush()

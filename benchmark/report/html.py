@@ -129,8 +129,7 @@ def index_html(results: Results, tables: dict[str, list[Table]], figures: Figure
         f"{esc(time.strftime('%Y-%m-%d %H:%M %Z'))}: {results.n_records} cells ({counts.get('failed', 0)} failed, "
         f"{counts.get('n/a', 0)} n/a). Do not edit by hand.</p>"
     )
-    for line in _note_blocks(results):
-        out.append(line)
+    out.extend(_note_blocks(results))
     out.append(f"<p>{esc(units_line(results)).replace('**Worst**', '<b>Worst</b>').replace('`', '')}</p>")
     out.append(f"<details><summary>Legend of the marks</summary><p>{esc(LEGEND)}</p></details>")
     opts = "".join(f'<option value="{esc(s.id)}">{esc(s.dataset)} / {esc(s.profile)}</option>' for s in results.sections)

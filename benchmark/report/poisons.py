@@ -45,7 +45,7 @@ def clean_train(rec: dict[str, Any], log: Callable[[str], None]) -> ImageDataset
     try:
         cls = get_registry().get("dataset", src["name"])
         train, test = cls(cls.Params(**(src.get("params") or {}))).load()
-    except Exception as e:  # missing files, a plugin not installed here
+    except Exception as e:  # noqa: BLE001 - missing files, a plugin not installed here
         log(f"{rec.get('dataset')}: cannot load the clean data ({type(e).__name__}: {e}); no gallery or t-SNE")
         return None
     want = rec.get("dataset_sha256")

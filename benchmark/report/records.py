@@ -250,7 +250,7 @@ def _installed_unit(plugin: str | None, key: str) -> str:
         from benchmark.registry import get_registry
 
         return str(get_registry().get("metric", plugin).unit_of(key))
-    except Exception:  # not installed here, or a broken plugin: format as a plain number
+    except Exception:  # noqa: BLE001 - not installed here, or a broken plugin: format as a plain number
         return "number"
 
 
@@ -385,7 +385,7 @@ def _names(recs: list[dict[str, Any]], axis: str, canon: list[str]) -> dict[str,
             if len(plugin_names) > 1:
                 name += f" [{s['name']}]"
             out[k] = name
-        if len(set(out[k] for k in live)) < len(live):  # still ambiguous (unhashable params): spec digests
+        if len({out[k] for k in live}) < len(live):  # still ambiguous (unhashable params): spec digests
             for k in live:
                 out[k] = f"{out[k]} #{short_hash(k, 6)}"
     return out

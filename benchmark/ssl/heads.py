@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 from torch import nn
@@ -13,7 +14,7 @@ def mlp_head(dims: list[int], *, hidden_bn: bool = False, last_bn: LastBN = "non
     """Linear layers through ``dims`` (``[in, hidden..., out]``), ReLU between them, optional BN on
     hidden layers (before ReLU) and on the output (``plain`` = BN without affine, as SimSiam)."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(dims)):
         last = i == len(dims) - 2
         use_bn = (last_bn != "none") if last else hidden_bn
         layers.append(nn.Linear(a, b, bias=not use_bn))

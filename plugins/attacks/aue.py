@@ -90,7 +90,7 @@ class AUE(Attack):
                 x = train.float_batch(idx, dev)
                 y = train.y[idx].to(dev)
 
-                def objective(xa: torch.Tensor, y: torch.Tensor = y) -> torch.Tensor:
+                def objective(xa: torch.Tensor, y: torch.Tensor = y, fm: torch.nn.Module = fm) -> torch.Tensor:
                     with autocast(ctx):
                         return F.cross_entropy(fm(to_model(aug(xa, g_aug))).float(), y)
 

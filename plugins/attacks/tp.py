@@ -152,7 +152,7 @@ class TP(Attack):
                 i = idx.to(dev)
                 x, y = data.float_batch(idx, dev), y_all[i]
 
-                def ce(xp: torch.Tensor, y: torch.Tensor = y) -> torch.Tensor:
+                def ce(xp: torch.Tensor, y: torch.Tensor = y, fm: torch.nn.Module = fm) -> torch.Tensor:
                     with autocast(ctx):
                         return F.cross_entropy(fm(to_model(xp)).float(), y)
 

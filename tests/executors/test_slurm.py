@@ -151,7 +151,7 @@ def queue() -> dict[str, str]:
 def test_smoke_matrix_gives_the_same_records_as_inline(tmp_path, env):
     """Attack jobs first (em's poison), arrays of cells after them, two cells per task: the
     records (values, statuses) equal the inline runner's; a rerun submits nothing."""
-    over = dict(attacks=["clean", "em"], defenses=["none", "iss-bdr"])
+    over = {"attacks": ["clean", "em"], "defenses": ["none", "iss-bdr"]}
     m = write(tmp_path, **over)
     res = tmp_path / "res"
     out = bench(env, "run", str(m), "--results", str(res), "--executor", "slurm", "--wait", *FAST, "-E", "cells_per_task=2")
@@ -169,7 +169,7 @@ def test_smoke_matrix_gives_the_same_records_as_inline(tmp_path, env):
 
 
 def test_a_failing_task_is_reported_and_rerun_with_retry_failed(tmp_path, env):
-    over = dict(attacks=["clean"], victims=["flaky", "sl"])
+    over = {"attacks": ["clean"], "victims": ["flaky", "sl"]}
     m = write(tmp_path, **over)
     res = tmp_path / "res"
     (tmp_path / "fail").touch()
@@ -203,7 +203,7 @@ def test_a_cancelled_task_is_reported_then_rerun(tmp_path, env):
     its job); the next bench run submits that cell only and it ends as inline's. (300-epoch cells,
 about 45 s: submitit bypasses SIGTERM, so SLURM kills a cancelled task 5 s after it (KillWait); a
 shorter cell could finish first.)"""
-    over = dict(attacks=["clean"], victims=[{"name": "sl", "params": {"epochs": 300}}], defenses=["none", "iss-bdr"])
+    over = {"attacks": ["clean"], "victims": [{"name": "sl", "params": {"epochs": 300}}], "defenses": ["none", "iss-bdr"]}
     m = write(tmp_path, **over)
     res = tmp_path / "res"
     out = bench(env, "run", str(m), "--results", str(res), "--executor", "slurm", *FAST)
@@ -235,8 +235,8 @@ shorter cell could finish first.)"""
 def test_a_requeued_task_keeps_its_finished_cell_and_writes_each_result_once(tmp_path, env):
     """SIGUSR2 (what SLURM sends before a time limit; submitit checkpoints and requeues): the task
     comes back, finds its first cell done (its record untouched), computes the second once."""
-    over = dict(attacks=["clean"], defenses=["none"], victims=[{"name": "sl", "label": "short", "params": {"epochs": 2}},
-                                                             {"name": "sl", "label": "long", "params": {"epochs": 80}}])
+    over = {"attacks": ["clean"], "defenses": ["none"], "victims": [{"name": "sl", "label": "short", "params": {"epochs": 2}},
+                                                             {"name": "sl", "label": "long", "params": {"epochs": 80}}]}
     m = write(tmp_path, **over)
     res = tmp_path / "res"
     out = bench(env, "run", str(m), "--results", str(res), "--executor", "slurm", *FAST, "-E", "cells_per_task=2")

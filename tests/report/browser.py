@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 FLAGS = [
     "--headless",
@@ -58,7 +58,7 @@ class Browser:
         self.proc = subprocess.Popen(
             [exe, *FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-pipe", f"--window-size={width},{height}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            close_fds=False, preexec_fn=fds,
+            close_fds=False, preexec_fn=fds,  # noqa: PLW1509 - the pipe must sit on fds 3 and 4, which pass_fds cannot do
         )
         os.close(to_child_r)
         os.close(from_child_w)
@@ -137,7 +137,7 @@ class Browser:
     def close(self) -> None:
         try:
             self.call("Browser.close")
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - best effort: the process is killed next anyway
             pass
         try:
             self.proc.wait(timeout=10)
@@ -151,7 +151,7 @@ class Browser:
                 pass
         shutil.rmtree(self.profile, ignore_errors=True)
 
-    def __enter__(self) -> Browser:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -103,7 +103,7 @@ def test_markdown_export_is_the_leaderboard(site: Path, tmp_path: Path) -> None:
     tables = (site / "tables.md").read_text()
 
     def tables_of(md: str) -> list[str]:
-        return [line for line in md.splitlines() if line.startswith("|") or line.startswith("### ")]
+        return [line for line in md.splitlines() if line.startswith(("|", "### "))]
 
     assert tables_of(board) == tables_of(tables)
 
@@ -116,7 +116,7 @@ def test_stale_pages_are_removed_and_mixed_environments_announced(tmp_path: Path
     for p in (root / "cells").glob("*.json"):
         if json.loads(p.read_text())["attack"] == "tap":
             p.unlink()
-    recs2 = next(r for r in map(lambda p: json.loads(p.read_text()), sorted((root / "cells").glob("*.json"))) if r["status"] == "ok")
+    recs2 = next(r for r in (json.loads(p.read_text()) for p in sorted((root / "cells").glob("*.json"))) if r["status"] == "ok")
     recs2["provenance"]["threads"] = 4
     write(root, [recs2])
     write_report(root, tmp_path / "out", figures=False)

@@ -52,7 +52,7 @@ def test_classwise_maps_delta_by_label(data):
     assert torch.equal(p.x, release(data.x, p.delta[data.y]))
     # classes differ (each class has its own noise) and CP-S starts from exactly this result
     assert not torch.equal(p.delta[0], p.delta[1])
-    s, meta, cached = make(CP).classwise_delta(data, RunContext(seed=0))
+    s, _meta, cached = make(CP).classwise_delta(data, RunContext(seed=0))
     assert torch.equal(s, p.delta) and not cached
 
 

@@ -59,7 +59,7 @@ def test_hypergradient_equals_the_implicit_function_theorem_at_the_fixed_point()
     v = torch.linalg.solve(torch.eye(D, dtype=torch.float64) - J.T, g_delta)
     for i, p in enumerate((W, b)):
         direct = torch.autograd.grad(outer(star, W, b), p)[0]
-        jp = jacobian(lambda q: phi(star.clone().requires_grad_(True), *((q, b) if i == 0 else (W, q))).flatten(), p.detach())
+        jp = jacobian(lambda q, i=i: phi(star.clone().requires_grad_(True), *((q, b) if i == 0 else (W, q))).flatten(), p.detach())
         expected = direct + (jp.reshape(D, -1).T @ v).view_as(p)
         assert torch.allclose(got[i], expected, atol=1e-9), (i, got[i], expected)
 
@@ -78,7 +78,7 @@ def test_hypergradient_equals_finite_differences_of_the_bilevel_objective():
                 q[j] += s
                 q = q.view_as(p)
                 args = (q, b.detach()) if i == 0 else (W.detach(), q)
-                d = fixed_point(lambda dd, W_, b_: phi(dd, *args), *args)
+                d = fixed_point(lambda dd, W_, b_, args=args: phi(dd, *args), *args)
                 vals.append(outer(d, *args).item())
             fd = (vals[0] - vals[1]) / (2 * h)
             assert got[i].flatten()[j].item() == pytest.approx(fd, abs=1e-6), (i, j)
@@ -97,7 +97,7 @@ def test_k_iterations_are_the_truncated_neumann_series(k: int):
         v = J.T @ v + g
     for i, p in enumerate((W, b)):
         direct = torch.autograd.grad(outer(delta, W, b), p)[0]
-        jp = jacobian(lambda q: phi(delta.clone().requires_grad_(True), *((q, b) if i == 0 else (W, q))).flatten(), p.detach())
+        jp = jacobian(lambda q, i=i: phi(delta.clone().requires_grad_(True), *((q, b) if i == 0 else (W, q))).flatten(), p.detach())
         assert torch.allclose(got[i], direct + (jp.reshape(D, -1).T @ v).view_as(p), atol=1e-10)
 
 

@@ -81,7 +81,7 @@ def test_shared_pgd_bounded_and_early_exit_changes_nothing():
     h, h0 = _pair()
     data = tiny_dataset(n=16, size=16)
     x, y = data.float_batch(torch.arange(16)), data.y
-    kw = dict(eps=0.2, step=0.2, steps=5, beta_adv=0.01, beta_share=1.0)
+    kw = {"eps": 0.2, "step": 0.2, "steps": 5, "beta_adv": 0.01, "beta_share": 1.0}
     a = shared_pgd(h, h0, x, y, early_exit=True, **kw)
     b = shared_pgd(h, h0, x, y, early_exit=False, **kw)
     assert torch.equal(a, b) and a.abs().max() <= 0.2 + 1e-7

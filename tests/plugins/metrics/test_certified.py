@@ -230,7 +230,7 @@ def test_surrogate_is_cached_by_data_and_shared_and_leaves_the_global_rng_alone(
 
 
 def test_surrogate_depends_on_the_seed_and_is_noise_trained(tmp_path):
-    train, test = tiny_dataset(n=48), tiny_dataset(n=24, seed=1)
+    train = tiny_dataset(n=48)
     metric = _metric(train_sigma=0.1, train_sigma_step=0.05, train_draws=2)
     m0, spec0 = metric.surrogate(train, RunContext(seed=0))
     m1, spec1 = metric.surrogate(train, RunContext(seed=1))

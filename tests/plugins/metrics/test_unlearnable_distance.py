@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from benchmark.config import parse_matrix, resolve
@@ -286,5 +287,5 @@ def test_params_and_profiles():
     p = UnlearnableDistance.Params()
     assert (p.eps, p.iterations, p.lr_ascent, p.lr_descent, p.every, p.augment, p.reference_loss) == (0.05, 10, 0.1, 0.1, 1, True, "running")
     assert p.scoring_images is None and p.steps is None  # the faithful procedure is the default
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         UnlearnableDistance.Params(every=0)
