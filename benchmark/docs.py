@@ -15,6 +15,8 @@ directory (default ``results/cifar10-quick``, relative to the repository root). 
 captioned with the data it was measured on. ``<!-- generated: claims -->`` is the claims table.
 ``<!-- generated: cost matrix=FILE [anchor=NAME] -->`` is the cost model's estimate of running the
 matrix file from scratch (:func:`benchmark.cost.estimate_file`), next to a published anchor.
+``<!-- generated: plugins -->`` is the table of built-in plugins, from the registry (third-party
+plugins installed beside uebench are left out, so the README does not depend on the environment).
 A block with no record yet says "not measured yet". ``bench docs --check`` exits 1 when a block is stale.
 """
 
@@ -54,8 +56,8 @@ class Spec:
             words = shlex.split(text)
         except ValueError as e:
             raise UserError(f"{where}: cannot read the generated-block marker {text!r}: {e}") from None
-        if not words or words[0] not in ("table", "claims", "cost"):
-            raise UserError(f"{where}: a generated block is `table ...`, `claims` or `cost ...`, found {text!r}")
+        if not words or words[0] not in ("table", "claims", "cost", "plugins"):
+            raise UserError(f"{where}: a generated block is `table ...`, `claims`, `cost ...` or `plugins`, found {text!r}")
         opts = {}
         for w in words[1:]:
             if "=" not in w:
@@ -146,6 +148,42 @@ def render_cost(spec: Spec, root: Path, where: str) -> str:
     return render_markdown(estimate_file(root / spec.opts["matrix"]), spec.opts.get("anchor"))
 
 
+PLUGIN_ROWS = (("attack", "attacks", "docs/attacks.md"), ("victim", "victims", "docs/victims.md"),
+               ("defense", "defenses", "docs/defenses.md"), ("metric", "metrics", "docs/metrics.md"),
+               ("dataset", "datasets", ""), ("executor", "executors", "#on-a-slurm-cluster"),
+               ("model", "architectures", ""))
+STAGE_WORDS = {"none": "", "data": "data stage", "train": "train stage", "model": "model stage (repair with the clean `dataset.holdout`)"}
+
+
+def render_plugins(spec: Spec, root: Path, where: str) -> str:
+    from benchmark.registry import get_registry
+
+    if spec.opts:
+        raise UserError(f"{where}: a plugins block takes no options")
+    reg = get_registry()
+
+    def names(kind: str) -> list[str]:
+        return [n for n in reg.names(kind) if reg.entry(kind, n).package == "uebench"]
+
+    lines = ["| kind | built-in | docs |", "| --- | --- | --- |"]
+    for kind, title, doc in PLUGIN_ROWS:
+        got = names(kind)
+        if kind == "defense":
+            groups = []
+            for stage, word in STAGE_WORDS.items():
+                members = [n for n in got if reg.get(kind, n).stage == stage]
+                notes = {reg.get(kind, n).applies_note.split(":")[0] for n in members}
+                note = f" ({notes.pop()})" if len(notes) == 1 and "" not in notes else ""
+                if members:
+                    groups.append((f"{word}{note}: " if word else "") + ", ".join(f"`{n}`" for n in members))
+            text = "; ".join(groups)
+        else:
+            text = ", ".join(f"`{n}`" for n in got) + (", `timm/<name>`" if kind == "model" else "")
+        link = f"[{doc}]({doc})" if doc.endswith(".md") else ("[On a SLURM cluster](#on-a-slurm-cluster)" if doc else "")
+        lines.append(f"| {title} | {text} | {link} |")
+    return "\n".join(lines) + "\n\n_Generated from the plugin registry by `bench docs`; `bench plugins` lists what is installed, third-party packages included._\n"
+
+
 def render_claims(spec: Spec, root: Path, where: str) -> str:
     from benchmark.claims import FAILS, HOLDS, NOT_MEASURED, check_all, load_claims
 
@@ -182,7 +220,7 @@ def regenerate(text: str, root: Path, where: str) -> str:
 
     def sub(m: re.Match[str]) -> str:
         spec = Spec.parse(m.group("spec"), where)
-        render = {"table": render_table, "claims": render_claims, "cost": render_cost}[spec.kind]
+        render = {"table": render_table, "claims": render_claims, "cost": render_cost, "plugins": render_plugins}[spec.kind]
         body = render(spec, root, where)
         return m.group(1) + body + m.group(4)
 

@@ -64,7 +64,7 @@ def test_other_axes_metrics_wall_time_and_not_measured(repo):
     ("table rows=attack:em", "a table needs rows"),
     ("table rows=atack:em cols=defense:none", "unknown axis 'atack'"),
     ("table rows=attack:em cols=defense:none vict=sl", "unknown option 'vict'"),
-    ("chart", "a generated block is `table ...`, `claims` or `cost ...`"),
+    ("chart", "a generated block is `table ...`, `claims`, `cost ...` or `plugins`"),
 ])
 def test_bad_markers_say_what_is_wrong(repo, marker, message):
     with pytest.raises(UserError, match=message):
@@ -92,3 +92,17 @@ def test_the_repository_docs_are_generated_from_the_committed_results():
     assert p.returncode == 0, p.stdout + p.stderr
     readme = (REPO / "README.md").read_text()
     assert readme.count("<!-- generated:") >= 3  # the quickstart's leaderboard, the evidence tables, the claims
+
+
+def test_plugins_block_lists_every_built_in_and_only_built_ins(repo):
+    import re
+
+    from benchmark.registry import get_registry
+
+    out = regenerate("<!-- generated: plugins -->\n<!-- end generated -->", repo, "R.md")
+    reg = get_registry()
+    listed = set(re.findall(r"`([a-z0-9-]+)`", out))
+    for kind in ("attack", "victim", "defense", "metric", "dataset", "executor", "model"):
+        for name in reg.names(kind):
+            assert (name in listed) == (reg.entry(kind, name).package == "uebench"), (kind, name)
+    assert "train stage (supervised victims only): `at`" in out
