@@ -64,7 +64,7 @@ def test_other_axes_metrics_wall_time_and_not_measured(repo):
     ("table rows=attack:em", "a table needs rows"),
     ("table rows=atack:em cols=defense:none", "unknown axis 'atack'"),
     ("table rows=attack:em cols=defense:none vict=sl", "unknown option 'vict'"),
-    ("chart", "a generated block is `table ...`, `claims`, `cost ...` or `plugins`"),
+    ("chart", "a generated block is one of table, claims, cost, speed, plugins"),
 ])
 def test_bad_markers_say_what_is_wrong(repo, marker, message):
     with pytest.raises(UserError, match=message):
@@ -106,3 +106,16 @@ def test_plugins_block_lists_every_built_in_and_only_built_ins(repo):
         for name in reg.names(kind):
             assert (name in listed) == (reg.entry(kind, name).package == "uebench"), (kind, name)
     assert "train stage (supervised victims only): `at`" in out
+
+
+def test_speed_block_reads_a_benchmark_run(repo):
+    import json
+
+    (repo / "b.json").write_text(json.dumps({"meta": {"cpu": "X", "torch_threads": 2, "torch": "t", "commit": "c"}, "results": [
+        {"cell": "em", "impl": "uebench", "rate": 300.0, "unit": "img/s"},
+        {"cell": "em", "impl": "reference", "rate": 100.0, "unit": "img/s"},
+        {"cell": "simclr", "impl": "uebench", "rate": 50.0, "unit": "img/s"}]}))
+    out = regenerate("<!-- generated: speed file=b.json -->\n<!-- end generated -->", repo, "R.md")
+    assert "| em | 300 img/s | 100 | 3.0x |" in out and "| simclr | 50 img/s | – | – |" in out and "X, 2 threads" in out
+    with pytest.raises(UserError, match="cannot read the benchmark results"):
+        regenerate("<!-- generated: speed file=nope.json -->\n<!-- end generated -->", repo, "R.md")
