@@ -114,7 +114,7 @@ def only_for(owners: dict[str, tuple[str, ...]], selector: str, value: Any, info
 
 
 def resolve_params(
-    plugin: type, profile: str, overrides: dict[str, Any] | None, *, where: str = "params", file: str | None = None
+    plugin: type[Any], profile: str, overrides: dict[str, Any] | None, *, where: str = "params", file: str | None = None
 ) -> Params:
     """Defaults <- profile <- explicit overrides, validated by ``plugin.Params``."""
     if profile not in PROFILES:

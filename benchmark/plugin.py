@@ -8,6 +8,9 @@ from typing import Any, ClassVar
 
 from benchmark.params import Params
 
+# Inside a plugin class `Params` names its class attribute (the plugin's own model); this names the base.
+BaseParams = Params
+
 
 class Plugin(ABC):
     """Base of all plugins.
@@ -21,11 +24,14 @@ class Plugin(ABC):
     kind: ClassVar[str] = "plugin"
     name: ClassVar[str]
     version: ClassVar[str] = "1"
-    Params: ClassVar[type[Params]] = Params
+    Params: ClassVar[type[BaseParams]] = BaseParams
     profiles: ClassVar[dict[str, dict[str, Any]]] = {}
     requires: ClassVar[tuple[str, ...]] = ()
+    # an instance of ``Params``; a plugin that reads its own fields redeclares it as ``params: Params``
+    # below its ``class Params`` so that a type checker sees them (an annotation only: no runtime effect)
+    params: BaseParams
 
-    def __init__(self, params: Params | None = None, label: str | None = None) -> None:
+    def __init__(self, params: BaseParams | None = None, label: str | None = None) -> None:
         self.params = params if params is not None else self.Params()
         self.label = label
 

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.data.source import DatasetSource, from_hwc
-from benchmark.params import Params
+from benchmark.params import Params as BaseParams  # `class Params(Params)` trips mypy (python/mypy#10958)
 
 
 class Digits(DatasetSource):
@@ -20,9 +20,10 @@ class Digits(DatasetSource):
     name = "digits"
     description = "scikit-learn digits (8x8 grayscale)"
 
-    class Params(Params):
+    class Params(BaseParams):
         test_fraction: float = Field(0.3, gt=0, lt=1)
         split_seed: int = Field(0, ge=0, le=2**32 - 1)
+    params: Params
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         from sklearn.datasets import load_digits

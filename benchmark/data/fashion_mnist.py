@@ -11,7 +11,7 @@ import numpy as np
 from benchmark.data.dataset import ImageDataset
 from benchmark.data.source import DatasetSource, ResolvedPath, existing_dir, from_hwc
 from benchmark.errors import DatasetError
-from benchmark.params import Params
+from benchmark.params import Params as BaseParams  # `class Params(Params)` trips mypy (python/mypy#10958)
 
 CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")
 HOW = (
@@ -53,8 +53,9 @@ class FashionMNIST(DatasetSource):
 
     locators = ("root",)  # the canonical files, wherever they are installed
 
-    class Params(Params):
+    class Params(BaseParams):
         root: ResolvedPath = "/usr/share/datasets/fashion-mnist"
+    params: Params
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         root = existing_dir(self.params.root, "fashion-mnist", HOW)

@@ -10,7 +10,7 @@ from pydantic import Field
 from benchmark.data.dataset import ImageDataset
 from benchmark.data.source import DatasetSource, ResolvedPath, existing_dir, from_hwc
 from benchmark.errors import DatasetError
-from benchmark.params import Params
+from benchmark.params import Params as BaseParams  # `class Params(Params)` trips mypy (python/mypy#10958)
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".tif", ".tiff"}
 HOW = "Expected `root/train/<class>/<image>` and `root/test/<class>/<image>` (the test split may be named `val`)."
@@ -26,16 +26,18 @@ class ImageFolder(DatasetSource):
     name = "imagefolder"
     description = "image folders"
 
-    class Params(Params):
+    class Params(BaseParams):
         root: ResolvedPath
         size: int = Field(32, ge=1, le=4096)
         test_split: str = "test"
+    params: Params
 
     def _read_split(self, split_dir: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
         from PIL import Image, UnidentifiedImageError
 
         xs, ys = [], []
         size = self.params.size
+        im: Image.Image  # the opened file, then its RGB (resized) copy
         for label, cls in enumerate(classes):
             cdir = split_dir / cls
             if not cdir.is_dir():
@@ -45,7 +47,7 @@ class ImageFolder(DatasetSource):
                     with Image.open(f) as im:
                         im = im.convert("RGB")
                         if im.size != (size, size):
-                            im = im.resize((size, size), Image.BILINEAR)
+                            im = im.resize((size, size), Image.BILINEAR)  # type: ignore[attr-defined]  # set at import (== Resampling.BILINEAR)
                         xs.append(np.asarray(im, dtype=np.uint8))
                 except (UnidentifiedImageError, OSError) as e:
                     raise DatasetError(f"imagefolder: cannot decode {str(f)!r}: {e}") from None

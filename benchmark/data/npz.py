@@ -11,7 +11,7 @@ import numpy as np
 from benchmark.data.dataset import ImageDataset
 from benchmark.data.source import DatasetSource, ResolvedPath, file_sha256, from_hwc
 from benchmark.errors import DatasetError
-from benchmark.params import Params
+from benchmark.params import Params as BaseParams  # `class Params(Params)` trips mypy (python/mypy#10958)
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -51,8 +51,9 @@ class Npz(DatasetSource):
 
     locators = ("path",)
 
-    class Params(Params):
+    class Params(BaseParams):
         path: ResolvedPath
+    params: Params
 
     @classmethod
     def describe(cls, identity: dict[str, Any]) -> str:

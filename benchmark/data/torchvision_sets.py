@@ -13,10 +13,10 @@ from benchmark.data.dataset import ImageDataset
 from benchmark.data.npz import read_npz
 from benchmark.data.source import DatasetSource, ResolvedPath, file_sha256, from_hwc
 from benchmark.errors import DatasetError
-from benchmark.params import Params
+from benchmark.params import Params as BaseParams  # `class Params(Params)` trips mypy (python/mypy#10958)
 
 
-class _TorchvisionParams(Params):
+class _TorchvisionParams(BaseParams):
     root: ResolvedPath = "~/data"
     download: bool = False
 
@@ -39,6 +39,7 @@ def _open(cls: Any, name: str, root: str, download: bool, **kw: Any) -> Any:
 class _Cifar(DatasetSource):
     tv_class: ClassVar[str]
     Params = _TorchvisionParams
+    params: _TorchvisionParams
     locators = ("root", "download")  # torchvision verifies the archive's md5: the name is the content
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
@@ -80,9 +81,10 @@ class Cifar10(DatasetSource):
     description = "CIFAR-10"
     locators = ("root", "download")
 
-    class Params(Params):
+    class Params(BaseParams):
         root: str | None = None  # the data root to look in first (default: $UEBENCH_DATA)
         download: bool = True  # fetch into the cache when the data is nowhere to be found
+    params: Params
 
     @classmethod
     def describe(cls, identity: dict[str, Any]) -> str:
@@ -154,6 +156,7 @@ class SVHN(DatasetSource):
     name = "svhn"
     description = "SVHN (cropped digits)"
     Params = _TorchvisionParams
+    params: _TorchvisionParams
     locators = ("root", "download")  # torchvision verifies the files' md5: the name is the content
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:

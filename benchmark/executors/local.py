@@ -137,6 +137,7 @@ class Local(Executor):
     name = "local"
     version = "1"
     Params = LocalParams
+    params: LocalParams
 
     def slots(self, resolved: Resolved) -> int:
         return _plan_workers(self.params, resolved.matrix.device, threads=resolved.matrix.threads)[0]

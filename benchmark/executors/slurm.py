@@ -301,6 +301,7 @@ class Slurm(Executor):
     name = "slurm"
     version = "1"
     Params = SlurmParams
+    params: SlurmParams
     requires = ("submitit",)
 
     def slots(self, resolved: Resolved) -> int:

@@ -98,6 +98,7 @@ class SSLVictim(Victim):
     """
 
     paradigm: ClassVar[str] = "contrastive"
+    params: SSLParams  # each method's ``Params`` extends SSLParams
 
     @abstractmethod
     def build_method(self, encoder: Classifier, ctx: RunContext) -> SSLMethod:

@@ -62,7 +62,7 @@ class _Given:
 
     __name__ = "benchmark.testing.cell:given"
 
-    def __init__(self, classes: list[type]) -> None:
+    def __init__(self, classes: list[type[Plugin]]) -> None:
         self.classes = classes
 
     def _of(self, kind: str) -> list[type]:
@@ -89,14 +89,14 @@ class _Given:
         return self._of("dataset")
 
 
-def _split(ref: PluginRef) -> tuple[str | type, dict[str, Any]]:
+def _split(ref: PluginRef) -> tuple[str | type[Plugin], dict[str, Any]]:
     if isinstance(ref, tuple):
         obj, params = ref
         return obj, dict(params)
     return ref, {}
 
 
-def cell_registry(classes: list[type]) -> Any:
+def cell_registry(classes: list[type[Plugin]]) -> Any:
     """The registry of a one-cell run: the environment's plugins (built-ins, entry points, or
     ``UEBENCH_PLUGINS``), the kit's stubs, and ``classes`` that are not installed already."""
     from benchmark.registry import Registry, get_registry, make_plugin_manager
@@ -165,7 +165,7 @@ def run_cell(
 
     metrics = metric if isinstance(metric, list) else [metric]
     axes: dict[str, list[dict[str, Any]]] = {}
-    classes: list[type] = []
+    classes: list[type[Plugin]] = []
     for field_, refs in (("attacks", [attack]), ("victims", [victim]), ("defenses", [defense]), ("metrics", metrics)):
         entries = []
         for ref in refs:

@@ -14,7 +14,7 @@ import math
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -119,14 +119,14 @@ def _seeded(seed: int, fn: Callable[[], Any]) -> Any:
 # ------------------------------------------------------------------------------------------ plugin
 
 
-def check_declaration(cls: type) -> None:
+def check_declaration(cls: type[Plugin]) -> None:
     """What the registry needs of any plugin, and what every plugin documents."""
     from benchmark.registry import _class_problem
 
     kind = getattr(cls, "kind", None)
     require(kind in ("attack", "victim", "defense", "metric", "dataset"), cls, "plugin.registrable",
             f"kind is {kind!r}: subclass benchmark.Attack, Victim, Defense, Metric or DatasetSource")
-    problem = _class_problem(kind, getattr(cls, "name", None), cls)
+    problem = _class_problem(cast(str, kind), getattr(cls, "name", None), cls)  # a kind: required just above
     require(problem is None, cls, "plugin.registrable", f"the registry would list it as broken: it {problem}")
     require(isinstance(cls.Params, type) and issubclass(cls.Params, Params), cls, "plugin.registrable", "Params is not a benchmark.Params")
     doc = (cls.__doc__ or "").strip()

@@ -21,7 +21,7 @@ from benchmark.data.source import DatasetSource
 from benchmark.hookspecs import hookimpl
 from benchmark.interfaces import Attack, CellArtifacts, Defense, Metric, Poison, RunContext, TrainHooks, Victim, release
 from benchmark.models.classifier import Classifier
-from benchmark.params import Params
+from benchmark.params import Params as BaseParams  # `class Params(Params)` trips mypy (python/mypy#10958)
 from benchmark.ssl.losses import nt_xent
 from benchmark.trace import EpochEvent
 from benchmark.training import SGDRecipe, accuracy, batches, train_supervised
@@ -47,13 +47,14 @@ class TinyData(DatasetSource):
 
     name = "kit-tiny"
 
-    class Params(Params):
+    class Params(BaseParams):
         n: int = Field(64, ge=1)
         test_n: int = Field(32, ge=1)
         classes: int = Field(4, ge=2)
         size: int = Field(16, ge=4)
         channels: int = Field(3, ge=1)
         seed: int = Field(0, ge=0)
+    params: Params
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         p = self.params
@@ -83,8 +84,9 @@ class MemoryData(DatasetSource):
 
     name = "kit-memory"
 
-    class Params(Params):
+    class Params(BaseParams):
         digest: str = ""
+    params: Params
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         return MEMORY[self.params.digest]
@@ -100,8 +102,9 @@ class KitClean(Attack):
 
     name = "kit-clean"
 
-    class Params(Params):
+    class Params(BaseParams):
         eps: float = Field(0.0, ge=0, le=1)
+    params: Params
 
     def generate(self, train: ImageDataset, ctx: RunContext) -> Poison:
         return Poison(x=train.x.clone(), delta=None, kind="none")
@@ -114,8 +117,9 @@ class KitNoise(Attack):
 
     name = "kit-noise"
 
-    class Params(Params):
+    class Params(BaseParams):
         eps: float = Field(8 / 255, ge=0, le=1)
+    params: Params
 
     def generate(self, train: ImageDataset, ctx: RunContext) -> Poison:
         eps = self.params.eps
@@ -153,11 +157,12 @@ class KitSupervised(Victim):
     name = "kit-supervised"
     paradigm: ClassVar[str] = "supervised"
 
-    class Params(Params):
+    class Params(BaseParams):
         hidden: int = Field(32, ge=1)
         epochs: int = Field(4, ge=0)
         batch_size: int = Field(16, ge=1)
         lr: float = Field(0.05, gt=0)
+    params: Params
 
     def fit(self, train: ImageDataset, ctx: RunContext, hooks: TrainHooks) -> nn.Module:
         p = self.params
@@ -176,13 +181,14 @@ class KitContrastive(Victim):
     name = "kit-contrastive"
     paradigm: ClassVar[str] = "contrastive"
 
-    class Params(Params):
+    class Params(BaseParams):
         hidden: int = Field(32, ge=1)
         epochs: int = Field(3, ge=0)
         probe_epochs: int = Field(4, ge=1)
         batch_size: int = Field(16, ge=2)
         lr: float = Field(0.05, gt=0)
         temperature: float = Field(0.5, gt=0)
+    params: Params
 
     def fit(self, train: ImageDataset, ctx: RunContext, hooks: TrainHooks) -> nn.Module:
         p = self.params
