@@ -4,6 +4,7 @@ builds any timm model as a backbone."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -53,9 +54,9 @@ def build_classifier(
 ) -> Classifier:
     """A :class:`Classifier` on ``device``, in ``channels_last`` memory format."""
     backbone = build_backbone(arch, in_channels)
-    model = Classifier(backbone, backbone.feature_dim, num_classes, mean, std)
+    model = Classifier(backbone, cast(int, backbone.feature_dim), num_classes, mean, std)  # every backbone has it
     model.arch = arch
-    return model.to(device=device, memory_format=torch.channels_last)
+    return model.to(device=device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs lack this (valid) pair
 
 
 def classifier_spec(model: nn.Module) -> dict[str, object]:
@@ -70,8 +71,8 @@ def classifier_spec(model: nn.Module) -> dict[str, object]:
 
 def classifier_from_state(spec: dict[str, object], state: dict[str, torch.Tensor], device: torch.device | str = "cpu") -> Classifier:
     """The classifier of ``spec`` (:func:`classifier_spec`) with ``state`` loaded, in eval mode."""
-    c = int(spec["in_channels"])  # type: ignore[arg-type]
-    model = build_classifier(str(spec["arch"]), c, int(spec["num_classes"]), [0.0] * c, [1.0] * c, device)  # type: ignore[arg-type]
+    c = int(spec["in_channels"])  # type: ignore[call-overload]  # an int (classifier_spec)
+    model = build_classifier(str(spec["arch"]), c, int(spec["num_classes"]), [0.0] * c, [1.0] * c, device)  # type: ignore[call-overload]  # an int
     model.load_state_dict(state)
     return model.eval()
 

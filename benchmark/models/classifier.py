@@ -16,6 +16,11 @@ class Classifier(nn.Module):
     ``features(x)`` returns ``[B, feature_dim]``; ``forward(x)`` returns logits ``[B, num_classes]``.
     """
 
+    # buffers (registered in __init__) and the architecture name build_classifier sets
+    mean: torch.Tensor
+    std: torch.Tensor
+    arch: str
+
     def __init__(
         self, backbone: nn.Module, feature_dim: int, num_classes: int, mean: Sequence[float], std: Sequence[float]
     ) -> None:

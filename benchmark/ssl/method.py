@@ -74,7 +74,7 @@ def pretrain(method: SSLMethod, data: ImageDataset, recipe: PretrainRecipe, ctx:
     opt = torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
     f = warmup_cosine(total, recipe.warmup_epochs * steps, recipe.warmup_from, recipe.min_lr_ratio)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, [(lambda t: 1.0) if gr.get("fixed_lr") else f for gr in groups])
-    view = {"scale": recipe.crop_scale, "jitter": recipe.jitter, "p_jitter": recipe.p_jitter, "p_gray": recipe.p_gray}
+    view: dict[str, Any] = {"scale": recipe.crop_scale, "jitter": recipe.jitter, "p_jitter": recipe.p_jitter, "p_gray": recipe.p_gray}
     data = resident(data, ctx.device)
     method.train()
     step = 0

@@ -43,9 +43,9 @@ class MoCoMethod(SSLMethod):
         scale: float = 1.0,
     ) -> None:
         super().__init__(encoder)
-        self.projector = projection_head(encoder.feature_dim, hidden, out)
+        self.projector: nn.Module = projection_head(encoder.feature_dim, hidden, out)  # TUE's MoCo: a Linear
         self.key_encoder = momentum_copy(encoder)
-        self.key_projector = momentum_copy(self.projector)
+        self.key_projector: nn.Module = momentum_copy(self.projector)
         self.queue = KeyQueue(queue_size, out, generator)
         self.temperature, self.momentum, self.key_splits = temperature, momentum, key_splits
         self.symmetric, self.scale = symmetric, scale

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+M = TypeVar("M", bound=nn.Module)
 
-def momentum_copy(module: nn.Module) -> nn.Module:
+
+def momentum_copy(module: M) -> M:
     """A frozen deep copy of ``module`` to serve as its EMA target (MoCo key encoder, BYOL target)."""
     target = copy.deepcopy(module)
     target.requires_grad_(False)
@@ -21,7 +24,7 @@ def momentum_copy(module: nn.Module) -> nn.Module:
 def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     """``target <- momentum * target + (1 - momentum) * online`` on parameters. Buffers (BN running
     statistics) are the target's own: it runs in train mode on its own batches."""
-    t_params = list(target.parameters())
+    t_params: list[torch.Tensor] = list(target.parameters())
     o_params = [p.detach() for p in online.parameters()]
     torch._foreach_lerp_(t_params, o_params, 1.0 - momentum)
 

@@ -45,7 +45,7 @@ class Embedder(nn.Module):
     """``head(encoder.features(x))``: ``[B, C, H, W]`` -> ``[B, D]`` as one traceable forward (so
     :func:`~benchmark.folding.fold_batchnorm` can fold it). Holds no parameters of its own."""
 
-    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+    def __init__(self, encoder: Classifier, head: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
@@ -218,6 +218,7 @@ class BYOLObjective(PoisonObjective, BYOLMethod):
     CP's ``--allow_mmt_grad`` sends no gradient through it (no ``key_grad`` here)."""
 
     foldable = ("embed", "predictor")
+    target: Embedder  # kept by _wrap, unregistered (mypy would see nn.Module.__getattr__)
 
     def __init__(self, encoder: Classifier, *, hidden: int, out: int, momentum: float, bn_groups: int = 1) -> None:
         BYOLMethod.__init__(self, encoder, hidden, out, momentum, "constant")

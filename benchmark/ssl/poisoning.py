@@ -93,4 +93,4 @@ class seeded:
         torch.manual_seed(self.seed)
 
     def __exit__(self, *exc: object) -> None:
-        self.fork.__exit__(*exc)
+        self.fork.__exit__(*exc)  # type: ignore[arg-type]  # the (type, value, traceback) Python passed in

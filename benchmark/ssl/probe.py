@@ -99,7 +99,7 @@ def fit_linear(
     With a ``trace``, every epoch emits an :class:`~benchmark.trace.EpochEvent` of phase
     ``"probe"`` (mean training loss and accuracy of the epoch's steps; ``model`` is the linear layer
     being trained, on the standardized features when ``recipe.standardize``)."""
-    source: FeatureSource = (lambda e, f=feats: f) if isinstance(feats, torch.Tensor) else feats
+    source: FeatureSource = (lambda e, f=feats: f) if isinstance(feats, torch.Tensor) else feats  # type: ignore[misc]  # f is the tensor
     first = source(0).float()
     y = y.to(first.device)
     mean = first.mean(0) if recipe.standardize else torch.zeros_like(first[0])
@@ -131,7 +131,7 @@ def fit_linear(
                 trace.emit(EpochEvent("probe", epoch + 1, recipe.epochs, float(loss_sum) / n, int(correct) / n, lr, layer))
     with torch.no_grad():  # fold the standardization: W (f - m) / s + b == (W / s) f + (b - W m / s)
         w = layer.weight / std
-        layer.bias -= w @ mean
+        layer.bias -= w @ mean  # type: ignore[misc]  # in place: stays the Parameter
         layer.weight.copy_(w)
     return layer
 
@@ -156,7 +156,7 @@ def linear_probe(model: Classifier, data: ImageDataset, ctx: RunContext, recipe:
     """Fit a linear layer on the frozen (eval-mode) encoder's features of ``data`` -- the victim's
     own, possibly poisoned, training set -- under ``recipe`` and install it as ``model.head``.
     Returns ``model`` in eval mode, with the final-epoch layer."""
-    recipe = recipe or ProbeRecipe()
+    recipe = recipe or ProbeRecipe()  # type: ignore[call-arg]  # mypy misses pydantic's positional Field(None) default
     head = fit_linear(feature_source(model, data, ctx, recipe), data.y, data.num_classes, recipe, ctx.generator(7), ctx.trace)
     model.head = head
     return model.eval()
@@ -193,6 +193,11 @@ class KNNHead(nn.Module):
     the log of each class's share of the votes (clamped at 1e-12), so that a softmax of the output
     is the vote distribution and the argmax is the kNN prediction."""
 
+    # buffers, registered in __init__
+    center: torch.Tensor
+    bank: torch.Tensor
+    labels: torch.Tensor
+
     def __init__(
         self, bank: torch.Tensor, labels: torch.Tensor, num_classes: int, k: int = 200, temperature: float = 0.1,
         center: torch.Tensor | None = None,
@@ -220,5 +225,5 @@ def knn_probe(
     arXiv:1911.04623; InstDisc's monitor does not center)."""
     bank = extract_features(model, data, ctx)
     mean = bank.mean(0) if center else None
-    model.head = KNNHead(bank, data.y.to(bank.device), data.num_classes, k, temperature, mean)
+    model.head = KNNHead(bank, data.y.to(bank.device), data.num_classes, k, temperature, mean)  # type: ignore[assignment]  # stands in for the Linear (has out_features)
     return model.eval()
