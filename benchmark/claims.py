@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,8 @@ AXES = ("attack", "victim", "defense")
 SELECTOR_KEYS = (*AXES, "metric", "over", "seeds")
 CLAIM_KEYS = ("id", "source", "statement", "values", "holds", "note")
 FILE_KEYS = ("schema", "scope", "defaults", "claims")
-OVER = {"worst": max, "best": min, "max": max, "min": min, "mean": lambda xs: sum(xs) / len(xs)}
-FUNCS = {"abs": abs, "min": min, "max": max}
+OVER: dict[str, Callable[[list[float]], float]] = {"worst": max, "best": min, "max": max, "min": min, "mean": lambda xs: sum(xs) / len(xs)}
+FUNCS: dict[str, Callable[..., Any]] = {"abs": abs, "min": min, "max": max}
 BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 CMPOPS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge}
 
@@ -236,7 +237,7 @@ def evaluate_condition(expr: str, env: dict[str, float]) -> bool:
                 left = right
             return True
         if isinstance(node, ast.Call):
-            return FUNCS[node.func.id](*[ev(a) for a in node.args])  # type: ignore[union-attr]
+            return FUNCS[node.func.id](*[ev(a) for a in node.args])  # type: ignore[attr-defined]  # a Name: _names checked it
         raise ValueError(f"unsupported syntax {type(node).__name__}")
 
     return bool(ev(ast.parse(expr, mode="eval")))

@@ -11,17 +11,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from benchmark.errors import ConfigError, PluginNotFound, UserError, clip, did_you_mean, shorten
 from benchmark.executor import Executor
 from benchmark.interfaces import Attack, Defense, Metric, Victim
 from benchmark.params import PROFILES, resolve_params
-from benchmark.plugin import Plugin
 from benchmark.registry import Registry
+
+if TYPE_CHECKING:
+    from benchmark.data.source import DatasetSource
 
 
 class _Strict(BaseModel):
@@ -177,7 +180,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
     return model
 
 
-def _first_error(err: ValidationError) -> dict[str, Any]:
+def _first_error(err: ValidationError) -> ErrorDetails:
     """The error to show: an unknown key before anything else (a misspelled ``attaks`` is why
     ``attacks`` is missing), else the first."""
     errors = err.errors()
@@ -344,7 +347,7 @@ class Resolved:
     """A matrix with every plugin looked up and its params validated (stage 2)."""
 
     matrix: Matrix
-    dataset: Plugin
+    dataset: DatasetSource
     attacks: list[Attack]
     victims: list[Victim]
     defenses: list[Defense]

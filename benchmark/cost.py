@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -34,7 +35,7 @@ def load_costs(path: str | None = None) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ formulas
 
-_FUNCS = {"min": min, "max": max, "ceil": math.ceil, "floor": math.floor, "abs": abs}
+_FUNCS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "ceil": math.ceil, "floor": math.floor, "abs": abs}
 _BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
         ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b, ast.Pow: lambda a, b: a**b}
 

@@ -162,7 +162,7 @@ def render_speed(spec: Spec, root: Path, where: str) -> str:
         meta, results = run["meta"], run["results"]
     except (OSError, ValueError, KeyError) as e:
         raise UserError(f"{where}: cannot read the benchmark results {spec.opts['file']!r}: {e}") from None
-    rows = {}
+    rows: dict[str, dict[str, dict[str, Any]]] = {}  # cell -> implementation -> result
     for r in results:
         rows.setdefault(r["cell"], {})[r["impl"]] = r
     lines = ["| hot path | uebench | official loop | speed-up |", "| --- | ---: | ---: | ---: |"]

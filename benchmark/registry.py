@@ -355,14 +355,14 @@ def reset_registry(registry: Registry | None = None) -> None:
     _REGISTRY = registry
 
 
-def plugin_modules(package: str) -> Callable[[], list[type]]:
+def plugin_modules(package: str) -> Callable[[], list[type | Unloadable]]:
     """Helper for built-in plugin packages: classes named in each submodule's ``PLUGINS`` list (a
     submodule that fails to import is listed as broken; its siblings load)."""
     import pkgutil
 
-    def collect() -> list[type]:
+    def collect() -> list[type | Unloadable]:
         pkg = importlib.import_module(package)
-        out: list[type] = []
+        out: list[type | Unloadable] = []
         for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
             if info.name.startswith("_"):
                 continue

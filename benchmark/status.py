@@ -97,10 +97,10 @@ class Survey:
         folder = self.root / "slurm"
         self.submissions = read_submissions(folder)
         self.queue = my_jobs() if queue and self.submissions else None
-        self.active = {}
+        self.active: dict[str, dict[str, Any]] = {}  # cell or poison key -> its task
         for t in active_tasks(folder, self.queue):
             for k in t.get("cells", []) if t.get("kind") == "cells" else [t.get("poison")]:
-                self.active.setdefault(k, t)
+                self.active.setdefault(k, t)  # type: ignore[arg-type]  # every task names its poison (Submission._entry)
         self.last_task = {}
         for t in self.submissions:  # oldest first: the last submission of a cell wins
             for k in t.get("cells", []) if t.get("kind") == "cells" else [t.get("poison")]:

@@ -115,6 +115,7 @@ def my_jobs(log: Callable[[str], None] | None = None) -> dict[str, tuple[str, st
             out = None
             err = str(e)
         else:
+            assert out is not None  # the run above returned (mypy keeps a former attempt's None)
             if out.returncode == 0:
                 break
             err = out.stderr.strip()
@@ -124,6 +125,7 @@ def my_jobs(log: Callable[[str], None] | None = None) -> dict[str, tuple[str, st
         if log:
             log(f"squeue does not answer ({err[:200]})")
         return None
+    assert out is not None  # the loop breaks on a run that answered only
     jobs: dict[str, tuple[str, str]] = {}
     for line in out.stdout.splitlines():
         parts = line.strip().split("|")
