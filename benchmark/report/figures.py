@@ -106,7 +106,7 @@ def heatmap_data(t: Table) -> dict[str, Any]:
         return {"partial": "⚠", "failed": "✗", "nan": "NaN", "n/a": "n/a"}.get(v.status, "")
 
     for r in t.rows:
-        means.append([None if r.values[i].mean is None else round(r.values[i].mean, 6) for i in idx])
+        means.append([None if r.values[i].mean is None else round(r.values[i].mean, 6) for i in idx])  # type: ignore[arg-type]  # not None: tested first
         marks.append([mark(r.values[i]) for i in idx])
     unit = scale(t.unit)[1]
     return {

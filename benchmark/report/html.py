@@ -198,8 +198,8 @@ def _note_blocks(results: Results) -> list[str]:
 # ----------------------------------------------------------------------------- cell group pages
 
 
-def svg_chart(series: list[tuple[str, list[float], list[float]]], ylabel: str, width: int = 520, height: int = 220) -> str:
-    """A small inline SVG line chart (no library, no network)."""
+def svg_chart(series: list[tuple[str, list[float], list[float | None]]], ylabel: str, width: int = 520, height: int = 220) -> str:
+    """A small inline SVG line chart (no library, no network); a ``None`` or non-finite y is a gap."""
     pts = [(x, y) for _, xs, ys in series for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
     if not pts:
         return ""
@@ -233,8 +233,8 @@ def svg_chart(series: list[tuple[str, list[float], list[float]]], ylabel: str, w
 
 
 def _curves_html(cells: list[Cell]) -> str:
-    acc: list[tuple[str, list[float], list[float]]] = []
-    loss: list[tuple[str, list[float], list[float]]] = []
+    acc: list[tuple[str, list[float], list[float | None]]] = []
+    loss: list[tuple[str, list[float], list[float | None]]] = []
     for c in cells:
         phases: dict[str, list[dict[str, Any]]] = {}
         for e in c.record.get("curves") or []:

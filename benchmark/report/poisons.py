@@ -193,6 +193,7 @@ def poison_figures(
         tsn = folder / f"tsne-{sec.slug}-{slug(attack)}.png"
         sha = _artifact_sha(root, key) if key else None
         if sha is not None:
+            assert key is not None  # sha is only looked up for a key
             rec = cells[0].record
             ident = {"poison": sha, "dataset": rec.get("dataset_sha256"), "attack": attack, "section": sec.id,
                      "code": [_code(gallery_data), _code(tsne_data), TSNE_POINTS, GALLERY_CLASSES]}
@@ -207,7 +208,7 @@ def poison_figures(
                     ok = data is not None and art is not None and tuple(art[0]["x"].shape) == tuple(data.x.shape)
                     if data is not None and art is not None and not ok:
                         log(f"poison {key} does not match the clean split ({tuple(art[0]['x'].shape)} vs {tuple(data.x.shape)})")
-                    loaded["v"] = (data, art[0]["x"]) if ok else None
+                    loaded["v"] = (data, art[0]["x"]) if ok else None  # type: ignore[index]  # ok: art is not None
                 return loaded["v"]
 
             title = f"{sec.dataset} ({sec.profile}): {attack}"

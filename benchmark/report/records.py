@@ -16,7 +16,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 #: the metric every leaderboard is built around
 MAIN_METRIC = "accuracy"
@@ -138,7 +138,7 @@ def numerics(rec: dict[str, Any]) -> tuple[dict[str, Any], bool] | None:
     its poison's (``poison_meta.numerics``, as ``poison.<field>``; ``True``: complete), else what
     its provenance says (device kind and name, threads, torch and CUDA versions, under the
     ``numerics`` field names; ``False``: partial). ``None``: nothing."""
-    p = rec.get("provenance") if isinstance(rec.get("provenance"), dict) else {}
+    p = cast("dict[str, Any]", rec.get("provenance") if isinstance(rec.get("provenance"), dict) else {})
     n = rec.get("numerics", p.get("numerics"))
     meta = rec.get("poison_meta")
     pn = meta.get("numerics") if isinstance(meta, dict) else None
@@ -180,12 +180,12 @@ def describe_dataset(rec: dict[str, Any]) -> str:
             for k in ("dataset_description", "description"):
                 if isinstance(holder.get(k), str) and holder[k].strip():
                     return holder[k].strip()
-    spec = rec.get("dataset_spec") if isinstance(rec.get("dataset_spec"), dict) else {}
+    spec = cast("dict[str, Any]", rec.get("dataset_spec") if isinstance(rec.get("dataset_spec"), dict) else {})
     label = str(rec.get("dataset", "?"))
     try:  # the project's one-line data description, where this uebench has it
-        from benchmark.data.describe import describe_data  # type: ignore[import-not-found]
+        from benchmark.data.describe import describe_data
     except ImportError:
-        describe_data = None
+        describe_data = None  # type: ignore[assignment]  # the try/except-None idiom
     if describe_data is not None and spec:
         extra = [f"clean hold-out {spec['holdout']}"] if spec.get("holdout") else []
         extra += [f"split seed {spec['split_seed']}"] if spec.get("split_seed") not in (None, 0) else []
@@ -194,8 +194,8 @@ def describe_dataset(rec: dict[str, Any]) -> str:
     source = spec.get("name") or (rec.get("dataset_source") or {}).get("name")
     if source:
         params = {k: v for k, v in (spec.get("params") or {}).items() if k not in ("path", "root", "download")}
-        extra = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
-        parts.append(f"source {source}" + (f" ({extra})" if extra else ""))
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))  # not `extra` (a list above): one type per name
+        parts.append(f"source {source}" + (f" ({shown})" if shown else ""))
     content = spec.get("content") or rec.get("dataset_sha256")
     if content:
         parts.append(f"content sha256 {str(content).removeprefix('sha256:')[:12]}…")
@@ -214,8 +214,8 @@ def describe_dataset(rec: dict[str, Any]) -> str:
 def _axis_spec(rec: dict[str, Any], axis: str) -> dict[str, Any]:
     spec = rec.get(f"{axis}_spec")
     if not isinstance(spec, dict):
-        cell = rec.get("spec") if isinstance(rec.get("spec"), dict) else {}
-        spec = cell.get(axis) if isinstance(cell.get(axis), dict) else {}
+        cell = cast("dict[str, Any]", rec.get("spec") if isinstance(rec.get("spec"), dict) else {})
+        spec = cast("dict[str, Any]", cell.get(axis) if isinstance(cell.get(axis), dict) else {})
     return {"name": spec.get("name", rec.get(axis)), "version": spec.get("version"), "params": spec.get("params") or {}}
 
 
@@ -304,7 +304,7 @@ def load_results(records: list[Any], source: str) -> Results:
         specs = {id(r): [canonical(_axis_spec(r, axis)) for axis in AXES] for r in recs}
         names = {axis: _names(recs, axis, [specs[id(r)][i] for r in recs]) for i, axis in enumerate(AXES)}
         for r in recs:
-            status = r.get("status") if r.get("status") in ("ok", "failed", "n/a") else "failed"
+            status = cast(str, r.get("status") if r.get("status") in ("ok", "failed", "n/a") else "failed")
             status_counts[status] += 1
             vals = {str(k): _as_float(v) for k, v in (r.get("metrics") or {}).items()} if status == "ok" else {}
             if status == "ok":
@@ -334,9 +334,9 @@ def load_results(records: list[Any], source: str) -> Results:
         for axis in AXES:
             setattr(sec, axis + "s", order({getattr(c, axis) for c in sec.cells}, FIRST[axis]))
     measured = [(c, *n) for s in sections.values() for c in s.cells if c.status == "ok" and (n := numerics(c.record)) is not None]
-    names, compared = environments(measured)
+    env_names, compared = environments(measured)
     for c, _, _ in measured:
-        c.env = names[c.key + "|" + c.section]
+        c.env = env_names[c.key + "|" + c.section]
         sections[c.section].environments[c.env] += 1
         envs[c.env] += 1
     kept = [s for s in sections.values() if s.cells]

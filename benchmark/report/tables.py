@@ -156,7 +156,7 @@ def summary_value(values: list[Value], columns: list[str], pick: str = "max") ->
     if not have:
         out.nan = out.total - out.failed
         return out
-    col, best = max(have, key=lambda cv: cv[1].mean)  # first of ties, in column order
+    col, best = max(have, key=lambda cv: cv[1].mean)  # type: ignore[arg-type, return-value]  # first of ties, in column order; every mean in `have` is set
     out.mean, out.n, out.href, out.note = best.mean, len(have), best.href, col
     out.total = len(relevant)
     out.partial_row = any(v.status in ("partial", "failed", "nan") for v in relevant)
