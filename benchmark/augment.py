@@ -8,9 +8,13 @@ can optimize through them (TAP, AAP). No PIL, no per-sample Python.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+"""A batched augmentation: ``(x [B, C, H, W] in [0, 1], CPU generator) -> same shape``."""
 
 
 def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -205,3 +209,15 @@ def strength_view_params(s: float) -> dict[str, object]:
         "p_jitter": min(0.99, 0.8 * s),
         "p_gray": 0.2 * s,
     }
+
+
+def strength_augment(s: float) -> Augment:
+    """The AUE/AAP contrastive-like augmentation of strength ``s`` (per sample, differentiable): a
+    :func:`contrastive_view` with :func:`strength_view_params` ``(s)``. Shared by the AUE, T-AAP and
+    UT-AAP attacks (Wang, Zhu & Gao, NeurIPS 2024, EhanW/AUE-AAP ``utils.Augment``)."""
+    kw = strength_view_params(s)
+
+    def aug(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        return contrastive_view(x, g, **kw)  # type: ignore[arg-type]
+
+    return aug

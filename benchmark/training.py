@@ -17,13 +17,11 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from benchmark.augment import crop_flip
+from benchmark.augment import Augment, crop_flip
 from benchmark.data.dataset import ImageDataset
 from benchmark.folding import fold_batchnorm
 from benchmark.interfaces import RunContext, TrainHooks
 from benchmark.trace import EpochEvent
-
-Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 class SGDRecipe(BaseModel):

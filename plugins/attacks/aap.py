@@ -4,26 +4,15 @@ EhanW/AUE-AAP ``aap.py``)."""
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
 
-from benchmark.augment import contrastive_view, strength_view_params
+from benchmark.augment import strength_augment
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import Attack, Poison, RunContext, release
 from benchmark.params import Params
-from benchmark.training import Augment, SGDRecipe
+from benchmark.training import SGDRecipe
 from plugins.attacks._adversarial import craft
 from plugins.attacks._reference import reference_classifier
-
-
-def strength_augment(s: float) -> Augment:
-    """The AUE/AAP contrastive-like augmentation of strength ``s`` (per sample, differentiable)."""
-    kw = strength_view_params(s)
-
-    def aug(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        return contrastive_view(x, g, **kw)  # type: ignore[arg-type]
-
-    return aug
 
 
 class TAAP(Attack):

@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from benchmark.augment import strength_augment
 from benchmark.data.dataset import ImageDataset
 from benchmark.folding import fold_batchnorm
 from benchmark.interfaces import Attack, Poison, RunContext, release
 from benchmark.models import build_classifier
 from benchmark.params import Params
 from benchmark.training import autocast, batches, pgd, to_model
-from plugins.attacks.aap import strength_augment
 
 
 class AUE(Attack):
