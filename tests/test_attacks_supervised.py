@@ -8,6 +8,8 @@ import math
 import pytest
 import torch
 
+from benchmark import reference as _reference
+from benchmark.adversarial import adversarial_loss, craft, shifted_labels
 from benchmark.augment import crop_flip
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import Attack, Budget, RunContext
@@ -16,8 +18,6 @@ from benchmark.params import resolve_params
 from benchmark.registry import get_registry
 from benchmark.store import ArtifactCache
 from benchmark.training import SGDRecipe, train_supervised
-from plugins.attacks import _reference
-from plugins.attacks._adversarial import adversarial_loss, craft, shifted_labels
 from tests.conftest import tiny_dataset
 
 ATTACKS = ["tap", "tap-untargeted", "aue", "t-aap", "ut-aap", "lsp", "ops"]
@@ -141,7 +141,7 @@ def test_crafting_is_index_aligned(tiny: ImageDataset) -> None:
 
 
 def test_restarts_keep_the_lowest_augmented_target_loss(tiny: ImageDataset, monkeypatch: pytest.MonkeyPatch) -> None:
-    from plugins.attacks import _adversarial
+    from benchmark import adversarial as _adversarial
 
     model = _trained(tiny)
     scored: list[tuple[torch.Tensor, float]] = []

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from benchmark.adversarial import craft
 from benchmark.augment import strength_augment
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import Attack, Poison, RunContext, release
 from benchmark.params import Params
+from benchmark.reference import reference_classifier
 from benchmark.training import SGDRecipe
-from plugins.attacks._adversarial import craft
-from plugins.attacks._reference import reference_classifier
 
 
 class TAAP(Attack):

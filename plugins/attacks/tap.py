@@ -9,13 +9,13 @@ from typing import Literal
 import torch
 from pydantic import Field, NonNegativeFloat
 
+from benchmark.adversarial import craft
 from benchmark.augment import crop_flip, random_translate
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import Attack, Poison, RunContext, release
 from benchmark.params import Params
+from benchmark.reference import reference_classifier
 from benchmark.training import Augment, SGDRecipe
-from plugins.attacks._adversarial import craft
-from plugins.attacks._reference import reference_classifier
 
 
 class TAP(Attack):
@@ -26,7 +26,7 @@ class TAP(Attack):
     export rounds half up: the same at this precision).
 
     Loop (specs/attacks.md §3): train a clean reference classifier (cached by its own settings,
-    see :mod:`plugins.attacks._reference`), freeze it in eval mode, start from
+    see :mod:`benchmark.reference`), freeze it in eval mode, start from
     ``delta = clamp(randn * eps, -eps, eps)`` and run ``steps`` signed PGD steps of ``alpha`` per
     sample through a fresh differentiable augmentation each step: ``targeted`` minimizes
     CE(f(aug(x + delta)), (y + 1) mod K); untargeted maximizes CE(f(aug(x + delta)), y).

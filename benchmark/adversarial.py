@@ -84,7 +84,7 @@ def craft(
     ``restart_losses`` lists every restart's score.
     """
     g_init, g_aug = ctx.generator(11), ctx.generator(12)
-    args = {"eps": eps, "alpha": alpha, "steps": steps, "batch_size": batch_size, "targeted": targeted, "augment": augment, "init": init, "shift": shift}
+    args: dict[str, Any] = {"eps": eps, "alpha": alpha, "steps": steps, "batch_size": batch_size, "targeted": targeted, "augment": augment, "init": init, "shift": shift}
     if restarts <= 1:
         return _craft_once(model, train, ctx, g_init, g_aug, **args)
     best: tuple[float, torch.Tensor, dict[str, Any]] | None = None
