@@ -83,7 +83,7 @@ def craft(
     official code scores a restart by its augmented target loss of the last pass);
     ``restart_losses`` lists every restart's score.
     """
-    g_init, g_aug = ctx.generator(11), ctx.generator(12)
+    g_init, g_aug = ctx.generator("adversarial.init"), ctx.generator("adversarial.augment")
     args: dict[str, Any] = {"eps": eps, "alpha": alpha, "steps": steps, "batch_size": batch_size, "targeted": targeted, "augment": augment, "init": init, "shift": shift}
     if restarts <= 1:
         return _craft_once(model, train, ctx, g_init, g_aug, **args)
@@ -107,7 +107,7 @@ def _augmented_loss(
 ) -> float:
     """Mean PGD objective on ``clamp(x + delta)`` through one draw of the crafting augmentation
     (its own generator, so the crafting streams are untouched)."""
-    g = ctx.generator(13)
+    g = ctx.generator("adversarial.restart-score")
     fm = fold_batchnorm(model)
     total = 0.0
     for idx in batches(len(train), batch_size, None, drop_last=False):

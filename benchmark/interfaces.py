@@ -14,6 +14,7 @@ from torch import nn
 
 from benchmark.data.dataset import DataSplits, ImageDataset
 from benchmark.plugin import Plugin
+from benchmark.streams import StreamName, stream_seed
 from benchmark.trace import EpochEvent, Trace
 
 if TYPE_CHECKING:
@@ -53,9 +54,15 @@ class RunContext:
     data_key: str = ""
     trace: Trace = field(default_factory=Trace)
 
-    def generator(self, offset: int = 0) -> torch.Generator:
-        """A CPU generator seeded from the context seed (``offset`` separates independent streams)."""
-        return torch.Generator().manual_seed(self.seed * 1_000_003 + offset)
+    def generator(self, stream: StreamName | int = "default") -> torch.Generator:
+        """A CPU generator seeded from the context seed and ``stream``: a name from
+        :data:`benchmark.streams.STREAMS` (e.g. ``"train"``), or a raw ``int`` offset (legacy form,
+        for third-party plugins). Independent uses of randomness take different streams."""
+        return torch.Generator().manual_seed(self.stream_seed(stream))
+
+    def stream_seed(self, stream: StreamName | int = "default") -> int:
+        """The integer seed of ``stream`` (``seed * 1_000_003 + offset``), for RNGs that take a seed."""
+        return stream_seed(self.seed, stream)
 
     @property
     def amp(self) -> bool:

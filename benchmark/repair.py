@@ -20,6 +20,7 @@ from torch import nn
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext
+from benchmark.streams import StreamName
 from benchmark.trace import EpochEvent
 
 #: the ``phase`` of the epoch events a repair emits (one per pass over the hold-out)
@@ -27,13 +28,14 @@ PHASE = "repair"
 
 
 @contextmanager
-def seeded(ctx: RunContext, offset: int) -> Iterator[torch.Generator]:
-    """Run a repair with torch's global RNG forked and seeded from ``ctx.seed`` and ``offset``
+def seeded(ctx: RunContext, stream: StreamName | int) -> Iterator[torch.Generator]:
+    """Run a repair with torch's global RNG forked and seeded from ``ctx.seed`` and the random
+    ``stream`` (:mod:`benchmark.streams`)
     (restored afterwards), and yield a CPU generator of the same seed for explicit draws.
 
     A repair's numbers then depend only on its inputs, not on how many random numbers the victim's
     training (or a cached copy of it) consumed before."""
-    seed = ctx.seed * 1_000_003 + offset
+    seed = ctx.stream_seed(stream)
     devices = [ctx.device] if ctx.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)

@@ -154,7 +154,7 @@ class __CLASS__(Attack):
 
     def generate(self, train: ImageDataset, ctx: RunContext) -> Poison:
         eps = self.params.eps
-        g = ctx.generator(0)  # randomness from the context's seed: reruns give the same poison
+        g = ctx.generator("default")  # randomness from the context's seed: reruns give the same poison
         delta = (torch.rand(train.x.shape, generator=g) * 2 - 1) * eps
         return Poison(x=release(train.x, delta), delta=delta, kind="samplewise", meta={"eps": eps})
 ''',

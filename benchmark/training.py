@@ -120,7 +120,7 @@ def train_supervised(
     defense's ``hooks.loss`` -> SGD step with the recipe's schedule and optional grad clipping.
     """
     hooks = hooks or TrainHooks()
-    g = ctx.generator(1)
+    g = ctx.generator("train")
     opt = make_optimizer(model.parameters(), recipe)
     steps = len(list(batches(len(data), recipe.batch_size, None, recipe.drop_last)))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(recipe, steps))

@@ -185,7 +185,7 @@ def train_robust(
     ``ctx.device`` seeded with ``seed``; the batch order and augmentation from ``ctx.generator``.
     Emits one ``EpochEvent("robust", ...)`` per epoch on ``ctx.trace``. Returns ``model`` in eval mode.
     """
-    g = ctx.generator(1)  # the stream train_supervised uses: one level, one draw = its exact steps
+    g = ctx.generator("train")  # the stream train_supervised uses: one level, one draw = its exact steps
     noise = device_generator(ctx.device, seed)
     opt = make_optimizer(model.parameters(), recipe)
     steps = len(list(batches(len(data), recipe.batch_size, None, recipe.drop_last)))

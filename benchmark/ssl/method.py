@@ -66,7 +66,7 @@ class PretrainRecipe(BaseModel):
 def pretrain(method: SSLMethod, data: ImageDataset, recipe: PretrainRecipe, ctx: RunContext, desc: str = "ssl") -> SSLMethod:
     """Train ``method`` on ``data`` (uint8 ``[N, C, H, W]``): shuffled drop-last batches, two
     per-sample-random views of each image (batched tensor ops), SGD with the recipe's schedule."""
-    g = ctx.generator(11)
+    g = ctx.generator("ssl.pretrain")
     bs = min(recipe.batch_size, len(data))
     steps = len(data) // bs
     total = recipe.epochs * steps

@@ -19,6 +19,7 @@ from torch import nn
 from benchmark.augment import contrastive_view
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext
+from benchmark.streams import StreamName
 from benchmark.training import autocast, to_model
 
 #: maps a batch (dataset indices ``[B]``, clean float images ``[B, C, H, W]``) to its perturbed images
@@ -80,12 +81,12 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 
 class seeded:
-    """Context manager: the global torch RNG seeded from ``ctx`` (``offset`` separates streams) and
+    """Context manager: the global torch RNG seeded from ``ctx`` and a random ``stream`` (:mod:`benchmark.streams`) and
     restored afterwards, so a model built inside is the same whatever ran before (a cached or a
     freshly computed intermediate result)."""
 
-    def __init__(self, ctx: RunContext, offset: int) -> None:
-        self.seed = ctx.seed * 1_000_003 + offset
+    def __init__(self, ctx: RunContext, stream: StreamName | int) -> None:
+        self.seed = ctx.stream_seed(stream)
 
     def __enter__(self) -> None:
         self.fork = torch.random.fork_rng(devices=[])

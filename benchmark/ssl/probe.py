@@ -141,7 +141,7 @@ def feature_source(model: Classifier, data: ImageDataset, ctx: RunContext, recip
     once), a fresh augmented view per epoch, or ``views`` augmented views extracted once and cycled."""
     if not recipe.augment:
         return extract_features(model, data, ctx)
-    g = ctx.generator(8)
+    g = ctx.generator("probe.views")
 
     def view(_: int) -> torch.Tensor:
         return extract_features(model, data, ctx, augment=lambda x, gen: probe_view(x, gen, recipe.crop_scale), generator=g)
@@ -157,7 +157,7 @@ def linear_probe(model: Classifier, data: ImageDataset, ctx: RunContext, recipe:
     own, possibly poisoned, training set -- under ``recipe`` and install it as ``model.head``.
     Returns ``model`` in eval mode, with the final-epoch layer."""
     recipe = recipe or ProbeRecipe()  # type: ignore[call-arg]  # mypy misses pydantic's positional Field(None) default
-    head = fit_linear(feature_source(model, data, ctx, recipe), data.y, data.num_classes, recipe, ctx.generator(7), ctx.trace)
+    head = fit_linear(feature_source(model, data, ctx, recipe), data.y, data.num_classes, recipe, ctx.generator("probe.head"), ctx.trace)
     model.head = head
     return model.eval()
 

@@ -123,7 +123,7 @@ class KitNoise(Attack):
 
     def generate(self, train: ImageDataset, ctx: RunContext) -> Poison:
         eps = self.params.eps
-        delta = (torch.rand(train.x.shape, generator=ctx.generator(7)) * 2 - 1) * eps
+        delta = (torch.rand(train.x.shape, generator=ctx.generator("kit.attack")) * 2 - 1) * eps
         return Poison(x=release(train.x, delta), delta=delta, kind="samplewise", meta={"eps": eps})
 
 
@@ -193,7 +193,7 @@ class KitContrastive(Victim):
     def fit(self, train: ImageDataset, ctx: RunContext, hooks: TrainHooks) -> nn.Module:
         p = self.params
         model = _mlp_classifier(train, p.hidden, ctx.device)
-        g = ctx.generator(11)
+        g = ctx.generator("kit.victim")
         opt = torch.optim.SGD(model.backbone.parameters(), lr=p.lr, momentum=0.9)
         pad = 2 if train.shape[1] >= 8 else 0
         for epoch in range(p.epochs):

@@ -67,7 +67,7 @@ class AUE(Attack):
         dev, n, c = ctx.device, len(train), train.shape[0]
         alpha = p.alpha if p.alpha is not None else p.eps / 10
         aug = strength_augment(p.strength)
-        g_batch, g_aug = ctx.generator(21), ctx.generator(22)
+        g_batch, g_aug = ctx.generator("aue.batches"), ctx.generator("aue.augment")
         model = build_classifier(p.arch, c, train.num_classes, [0.0] * c, [1.0] * c, dev)
         opt = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
         delta = torch.zeros(train.x.shape, dtype=torch.float32)

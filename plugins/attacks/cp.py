@@ -16,6 +16,7 @@ from benchmark.models import build_classifier
 from benchmark.params import Params, only_for
 from benchmark.ssl.objectives import BYOLObjective, CLObjective, MoCoObjective, SimCLRObjective
 from benchmark.ssl.poisoning import cosine_epoch_lr, linf_step, model_phase, seeded, set_lr, two_views
+from benchmark.streams import StreamName
 from benchmark.training import autocast, batches, resident
 
 Objective = Literal["simclr", "moco", "byol"]
@@ -43,6 +44,14 @@ def _cycle(n: int, batch_size: int, generator: torch.Generator, device: torch.de
     while True:
         yield from batches(n, batch_size, generator, drop_last=True, device=device)
 
+
+#: a poisoning phase: the class-wise initialization (``init: classwise``) or the sample-wise run
+Phase = Literal["classwise", "samplewise"]
+#: each phase's random streams: (encoder initialization, MoCo key shuffling, batch order and views)
+_STREAMS: dict[Phase, tuple[StreamName, StreamName, StreamName]] = {
+    "classwise": ("cp.classwise.model", "cp.classwise.keys", "cp.classwise.batches"),
+    "samplewise": ("cp.samplewise.model", "cp.samplewise.keys", "cp.samplewise.batches"),
+}
 
 class CP(Attack):
     """Contrastive poisoning: a perturbation and a contrastive model optimized jointly, the
@@ -166,9 +175,9 @@ class CP(Attack):
             s["loss_scale"] = 1.0 if p.objective == "byol" else s["temperature"] / 0.07 / (4 if p.objective == "simclr" else 1)
         return s
 
-    def _objective(self, train: ImageDataset, ctx: RunContext, s: dict[str, Any], offset: int) -> CLObjective:
+    def _objective(self, train: ImageDataset, ctx: RunContext, s: dict[str, Any], phase: Phase) -> CLObjective:
         c = train.shape[0]
-        with seeded(ctx, offset):
+        with seeded(ctx, _STREAMS[phase][0]):
             enc = build_classifier(s["arch"], c, train.num_classes, *train.mean_std(), ctx.device)
             hidden = s["proj_hidden"] or enc.feature_dim
             if s["objective"] == "simclr":
@@ -179,7 +188,7 @@ class CP(Attack):
                 obj = MoCoObjective(
                     enc, hidden=hidden, out=s["proj_dim"], temperature=s["temperature"], queue_size=s["queue_size"],
                     momentum=s["key_momentum"], key_grad=s["key_grad"], ema_in_noise_phase=True,
-                    generator=ctx.generator(offset + 1), scale=s["loss_scale"], bn_groups=s["bn_groups"],
+                    generator=ctx.generator(_STREAMS[phase][1]), scale=s["loss_scale"], bn_groups=s["bn_groups"],
                     shuffle_keys=not s["key_grad"],  # cl_algs.MoCo shuffles keys only without --allow_mmt_grad
                 )
             else:
@@ -189,15 +198,15 @@ class CP(Attack):
     # ---------------------------------------------------------------------------------- loop
     def _poison(
         self, train: ImageDataset, ctx: RunContext, delta: torch.Tensor, *, classwise: bool, epochs: int, release_epoch: int,
-        model_steps: int | None, noise_steps: int | None, pgd_steps: int, step_size: float, offset: int,
+        model_steps: int | None, noise_steps: int | None, pgd_steps: int, step_size: float, phase: Phase,
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         """Run the joint optimization from ``delta`` (on ``ctx.device``, updated in place)."""
         s = self.settings()
         dev, eps = ctx.device, s["eps"]
         alpha = step_size * eps
-        obj = self._objective(train, ctx, s, offset)
+        obj = self._objective(train, ctx, s, phase)
         opt = torch.optim.SGD(obj.trainable(), lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
-        g = ctx.generator(offset + 2)
+        g = ctx.generator(_STREAMS[phase][2])
         view = {"scale": (s["crop_scale_min"], 1.0)}
         data = resident(train, dev)
         on = data.x.device
@@ -262,11 +271,11 @@ class CP(Attack):
 
         def create() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             k = train.num_classes
-            init = torch.empty((k, *train.shape)).uniform_(-s["eps"], s["eps"], generator=ctx.generator(30)).to(ctx.device)
+            init = torch.empty((k, *train.shape)).uniform_(-s["eps"], s["eps"], generator=ctx.generator("cp.classwise.init")).to(ctx.device)
             delta, hist = self._poison(
                 train, ctx, init, classwise=True, epochs=s["classwise_epochs"], release_epoch=s["classwise_epochs"],
                 model_steps=s["classwise_model_steps"], noise_steps=s["classwise_noise_steps"],
-                pgd_steps=s["classwise_pgd_steps"], step_size=s["classwise_step_size"], offset=31,
+                pgd_steps=s["classwise_pgd_steps"], step_size=s["classwise_step_size"], phase="classwise",
             )
             return {"delta": delta.cpu()}, {"classwise_" + k: v for k, v in hist.items()}
 
@@ -287,11 +296,11 @@ class CP(Attack):
                 return Poison(x=release(train.x, dc[train.y]), delta=dc, kind="classwise", meta=meta)
             delta = dc[train.y].to(ctx.device)
         else:
-            delta = torch.empty(train.x.shape).uniform_(-s["eps"], s["eps"], generator=ctx.generator(33)).to(ctx.device)
+            delta = torch.empty(train.x.shape).uniform_(-s["eps"], s["eps"], generator=ctx.generator("cp.samplewise.init")).to(ctx.device)
         delta, hist = self._poison(
             train, ctx, delta, classwise=False, epochs=s["epochs"], release_epoch=s["release_epoch"],
             model_steps=s["model_steps"], noise_steps=s["noise_steps"], pgd_steps=s["pgd_steps"],
-            step_size=s["step_size"], offset=41,
+            step_size=s["step_size"], phase="samplewise",
         )
         meta.update(hist)
         delta = delta.cpu()

@@ -109,7 +109,7 @@ class EM(Attack):
         # on the device, so the noise pass moves no float data between host and device.
         delta = torch.zeros(train.x.shape, dtype=torch.float32)
         if p.random_start:
-            delta.uniform_(-p.eps, p.eps, generator=ctx.generator(3))
+            delta.uniform_(-p.eps, p.eps, generator=ctx.generator("em.init"))
         delta = delta.to(dev)
         data = resident(train, dev)  # on an accelerator: batches gathered there, no per-step copies
         on = data.x.device
@@ -173,7 +173,7 @@ class EMClasswise(EM):
         delta = torch.zeros((k, *train.shape), dtype=torch.float32, device=dev)
         if p.random_start:
             delta.uniform_(-p.eps, p.eps)
-        g = ctx.generator(5)
+        g = ctx.generator("em.classwise.batches")
         bs = min(p.batch_size, len(sub))
         data = resident(train, dev)
         on = data.x.device

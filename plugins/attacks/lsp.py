@@ -79,7 +79,7 @@ class LSP(Attack):
         gh, gw = math.ceil(h / p.patch_size), math.ceil(w / p.patch_size)
         y = train.y
         counts = torch.bincount(y, minlength=train.num_classes).tolist()
-        points = synthetic_clusters(counts, c * gh * gw, p.class_sep, ctx.generator(31))
+        points = synthetic_clusters(counts, c * gh * gw, p.class_sep, ctx.generator("lsp.clusters"))
         # points are grouped by class: give the images of class k the points of class k in order
         order = torch.argsort(y, stable=True)
         per_image = torch.empty_like(points)

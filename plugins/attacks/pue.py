@@ -159,11 +159,11 @@ class PUE(Attack):
         opt = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
         delta = torch.zeros((k, *train.shape) if classwise else tuple(train.x.shape), dtype=torch.float32)
         if p.random_start:
-            delta.uniform_(-p.eps, p.eps, generator=ctx.generator(3))
+            delta.uniform_(-p.eps, p.eps, generator=ctx.generator("pue.init"))
         delta = delta.to(dev)
         levels = noise_levels(p.train_sigma, p.train_sigma_step)
-        noise = device_generator(dev, ctx.seed * 1_000_003 + 31)
-        order = ctx.generator(5) if classwise else None  # class-wise: shuffled, drop-last; sample-wise: in order
+        noise = device_generator(dev, ctx.stream_seed("pue.noise"))
+        order = ctx.generator("pue.classwise.batches") if classwise else None  # class-wise: shuffled, drop-last; sample-wise: in order
         bs = min(p.batch_size, len(pool))
         data = resident(train, dev)
         on = data.x.device

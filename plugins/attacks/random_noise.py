@@ -24,7 +24,7 @@ class RandomNoise(Attack):
 
     def generate(self, train: ImageDataset, ctx: RunContext) -> Poison:
         eps = self.params.eps
-        delta = (torch.rand(train.x.shape, generator=ctx.generator(7)) * 2 - 1) * eps
+        delta = (torch.rand(train.x.shape, generator=ctx.generator("random-noise.delta")) * 2 - 1) * eps
         return Poison(x=release(train.x, delta), delta=delta, kind="samplewise", meta={"eps": eps})
 
 

@@ -87,14 +87,14 @@ class TP(Attack):
         dev, eps = ctx.device, p.eps
         alpha = p.alpha if p.alpha is not None else 0.1 * eps
         c = train.shape[0]
-        with seeded(ctx, 61):
+        with seeded(ctx, "tp.model"):
             model = build_classifier(p.arch, c, train.num_classes, *train.mean_std(), dev)
             obj = AlignUniformObjective(
                 model, hidden=p.proj_hidden or model.feature_dim, out=p.proj_dim, lam=p.lam, alpha=p.align_alpha, t=p.unif_t
             ).to(dev)
         cl_opt = torch.optim.SGD(obj.trainable(), lr=p.cl_lr, momentum=p.momentum, weight_decay=p.cl_weight_decay)
         sl_opt = torch.optim.SGD(model.parameters(), lr=p.sl_lr, momentum=p.momentum, weight_decay=p.sl_weight_decay)
-        g = ctx.generator(62)
+        g = ctx.generator("tp.batches")
         view = {"scale": (p.crop_scale_min, 1.0)}
         data = resident(train, dev)
         on, n = data.x.device, len(data)

@@ -151,13 +151,13 @@ class TUE(Attack):
 
     def _objective(self, train: ImageDataset, ctx: RunContext, s: dict[str, Any]) -> CLObjective:
         c = train.shape[0]
-        with seeded(ctx, 51):
+        with seeded(ctx, "tue.model"):
             enc = build_classifier(s["arch"], c, train.num_classes, [0.0] * c, [1.0] * c, ctx.device)
             if s["objective"] == "moco":
                 obj: CLObjective = MoCoObjective(
                     enc, hidden=s["proj_hidden"], out=s["proj_dim"], temperature=s["temperature"], queue_size=s["queue_size"],
                     momentum=s["key_momentum"], key_grad=s["key_grad"], ema_in_noise_phase=False,
-                    generator=ctx.generator(52), bn_groups=s["bn_groups"],
+                    generator=ctx.generator("tue.keys"), bn_groups=s["bn_groups"],
                 )
             elif s["objective"] == "simclr":
                 obj = SimCLRObjective(enc, hidden=s["proj_hidden"] or enc.feature_dim, out=s["proj_dim"], temperature=s["temperature"])
@@ -176,9 +176,9 @@ class TUE(Attack):
             opt = torch.optim.SGD(obj.trainable(), lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
         delta = torch.zeros(train.x.shape)
         if s["random_start"]:
-            delta.uniform_(-eps, eps, generator=ctx.generator(53))
+            delta.uniform_(-eps, eps, generator=ctx.generator("tue.init"))
         delta = delta.to(dev)
-        g = ctx.generator(54)
+        g = ctx.generator("tue.batches")
         view = {"scale": (s["crop_scale_min"], 1.0)}
         data = resident(train, dev)
         on, n = data.x.device, len(data)

@@ -136,7 +136,7 @@ class AT(Defense):
         return victim.paradigm == "supervised"
 
     def train_hooks(self, ctx: RunContext) -> TrainHooks:
-        return ATHooks(self.params, ctx.generator(7))
+        return ATHooks(self.params, ctx.generator("at.start"))
 
 
 PLUGINS = [AT]

@@ -68,7 +68,7 @@ class Cutout(Defense):
         return victim.paradigm == "supervised"
 
     def train_hooks(self, ctx: RunContext) -> TrainHooks:
-        return CutoutHooks(self.params.length, ctx.generator(21))
+        return CutoutHooks(self.params.length, ctx.generator("cutout.masks"))
 
 
 PLUGINS = [Cutout]

@@ -58,7 +58,7 @@ class FineTune(Defense):
     def repair(self, model: nn.Module, holdout: ImageDataset | None, ctx: RunContext) -> nn.Module:
         p = self.params
         holdout = check_holdout(holdout, self.name)
-        with seeded(ctx, 47) as g:
+        with seeded(ctx, "finetune.repair") as g:
             net = repair_mode(copy.deepcopy(model), p.bn)
             opt = torch.optim.Adam(net.parameters(), lr=p.lr, weight_decay=p.weight_decay, amsgrad=p.amsgrad)
             data = holdout.to(ctx.device)
@@ -115,7 +115,7 @@ class Scratch(Defense):
     def repair(self, model: nn.Module, holdout: ImageDataset | None, ctx: RunContext) -> nn.Module:
         p = self.params
         holdout = check_holdout(holdout, self.name)
-        with seeded(ctx, 53):
+        with seeded(ctx, "scratch.repair"):
             net = reinitialized(model).train().requires_grad_(True)
             recipe = SGDRecipe(
                 epochs=p.epochs, batch_size=min(p.batch_size, len(holdout)), lr=p.lr, momentum=p.momentum,

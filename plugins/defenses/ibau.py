@@ -138,7 +138,7 @@ class IBAU(Defense):
     def repair(self, model: nn.Module, holdout: ImageDataset | None, ctx: RunContext) -> nn.Module:
         p = self.params
         holdout = check_holdout(holdout, self.name)
-        with seeded(ctx, 41) as g:
+        with seeded(ctx, "i-bau.repair") as g:
             net = repair_mode(copy.deepcopy(model), p.bn)
             data = shuffled_once(holdout, g).to(ctx.device)
             params = [q for q in net.parameters() if q.requires_grad]

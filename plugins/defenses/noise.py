@@ -69,7 +69,7 @@ class GaussianNoise(Defense):
         return victim.paradigm == "supervised"
 
     def train_hooks(self, ctx: RunContext) -> TrainHooks:
-        return NoiseHooks(self.params.scale, self.params.distribution, ctx.generator(23))
+        return NoiseHooks(self.params.scale, self.params.distribution, ctx.generator("gaussian-noise.draws"))
 
 
 PLUGINS = [GaussianNoise]

@@ -75,7 +75,7 @@ class Recovery(Defense):
         recipe = SGDRecipe(
             epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay, grad_clip=p.grad_clip
         )
-        g = ctx.generator(41)
+        g = ctx.generator("recovery.batches")
         opt = make_optimizer(model.parameters(), recipe)
         bs = min(p.batch_size, len(holdout))
         steps = len(list(batches(len(holdout), bs, None, True)))

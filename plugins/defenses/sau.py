@@ -197,7 +197,7 @@ class SAU(Defense):
     def repair(self, model: nn.Module, holdout: ImageDataset | None, ctx: RunContext) -> nn.Module:
         p = self.params
         holdout = check_holdout(holdout, self.name)
-        with seeded(ctx, 43) as g:
+        with seeded(ctx, "sau.repair") as g:
             net = repair_mode(copy.deepcopy(model), "eval")
             ref = copy.deepcopy(model).eval().requires_grad_(False)
             opt = torch.optim.Adam(net.parameters(), lr=p.lr, weight_decay=p.weight_decay, amsgrad=p.amsgrad)

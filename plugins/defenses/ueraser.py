@@ -164,7 +164,7 @@ class UEraserHooks(TrainHooks):
             roughness=(p.roughness_min, p.roughness_max),
             intensity=(p.intensity_min, p.intensity_max),
             jpeg_quality=p.jpeg_quality,
-            generator=ctx.generator(31),
+            generator=ctx.generator("ueraser.augment"),
         )
         self.epoch = 0  # epochs finished
         ctx.trace.subscribe(self._on_epoch)

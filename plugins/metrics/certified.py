@@ -219,7 +219,7 @@ class CertifiedLearnability(Metric):
         stream is left as it was), batch order, augmentation and weight noise from explicit
         generators; its training emits no events on the cell's trace."""
         p = self.params
-        seed = ctx.seed * 1_000_003 + p.seed
+        seed = ctx.stream_seed(p.seed)  # the param is a raw offset
         levels = noise_levels(p.train_sigma, p.train_sigma_step)
         recipe = self.recipe()
         spec = {
@@ -251,7 +251,7 @@ class CertifiedLearnability(Metric):
         """The ``draws`` noisy test accuracies of ``model``, from ``ctx.cache`` when it holds them
         (keyed by the model's weights, the test images, sigma, draws and the noise seed)."""
         p = self.params
-        seed = ctx.seed * 1_000_003 + p.seed
+        seed = ctx.stream_seed(p.seed)  # the param is a raw offset
 
         def run() -> torch.Tensor:
             return noisy_accuracies(model, test, ctx, sigma=p.sigma, draws=p.draws, seed=seed, batch_size=p.batch_size)

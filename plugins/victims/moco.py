@@ -58,7 +58,7 @@ class MoCoV2(SSLVictim):
         p = self.params
         return MoCoMethod(
             encoder, p.proj_hidden or encoder.feature_dim, p.proj_dim, p.temperature, p.queue_size, p.key_momentum,
-            p.key_splits, ctx.generator(13), symmetric=p.symmetric, scale=loss_scale(p.temperature, p.base_temperature),
+            p.key_splits, ctx.generator("moco.keys"), symmetric=p.symmetric, scale=loss_scale(p.temperature, p.base_temperature),
         )
 
 
