@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from benchmark.errors import UserError, clip
+from benchmark.profiles import PROFILES
 
 #: The longest error line printed: a message quoting user input is shortened where it quotes it,
 #: and cut here whatever it holds.
@@ -288,7 +289,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true",
                    help="list attack jobs and cells and estimate wall time and device-hours per device kind; run nothing")
     r.add_argument("--device", type=_device_arg, help="override the matrix's device (auto, cpu, cuda, cuda:N, mps)")
-    r.add_argument("--profile", choices=["paper", "quick", "smoke"], help="override the matrix's profile")
+    r.add_argument("--profile", choices=PROFILES, help="override the matrix's profile")
     r.add_argument("--workers", type=_workers_arg, help="run with the local executor and this many worker processes")
     r.add_argument("--executor", help="override the matrix's executor (inline, local, slurm: see `bench plugins`)")
     r.add_argument("-E", "--executor-param", action="append", metavar="KEY=VALUE",

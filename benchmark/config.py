@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
@@ -20,7 +20,8 @@ from pydantic_core import ErrorDetails
 from benchmark.errors import ConfigError, PluginNotFound, UserError, clip, did_you_mean, shorten
 from benchmark.executor import Executor
 from benchmark.interfaces import Attack, Defense, Metric, Victim
-from benchmark.params import PROFILES, resolve_params
+from benchmark.params import resolve_params
+from benchmark.profiles import PROFILES, Profile
 from benchmark.registry import Registry
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ class Matrix(_Strict):
 
     name: str = "matrix"
     dataset: DatasetSpec
-    profile: Literal["paper", "quick", "smoke"] = "paper"
+    profile: Profile = "paper"
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     attack_seed: Seed = 0  # poisons are generated once, with this seed, and shared by every cell
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps

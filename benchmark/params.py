@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
 
 from benchmark.errors import ConfigError
+from benchmark.profiles import PROFILES
 
-PROFILES = ("paper", "quick", "smoke")
 _FRACTION = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?)\s*/\s*(\d+(?:\.\d*)?)\s*$")
 
 
