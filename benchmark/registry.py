@@ -357,7 +357,8 @@ def reset_registry(registry: Registry | None = None) -> None:
 
 def plugin_modules(package: str) -> Callable[[], list[type | Unloadable]]:
     """Helper for built-in plugin packages: classes named in each submodule's ``PLUGINS`` list (a
-    submodule that fails to import is listed as broken; its siblings load)."""
+    submodule that fails to import is listed as broken; its siblings load). The classes are not
+    checked here: the registry checks each one against its hook's kind."""
     import pkgutil
 
     def collect() -> list[type | Unloadable]:

@@ -19,9 +19,11 @@ from typing import Any
 import torch
 
 from benchmark.data.dataset import ImageDataset
+from benchmark.data.source import DatasetSource
 from benchmark.hookspecs import hookimpl
-from benchmark.interfaces import Poison
+from benchmark.interfaces import Attack, Defense, Metric, Poison, Victim
 from benchmark.plugin import Plugin
+from benchmark.registry import Unloadable
 
 #: an axis entry: a plugin class, a registered name, or either with params
 PluginRef = str | type[Plugin] | tuple[str | type[Plugin], dict[str, Any]]
@@ -65,27 +67,28 @@ class _Given:
     def __init__(self, classes: list[type[Plugin]]) -> None:
         self.classes = classes
 
-    def _of(self, kind: str) -> list[type]:
+    def _of(self, kind: str) -> list[type | Unloadable]:
+        """The given classes of ``kind`` (the registry checks each against its hook's kind)."""
         return [c for c in self.classes if getattr(c, "kind", None) == kind]
 
     @hookimpl
-    def register_attacks(self) -> list[type]:
+    def register_attacks(self) -> list[type[Attack] | Unloadable]:
         return self._of("attack")
 
     @hookimpl
-    def register_victims(self) -> list[type]:
+    def register_victims(self) -> list[type[Victim] | Unloadable]:
         return self._of("victim")
 
     @hookimpl
-    def register_defenses(self) -> list[type]:
+    def register_defenses(self) -> list[type[Defense] | Unloadable]:
         return self._of("defense")
 
     @hookimpl
-    def register_metrics(self) -> list[type]:
+    def register_metrics(self) -> list[type[Metric] | Unloadable]:
         return self._of("metric")
 
     @hookimpl
-    def register_datasets(self) -> list[type]:
+    def register_datasets(self) -> list[type[DatasetSource] | Unloadable]:
         return self._of("dataset")
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from benchmark.hookspecs import hookimpl
-from benchmark.registry import plugin_modules
+from benchmark.interfaces import Defense
+from benchmark.registry import Unloadable, plugin_modules
 
 _collect = plugin_modules(__name__)
 
 
 @hookimpl
-def register_defenses() -> list[type]:
+def register_defenses() -> list[type[Defense] | Unloadable]:
     return _collect()
