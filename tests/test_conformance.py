@@ -28,3 +28,17 @@ def test_architecture_builds(arch):
     out = model(torch.rand(2, 3, 32, 32).contiguous(memory_format=torch.channels_last))
     assert out.shape == (2, 10)
     out.sum().backward()
+
+
+def test_plugins_import_the_core_never_each_other() -> None:
+    """What two built-in plugins share lives in ``benchmark/``: no module under ``plugins/`` imports
+    another one (the rule a third-party plugin author copies)."""
+    import ast
+
+    from tests.conftest import REPO
+
+    for path in sorted((REPO / "plugins").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n == "plugins" or n.startswith("plugins.") for n in names), (path, names)

@@ -12,11 +12,18 @@ import torch
 
 from benchmark.interfaces import Attack, Poison, RunContext, release
 from benchmark.params import resolve_params
+from benchmark.registry import get_registry
 from benchmark.ssl.poisoning import linf_step
 
 
 def make(cls: type[Attack], **over: Any) -> Attack:
     return cls(resolve_params(cls, "smoke", over))
+
+
+def by_name(name: str, profile: str = "smoke", **overrides: object) -> Attack:
+    """The registered attack ``name`` with ``profile``'s params and ``overrides``."""
+    cls = get_registry().get("attack", name)
+    return cls(resolve_params(cls, profile, overrides))
 
 
 def check_release(attack: Attack, data, poison: Poison) -> None:

@@ -59,17 +59,6 @@ def test_paper_profiles_are_faithful() -> None:
     assert (simsiam.lr, simsiam.dim, simsiam.pred_hidden, simsiam.fixed_predictor_lr) == (0.5, 2048, 512, False)
 
 
-def test_victim_plugins_do_not_import_each_other() -> None:
-    import ast
-
-    from tests.conftest import REPO
-
-    for path in (REPO / "plugins" / "victims").glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                assert not (node.module or "").startswith("plugins"), (path, node.module)
-
-
 @pytest.mark.parametrize("name", ["simclr", "byol"])
 def test_knn_probe_param(name: str) -> None:
     """``probe: knn`` installs the kNN head over the pretrained encoder; a bad probe kind is a
