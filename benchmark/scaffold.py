@@ -210,7 +210,7 @@ class __CLASS__(Victim):
         p = self.params
         mean, std = train.mean_std()
         model = Classifier(SmallCNN(train.shape[0], p.width), p.width * 2, train.num_classes, mean, std).to(ctx.device)
-        recipe = SGDRecipe(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, weight_decay=p.weight_decay, drop_last=False)
+        recipe = SGDRecipe.from_params(p, drop_last=False)  # epochs, batch_size, lr, weight_decay from Params
         pad = max(1, train.shape[1] // 8)
         # one EpochEvent per epoch goes to ctx.trace (the cell's curves, metrics' observers)
         return train_supervised(model, train, recipe, ctx, hooks=hooks, augment=lambda x, g: crop_flip(x, g, padding=pad),

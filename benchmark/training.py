@@ -14,20 +14,19 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from benchmark.augment import Augment, crop_flip
 from benchmark.data.dataset import ImageDataset
 from benchmark.folding import fold_batchnorm
 from benchmark.interfaces import RunContext, TrainHooks
+from benchmark.recipe import Recipe
 from benchmark.trace import EpochEvent
 
 
-class SGDRecipe(BaseModel):
-    """An SGD training recipe (the CIFAR standard: lr 0.1, momentum 0.9, wd 5e-4, batch 128, cosine)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class SGDRecipe(Recipe):
+    """An SGD training recipe (the CIFAR standard: lr 0.1, momentum 0.9, wd 5e-4, batch 128, cosine);
+    a plugin builds it with :meth:`~benchmark.recipe.Recipe.from_params`."""
 
     epochs: int = 200
     batch_size: int = 128

@@ -6,13 +6,13 @@ from abc import abstractmethod
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from benchmark.augment import contrastive_view
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext
 from benchmark.models.classifier import Classifier
+from benchmark.recipe import Recipe
 from benchmark.ssl.schedule import warmup_cosine
 from benchmark.trace import EpochEvent
 from benchmark.training import autocast, batches, resident, to_model
@@ -43,11 +43,9 @@ class SSLMethod(nn.Module):
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]
 
 
-class PretrainRecipe(BaseModel):
+class PretrainRecipe(Recipe):
     """SGD pretraining: momentum, weight decay, linear warm-up from ``warmup_from x lr``, cosine to
     ``lr x min_lr_ratio``; two views per image from :func:`~benchmark.augment.contrastive_view`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     epochs: int = 1000
     batch_size: int = 512

@@ -8,13 +8,14 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
 from benchmark.augment import random_flip, random_resized_crop
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext
 from benchmark.models.classifier import Classifier
+from benchmark.recipe import Recipe
 from benchmark.trace import EpochEvent, Trace
 from benchmark.training import autocast, batches, resident, to_model
 
@@ -22,7 +23,7 @@ from benchmark.training import autocast, batches, resident, to_model
 FeatureSource = Callable[[int], torch.Tensor]
 
 
-class ProbeRecipe(BaseModel):
+class ProbeRecipe(Recipe):
     """The CP/TP linear-evaluation recipe (kaiwenzha/contrastive-poisoning ``evaluation.py``,
     TrustMLRG/TransPoison ``evaluation.py``): SGD lr 1.0, momentum 0.9, wd 0, batch 512, 100
     epochs, lr x0.2 after epochs 60/75/90 (``milestones`` are fractions of ``epochs``); every
@@ -36,8 +37,6 @@ class ProbeRecipe(BaseModel):
     the first epoch's features) and folds the scaling into the returned layer (a deviation, for
     small nets whose raw features suit a different lr).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     epochs: int = 100
     batch_size: int = 512

@@ -106,29 +106,10 @@ class SSLVictim(Victim):
 
     def pretrain_recipe(self) -> PretrainRecipe:
         p = self.params
-        return PretrainRecipe(
-            epochs=p.epochs,
-            batch_size=p.batch_size,
-            lr=p.lr,
-            momentum=p.momentum,
-            weight_decay=p.weight_decay,
-            warmup_epochs=p.warmup_epochs,
-            warmup_from=p.warmup_from / p.lr,
-            min_lr_ratio=p.min_lr_ratio,
-            crop_scale=(p.crop_scale_min, 1.0),
-        )
+        return PretrainRecipe.from_params(p, warmup_from=p.warmup_from / p.lr, crop_scale=(p.crop_scale_min, 1.0))
 
     def probe_recipe(self) -> ProbeRecipe:
-        p = self.params
-        return ProbeRecipe(
-            epochs=p.probe_epochs,
-            batch_size=p.probe_batch_size,
-            lr=p.probe_lr,
-            weight_decay=p.probe_weight_decay,
-            standardize=p.probe_standardize,
-            augment=p.probe_augment,
-            views=p.probe_views,
-        )
+        return ProbeRecipe.from_params(self.params, "probe_")
 
     def fit(self, train: ImageDataset, ctx: RunContext, hooks: TrainHooks) -> nn.Module:
         p = self.params

@@ -61,17 +61,7 @@ class TAAP(Attack):
     }
 
     def recipe(self) -> SGDRecipe:
-        p = self.params
-        return SGDRecipe(
-            epochs=p.ref_epochs,
-            batch_size=128,
-            lr=p.ref_lr,
-            momentum=0.9,
-            weight_decay=p.ref_weight_decay,
-            schedule="cosine",
-            warmup_epochs=p.ref_warmup_epochs,
-            drop_last=False,
-        )
+        return SGDRecipe.from_params(self.params, "ref_", batch_size=128, momentum=0.9, schedule="cosine", drop_last=False)
 
     def generate(self, train: ImageDataset, ctx: RunContext) -> Poison:
         p = self.params

@@ -93,18 +93,7 @@ class TAP(Attack):
     }
 
     def recipe(self) -> SGDRecipe:
-        p = self.params
-        return SGDRecipe(
-            epochs=p.ref_epochs,
-            batch_size=128,
-            lr=p.ref_lr,
-            momentum=0.9,
-            weight_decay=p.ref_weight_decay,
-            nesterov=True,
-            schedule=p.ref_schedule,
-            milestones=p.ref_milestones,
-            warmup_epochs=p.ref_warmup_epochs,
-        )
+        return SGDRecipe.from_params(self.params, "ref_", batch_size=128, momentum=0.9, nesterov=True)
 
     def augmentation(self, train: ImageDataset) -> tuple[Augment, str]:
         """The differentiable augmentation of reference training and crafting, and its cache name."""

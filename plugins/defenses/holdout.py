@@ -117,10 +117,7 @@ class Scratch(Defense):
         holdout = check_holdout(holdout, self.name)
         with seeded(ctx, "scratch.repair"):
             net = reinitialized(model).train().requires_grad_(True)
-            recipe = SGDRecipe(
-                epochs=p.epochs, batch_size=min(p.batch_size, len(holdout)), lr=p.lr, momentum=p.momentum,
-                weight_decay=p.weight_decay, nesterov=p.nesterov,
-            )
+            recipe = SGDRecipe.from_params(p, batch_size=min(p.batch_size, len(holdout)))
             quiet = dataclasses.replace(ctx, trace=Trace())
             train_supervised(net, holdout, recipe, quiet, augment=crop_flip, desc="scratch")
         return net.eval()

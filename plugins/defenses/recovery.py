@@ -72,9 +72,7 @@ class Recovery(Defense):
         p = self.params
         model = copy.deepcopy(model).to(ctx.device)
         origin = snapshot(model)
-        recipe = SGDRecipe(
-            epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay, grad_clip=p.grad_clip
-        )
+        recipe = SGDRecipe.from_params(p)
         g = ctx.generator("recovery.batches")
         opt = make_optimizer(model.parameters(), recipe)
         bs = min(p.batch_size, len(holdout))

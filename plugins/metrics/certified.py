@@ -210,8 +210,7 @@ class CertifiedLearnability(Metric):
 
     # ---------------------------------------------------------------------------- the surrogate
     def recipe(self) -> SGDRecipe:
-        p = self.params
-        return SGDRecipe(epochs=p.surrogate_epochs, batch_size=p.surrogate_batch_size, lr=p.surrogate_lr, momentum=0.9, weight_decay=5e-4, grad_clip=5.0)
+        return SGDRecipe.from_params(self.params, "surrogate_", momentum=0.9, weight_decay=5e-4, grad_clip=5.0)
 
     def surrogate(self, train: ImageDataset, ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
         """The certification surrogate of ``train`` (from ``ctx.cache`` when it holds one) and its

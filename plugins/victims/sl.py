@@ -57,19 +57,7 @@ class SL(Victim):
         p = self.params
         mean, std = train.mean_std()
         model = build_classifier(p.arch, train.shape[0], train.num_classes, mean, std, ctx.device)
-        recipe = SGDRecipe(
-            epochs=p.epochs,
-            batch_size=p.batch_size,
-            lr=p.lr,
-            momentum=p.momentum,
-            weight_decay=p.weight_decay,
-            nesterov=p.nesterov,
-            schedule=p.schedule,
-            milestones=p.milestones,
-            gamma=p.gamma,
-            warmup_epochs=p.warmup_epochs,
-            grad_clip=p.grad_clip,
-        )
+        recipe = SGDRecipe.from_params(p)
 
         def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
             x = random_crop(x, p.crop_padding, g)
