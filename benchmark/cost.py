@@ -22,7 +22,9 @@ from typing import Any, Self
 
 import yaml
 
+from benchmark.data.split import holdout_size
 from benchmark.errors import UserError
+from benchmark.interfaces import Metric
 
 COSTS = Path(__file__).with_name("costs.yaml")
 KINDS = ("train", "grad", "forward", "ssl")
@@ -212,17 +214,23 @@ def dataset_sizes(resolved: Any, model: CostModel) -> Sizes:
     else:
         tr, te = resolved.dataset.load()
         train, test = len(tr), len(te)
-    holdout = d.holdout
-    if isinstance(holdout, str):
-        holdout = round(float(holdout.rstrip("%")) / 100 * train)
-    n = min(d.subset, train - holdout) if d.subset else train - holdout
-    return Sizes(n=n, n_test=min(d.test_subset or test, test), n_holdout=int(holdout or 0))
+    # as benchmark.data.split.make_splits: a percentage is of the subset when there is one (the
+    # hold-out is then drawn outside it), else of the training set, which it leaves
+    if d.subset:
+        n = min(d.subset, train)
+        holdout = holdout_size(d.holdout, n)
+    else:
+        holdout = holdout_size(d.holdout, train)
+        n = train - holdout
+    return Sizes(n=n, n_test=min(d.test_subset or test, test), n_holdout=holdout)
 
 
 def estimate(plan: Any, pending_cells: list[Any], pending_poisons: set[str], *, slots: int = 1,
              devices: tuple[str, ...] | None = None, model: CostModel | None = None) -> Estimate:
     """The cost of the poisons in ``pending_poisons`` and of ``pending_cells`` (n/a cells cost
-    nothing) on each device kind."""
+    nothing) on each device kind. Pending cells that differ only in defenses that leave the
+    victim's training alone (``none``, the model-stage ones) pay for one training of it, as the
+    runner trains it once; every cell pays again when a metric observes the training."""
     model = model or CostModel()
     r = plan.resolved
     sizes = dataset_sizes(r, model)
@@ -231,6 +239,8 @@ def estimate(plan: Any, pending_cells: list[Any], pending_poisons: set[str], *, 
     attack_work = {job.key: model.work(job.attack, sizes) for job in plan.jobs if job.key in pending_poisons}
     victim_work: dict[int, Work] = {}
     cell_work: list[tuple[str, Work]] = []
+    observed = any(type(m).observer is not Metric.observer for m in r.metrics)  # no reuse then (see the runner)
+    trained: set[tuple[str, int, int]] = set()  # victims trained once for cells that differ only in such defenses
     for cell in pending_cells:
         if not cell.defense.applies_to(cell.victim):
             continue
@@ -238,7 +248,11 @@ def estimate(plan: Any, pending_cells: list[Any], pending_poisons: set[str], *, 
         if vid not in victim_work:
             victim_work[vid] = model.work(cell.victim, sizes)
         w = Work()
-        w += victim_work[vid]
+        shared = (cell.job.key, vid, cell.seed)
+        if observed or not cell.defense.leaves_training_alone() or shared not in trained:
+            w += victim_work[vid]
+        if not observed and cell.defense.leaves_training_alone():
+            trained.add(shared)
         vtrain = victim_work[vid].images("train")
         w += model.work(cell.defense, sizes, victim=cell.victim, victim_train=vtrain)
         for m in r.metrics:

@@ -230,6 +230,13 @@ class Defense(Plugin):
     def repair(self, model: nn.Module, holdout: ImageDataset, ctx: RunContext) -> nn.Module:
         return model
 
+    def leaves_training_alone(self) -> bool:
+        """Whether the victim trains as without any defense (no data transform, no training hooks:
+        ``none`` and the model-stage defenses). Cells that differ only in such defenses train the
+        very same victim: the runner trains it once and the cost estimate counts it once."""
+        cls = type(self)
+        return self.stage in ("none", "model") and cls.transform is Defense.transform and cls.train_hooks is Defense.train_hooks
+
 
 # ------------------------------------------------------------------------------------------ metric
 

@@ -26,7 +26,7 @@ from benchmark.data.dataset import DataSplits, ImageDataset
 from benchmark.data.split import SplitError, make_splits
 from benchmark.errors import ConfigError, DatasetError, UserError
 from benchmark.fitting import defense_context
-from benchmark.interfaces import CellArtifacts, Defense, Poison, RunContext
+from benchmark.interfaces import CellArtifacts, Poison, RunContext
 from benchmark.models import classifier_from_state, classifier_spec
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.provenance import numerics, provenance
@@ -335,23 +335,15 @@ class Runner:
         self._poisons[job.key] = p
         return p
 
-    @staticmethod
-    def plain_training(defense: Defense) -> bool:
-        """Whether ``defense`` leaves the victim's training alone (no data transform, no training
-        hooks: ``none`` and the model-stage defenses), so cells that differ only in such defenses
-        train the very same victim."""
-        cls = type(defense)
-        return defense.stage in ("none", "model") and cls.transform is Defense.transform and cls.train_hooks is Defense.train_hooks
-
     def fit_victim(self, cell: Cell, train: ImageDataset, ctx: RunContext, curves: CurveRecorder, reuse: bool = True) -> nn.Module:
         """The cell's trained victim. A victim trained without any defense in its training (see
-        :meth:`plain_training`) is kept in memory, with its curves and torch's RNG state after
+        :meth:`~benchmark.interfaces.Defense.leaves_training_alone`) is kept in memory, with its curves and torch's RNG state after
         training, so the next cell of the same poison, victim and seed with another such defense
         (``none``, then ``i-bau``, ``sau``, ``finetune``...) starts from a copy instead of training
         it again: the same model, curves and RNG state as a fresh training, so the same numbers.
         Not when a metric observes the training (``reuse=False``): it must see every epoch."""
         self._reused = False
-        if not (reuse and self.reuse_victims and self.plain_training(cell.defense)):
+        if not (reuse and self.reuse_victims and cell.defense.leaves_training_alone()):
             return cell.victim.fit(train, ctx, cell.defense.train_hooks(ctx))
         key = spec_key({"kind": "victim", "poison": cell.job.key, "victim": cell.victim.spec(), "seed": cell.seed})
         if key in self._victims:

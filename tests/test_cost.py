@@ -149,3 +149,32 @@ def test_the_paper_matrix_is_priced_from_scratch():
     assert fe.estimate.device_hours("cuda-h100") > 1000  # contrastive pretraining dominates
     md = render_markdown(fe, "tp-table-9")
     assert "| cp-byol |" in md and "39.4 h" in md
+
+
+def test_holdout_sizes_follow_the_splits():
+    """A percentage hold-out is of the subset (drawn outside it), else of the training set, which
+    it leaves: as benchmark.data.split.make_splits. Digits has 1,257 training images here."""
+    reg, model = get_registry(), _model()
+    for dataset, sizes in (({"name": "digits", "subset": 200, "holdout": "10%"}, Sizes(n=200, n_test=540, n_holdout=20)),
+                           ({"name": "digits", "holdout": "10%"}, Sizes(n=1131, n_test=540, n_holdout=126)),
+                           ({"name": "digits", "subset": 200, "holdout": 30}, Sizes(n=200, n_test=540, n_holdout=30))):
+        plan = make_plan(resolve(parse_matrix({**BASE, "dataset": dataset}), reg))
+        assert estimate(plan, [], set(), devices=("cpu",), model=model).sizes == sizes
+
+
+def test_cells_that_differ_only_in_a_model_stage_defense_pay_for_one_training():
+    """clean smoke on 200 digits (hold-out 20): none = sl's 400 train + 540 test forward = 9.4 s;
+    finetune (1 epoch x 20 hold-out images) reuses that victim: 0.2 + 5.4 s. A metric that observes
+    the training (UD) stops the reuse, as in the runner: each cell trains again."""
+    m = {**BASE, "dataset": {"name": "digits", "subset": 200, "holdout": "10%"}, "attacks": ["clean"],
+         "defenses": ["none", "finetune"], "seeds": [0, 1]}
+    plan = make_plan(resolve(parse_matrix(m), get_registry()))
+    est = estimate(plan, plan.cells, set(), devices=("cpu",), model=_model(100.0))
+    by = {(c.defense.name, c.seed): s for c, (_, s) in zip(plan.cells, est.cell_s["cpu"], strict=True)}
+    assert by == pytest.approx({("none", 0): 9.4, ("none", 1): 9.4, ("finetune", 0): 5.6, ("finetune", 1): 5.6})
+    alone = make_plan(resolve(parse_matrix({**m, "defenses": ["finetune"]}), get_registry()))  # nothing trained it yet
+    assert [s for _, s in estimate(alone, alone.cells, set(), devices=("cpu",), model=_model(100.0)).cell_s["cpu"]] == pytest.approx([9.6, 9.6])
+    ud = make_plan(resolve(parse_matrix({**m, "metrics": ["accuracy", "unlearnable-distance"]}), get_registry()))
+    est = estimate(ud, ud.cells, set(), devices=("cpu",), model=_model(100.0))
+    by = {(c.defense.name, c.seed): s for c, (_, s) in zip(ud.cells, est.cell_s["cpu"], strict=True)}
+    assert by["finetune", 0] - by["none", 0] == pytest.approx(0.2)
