@@ -183,8 +183,14 @@ class Estimate:
     slots: int
     sizes: Sizes
 
+    def poison_hours(self, device: str) -> float:
+        return sum(s for _, s in self.attack_s[device]) / 3600
+
+    def cell_hours(self, device: str) -> float:
+        return sum(s for _, s in self.cell_s[device]) / 3600
+
     def device_hours(self, device: str) -> float:
-        return (sum(s for _, s in self.attack_s[device]) + sum(s for _, s in self.cell_s[device])) / 3600
+        return self.poison_hours(device) + self.cell_hours(device)
 
     def wall_hours(self, device: str, slots: int | None = None) -> float:
         """List scheduling on ``slots`` devices: attack jobs first (longest first), each cell once
@@ -280,8 +286,7 @@ def render(est: Estimate, model: CostModel | None = None) -> str:
         head += f"  {f'wall, {est.slots} in parallel':>20}"
     lines.append(head)
     for dev in est.devices:
-        a = sum(s for _, s in est.attack_s[dev]) / 3600
-        c = sum(s for _, s in est.cell_s[dev]) / 3600
+        a, c = est.poison_hours(dev), est.cell_hours(dev)
         row = f"  {dev:<11} {_hours(a):>10} {_hours(c):>10} {_hours(a + c):>13} {_hours(est.wall_hours(dev, 1)):>15}"
         if est.slots > 1:
             row += f"  {_hours(est.wall_hours(dev)):>20}"
@@ -352,8 +357,7 @@ def render_markdown(fe: FileEstimate, anchor: str | None = None, model: CostMode
     rates = model.data["rates"]
     lines = ["| device | poisons | cells | device-hours |", "| --- | ---: | ---: | ---: |"]
     for dev in est.devices:
-        a = sum(s for _, s in est.attack_s[dev]) / 3600
-        c = sum(s for _, s in est.cell_s[dev]) / 3600
+        a, c = est.poison_hours(dev), est.cell_hours(dev)
         lines.append(f"| {dev} | {_hours(a)} | {_hours(c)} | {_hours(a + c)} |")
     lines += ["", f"_{fe.documents} matrices, {fe.jobs} poisons, {fe.cells:,} cells"
               + (f" ({fe.na_cells:,} n/a, free)" if fe.na_cells else "") + "; "
