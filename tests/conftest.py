@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,12 @@ from benchmark.data.dataset import ImageDataset
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("UEBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 CIFAR_NPZ = SHARED_DATA / "cifar10-jpeg.npz"
+
+# A suite started in the background of a shell without job control (`pytest ... &` in a script)
+# inherits an ignored SIGINT, and so would every `bench run` it starts: the Ctrl-C tests would see
+# a run that cannot be interrupted. A Python handler is reset to the default in the child on exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def tiny_dataset(n: int = 40, classes: int = 4, channels: int = 3, size: int = 8, seed: int = 0) -> ImageDataset:
