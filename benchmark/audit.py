@@ -113,6 +113,7 @@ def commit_seed(results: str | Path) -> str:
 def candidates(records: list[dict[str, Any]]) -> tuple[list[Candidate], list[tuple[dict[str, Any], str]]]:
     """Records that can be audited (finished, with every spec the rebuild needs), and why the others cannot."""
     ok, bad = [], []
+    fits = _training_costs(records)
     for r in sorted(records, key=lambda r: str(r.get("key"))):
         if r.get("status") != "ok":
             continue
@@ -120,8 +121,31 @@ def candidates(records: list[dict[str, Any]]) -> tuple[list[Candidate], list[tup
         if missing:
             bad.append((r, f"the record lacks {', '.join(missing)} (written before records kept them)"))
             continue
-        ok.append(Candidate(r, float(r.get("poison_meta", {}).get("wall_s") or 0.0), float(r.get("wall_s") or 0.0)))
+        cell_s = float(r.get("wall_s") or 0.0)
+        if (r.get("timing") or {}).get("victim_reused"):
+            cell_s += fits.get(_training_of(r), 0.0)  # the audit trains the victim its sibling trained
+        ok.append(Candidate(r, float(r.get("poison_meta", {}).get("wall_s") or 0.0), cell_s))
     return ok, bad
+
+
+def _training_of(r: dict[str, Any]) -> str:
+    """What a victim's training depends on: the poison (attack, its seed, the data), the victim and the seed."""
+    return json.dumps([r.get(k) for k in ("dataset_spec", "attack_spec", "attack_seed", "victim_spec", "seed")], sort_keys=True)
+
+
+def _training_costs(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Recorded seconds of each victim training, from the cells that trained it rather than reused it
+    (a cell that reused a sibling's victim recorded only its own repair and metrics; auditing it alone
+    trains the victim again). Records without a timing block count their whole wall time."""
+    out: dict[str, float] = {}
+    for r in records:
+        t = r.get("timing") or {}
+        if r.get("status") != "ok" or t.get("victim_reused"):
+            continue
+        s = float(t["victim_s"] if t.get("victim_s") is not None else r.get("wall_s") or 0.0)
+        k = _training_of(r)
+        out[k] = max(out.get(k, 0.0), s)
+    return out
 
 
 def _device_type(rec: dict[str, Any]) -> str:

@@ -255,9 +255,10 @@ def estimate(plan: Any, pending_cells: list[Any], pending_poisons: set[str], *, 
             victim_work[vid] = model.work(cell.victim, sizes)
         w = Work()
         shared = (cell.job.key, vid, cell.seed)
-        if observed or not cell.defense.leaves_training_alone() or shared not in trained:
+        reusable = not observed and cell.defense.leaves_training_alone()
+        if not (reusable and shared in trained):
             w += victim_work[vid]
-        if not observed and cell.defense.leaves_training_alone():
+        if reusable:
             trained.add(shared)
         vtrain = victim_work[vid].images("train")
         w += model.work(cell.defense, sizes, victim=cell.victim, victim_train=vtrain)

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from benchmark.audit import Candidate, choose, commit_seed, rebuild, rebuild_matrix
+from benchmark.audit import Candidate, candidates, choose, commit_seed, rebuild, rebuild_matrix
 from benchmark.config import parse_matrix, resolve
 from benchmark.errors import UserError
 from benchmark.registry import get_registry
@@ -57,6 +57,23 @@ def test_choice_is_deterministic_and_fits_the_budget():
     chosen, skipped = choose([gpu], 1, 1000, "s", device="cpu")
     assert not chosen and "recorded on cuda: its cost on cpu is unknown" in skipped[0][1]
     assert choose([gpu], 1, 1000, "s", device="cuda")[0] == [gpu]
+
+
+def test_a_cell_that_reused_its_siblings_victim_is_priced_with_that_training():
+    def rec(key, defense, timing, wall_s, seed=0):
+        specs = {k: {"name": k} for k in ("dataset_spec", "dataset_source", "attack_spec", "victim_spec", "defense_spec")}
+        specs["defense_spec"] = {"name": defense}
+        return {"key": key, "status": "ok", "seed": seed, "attack_seed": 0, "metric_specs": [{"name": "accuracy"}],
+                "poison_meta": {"wall_s": 200.0}, "timing": timing, "wall_s": wall_s, **specs}
+    recs = [
+        rec("a", "none", {"victim_s": 300.0, "victim_reused": False}, 310.0),
+        rec("b", "recovery", {"victim_s": 0.0, "victim_reused": True, "repair_s": 15.0}, 19.0),
+        rec("c", "finetune", {"victim_s": 0.0, "victim_reused": True}, 12.0, seed=1),  # no sibling with seed 1
+        rec("d", "none", None, 120.0, seed=2),  # an old record without a timing block: its wall time
+        rec("e", "scratch", {"victim_s": 0.0, "victim_reused": True}, 5.0, seed=2),
+    ]
+    cost = {c.record["key"]: c.cell_s for c in candidates(recs)[0]}
+    assert cost == {"a": 310.0, "b": 319.0, "c": 12.0, "d": 120.0, "e": 125.0}
 
 
 def test_a_record_rebuilds_to_its_own_key(recorded):

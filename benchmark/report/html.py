@@ -1,6 +1,7 @@
 """The static HTML report: ``index.html`` (every table, sortable and filterable, figures) and one
-page per cell group (params, provenance, curves, errors). No server, no network: the CSS and JS
-are inline, links are relative, so the folder opens from disk and can be copied anywhere."""
+page per cell group (params, provenance, curves, errors). No server, no network: one stylesheet
+(``style.css``, written beside ``index.html``), the JS inline, links relative, so the folder opens
+from disk and can be copied anywhere."""
 
 from __future__ import annotations
 
@@ -75,11 +76,15 @@ def esc(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
 
+STYLESHEET = "style.css"  # the report's one stylesheet (CSS), linked by every page
+
+
 def page(title: str, body: str, *, root: str = "", script: bool = False) -> str:
+    """A page of the report; ``root`` is the relative path from it to the report's folder."""
     js = f"<script>{JS}</script>" if script else ""
     return (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>{body}{js}</body></html>\n"
+        f'<title>{esc(title)}</title><link rel="stylesheet" href="{esc(root)}{STYLESHEET}"></head><body>{body}{js}</body></html>\n'
     )
 
 
@@ -303,4 +308,4 @@ def group_html(results: Results, sec: Section, cells: list[Cell]) -> str:
             out.append("<h3>metrics asked for</h3>" + "".join(f"<p><code>{esc(m.get('name'))} v{esc(m.get('version'))}</code></p>{_kv(m.get('params') or {})}" for m in r["metric_specs"] if isinstance(m, dict)))
         out.append("</div>")
     out.append("</main>")
-    return page(f"{title} — uebench", "".join(out))
+    return page(f"{title} — uebench", "".join(out), root="../")

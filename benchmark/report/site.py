@@ -1,6 +1,7 @@
 """``bench report RESULTS -o DIR``: the whole report of a results directory, as static files.
 
     DIR/index.html            every table, sortable and filterable; figures; failures
+    DIR/style.css             the one stylesheet every page links
     DIR/cells/<group>.html    one page per cell group: metrics per seed, curves, params, provenance, errors
     DIR/tables.md             the same tables as markdown (what LEADERBOARD.md shows)
     DIR/tables.json           the same tables, numbers as numbers (see benchmark.report.exports)
@@ -31,7 +32,7 @@ from benchmark.report.figures import (
     load_stamps,
     save_stamps,
 )
-from benchmark.report.html import group_html, index_html
+from benchmark.report.html import CSS, STYLESHEET, group_html, index_html
 from benchmark.report.markdown import Figures, render_markdown
 from benchmark.report.records import Results, load_results, slug
 from benchmark.report.tables import Table, build_tables, group_page
@@ -153,6 +154,7 @@ def write_report(
         pages.add(Path(rel).name)
     _prune(out / "cells", "*.html", pages)
     exports = [("tables.md", "tables.md"), ("tables.csv", "tables.csv"), ("tables.json", "tables.json"), ("cells.csv", "cells.csv")]
+    atomic_write_bytes(out / STYLESHEET, CSS.encode())
     atomic_write_bytes(out / "index.html", index_html(res, tables, figs, exports).encode())
     n_tables = sum(len(ts) for ts in tables.values())
     n_figs = sum(len(v) for v in figs.values())

@@ -34,7 +34,17 @@ def test_index_has_every_table_and_links_every_cell_to_an_existing_page(site: Pa
     assert len(links) == 3 * 2 * 3  # every (attack, victim, defense) group, n/a and failed ones too
     for link in links:
         assert (site / link).is_file()
-    assert "<script>" in html and "<style>" in html
+    assert "<script>" in html and '<link rel="stylesheet" href="style.css">' in html
+    assert (site / "style.css").read_text().startswith("\n:root{")
+
+
+def test_every_page_links_the_one_stylesheet(site: Path) -> None:
+    pages = sorted((site / "cells").glob("*.html"))
+    assert pages
+    for p in pages:
+        text = p.read_text()
+        assert '<link rel="stylesheet" href="../style.css">' in text and "<style>" not in text
+        assert (p.parent / "../style.css").resolve().is_file()
 
 
 def test_self_contained_no_network(site: Path) -> None:
