@@ -91,7 +91,8 @@ def _run(args: argparse.Namespace) -> int:
     """Run every matrix of the file in order into one results directory."""
     from benchmark.executors import execute
     from benchmark.report import write_leaderboard
-    from benchmark.runner import Runner, Summary
+    from benchmark.runner import Runner
+    from benchmark.summary import Summary
 
     resolved = _load_resolved(args.matrix, args)
     many = len(resolved) > 1

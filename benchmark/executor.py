@@ -42,7 +42,7 @@ from benchmark.plugin import Plugin
 
 if TYPE_CHECKING:  # the runner imports the config, which looks executors up: types only here
     from benchmark.config import Resolved
-    from benchmark.runner import Summary
+    from benchmark.summary import Summary
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ class Survey:
     """What a results directory says about its cells: records, locks, SLURM tasks."""
 
     def __init__(self, results: str | Path, *, queue: bool = True) -> None:
-        from benchmark.executors.slurm import active_tasks, my_jobs, read_submissions
+        from benchmark.executors.slurm_queue import active_tasks, my_jobs, read_submissions
 
         self.root = Path(results)
         self.store = ResultStore(self.root, warn=lambda m: None)

@@ -37,15 +37,9 @@ from benchmark.config import parse_matrix, resolve
 from benchmark.fitting import defend_and_fit
 from benchmark.registry import get_registry
 from benchmark.runner import Runner
+from benchmark.sal import model_sharpness, sal_value, unlearnable_distance
 from benchmark.training import accuracy
-from plugins.metrics.unlearnable_distance import (
-    EpochSnapshots,
-    RunSharpness,
-    UnlearnableDistance,
-    model_sharpness,
-    sal_value,
-    unlearnable_distance,
-)
+from plugins.metrics.unlearnable_distance import EpochSnapshots, RunSharpness, UnlearnableDistance
 
 MATRIX = {
     "name": "ud-approximation",

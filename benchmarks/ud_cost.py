@@ -26,7 +26,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmark.models import build_classifier
-from plugins.metrics.unlearnable_distance import UnlearnableDistance, scored_layers
+from benchmark.sal import scored_layers
+from plugins.metrics.unlearnable_distance import UnlearnableDistance
 
 
 def _rate(step, batch: int, n: int) -> float:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmark.config import Resolved
 from benchmark.executor import RunOptions
-from benchmark.runner import Summary
+from benchmark.summary import Summary
 
 
 def execute(resolved: Resolved, results: str | Path, *, progress: bool | None = None, verbose: bool = False,

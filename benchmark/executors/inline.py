@@ -6,7 +6,8 @@ from pathlib import Path
 
 from benchmark.config import Resolved
 from benchmark.executor import Executor, RunOptions
-from benchmark.runner import Runner, Summary
+from benchmark.runner import Runner
+from benchmark.summary import Summary
 
 
 class Inline(Executor):

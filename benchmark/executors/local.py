@@ -29,7 +29,7 @@ from benchmark.config import Resolved
 from benchmark.errors import UserError
 from benchmark.executor import Executor, RunOptions
 from benchmark.params import Params
-from benchmark.runner import Summary
+from benchmark.summary import Summary
 
 
 class LocalParams(Params):

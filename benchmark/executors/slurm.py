@@ -36,12 +36,9 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
@@ -50,13 +47,10 @@ from pydantic import Field, field_validator
 from benchmark.config import Resolved
 from benchmark.errors import UserError
 from benchmark.executor import Executor, RunOptions
+from benchmark.executors.slurm_queue import ENDED, SUBMISSIONS, active_tasks, my_jobs
+from benchmark.executors.slurm_task import SlurmTask
 from benchmark.params import Params
-from benchmark.runner import Summary
-
-#: SLURM job states after which a job will not run again (anything else is still in the queue).
-ENDED = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
-                   "DEADLINE", "PREEMPTED", "REVOKED", "SPECIAL_EXIT"})
-SUBMISSIONS = "submissions.jsonl"
+from benchmark.summary import Summary
 
 
 class SlurmParams(Params):
@@ -97,78 +91,6 @@ class SlurmParams(Params):
         return v
 
 
-# ------------------------------------------------------------------------------------ queue
-
-
-def my_jobs(log: Callable[[str], None] | None = None) -> dict[str, tuple[str, str]] | None:
-    """``{job id: (state, reason)}`` of this user's jobs that slurmctld still knows (array tasks
-    one by one: ``123_4``), or ``None`` when ``squeue`` is missing or does not answer."""
-    import getpass
-
-    if shutil.which("squeue") is None:
-        return None
-    cmd = ["squeue", "-h", "--array", "-t", "all", f"--user={getpass.getuser()}", "-o", "%i|%T|%r"]
-    for attempt in range(3):
-        try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-        except (OSError, subprocess.SubprocessError) as e:
-            out = None
-            err = str(e)
-        else:
-            assert out is not None  # the run above returned (mypy keeps a former attempt's None)
-            if out.returncode == 0:
-                break
-            err = out.stderr.strip()
-        if attempt < 2:
-            time.sleep(2)
-    else:
-        if log:
-            log(f"squeue does not answer ({err[:200]})")
-        return None
-    assert out is not None  # the loop breaks on a run that answered only
-    jobs: dict[str, tuple[str, str]] = {}
-    for line in out.stdout.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) < 3:
-            continue
-        jid, state, reason = parts[0], parts[1].split()[0].rstrip("+"), parts[2]
-        m = re.fullmatch(r"(\d+)_\[([^\]%]*)(%\d+)?\]", jid)
-        if m:  # a pending range of array tasks (squeue prints them so even with --array sometimes)
-            for part in m.group(2).split(","):
-                lo, _, hi = part.partition("-")
-                for i in range(int(lo), int(hi or lo) + 1):
-                    jobs[f"{m.group(1)}_{i}"] = (state, reason)
-        else:
-            jobs[jid] = (state, reason)
-    return jobs
-
-
-def read_submissions(folder: Path) -> list[dict[str, Any]]:
-    """Every task this results directory's SLURM submissions made, oldest first (one JSON line
-    each: ``job``, ``kind`` attack|cells, ``matrix``, ``poison``, ``cells``, ``log``, ``time``)."""
-    path = folder / SUBMISSIONS
-    out = []
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            item = json.loads(line)
-        except ValueError:
-            continue  # a line cut by a crash mid-write
-        if isinstance(item, dict) and isinstance(item.get("job"), str):
-            out.append(item)
-    return out
-
-
-def active_tasks(folder: Path, queue: dict[str, tuple[str, str]] | None) -> list[dict[str, Any]]:
-    """The submitted tasks still in the queue (pending, running, requeued...), newest first."""
-    if not queue:
-        return []
-    return [t for t in reversed(read_submissions(folder)) if t["job"] in queue and queue[t["job"]][0] not in ENDED]
-
-
 class _CapturedStderr:
     """File descriptor 2 goes to a temporary file inside the block (what sbatch, run by submitit,
     writes there); ``text`` holds it afterwards."""
@@ -190,101 +112,6 @@ class _CapturedStderr:
         self.file.seek(0)
         self.text = self.file.read().decode(errors="replace")
         self.file.close()
-
-
-# ------------------------------------------------------------------------------------ tasks
-
-
-class Preempted(KeyboardInterrupt):
-    """submitit's SIGUSR2 handler requeued this task (time limit or preemption): leave the cell
-    being computed without a record (it starts again in the requeued task), then exit as submitit
-    would. A ``KeyboardInterrupt`` so that the runner does not record the cell as failed."""
-
-    def __init__(self, original: BaseException) -> None:
-        super().__init__(str(original))
-        self.original = original
-
-
-def _wrap_requeue_signal() -> None:
-    """submitit ends its requeue handler with ``sys.exit`` (or raises when it cannot requeue): both
-    would fail the current cell (the runner records a plugin's ``sys.exit`` as its failure). Turn
-    them into :class:`Preempted`."""
-    sig = getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), signal.SIGUSR2)
-    previous = signal.getsignal(sig)
-    if not callable(previous):
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        try:
-            previous(signum, frame)
-        except BaseException as e:  # noqa: BLE001 - SystemExit after a requeue, or "not requeued"
-            raise Preempted(e) from None
-
-    signal.signal(sig, handler)
-
-
-@dataclass
-class SlurmTask:
-    """What one SLURM task runs (pickled by submitit): generate one poison (``kind="attack"``), or
-    compute some cells of one attack (``kind="cells"``), with a :class:`Runner` on the shared
-    results directory. Requeued as is after a time-out or a preemption (``checkpoint``)."""
-
-    matrix: dict[str, Any]
-    file: str | None
-    results: str
-    kind: str
-    poison: str
-    cells: list[str] = field(default_factory=list)
-    retry_failed: bool = False
-    submitted: float = 0.0  # failures recorded after this (by an earlier attempt of this task) are kept
-    verbose: bool = False
-
-    def __call__(self) -> dict[str, Any]:
-        try:
-            return self._run()
-        except Preempted as e:
-            raise e.original from None
-
-    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-        """submitit requeues a task that has this method (time limit, preemption): the same task,
-        which resumes from the results directory."""
-        from submitit.core.utils import DelayedSubmission
-
-        return DelayedSubmission(self, *args, **kwargs)
-
-    def _run(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        from benchmark.config import parse_matrix, resolve
-        from benchmark.registry import get_registry
-        from benchmark.runner import Runner
-
-        _wrap_requeue_signal()
-        job = os.environ.get("SLURM_ARRAY_JOB_ID")
-        job = f"{job}_{os.environ.get('SLURM_ARRAY_TASK_ID')}" if job else os.environ.get("SLURM_JOB_ID", "?")
-        tag = {"name": "slurm", "job": job, "restarts": int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0),
-               "host": os.environ.get("SLURMD_NODENAME", "")}
-        m = parse_matrix({**self.matrix, "executor": "inline"}, file=self.file)
-        runner = Runner(resolve(m, get_registry(), file=self.file), self.results, progress=False, verbose=self.verbose,
-                        retry_failed=self.retry_failed, since=self.submitted, tag=tag,
-                        log=lambda msg: print(msg, file=sys.stderr, flush=True))
-        jobs = {j.key: j for j in runner.plan.jobs}
-        if self.poison not in jobs:
-            raise UserError(f"poison {self.poison} is not in matrix {m.name!r} any more (was the matrix file changed?)")
-        attack = jobs[self.poison]
-        if self.kind == "attack":
-            try:
-                runner.poison(attack)
-            except (KeyboardInterrupt, UserError):
-                raise
-            except Exception as e:  # noqa: BLE001 - the attack's failure: in every cell's record, as inline
-                summary = runner.run(cells=attack.cells)
-                raise RuntimeError(f"poison {attack.attack.display} failed ({len(summary.failed)} cells recorded "
-                                   f"as failed): {type(e).__name__}: {e}") from None
-            return {"poison": self.poison, "job": job}
-        keys = set(self.cells)
-        summary = runner.run(cells=[c for c in attack.cells if c.key in keys])
-        return asdict(summary)
 
 
 # ------------------------------------------------------------------------------------ executor

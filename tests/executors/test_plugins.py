@@ -12,7 +12,8 @@ import pytest
 from benchmark.config import ExecutorSpec, parse_matrix, resolve
 from benchmark.errors import ConfigError, UserError
 from benchmark.executors import execute
-from benchmark.executors.slurm import SlurmParams, my_jobs
+from benchmark.executors.slurm import SlurmParams
+from benchmark.executors.slurm_queue import my_jobs
 from benchmark.registry import DEFAULT_PLUGINS, get_registry
 from tests.test_runner import BASE
 
@@ -110,7 +111,7 @@ def test_slurm_params_are_validated():
 
 
 def test_squeue_output_is_read_array_task_by_array_task(monkeypatch):
-    from benchmark.executors import slurm
+    from benchmark.executors import slurm_queue as slurm
 
     out = "12|RUNNING|None\n13_[2-4%2]|PENDING|JobArrayTaskLimit\n13_0|COMPLETED|None\n14_1|CANCELLED+|None\n"
 
