@@ -69,6 +69,18 @@ class Flaky(SL):
         return super().fit(train, ctx, hooks)
 
 
+class Gated(SL):
+    """sl, except that it waits while the file named by UEBENCH_TEST_GATE exists (at most 5 min)."""
+    name = "gated"
+
+    def fit(self, train, ctx, hooks):
+        import time
+        deadline = time.time() + 300
+        while os.path.exists(os.environ.get("UEBENCH_TEST_GATE", "/nonexistent")) and time.time() < deadline:
+            time.sleep(0.2)
+        return super().fit(train, ctx, hooks)
+
+
 class Greedy(Attack):
     """Breaks its L-inf budget: its poison job fails."""
     name = "greedy"
@@ -79,7 +91,7 @@ class Greedy(Attack):
 
 @hookimpl
 def register_victims():
-    return [Flaky]
+    return [Flaky, Gated]
 
 
 @hookimpl
@@ -100,7 +112,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("UEBENCH_PLUGINS", plugins)
     reset_registry()
     return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{mod}", "UEBENCH_PLUGINS": plugins,
-            "UEBENCH_TEST_FAIL": str(tmp_path / "fail"), "OMP_NUM_THREADS": "1"}
+            "UEBENCH_TEST_FAIL": str(tmp_path / "fail"), "UEBENCH_TEST_GATE": str(tmp_path / "gate"), "OMP_NUM_THREADS": "1"}
 
 
 def bench(env, *args, timeout=600):
@@ -143,7 +155,7 @@ def wait_for(cond, timeout=180, every=0.5, what="condition"):
 
 
 def queue() -> dict[str, str]:
-    from benchmark.executors.slurm import my_jobs
+    from benchmark.executors.slurm_queue import my_jobs
 
     return {j: s for j, (s, _) in (my_jobs() or {}).items()}
 
@@ -200,12 +212,14 @@ def test_a_failed_attack_job_fails_its_cells_and_nothing_waits_forever(tmp_path,
 
 def test_a_cancelled_task_is_reported_then_rerun(tmp_path, env):
     """scancel of a running task: its cell has no record; bench status names it interrupted (with
-    its job); the next bench run submits that cell only and it ends as inline's. (300-epoch cells,
-about 45 s: submitit bypasses SIGTERM, so SLURM kills a cancelled task 5 s after it (KillWait); a
-shorter cell could finish first.)"""
-    over = {"attacks": ["clean"], "victims": [{"name": "sl", "params": {"epochs": 300}}], "defenses": ["none", "iss-bdr"]}
+    its job); the next bench run submits that cell only and it ends as inline's. The cells wait
+behind a gate file until the cancelled task has ended: submitit bypasses SIGTERM, so SLURM kills a
+cancelled task only 5 s after it (KillWait), and a cell left running could finish first."""
+    over = {"attacks": ["clean"], "victims": ["gated"], "defenses": ["none", "iss-bdr"]}
     m = write(tmp_path, **over)
     res = tmp_path / "res"
+    gate = Path(env["UEBENCH_TEST_GATE"])
+    gate.touch()
     out = bench(env, "run", str(m), "--results", str(res), "--executor", "slurm", *FAST)
     assert out.returncode == 0 and "2 submitted" in out.stderr, out.stderr
     first = json.loads((res / "slurm" / "submissions.jsonl").read_text().splitlines()[-1])  # the cells' array
@@ -220,6 +234,7 @@ shorter cell could finish first.)"""
     subprocess.run(["scancel", job], check=True)
     wait_for(lambda: queue().get(job) not in ("RUNNING", "COMPLETING", "PENDING"), what=f"job {job} to end")
     status = json.loads(bench(env, "status", str(res), str(m), "--json").stdout)[0]
+    gate.unlink()
     pending = {x["key"]: x["detail"] for x in status["pending"]}
     assert victim["key"] in pending and "interrupted" in pending[victim["key"]] and job in pending[victim["key"]], status
     assert first["job"].split("_")[0] in job
