@@ -135,7 +135,8 @@ class Poison:
     perturbation (``[N,C,H,W]`` sample-wise or ``[K,C,H,W]`` class-wise, may be ``None``);
     ``kind`` ``"samplewise" | "classwise" | "none"``; ``meta`` hyperparameters and statistics
     (numbers and strings only: it goes into JSON); ``surrogate`` an optional model the attack
-    trained (PUE's certification surrogate, TAP's reference model).
+    trained (PUE's noise-robust certification surrogate, TAP's reference model; see
+    :data:`benchmark.weight_noise.ROBUST_SURROGATE_LEVELS` for which ones are certified).
     """
 
     x: torch.Tensor

@@ -35,6 +35,12 @@ from benchmark.interfaces import RunContext
 from benchmark.trace import EpochEvent
 from benchmark.training import Augment, SGDRecipe, autocast, batches, lr_lambda, make_optimizer, resident, to_model
 
+#: The ``Poison.meta`` key under which an attack lists the weight-noise levels its released
+#: surrogate was trained with (PUE's online certification surrogate). A certificate assumes such a
+#: noise-robust surrogate: the ``certified-learnability`` metric certifies an attack's own surrogate
+#: only when its meta has this key (TAP's and AAP's clean reference models are not certified).
+ROBUST_SURROGATE_LEVELS = "noise_levels"
+
 
 def parameters(model: nn.Module) -> list[nn.Parameter]:
     """Every parameter tensor of ``model`` (``named_parameters()`` order, shared ones once)."""

@@ -18,7 +18,7 @@ from benchmark.interfaces import Attack, Poison, RunContext, release
 from benchmark.models import build_classifier
 from benchmark.params import Params
 from benchmark.training import autocast, batches, eval_batch_size, frozen, pgd, resident, to_model
-from benchmark.weight_noise import device_generator, noise_levels, noisy_input_grad, robust_step
+from benchmark.weight_noise import ROBUST_SURROGATE_LEVELS, device_generator, noise_levels, noisy_input_grad, robust_step
 
 Batch = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -221,7 +221,7 @@ class PUE(Attack):
                 "train_accuracy": history,
                 "stopped": history[-1] > p.stop_accuracy,
                 "robust_from": robust_from,
-                "noise_levels": list(levels),
+                ROBUST_SURROGATE_LEVELS: list(levels),
                 "generation_images": len(pool),
             },
             surrogate=model,

@@ -24,7 +24,16 @@ from benchmark.models import build_classifier
 from benchmark.params import Params
 from benchmark.trace import Trace
 from benchmark.training import SGDRecipe, accuracy, autocast, batches, eval_batch_size, resident, to_model
-from benchmark.weight_noise import add_noise_, device_generator, noise_levels, parameters, restore_, snapshot, train_robust
+from benchmark.weight_noise import (
+    ROBUST_SURROGATE_LEVELS,
+    add_noise_,
+    device_generator,
+    noise_levels,
+    parameters,
+    restore_,
+    snapshot,
+    train_robust,
+)
 
 #: certify.py's radius grid
 OFFICIAL_ETAS = (
@@ -146,8 +155,11 @@ class CertifiedLearnability(Metric):
     cached artifact keyed by the training data's content, the recipe and the seed (the cell seed
     and ``seed``): every victim and model-stage defense of an attack shares it; the N accuracies
     are cached by the surrogate's weights, the test images, ``sigma``, ``draws`` and the seed.
-    Where the attack released its own online surrogate (``cell.poison.surrogate``: PUE's), it is
-    certified as well, reported under ``online_*`` keys (``online: false`` skips it).
+    Where the attack released its own noise-robust online surrogate (``cell.poison.surrogate``
+    with the weight-noise levels it was trained with in the poison's meta: PUE's), it is certified
+    as well, reported under ``online_*`` keys (``online: false`` skips it). A surrogate trained
+    without weight noise (TAP's and AAP's reference models, trained on clean data) is not: its
+    certificate would be a clean model's, under a label that reads as the attack's.
 
     The certificate covers only the L2 ball of radius ``eta`` around the surrogate's parameters, and
     it is a property of (training data, surrogate recipe, sigma). How far it reaches is set by
@@ -288,7 +300,7 @@ class CertifiedLearnability(Metric):
         model, _ = self.surrogate(cell.train, ctx)
         out = self.certificate(model, test, ctx)
         online = cell.poison.surrogate
-        if p.online and online is not None:
+        if p.online and online is not None and ROBUST_SURROGATE_LEVELS in cell.poison.meta:
             out.update(self.certificate(online.to(ctx.device).eval(), test, ctx, prefix="online_"))
         return out
 
