@@ -95,13 +95,24 @@ def _cell_values(records: list[dict[str, Any]], sel: dict[str, str]) -> list[flo
     return out
 
 
-def _fmt(vals: list[float], metric: str) -> str:
+def _fmt(vals: list[float], metric: str, unit: str = "percent") -> str:
+    """Seed mean (± std): one decimal for percentages and minutes, two for plain numbers (UD)."""
     if not vals:
         return "–"
     mean = statistics.fmean(vals)
+    d = 2 if unit == "number" and metric not in PSEUDO else 1
     if metric in PSEUDO or len(vals) == 1:
-        return f"{mean:.1f}"
-    return f"{mean:.1f} ± {statistics.stdev(vals):.1f}"
+        return f"{mean:.{d}f}"
+    return f"{mean:.{d}f} ± {statistics.stdev(vals):.{d}f}"
+
+
+def _unit(records: list[dict[str, Any]], metric: str) -> str:
+    """The metric output's declared unit in the records (``percent`` when none says)."""
+    for r in records:
+        u = (r.get("metric_units") or {}).get(metric)
+        if isinstance(u, dict) and u.get("unit"):
+            return str(u["unit"])
+    return "percent"
 
 
 def _caption(records: list[dict[str, Any]], results: str) -> str:
@@ -133,9 +144,10 @@ def render_table(spec: Spec, root: Path, where: str) -> str:
         for c in cols:
             sel = {**fixed, raxis: r, caxis: c}
             vals = _cell_values(recs, sel)
+            here = [x for x in recs if all(x.get(k) == sel[k] for k in ("attack", "victim", "defense"))]
             if vals:
-                used += [x for x in recs if all(x.get(k) == sel[k] for k in ("attack", "victim", "defense"))]
-            cells.append(_fmt(vals, sel["metric"]))
+                used += here
+            cells.append(_fmt(vals, sel["metric"], _unit(here, sel["metric"])))
         lines.append(f"| {r} | " + " | ".join(cells) + " |")
     if not used:
         return f"_Not measured yet: no record in `{results}` for this table._\n"

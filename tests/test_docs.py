@@ -60,6 +60,15 @@ def test_other_axes_metrics_wall_time_and_not_measured(repo):
     assert "_Not measured yet: no record in `results/cifar10-quick` for this table._" in out and "old" not in out
 
 
+def test_plain_numbers_get_two_decimals(tmp_path):
+    store = ResultStore(tmp_path / "results" / "cifar10-quick")
+    units = {"accuracy": {"metric": "accuracy", "unit": "fraction"}, "ud": {"metric": "unlearnable-distance", "unit": "number"}}
+    for i, (acc, ud) in enumerate([(0.13, 0.636), (0.15, 1.1667)]):
+        store.put(f"k{i}", {**rec("em", acc, seed=i, ud=ud), "metric_units": units})
+    out = regenerate("<!-- generated: table rows=attack:em cols=metric:accuracy,ud -->\n<!-- end generated -->\n", tmp_path, "d.md")
+    assert "| em | 14.0 ± 1.4 | 0.90 ± 0.38 |" in out  # UD: mean 0.901, sample std 0.375
+
+
 @pytest.mark.parametrize(("marker", "message"), [
     ("table rows=attack:em", "a table needs rows"),
     ("table rows=atack:em cols=defense:none", "unknown axis 'atack'"),
