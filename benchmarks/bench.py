@@ -44,10 +44,8 @@ import argparse
 import gc
 import json
 import os
-import platform
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -68,7 +66,7 @@ from benchmark.models import build_classifier
 from benchmark.runtime import tune_cpu_allocator
 from benchmark.training import SGDRecipe, accuracy, train_supervised
 
-from common import NPZ, Result, _status, load_cifar, timed
+from common import NPZ, Result, _status, load_cifar, meta, timed
 from reference import at_reference, certify_reference, em_reference, sl_reference
 
 
@@ -372,24 +370,6 @@ def rss_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         lines.append(f"| {r['kind']} | {r['n']} | {r['dataset_mib']:.0f} | {r['rss_before_mib']:.0f} | {r['peak_rss_mib']:.0f} | {r['growth_mib']:.0f} | {r['seconds']:.1f} | {r['what']} |")
     return "\n".join(lines)
-
-
-def meta(args: argparse.Namespace) -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO, check=False).stdout.strip()
-    except OSError:
-        commit = ""
-    return {
-        "commit": commit, "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": vars(args),
-    }
 
 
 def main(argv: list[str] | None = None) -> int:

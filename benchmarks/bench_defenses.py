@@ -46,7 +46,7 @@ from benchmark.models import build_classifier
 from benchmark.runtime import tune_cpu_allocator
 from benchmark.training import SGDRecipe, train_supervised
 
-from common import Result, load_cifar, timed
+from common import Result, load_cifar, meta, timed
 from reference import ref_loader, ref_model
 
 CELLS = ("ueraser-max", "ueraser-max-tile", "i-bau")
@@ -305,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f"{r.rate / ref[r.cell]:.2f}x" if r.impl == "uebench" and r.cell in ref else ""
         print(f"| {r.cell} | {r.impl} | {r.images} | {r.seconds:.2f} | {r.rate:,.1f} | {r.unit} | {ratio} | {r.peak_mib:,.0f} | {r.note} |")
     if args.json:
-        args.json.write_text(json.dumps([dict(asdict(r), rate=r.rate) for r in results], indent=2))
+        info = {**meta(args), "torch_threads": args.threads or torch.get_num_threads()}  # what each side ran with
+        args.json.write_text(json.dumps({"meta": info, "results": [dict(asdict(r), rate=r.rate) for r in results]}, indent=2))
     return 0
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
+import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -124,3 +127,21 @@ def timed(device: torch.device, fn: Callable[[], Any]) -> tuple[Any, float, floa
     dt = time.perf_counter() - t0
     return out, dt, peak_bytes(device) / 2**20
 
+
+def meta(args: argparse.Namespace) -> dict[str, Any]:
+    """Where and how a benchmark ran (commit, CPU, threads, versions, arguments): the JSON's ``meta``."""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO, check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "commit": commit, "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": vars(args),
+    }

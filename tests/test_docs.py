@@ -60,6 +60,16 @@ def test_other_axes_metrics_wall_time_and_not_measured(repo):
     assert "_Not measured yet: no record in `results/cifar10-quick` for this table._" in out and "old" not in out
 
 
+def test_victim_and_repair_minutes_come_from_the_timing_block(tmp_path):
+    store = ResultStore(tmp_path / "results" / "cifar10-quick")
+    store.put("a", {**rec("em", 0.1), "timing": {"victim_s": 120.0, "victim_reused": False}})
+    store.put("b", {**rec("em", 0.3, defense="sau"), "timing": {"victim_s": 0.0, "victim_reused": True, "repair_s": 30.0}})
+    store.put("c", rec("em", 0.2, defense="iss-jpeg"))  # an older record: no timing block
+    text = "<!-- generated: table rows=defense:none,sau,iss-jpeg cols=metric:victim_min,repair_min attack=em -->\n<!-- end generated -->\n"
+    out = regenerate(text, tmp_path, "d.md")
+    assert "| none | 2.0 | – |" in out and "| sau | – | 0.5 |" in out and "| iss-jpeg | – | – |" in out
+
+
 def test_plain_numbers_get_two_decimals(tmp_path):
     store = ResultStore(tmp_path / "results" / "cifar10-quick")
     units = {"accuracy": {"metric": "accuracy", "unit": "fraction"}, "ud": {"metric": "unlearnable-distance", "unit": "number"}}
