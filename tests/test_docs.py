@@ -113,6 +113,18 @@ def test_the_repository_docs_are_generated_from_the_committed_results():
     assert readme.count("<!-- generated:") >= 3  # the quickstart's leaderboard, the evidence tables, the claims
 
 
+def test_no_draft_placeholder_is_left_in_the_docs():
+    """A draft's stand-in (a line or parenthesis that is one ALL_CAPS_NAME, like QUICK_TP) never ships."""
+    import re
+
+    found = []
+    for path in [REPO / "README.md", REPO / "benchmarks" / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"(^|: |\()[A-Z][A-Z0-9]*_[A-Z0-9_]+(\)|$)", line.strip()):
+                found.append(f"{path.relative_to(REPO)}:{i}: {line.strip()}")
+    assert not found, "\n".join(found)
+
+
 def test_plugins_block_lists_every_built_in_and_only_built_ins(repo):
     import re
 
