@@ -136,11 +136,15 @@ def _training_of(r: dict[str, Any]) -> str:
 def _training_costs(records: list[dict[str, Any]]) -> dict[str, float]:
     """Recorded seconds of each victim training, from the cells that trained it rather than reused it
     (a cell that reused a sibling's victim recorded only its own repair and metrics; auditing it alone
-    trains the victim again). Records without a timing block count their whole wall time."""
+    trains the victim again). Siblings are the cells whose defense leaves training alone: ``none``
+    and the model-stage ones (their timing has ``repair_s``); a data- or train-stage defense trains
+    another victim. Records without a timing block count their whole wall time."""
     out: dict[str, float] = {}
     for r in records:
         t = r.get("timing") or {}
         if r.get("status") != "ok" or t.get("victim_reused"):
+            continue
+        if (r.get("defense_spec") or {}).get("name") != "none" and "repair_s" not in t:
             continue
         s = float(t["victim_s"] if t.get("victim_s") is not None else r.get("wall_s") or 0.0)
         k = _training_of(r)

@@ -71,9 +71,11 @@ def test_a_cell_that_reused_its_siblings_victim_is_priced_with_that_training():
         rec("c", "finetune", {"victim_s": 0.0, "victim_reused": True}, 12.0, seed=1),  # no sibling with seed 1
         rec("d", "none", None, 120.0, seed=2),  # an old record without a timing block: its wall time
         rec("e", "scratch", {"victim_s": 0.0, "victim_reused": True}, 5.0, seed=2),
+        rec("f", "ueraser", {"victim_s": 900.0, "victim_reused": False}, 905.0),  # trains another victim
+        rec("g", "i-bau", {"victim_s": 280.0, "victim_reused": False, "repair_s": 40.0}, 330.0),  # trained it (a sibling)
     ]
     cost = {c.record["key"]: c.cell_s for c in candidates(recs)[0]}
-    assert cost == {"a": 310.0, "b": 319.0, "c": 12.0, "d": 120.0, "e": 125.0}
+    assert cost == {"a": 310.0, "b": 319.0, "c": 12.0, "d": 120.0, "e": 125.0, "f": 905.0, "g": 330.0}
 
 
 def test_a_record_rebuilds_to_its_own_key(recorded):
