@@ -2,8 +2,9 @@
 pipeline written the way the papers' official code does the same work.
 
 Cells (each timed for uebench and, where one exists here, for the reference; the sides alternate
-``--reps`` times, every repetition in a fresh process: the uebench side tunes the allocator as the
-runner does, the reference side keeps glibc's defaults as the papers' scripts do):
+``--reps`` times, every repetition in a fresh process; both sides tune the allocator as the runner
+does, and the reference side runs uebench's network in channels_last: the official loops as a
+careful user runs them, so a speed-up comes from the loops and not from settings anyone can copy):
 
 - ``sl-small-cnn`` / ``sl-resnet18``: one supervised training epoch (crop + flip, SGD, batch 128);
 - ``em``: one outer iteration of sample-wise EM generation (quick profile: 10 model steps of 512,
@@ -18,15 +19,18 @@ runner does, the reference side keeps glibc's defaults as the papers' scripts do
   ``cp-noanomaly`` turns it off);
 - ``tp``: one epoch of the ``tp`` plugin (TP's Algorithm 1: contrastive model and PGD phases,
   supervised model and PGD phases, 5 + 5 steps), against the same loop in TransPoison's idiom
-  (``reference_contrastive.tp_reference``). For these cells both sides run with the tuned allocator
-  and a channels_last model (the careful user's setup); the reference side keeps its DataLoader,
-  kornia augmentations and per-sample Python.
+  (``reference_contrastive.tp_reference``); the reference side keeps its DataLoader, kornia
+  augmentations and per-sample Python.
 
 The reference pipeline keeps the images as HWC uint8 numpy arrays, turns each sample into a PIL
 image in ``__getitem__`` (torchvision's CIFAR10), applies torchvision transforms per sample and
 batches with a torch ``DataLoader``; its loops follow HanxunH/Unlearnable-Examples
 (``perturbation.py``, ``toolbox.PerturbationTool.min_min_attack``, ``madrys.py``): per-sample Python
-loops to add the noise, parameter gradients computed during the noise PGD, a contiguous fp32 model.
+loops to add the noise, the parameters frozen during the noise PGD (as the official code freezes
+them), fp32. The ``sl``, ``em``, ``at`` and ``certify`` figures in ``benchmarks/results/`` files
+written before 2026-12-02's change (``cpu-quick-24854df``, ``cpu-quick-idle-6a35883``,
+``cuda-h100-full-1204f19``) had a reference with glibc's allocator, a contiguous model, a reordered
+small CNN and, for EM, parameter gradients during the PGD: they overstate the gain.
 
 Memory: peak RSS of each CPU cell (``/proc/self/status`` VmHWM, reset before the cell through
 ``/proc/self/clear_refs``), ``torch.cuda.max_memory_allocated`` on CUDA; and, in child processes,
@@ -280,18 +284,15 @@ def rss_scaling(kinds: list[str], sizes: list[int]) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------- sides
 
 CELLS = ("sl-small-cnn", "sl-resnet18", "em", "em-resnet18", "at", "simclr", "certify", "cp", "cp-noanomaly", "tp")
-#: cells whose reference side runs as a careful user would: tuned allocator, channels_last model
-CAREFUL_REFERENCE = ("cp", "cp-noanomaly", "tp")
 
 
 def run_side(cell: str, impl: str, device: str, args: argparse.Namespace) -> Result | None:
-    """One repetition of one side of one cell, in this (fresh) process. The uebench side tunes the
-    allocator as :class:`benchmark.runner.Runner` does; the reference side keeps glibc's defaults,
-    as the papers' scripts run."""
+    """One repetition of one side of one cell, in this (fresh) process. Both sides tune the
+    allocator as :class:`benchmark.runner.Runner` does (the reference as a careful user would)."""
     dev = torch.device(device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if (impl == "uebench" or cell in CAREFUL_REFERENCE) and dev.type == "cpu":
+    if dev.type == "cpu":
         tune_cpu_allocator()
     train, test = load_cifar(50_000 if args.full else 5_000)
 
