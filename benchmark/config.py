@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
@@ -135,6 +135,11 @@ class Matrix(_Strict):
     # torch threads of every job, whatever the executor: float reductions depend on the thread
     # count, so fixing it makes a cell's numbers the same inline, with local workers or on SLURM
     threads: StrictInt = Field(default=1, ge=1, le=256)
+    # float32, or bf16 autocast around forward passes; auto: bfloat16 on CUDA, float32 elsewhere.
+    # bfloat16 on a CPU with AVX512-BF16 trains the small nets ~1.7x faster but weakens EM by 7
+    # points at the quick profile (benchmarks/README.md, "bf16 on a CPU"); records say which ran
+    # (``numerics.dtype``)
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
     attacks: list[AxisEntry] = Field(min_length=1)
     victims: list[AxisEntry] = Field(min_length=1)
     defenses: list[AxisEntry] = Field(default_factory=lambda: [AxisEntry(name="none")], min_length=1)

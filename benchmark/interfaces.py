@@ -53,6 +53,8 @@ class RunContext:
     log: Callable[[str], None] = lambda msg: None
     data_key: str = ""
     trace: Trace = field(default_factory=Trace)
+    #: the matrix's ``precision``: ``auto`` (bf16 autocast on CUDA only), ``float32`` or ``bfloat16``
+    precision: str = "auto"
 
     def generator(self, stream: StreamName | int = "default") -> torch.Generator:
         """A CPU generator seeded from the context seed and ``stream``: a name from
@@ -66,8 +68,9 @@ class RunContext:
 
     @property
     def amp(self) -> bool:
-        """bf16 autocast is used on CUDA only."""
-        return self.device.type == "cuda"
+        """Whether forward passes run in bf16 autocast: on CUDA unless the matrix asks for
+        ``float32``, elsewhere only when it asks for ``bfloat16``."""
+        return self.precision == "bfloat16" or (self.precision == "auto" and self.device.type == "cuda")
 
 
 # ------------------------------------------------------------------------------------------ attack
@@ -277,11 +280,22 @@ class Metric(Plugin):
     unit: ClassVar[Unit] = "number"
     #: per-output exceptions to :attr:`unit`, by the key :meth:`compute` returns
     units: ClassVar[dict[str, Unit]] = {}
+    #: what ``bench audit`` accepts between a recorded value and its recomputation on other float
+    #: kernels (another CPU, another thread count): the largest ``|recorded - recomputed|`` per
+    #: output key, in display units (points for ``fraction`` and ``percent``), ``"*"`` for the keys
+    #: not named. Set it from measured reruns (benchmarks/README.md, "Audit tolerance"), never by
+    #: guess: an output without one must be recomputed identically.
+    audit_tolerance: ClassVar[dict[str, float]] = {}
 
     @classmethod
     def unit_of(cls, key: str) -> Unit:
         """The declared scale of the output ``key``."""
         return cls.units.get(key, cls.unit)
+
+    @classmethod
+    def tolerance_of(cls, key: str) -> float:
+        """``bench audit``'s tolerance for the output ``key`` (0: identical values required)."""
+        return cls.audit_tolerance.get(key, cls.audit_tolerance.get("*", 0.0))
 
     def observer(self, ctx: RunContext) -> Callable[[EpochEvent], None] | None:
         """A fresh listener for one cell's training trace, or ``None`` (the default)."""

@@ -63,12 +63,12 @@ NUMERICS_FIELDS = (
 )
 
 
-def numerics(device: torch.device) -> dict[str, Any]:
+def numerics(device: torch.device, precision: str = "auto") -> dict[str, Any]:
     """Everything besides the code, the data and the seeds that can change a number a job computes.
 
     Two records with equal cell keys but different ``numerics`` may differ in their values (float
     reductions depend on the thread count, the CPU's vector ISA, the GPU and its libraries; bf16
-    autocast on CUDA). Every cell record keeps this dict as ``numerics``; :func:`mixed_numerics`
+    autocast, the default on CUDA and the matrix's ``precision: bfloat16`` elsewhere). Every cell record keeps this dict as ``numerics``; :func:`mixed_numerics`
     says which fields differ across a results directory.
 
     ``dtype``: ``float32`` or ``bfloat16-autocast`` (what :attr:`RunContext.amp` selects);
@@ -82,7 +82,7 @@ def numerics(device: torch.device) -> dict[str, Any]:
     return {
         "device_kind": device.type,
         "device_name": device_name(device),
-        "dtype": "bfloat16-autocast" if RunContext(device=device).amp else "float32",
+        "dtype": "bfloat16-autocast" if RunContext(device=device, precision=precision).amp else "float32",
         "threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "deterministic": torch.are_deterministic_algorithms_enabled(),

@@ -243,6 +243,7 @@ class Runner:
             cache=self.cache,
             log=self.plugin_log,
             data_key=spec_key(self.plan.dataset_spec),
+            precision=self.r.matrix.precision,
         )
 
     def poison(self, job: AttackJob) -> Poison:
@@ -264,7 +265,7 @@ class Runner:
                 raise RuntimeError(f"attack {job.attack.name!r} broke its budget {job.attack.budget()}: {bad}")
             tensors, meta = poison_to_tensors(p)
             meta["wall_s"] = round(time.perf_counter() - t0, 2)
-            meta["numerics"] = numerics(self.device)  # the poison is shared: cells say how it was made
+            meta["numerics"] = numerics(self.device, self.r.matrix.precision)  # the poison is shared: cells say how it was made
             self.log(f"poison {job.attack.name} done in {meta['wall_s']:.1f} s")
             return tensors, meta
 
@@ -342,7 +343,7 @@ class Runner:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "executor": self.tag,
             "provenance": provenance(self.device),
-            "numerics": numerics(self.device),  # what besides code, data and seeds can change a number
+            "numerics": numerics(self.device, self.r.matrix.precision),  # what besides code, data and seeds can change a number
         }
         t0 = time.perf_counter()
         if not cell.defense.applies_to(cell.victim):
@@ -357,6 +358,7 @@ class Runner:
             splits = self.splits()
             poison = self.poison(cell.job)
             rec["poison_meta"] = poison.meta
+            self.cache.reads.clear()  # from here on: what this cell reads that others made (a metric's reference...)
             rec["dataset_sha256"] = self.dataset_sha256
             ctx = self.ctx(cell.seed)
             curves = CurveRecorder()
@@ -372,7 +374,7 @@ class Runner:
             train = cell.defense.transform(train, defense_context(ctx))  # as benchmark.fitting.defend_and_fit
             t_fit = time.perf_counter()
             model = self.fit_victim(cell, train, ctx, curves, reuse=not observed)
-            timing = {"victim_s": round(time.perf_counter() - t_fit, 2), "victim_reused": self._reused}
+            timing: dict[str, Any] = {"victim_s": round(time.perf_counter() - t_fit, 2), "victim_reused": self._reused}
             if cell.defense.stage == "model":
                 assert splits.holdout is not None
                 t_rep = time.perf_counter()
@@ -390,6 +392,8 @@ class Runner:
                 for k, v in m.compute(art, ctx).items():
                     metrics[k] = float(v)
                     units[k] = {"metric": m.name, "unit": m.unit_of(k)}
+            if self.cache.reads:  # made by other cells: recomputing this one alone makes them again (bench audit)
+                timing["artifacts"] = list({a["key"]: a for a in self.cache.reads}.values())
             rec.update(status="ok", metrics=metrics, metric_units=units, metric_specs=[m.spec() for m in r.metrics], error=None)
         except (KeyboardInterrupt, UserError):
             raise

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,10 @@ class ArtifactCache:
     def __init__(self, root: str | Path, warn: Callable[[str], None] | None = None) -> None:
         self.root = Path(root)
         self.warn = warn or _stderr
+        #: the artifacts :meth:`get_or_create` found already made (by another cell, job or run), in
+        #: order, each with the seconds its making took: what recomputing a cell alone costs on top
+        #: of its own wall time. The runner empties it per cell and records it.
+        self.reads: list[dict[str, Any]] = []
 
     def dir(self, key: str) -> Path:
         return self.root / "artifacts" / key
@@ -221,7 +226,16 @@ class ArtifactCache:
             return None
         return tensors, meta.get("meta", {})
 
-    def save(self, key: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any], spec: dict[str, Any]) -> None:
+    def created_s(self, key: str) -> float | None:
+        """Seconds the making of the stored artifact ``key`` took, if it was recorded."""
+        try:
+            v = json.loads((self.dir(key) / "meta.json").read_text()).get("created_s")
+        except (OSError, ValueError):
+            return None
+        return float(v) if isinstance(v, (int, float)) else None
+
+    def save(self, key: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any], spec: dict[str, Any],
+             created_s: float | None = None) -> None:
         import io
 
         buf = io.BytesIO()
@@ -229,7 +243,10 @@ class ArtifactCache:
         blob = buf.getvalue()
         d = self.dir(key)
         atomic_write_bytes(d / "data.pt", blob)
-        atomic_write_json(d / "meta.json", {"sha256": hashlib.sha256(blob).hexdigest(), "spec": spec, "meta": meta})
+        out: dict[str, Any] = {"sha256": hashlib.sha256(blob).hexdigest(), "spec": spec, "meta": meta}
+        if created_s is not None:
+            out["created_s"] = round(created_s, 2)
+        atomic_write_json(d / "meta.json", out)
 
     def get_or_create(
         self,
@@ -237,6 +254,7 @@ class ArtifactCache:
         create: Callable[[], tuple[dict[str, torch.Tensor], dict[str, Any]]],
         check: Callable[[dict[str, torch.Tensor], dict[str, Any]], str | None] | None = None,
         holder: dict[str, Any] | None = None,
+        cost_s: float | None = None,
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any], bool]:
         """Load the artifact of ``spec`` or make it with ``create`` (under a lock, once across
         processes). Returns ``(tensors, meta, was_cached)``.
@@ -244,7 +262,9 @@ class ArtifactCache:
         ``check(tensors, meta)`` returns why a stored artifact is unusable (a poison that passes
         its checksum but breaks its attack's budget: edited, or written by other code), or ``None``;
         an unusable artifact is moved aside (``*.corrupt``) and made again, once. ``holder`` is
-        written into the lock file (see :func:`file_lock`)."""
+        written into the lock file (see :func:`file_lock`). The seconds the making took are stored
+        beside it (``cost_s`` instead, when ``create`` only packages work done before: a metric
+        storing its own cell's run), and a found artifact is noted in :attr:`reads` with them."""
         key = spec_key(spec)
         with self.lock(key, holder=holder):
             found = self.load(key)
@@ -256,9 +276,11 @@ class ArtifactCache:
                     _quarantine(self.dir(key) / "meta.json")
                     found = None
             if found is not None:
+                self.reads.append({"kind": spec.get("kind"), "key": key, "created_s": self.created_s(key)})
                 return found[0], found[1], True
+            t0 = time.perf_counter()
             tensors, meta = create()
-            self.save(key, tensors, meta, spec)
+            self.save(key, tensors, meta, spec, created_s=cost_s if cost_s is not None else time.perf_counter() - t0)
             return tensors, meta, False
 
     def model(self, spec: dict[str, Any], model: torch.nn.Module, train: Callable[[torch.nn.Module], None]) -> bool:

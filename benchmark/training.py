@@ -2,7 +2,7 @@
 
 All loops read uint8 data from an :class:`ImageDataset`, convert one batch at a time to float on
 the device (no float copy of the dataset), augment it batched, and run the model in channels_last
-with bf16 autocast on CUDA.
+with bf16 autocast on CUDA (and wherever the matrix's ``precision`` asks for it).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class SGDRecipe(Recipe):
 
 
 def autocast(ctx: RunContext) -> torch.autocast | nullcontext:
-    return torch.autocast("cuda", dtype=torch.bfloat16) if ctx.amp else nullcontext()
+    return torch.autocast(ctx.device.type, dtype=torch.bfloat16) if ctx.amp else nullcontext()
 
 
 def to_model(x: torch.Tensor) -> torch.Tensor:

@@ -76,7 +76,7 @@ from reference import at_reference, certify_reference, em_reference, sl_referenc
 
 def sl_uebench(arch: str, train: ImageDataset, test: ImageDataset | None, device: torch.device, epochs: int = 1) -> Result:
     """uebench's SL loop (``train_supervised``: uint8 batches -> float on the device -> batched crop+flip)."""
-    ctx = RunContext(device=device)
+    ctx = RunContext(device=device, precision=PRECISION)
     torch.manual_seed(0)
     mean, std = train.mean_std()
     model = build_classifier(arch, 3, train.num_classes, mean, std, device)
@@ -95,7 +95,7 @@ def em_uebench(train: ImageDataset, device: torch.device, steps: int = 10, arch:
     from plugins.attacks.em import EM
 
     em = EM(EM.Params(arch=arch, steps=steps, max_outer=1))
-    ctx = RunContext(device=device)
+    ctx = RunContext(device=device, precision=PRECISION)
     if device.type == "cuda":  # first-use kernel set-up (bf16, channels_last) is not an outer iteration's cost
         EM(EM.Params(arch=arch, steps=1, train_steps=1, max_outer=1)).generate(train.select(torch.arange(512)), ctx)
     torch.manual_seed(0)
@@ -111,7 +111,7 @@ def at_uebench(train: ImageDataset, device: torch.device, batches: int, steps: i
     """AT training steps through uebench's ``train_supervised`` with the ``at`` defense's hooks."""
     from plugins.defenses.at import AT
 
-    ctx = RunContext(device=device)
+    ctx = RunContext(device=device, precision=PRECISION)
     torch.manual_seed(0)
     mean, std = train.mean_std()
     data = train.select(torch.arange(batches * 128))
@@ -134,7 +134,7 @@ def simclr_uebench(train: ImageDataset, device: torch.device) -> Result | None:
     cls = get_registry().get("victim", "simclr")
     over = {k: 1 for k in ("epochs", "probe_epochs") if k in cls.Params.model_fields}
     victim = cls(resolve_params(cls, "smoke", over))
-    ctx = RunContext(device=device)
+    ctx = RunContext(device=device, precision=PRECISION)
     torch.manual_seed(0)
     _, dt, peak = timed(device, lambda: victim.fit(train, ctx, TrainHooks()))
     return Result("simclr", device.type, "uebench", len(train), dt, peak,
@@ -148,7 +148,7 @@ def cp_uebench(train: ImageDataset, device: torch.device, cell: str) -> Result:
     from plugins.attacks.cp import CP
 
     p = CP.Params(arch="small-cnn", init="uniform", epochs=1, bn_groups=1, loss_scale=0.5 / 0.07)
-    ctx = RunContext(device=device)
+    ctx = RunContext(device=device, precision=PRECISION)
     torch.manual_seed(0)
     poison, dt, peak = timed(device, lambda: CP(p).generate(train, ctx))
     n = (len(train) // 512) * 512
@@ -160,7 +160,7 @@ def tp_uebench(train: ImageDataset, device: torch.device) -> Result:
     """One epoch of the ``tp`` plugin (quick model: small CNN; batch 512; 5 + 5 PGD steps)."""
     from plugins.attacks.tp import TP
 
-    ctx = RunContext(device=device)
+    ctx = RunContext(device=device, precision=PRECISION)
     torch.manual_seed(0)
     poison, dt, peak = timed(device, lambda: TP(TP.Params(arch="small-cnn", epochs=1)).generate(train, ctx))
     return Result("tp", device.type, "uebench", len(train), dt, peak, unit="img/s (TP epoch: 4 phases, 5+5 PGD steps)",
@@ -170,7 +170,7 @@ def tp_uebench(train: ImageDataset, device: torch.device) -> Result:
 def certify_model(train: ImageDataset, device: torch.device) -> nn.Module:
     """The model both sides of the ``certify`` cell draw around: a small CNN trained for one epoch
     on 2,048 images with uebench's loop (setup, not timed; the same weights on both sides)."""
-    ctx = RunContext(device=device)
+    ctx = RunContext(device=device, precision=PRECISION)
     torch.manual_seed(0)
     model = build_classifier("small-cnn", 3, train.num_classes, *train.mean_std(), device)
     train_supervised(model, train.select(torch.arange(min(len(train), 2048))), SGDRecipe(epochs=1, nesterov=True), ctx)
@@ -183,7 +183,7 @@ def certify_uebench(train: ImageDataset, test: ImageDataset, device: torch.devic
     from plugins.metrics.certified import noisy_accuracies
 
     model = certify_model(train, device)
-    ctx = RunContext(device=device)
+    ctx = RunContext(device=device, precision=PRECISION)
     noisy_accuracies(model, test.select(torch.arange(256)), ctx, sigma=sigma, draws=1, seed=1)  # warm-up
     accs, dt, peak = timed(device, lambda: noisy_accuracies(model, test, ctx, sigma=sigma, draws=draws, seed=0))
     return Result("certify", device.type, "uebench", draws * len(test), dt, peak, unit="img/s (draws x test images)",
@@ -244,7 +244,7 @@ def rss_child(kind: str, n: int, sl_batches: int = 20) -> dict[str, Any]:
     gc.collect()
     base = _status("VmRSS")
     if kind == "sl":
-        ctx = RunContext(device=dev)
+        ctx = RunContext(device=dev, precision=PRECISION)
         mean, std = train.mean_std()
         model = build_classifier("small-cnn", 3, 10, mean, std, dev)
 
@@ -260,7 +260,7 @@ def rss_child(kind: str, n: int, sl_batches: int = 20) -> dict[str, Any]:
         from plugins.attacks.em import EM
 
         em = EM(EM.Params(arch="bench-tiny", steps=1, max_outer=1))
-        _, dt, peak = timed(dev, lambda: em.generate(train, RunContext(device=dev)))
+        _, dt, peak = timed(dev, lambda: em.generate(train, RunContext(device=dev, precision=PRECISION)))
         what = "em outer iteration, 1 PGD step, 1-conv net"
     return {"kind": kind, "n": n, "what": what, "dataset_mib": train.x.numel() / 2**20, "rss_before_mib": base / 2**20,
             "peak_rss_mib": peak, "growth_mib": peak - base / 2**20, "seconds": dt}
@@ -283,12 +283,17 @@ def rss_scaling(kinds: list[str], sizes: list[int]) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------------------------- sides
 
+#: uebench's side: the matrix ``precision`` (``--precision``); the reference always runs float32, as the official code
+PRECISION = "auto"
+
 CELLS = ("sl-small-cnn", "sl-resnet18", "em", "em-resnet18", "at", "simclr", "certify", "cp", "cp-noanomaly", "tp")
 
 
 def run_side(cell: str, impl: str, device: str, args: argparse.Namespace) -> Result | None:
     """One repetition of one side of one cell, in this (fresh) process. Both sides tune the
     allocator as :class:`benchmark.runner.Runner` does (the reference as a careful user would)."""
+    global PRECISION
+    PRECISION = args.precision
     dev = torch.device(device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -337,7 +342,8 @@ def run_side(cell: str, impl: str, device: str, args: argparse.Namespace) -> Res
 
 def side_child(cell: str, impl: str, device: str, args: argparse.Namespace) -> Result | None:
     """Run :func:`run_side` in a fresh interpreter: each side gets its own allocator settings, heap and peak RSS."""
-    cmd = [sys.executable, __file__, "--side", cell, impl, device, "--workers", str(args.workers), "--threads", str(args.threads)]
+    cmd = [sys.executable, __file__, "--side", cell, impl, device, "--workers", str(args.workers), "--threads", str(args.threads),
+           "--precision", args.precision]
     if args.full:
         cmd.append("--full")
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -385,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="reference DataLoader num_workers (official code: 2-4; 0 is faster on a 2-core machine)")
     ap.add_argument("--reps", type=int, default=2, help="alternating repetitions per cell; the fastest is kept")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    ap.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                    help="uebench's matrix precision (auto: bf16 autocast on CUDA only); the reference runs float32")
     ap.add_argument("--no-reference", action="store_true", help="time uebench only")
     ap.add_argument("--no-rss", action="store_true", help="skip the 5k/20k/50k peak-RSS scaling runs")
     ap.add_argument("--rss-child", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
@@ -397,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.side:
         r = run_side(*args.side, args)
+        if r is not None and r.impl == "uebench":
+            r.extra["precision"] = args.precision
         print(json.dumps(None if r is None else asdict(r)))
         return 0
 

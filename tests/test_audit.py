@@ -8,10 +8,13 @@ import subprocess
 
 import pytest
 
-from benchmark.audit import Candidate, candidates, choose, commit_seed, rebuild, rebuild_matrix
+from benchmark.audit import Candidate, Comparison, candidates, choose, commit_seed, rebuild, rebuild_matrix, tolerance
 from benchmark.config import parse_matrix, resolve
 from benchmark.errors import UserError
+from benchmark.interfaces import Metric
 from benchmark.registry import get_registry
+from plugins.metrics.accuracy import Accuracy
+from plugins.metrics.unlearnable_distance import UnlearnableDistance
 from benchmark.runner import Runner
 from tests.test_cli import bench
 
@@ -73,15 +76,18 @@ def test_a_cell_that_reused_its_siblings_victim_is_priced_with_that_training():
         rec("e", "scratch", {"victim_s": 0.0, "victim_reused": True}, 5.0, seed=2),
         rec("f", "ueraser", {"victim_s": 900.0, "victim_reused": False}, 905.0),  # trains another victim
         rec("g", "i-bau", {"victim_s": 280.0, "victim_reused": False, "repair_s": 40.0}, 330.0),  # trained it (a sibling)
+        # read an artifact another cell made (UD's clean reference): the audit makes it again
+        rec("h", "none", {"victim_s": 90.0, "victim_reused": False, "artifacts": [{"kind": "r", "key": "x", "created_s": 140.0}]}, 100.0, seed=3),
     ]
     cost = {c.record["key"]: c.cell_s for c in candidates(recs)[0]}
-    assert cost == {"a": 310.0, "b": 319.0, "c": 12.0, "d": 120.0, "e": 125.0, "f": 905.0, "g": 330.0}
+    assert cost == {"a": 310.0, "b": 319.0, "c": 12.0, "d": 120.0, "e": 125.0, "f": 905.0, "g": 330.0, "h": 240.0}
 
 
 def test_a_record_rebuilds_to_its_own_key(recorded):
     for rec in records(recorded):
         m = rebuild_matrix(rec)
         assert m["threads"] == rec["provenance"]["threads"] and m["seeds"] == [rec["seed"]]
+        assert m["precision"] == "float32"  # the record's own numerics, whatever device recomputes it
         resolved = rebuild(rec)
         assert resolved.attacks[0].display == rec["attack"]  # labels survive, though not in the key
     em = next(r for r in records(recorded) if r["attack"] == "em-small")
@@ -121,3 +127,21 @@ def test_nothing_fits_and_seed_from_commit(recorded, tmp_path):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     subprocess.run(["git", "-C", str(tmp_path), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "x"], check=True)
     assert len(commit_seed(tmp_path)) == 40
+
+
+def test_each_value_is_judged_by_the_tolerance_its_metric_declares():
+    class Unmeasured(Metric):
+        """Declares no audit tolerance. Test-only."""
+
+        name = "test-unmeasured"
+
+        def compute(self, cell, ctx):
+            return {"x": 1.0}
+
+    assert tolerance("accuracy", Accuracy) == 3.0 and tolerance("accuracy", Accuracy, strict=True) == 0.0
+    assert tolerance("x", Unmeasured) == 0.0 and tolerance("x", None) == 0.0  # not measured: identical only
+    # UD is a plain number (EM 0.64, clean 1.0): accuracy's 3 points would accept anything
+    ud = tolerance("ud", UnlearnableDistance)
+    assert ud == 0.6 and tolerance("ud_lp_clean", UnlearnableDistance) == 1.0
+    assert Comparison("c", "k", "ud", 0.64, 1.14, ud).ok and not Comparison("c", "k", "ud", 0.64, 1.36, ud).ok
+    assert not Comparison("c", "k", "x", 1.0, 1.0001, tolerance("x", Unmeasured)).ok

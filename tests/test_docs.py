@@ -148,5 +148,11 @@ def test_speed_block_reads_a_benchmark_run(repo):
         {"cell": "simclr", "impl": "uebench", "rate": 50.0, "unit": "img/s"}]}))
     out = regenerate("<!-- generated: speed file=b.json -->\n<!-- end generated -->", repo, "R.md")
     assert "| em | 300 img/s | 100 | 3.0x |" in out and "| simclr | 50 img/s | – | – |" in out and "X, 2 threads" in out
+    assert "precision" not in out
+    doc = json.loads((repo / "b.json").read_text())
+    doc["meta"]["args"] = {"precision": "bfloat16"}  # bench.py --precision: the caption says which side ran in it
+    (repo / "b.json").write_text(json.dumps(doc))
+    out = regenerate("<!-- generated: speed file=b.json -->\n<!-- end generated -->", repo, "R.md")
+    assert "X, 2 threads, uebench in precision bfloat16, the official loops in float32" in out
     with pytest.raises(UserError, match="cannot read the benchmark results"):
         regenerate("<!-- generated: speed file=nope.json -->\n<!-- end generated -->", repo, "R.md")

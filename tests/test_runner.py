@@ -65,6 +65,16 @@ def test_a_metric_with_new_params_recomputes_the_cell_and_a_subset_of_metrics_do
     assert runner(tmp_path, metrics=["accuracy"], **kw).run().skipped == 1  # what is asked was computed
 
 
+def test_precision_bfloat16_autocasts_on_a_cpu_and_the_record_says_so(tmp_path):
+    kw = {"attacks": ["random-noise"], "defenses": ["none"]}
+    fp, bf = runner(tmp_path / "fp", **kw), runner(tmp_path / "bf", precision="bfloat16", **kw)
+    assert fp.run().ok == bf.run().ok == 1
+    (a,), (b,) = fp.store.records(), bf.store.records()
+    assert a["key"] == b["key"]  # the same cell, computed with other numerics (as on a GPU)
+    assert (a["numerics"]["dtype"], b["numerics"]["dtype"]) == ("float32", "bfloat16-autocast")
+    assert [e["loss"] for e in a["curves"]] != [e["loss"] for e in b["curves"]]
+
+
 def test_deterministic_given_seed(tmp_path):
     a = runner(tmp_path / "a", attacks=["random-noise"], defenses=["none"]).run()
     b = runner(tmp_path / "b", attacks=["random-noise"], defenses=["none"]).run()

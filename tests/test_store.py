@@ -33,6 +33,14 @@ def test_artifact_roundtrip_and_get_or_create(tmp_path):
     t2, m2, c2 = cache.get_or_create({"k": 1}, create)
     assert (c1, c2) == (False, True) and len(calls) == 1
     assert torch.equal(t2["x"], torch.arange(6, dtype=torch.uint8)) and m2 == {"note": "hi"}
+    # the making's seconds are stored beside it; a found artifact is noted in reads with them
+    key = spec_key({"k": 1})
+    made = cache.created_s(key)
+    assert made is not None and made >= 0 and cache.reads == [{"kind": None, "key": key, "created_s": made}]
+    cache.get_or_create({"kind": "ref", "k": 3}, create, cost_s=42.0)  # work done before create(): its cost given
+    assert cache.created_s(spec_key({"kind": "ref", "k": 3})) == 42.0 and len(cache.reads) == 1
+    cache.get_or_create({"kind": "ref", "k": 3}, create)
+    assert cache.reads[-1] == {"kind": "ref", "key": spec_key({"kind": "ref", "k": 3}), "created_s": 42.0}
 
 
 def test_corrupt_artifact_is_quarantined_and_recomputed(tmp_path):

@@ -5,7 +5,7 @@ import torch
 
 from benchmark.interfaces import RunContext
 from benchmark.models import build_classifier
-from benchmark.training import SGDRecipe, accuracy, batches, frozen, lr_lambda, pgd, resident, train_supervised
+from benchmark.training import SGDRecipe, accuracy, autocast, batches, frozen, lr_lambda, pgd, resident, train_supervised
 from tests.conftest import tiny_dataset
 
 
@@ -86,3 +86,12 @@ def test_resident_leaves_cpu_data_alone_and_float_batch_takes_indices_anywhere()
     assert torch.equal(data.float_batch(idx), expected)
     moved = data.to("meta")  # a device other than the data's: a new dataset, every tensor moved
     assert moved is not data and {t.device.type for t in (moved.x, moved.y, moved.index)} == {"meta"}
+
+
+def test_autocast_follows_the_matrix_precision():
+    lin, x = torch.nn.Linear(4, 2), torch.rand(3, 4)
+    for precision, want in (("auto", torch.float32), ("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        with autocast(RunContext(precision=precision)):
+            assert lin(x).dtype == want, precision
+    cuda = torch.device("cuda")  # a device object only: nothing runs on it
+    assert RunContext(device=cuda).amp and not RunContext(device=cuda, precision="float32").amp

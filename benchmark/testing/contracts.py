@@ -60,6 +60,7 @@ CONTRACTS: dict[str, str] = {
     "defense.applies-to": "applies_to(victim) returns a bool (False: the cell is n/a, not an error)",
     "metric.values": "compute(cell, ctx) returns a non-empty dict of output name -> float",
     "metric.units": f"every output's unit (Metric.unit, Metric.units) is one of {', '.join(UNITS)}; a fraction is in [0, 1] or NaN",
+    "metric.audit-tolerance": "audit_tolerance maps output keys of compute (or '*') to finite numbers >= 0",
     "metric.observer": "observer(ctx) returns None or a callable taking a benchmark.trace.EpochEvent",
     "metric.determinism": "compute on the same cell gives the same values",
     "cell.runs": "the plugin runs in a one-cell matrix through the real runner (record ok, or n/a for a defense that does not apply)",
@@ -317,6 +318,9 @@ def check_metric(cls: type[Metric], data: ImageDataset | None = None, params: di
             require(unit in UNITS, cls, "metric.units", f"unit of {key!r} is {unit!r}")
             if unit == "fraction":
                 require(math.isnan(value) or 0.0 <= value <= 1.0, cls, "metric.units", f"{key} = {value} is declared a fraction but is outside [0, 1]")
+        for key, tol in cls.audit_tolerance.items():
+            require(key == "*" or key in out, cls, "metric.audit-tolerance", f"{key!r} is not an output of compute ({', '.join(sorted(out))})")
+            require(isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0, cls, "metric.audit-tolerance", f"{key}: {tol!r}")
         again = _seeded(0, lambda: metric.compute(cell, ctx))
         require(_same(out, again), cls, "metric.determinism", f"{out} then {again}")
     run = _cell(cls, metric=[(cls, params or {})], data=data)

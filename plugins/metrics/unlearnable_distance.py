@@ -44,6 +44,7 @@ class EpochSnapshots:
     def __init__(self, every: int = 1, memory_bytes: int = 2 * 1024**3) -> None:
         self.every = every
         self.memory_bytes = memory_bytes
+        self.started = time.perf_counter()  # subscribed just before the victim trains: the run's cost starts here
         self._reset()
 
     def _reset(self) -> None:
@@ -180,6 +181,11 @@ class UnlearnableDistance(Metric):
 
     name = "unlearnable-distance"
     version = "1"
+    #: plain numbers. At the quick profile a recomputation on other float kernels moves #LP as much
+    #: as another seed does (another CPU at 2 threads: ud_lp and ud_lp_clean -0.6, ud_beta +0.66;
+    #: between seeds 0 and 1: ud_lp_clean 1.0, ud_beta 1.25, ud 0.53): each tolerance is the larger of
+    #: the two, rounded up (benchmarks/README.md, "Audit tolerance"). Compare UD across seed means.
+    audit_tolerance = {"ud": 0.6, "ud_lp": 1.0, "ud_lp_clean": 1.0, "ud_beta": 1.3}
 
     class Params(Params):
         eps: float = Field(0.05, gt=0)  # relative L2 radius of the weight perturbation (param_eps)
@@ -256,7 +262,8 @@ class UnlearnableDistance(Metric):
         """Train the cell's victim on the clean training set (with the cell's defense, seed and
         device, as the runner trains a clean cell) and score its snapshots. Torch's global random
         state is restored afterwards."""
-        rctx = RunContext(device=ctx.device, seed=ctx.seed, profile=ctx.profile, cache=ctx.cache, log=ctx.log, data_key=ctx.data_key)
+        rctx = RunContext(device=ctx.device, seed=ctx.seed, profile=ctx.profile, cache=ctx.cache, log=ctx.log, data_key=ctx.data_key,
+                          precision=ctx.precision)
         snaps = self.observer(rctx)
         rctx.trace.subscribe(snaps)
         cpu_state = torch.get_rng_state()
@@ -274,9 +281,11 @@ class UnlearnableDistance(Metric):
         run.source = "trained by the metric"
         return run
 
-    def clean_reference(self, cell: CellArtifacts, ctx: RunContext, own: RunSharpness | None = None) -> RunSharpness:
+    def clean_reference(self, cell: CellArtifacts, ctx: RunContext, own: RunSharpness | None = None,
+                        own_cost_s: float | None = None) -> RunSharpness:
         """The clean run's sharpness: ``own`` when the cell is the clean run (it fills the cache
-        if nobody did), else the cached reference, trained and scored now if absent."""
+        if nobody did; ``own_cost_s``, its training and scoring, is what the reference cost), else
+        the cached reference, trained and scored now if absent."""
         if own is not None:
             own.source = "the clean cell's run"
 
@@ -286,7 +295,7 @@ class UnlearnableDistance(Metric):
         if ctx.cache is None:
             tensors, meta = create()
         else:
-            tensors, meta, _ = ctx.cache.get_or_create(self.reference_spec(cell, ctx), create)
+            tensors, meta, _ = ctx.cache.get_or_create(self.reference_spec(cell, ctx), create, cost_s=own_cost_s if own is not None else None)
         return own if own is not None else RunSharpness.from_artifact(tensors, meta)
 
     # --------------------------------------------------------------------------------- compute
@@ -296,7 +305,7 @@ class UnlearnableDistance(Metric):
             ctx.log(f"{self.name}: victim {cell.victim.display!r} emitted no supervised epochs; UD is not defined (NaN)")
             return {k: math.nan for k in KEYS}
         own = self.score(snaps, cell.train, getattr(cell.victim.params, "batch_size", None), ctx)
-        clean = self.clean_reference(cell, ctx, own if is_clean_run(cell) else None)
+        clean = self.clean_reference(cell, ctx, own if is_clean_run(cell) else None, time.perf_counter() - snaps.started)
         if clean.layers != own.layers or clean.epochs != own.epochs:
             raise RuntimeError(f"{self.name}: the clean reference scored other layers or epochs than this cell")
         return unlearnable_distance(own.sal, clean.sal, self.params.random_state)

@@ -100,6 +100,17 @@ class OverOne(Metric):
         return {"test-over-one": 2.0}
 
 
+class GuessedTolerance(Metric):
+    """A tolerance for an output it never returns (breaks metric.audit-tolerance). Test-only."""
+
+    name = "test-guessed-tolerance"
+    unit = "fraction"
+    audit_tolerance = {"accuracy": 3.0}
+
+    def compute(self, cell, ctx):
+        return {"test-guessed-tolerance": 0.5}
+
+
 class Undocumented(Attack):
     name = "test-undocumented"
 
@@ -111,7 +122,7 @@ class Undocumented(Attack):
     ("cls", "contract"),
     [(LoudNoise, "attack.budget"), (RoundedDown, "attack.release"), (Misaligned, "attack.alignment"),
      (NoHooks, "victim.hooks"), (WrongStage, "defense.stage"), (OverOne, "metric.units"),
-     (Undocumented, "plugin.docstring")],
+     (GuessedTolerance, "metric.audit-tolerance"), (Undocumented, "plugin.docstring")],
     ids=lambda v: v if isinstance(v, str) else v.name,
 )
 def test_a_broken_contract_fails_naming_it(cls, contract):

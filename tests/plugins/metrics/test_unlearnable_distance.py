@@ -112,6 +112,18 @@ def test_one_clean_reference_per_victim_defense_seed_trained_once_and_equal_to_t
         for seed in (0, 1):
             assert recs_b[("clean", d, seed)]["ud"] == 1.0  # exactly, by construction
             assert recs_b[("clean", d, seed)]["ud_lp"] == recs_b[("clean", d, seed)]["ud_lp_clean"]
+    # every other cell notes the reference it read and what making it cost (the clean cell's training
+    # and scoring, from before its victim trained): what recomputing that cell alone adds (bench audit)
+    timing_b = {(x["attack"], x["defense"], x["seed"]): x["timing"] for x in b.store.records()}
+    for (attack, d, seed), t in timing_b.items():
+        if attack == "clean":
+            assert "artifacts" not in t  # it made the reference, read nothing made by others
+            continue
+        (read,) = t["artifacts"]
+        assert read["kind"] == "ud-clean-reference"
+        assert read["created_s"] >= timing_b[("clean", d, seed)]["victim_s"] > 0
+    made_by_a = [x["timing"].get("artifacts") for x in a.store.records()]
+    assert sum(m is None for m in made_by_a) == 4 and all(m[0]["created_s"] > 0 for m in made_by_a if m)
 
 
 def test_the_record_holds_numbers_only(tmp_path):
