@@ -110,6 +110,7 @@ def candidates(records: list[dict[str, Any]]) -> tuple[list[Candidate], list[tup
     """Records that can be audited (finished, with every spec the rebuild needs), and why the others cannot."""
     ok, bad = [], []
     fits = _training_costs(records)
+    trained = {r.get("key"): _victim_s(r) for r in records if r.get("status") == "ok"}
     for r in sorted(records, key=lambda r: str(r.get("key"))):
         if r.get("status") != "ok":
             continue
@@ -119,8 +120,10 @@ def candidates(records: list[dict[str, Any]]) -> tuple[list[Candidate], list[tup
             continue
         cell_s = float(r.get("wall_s") or 0.0)
         timing = r.get("timing") or {}
-        if timing.get("victim_reused"):
-            cell_s += fits.get(_training_of(r), 0.0)  # the audit trains the victim its sibling trained
+        if timing.get("victim_from") in trained:  # the audit trains the victim the cell named there trained
+            cell_s += trained[timing["victim_from"]]
+        elif timing.get("victim_reused"):  # a record from before victim_from: infer that cell
+            cell_s += fits.get(_training_of(r), 0.0)
         # and makes again what the cell found made by others (UD's clean reference, a shared surrogate)
         cell_s += sum(float(a.get("created_s") or 0.0) for a in timing.get("artifacts", []))
         ok.append(Candidate(r, float(r.get("poison_meta", {}).get("wall_s") or 0.0), cell_s))
@@ -132,12 +135,19 @@ def _training_of(r: dict[str, Any]) -> str:
     return json.dumps([r.get(k) for k in ("dataset_spec", "attack_spec", "attack_seed", "victim_spec", "seed")], sort_keys=True)
 
 
+def _victim_s(r: dict[str, Any]) -> float:
+    """The recorded seconds of a record's victim training (its whole wall time without a timing block)."""
+    t = r.get("timing") or {}
+    return float(t["victim_s"] if t.get("victim_s") is not None else r.get("wall_s") or 0.0)
+
+
 def _training_costs(records: list[dict[str, Any]]) -> dict[str, float]:
-    """Recorded seconds of each victim training, from the cells that trained it rather than reused it
-    (a cell that reused a sibling's victim recorded only its own repair and metrics; auditing it alone
-    trains the victim again). Siblings are the cells whose defense leaves training alone: ``none``
-    and the model-stage ones (their timing has ``repair_s``); a data- or train-stage defense trains
-    another victim. Records without a timing block count their whole wall time."""
+    """For records written before ``timing.victim_from`` (the runner now names the cell whose victim
+    a cell reused): recorded seconds of each victim training, from the cells that trained it rather
+    than reused it (a cell that reused a sibling's victim recorded only its own repair and metrics;
+    auditing it alone trains the victim again). Siblings are the cells whose defense leaves training
+    alone: ``none`` and the model-stage ones (their timing has ``repair_s``); a data- or train-stage
+    defense trains another victim."""
     out: dict[str, float] = {}
     for r in records:
         t = r.get("timing") or {}
@@ -145,9 +155,8 @@ def _training_costs(records: list[dict[str, Any]]) -> dict[str, float]:
             continue
         if (r.get("defense_spec") or {}).get("name") != "none" and "repair_s" not in t:
             continue
-        s = float(t["victim_s"] if t.get("victim_s") is not None else r.get("wall_s") or 0.0)
         k = _training_of(r)
-        out[k] = max(out.get(k, 0.0), s)
+        out[k] = max(out.get(k, 0.0), _victim_s(r))
     return out
 
 

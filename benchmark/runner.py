@@ -147,9 +147,10 @@ class Runner:
         self.dataset_sha256: str | None = None
         self._poisons: dict[str, Poison | Exception] = {}
         #: trained victims of plain-training cells, by (poison, victim, seed): see :meth:`fit_victim`
-        self._victims: OrderedDict[str, tuple[nn.Module, list[dict[str, Any]], dict[str, Any]]] = OrderedDict()
+        # trained victims kept for the next cell: (model, curves, RNG state, key of the cell that trained it)
+        self._victims: OrderedDict[str, tuple[nn.Module, list[dict[str, Any]], dict[str, Any], str]] = OrderedDict()
         self.reuse_victims = reuse_victims
-        self._reused = False  # whether the last fit_victim call reused a trained victim
+        self._reused: str | None = None  # the key of the cell whose victim the last fit_victim call reused
 
     # -------------------------------------------------------------------------------- queries
     def state(self, cell: Cell) -> str:
@@ -296,25 +297,25 @@ class Runner:
         (``none``, then ``i-bau``, ``sau``, ``finetune``...) starts from a copy instead of training
         it again: the same model, curves and RNG state as a fresh training, so the same numbers.
         Not when a metric observes the training (``reuse=False``): it must see every epoch."""
-        self._reused = False
+        self._reused = None
         if not (reuse and self.reuse_victims and cell.defense.leaves_training_alone()):
             return cell.victim.fit(train, ctx, cell.defense.train_hooks(ctx))
         key = spec_key({"kind": "victim", "poison": cell.job.key, "victim": cell.victim.spec(), "seed": cell.seed})
         if key in self._victims:
             self._victims.move_to_end(key)
-            model, events, rng = self._victims[key]
+            model, events, rng, trained_by = self._victims[key]
             curves.events.extend(copy.deepcopy(events))
             torch.set_rng_state(rng["cpu"])
             if "cuda" in rng:
                 torch.cuda.set_rng_state_all(rng["cuda"])
             self.plugin_log(f"{cell.label}: reusing the victim trained for an earlier cell")
-            self._reused = True
+            self._reused = trained_by
             return copy.deepcopy(model)
         model = cell.victim.fit(train, ctx, cell.defense.train_hooks(ctx))
         rng = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        self._victims[key] = (copy.deepcopy(model), copy.deepcopy(curves.events), rng)
+        self._victims[key] = (copy.deepcopy(model), copy.deepcopy(curves.events), rng, cell.key)
         while len(self._victims) > max(2, len(self.r.matrix.seeds)):
             self._victims.popitem(last=False)
         return model
@@ -374,7 +375,9 @@ class Runner:
             train = cell.defense.transform(train, defense_context(ctx))  # as benchmark.fitting.defend_and_fit
             t_fit = time.perf_counter()
             model = self.fit_victim(cell, train, ctx, curves, reuse=not observed)
-            timing: dict[str, Any] = {"victim_s": round(time.perf_counter() - t_fit, 2), "victim_reused": self._reused}
+            timing: dict[str, Any] = {"victim_s": round(time.perf_counter() - t_fit, 2), "victim_reused": self._reused is not None}
+            if self._reused is not None:
+                timing["victim_from"] = self._reused  # the cell that trained it: what recomputing this one alone repeats
             if cell.defense.stage == "model":
                 assert splits.holdout is not None
                 t_rep = time.perf_counter()

@@ -13,9 +13,9 @@ from benchmark.config import parse_matrix, resolve
 from benchmark.errors import UserError
 from benchmark.interfaces import Metric
 from benchmark.registry import get_registry
+from benchmark.runner import Runner
 from plugins.metrics.accuracy import Accuracy
 from plugins.metrics.unlearnable_distance import UnlearnableDistance
-from benchmark.runner import Runner
 from tests.test_cli import bench
 
 MATRIX = {
@@ -78,9 +78,11 @@ def test_a_cell_that_reused_its_siblings_victim_is_priced_with_that_training():
         rec("g", "i-bau", {"victim_s": 280.0, "victim_reused": False, "repair_s": 40.0}, 330.0),  # trained it (a sibling)
         # read an artifact another cell made (UD's clean reference): the audit makes it again
         rec("h", "none", {"victim_s": 90.0, "victim_reused": False, "artifacts": [{"kind": "r", "key": "x", "created_s": 140.0}]}, 100.0, seed=3),
+        # names the cell that trained its victim: that one's training, whatever the siblings
+        rec("i", "sau", {"victim_s": 0.0, "victim_reused": True, "victim_from": "f", "repair_s": 9.0}, 10.0),
     ]
     cost = {c.record["key"]: c.cell_s for c in candidates(recs)[0]}
-    assert cost == {"a": 310.0, "b": 319.0, "c": 12.0, "d": 120.0, "e": 125.0, "f": 905.0, "g": 330.0, "h": 240.0}
+    assert cost == {"a": 310.0, "b": 319.0, "c": 12.0, "d": 120.0, "e": 125.0, "f": 905.0, "g": 330.0, "h": 240.0, "i": 910.0}
 
 
 def test_a_record_rebuilds_to_its_own_key(recorded):

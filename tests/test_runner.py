@@ -306,8 +306,11 @@ def test_model_stage_cells_reuse_the_plain_victim_with_identical_numbers(tmp_pat
         a, b = r1.store.get(cell.key), r2.store.get(cell.key)
         assert a["metrics"] == b["metrics"], cell.label
         assert a["curves"] == b["curves"], cell.label
-    rec = r1.store.get(next(c for c in r1.plan.cells if c.defense.name == "finetune").key)
+    ft_cell = next(c for c in r1.plan.cells if c.defense.name == "finetune")
+    rec = r1.store.get(ft_cell.key)
     assert [e["phase"] for e in rec["curves"]][-1] == "repair" and rec["curves"][0]["phase"] == "supervised"
     assert rec["timing"]["victim_reused"] and rec["timing"]["repair_s"] > 0
-    none = r1.store.get(next(c for c in r1.plan.cells if c.defense.name == "none").key)
+    none_cell = next(c for c in r1.plan.cells if c.defense.name == "none" and c.seed == ft_cell.seed)
+    none = r1.store.get(none_cell.key)
     assert not none["timing"]["victim_reused"] and none["timing"]["victim_s"] > 0 and "repair_s" not in none["timing"]
+    assert rec["timing"]["victim_from"] == none_cell.key and "victim_from" not in none["timing"]  # who trained it
