@@ -136,7 +136,7 @@ class Matrix(_Strict):
     # count, so fixing it makes a cell's numbers the same inline, with local workers or on SLURM
     threads: StrictInt = Field(default=1, ge=1, le=256)
     # float32, or bf16 autocast around forward passes; auto: bfloat16 on CUDA, float32 elsewhere.
-    # bfloat16 on a CPU with AVX512-BF16 trains the small nets ~1.7x faster but weakens EM by 7
+    # bfloat16 on a CPU with AVX512-BF16 trains the small nets ~1.7x faster but weakens EM by 4-6
     # points at the quick profile (benchmarks/README.md, "bf16 on a CPU"); records say which ran
     # (``numerics.dtype``)
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
