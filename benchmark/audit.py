@@ -24,12 +24,16 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmark.errors import UserError
 from benchmark.records import PERCENT_METRICS
+
+if TYPE_CHECKING:
+    from benchmark.interfaces import Metric
 
 DATA_ENV = "UEBENCH_DATA"
 
@@ -272,7 +276,7 @@ def rebuild(rec: dict[str, Any], **kw: Any) -> Any:
     return resolved
 
 
-def tolerance(key: str, metric: Any, strict: bool = False) -> float:
+def tolerance(key: str, metric: Metric | None, strict: bool = False) -> float:
     """What the audit accepts for the output ``key`` of ``metric`` (a :class:`~benchmark.interfaces.Metric`,
     or ``None`` when no installed metric made it): its declared tolerance, 0 under ``--strict``."""
     return 0.0 if strict or metric is None else float(metric.tolerance_of(key))
@@ -286,7 +290,7 @@ def _display(metric: str, v: Any) -> float | None:
 
 def audit(results: str | Path, *, cells: int, budget_min: float, seed: str, threads: int | None = None,
           device: str = "cpu", keep: str | Path | None = None, data: str | None = None, strict: bool = False,
-          log: Any = print) -> AuditResult:
+          log: Callable[[str], None] = print) -> AuditResult:
     """Recompute up to ``cells`` records of ``results`` within ``budget_min`` minutes of recorded cost."""
     from benchmark.records import load_records
     from benchmark.runner import Runner

@@ -34,13 +34,19 @@ def cell_state(store: ResultStore, cell: Any, metrics: Iterable[Any]) -> str:
     if status == "n/a":
         return "done"
     if status == "ok":
-        have = rec.get("metric_specs")
-        if have is None:  # a record written before metric specs were kept: compare names
-            ok = {m.name for m in metrics} <= set(rec.get("metric_plugins", []))
-        else:
-            ok = all(m.spec() in have for m in metrics)  # new metric params: recompute
-        return "done" if ok else "todo"
+        return "todo" if stale_metrics(rec, metrics) else "done"
     return "todo"
+
+
+def stale_metrics(rec: dict[str, Any], metrics: Iterable[Any]) -> list[str]:
+    """The metrics of ``metrics`` that the ok record ``rec`` does not hold as asked, each with why:
+    ``"name (not computed)"`` or ``"name (other params or version)"`` (new params: recompute)."""
+    have = rec.get("metric_specs")
+    if have is None:  # a record written before metric specs were kept: compare names
+        names = set(rec.get("metric_plugins", []))
+        return [f"{m.name} (not computed)" for m in metrics if m.name not in names]
+    had = {h.get("name") for h in have}
+    return [f"{m.name} ({'other params or version' if m.name in had else 'not computed'})" for m in metrics if m.spec() not in have]
 
 
 def needs_work(state: str, retry_failed: bool) -> bool:
@@ -121,8 +127,9 @@ class Survey:
         state = (self.queue or {}).get(t["job"], ("", ""))[0]
         return f"; SLURM job {t['job']}{f' {state}' if state else ''}, log {t.get('log')}"
 
-    def cell(self, key: str, label: str, rec: dict[str, Any] | None, st: str) -> tuple[str, Line]:
-        """(state, line) of one cell: ``st`` is :func:`cell_state`'s answer (``todo`` if unknown)."""
+    def cell(self, key: str, label: str, rec: dict[str, Any] | None, st: str, stale: list[str] | None = None) -> tuple[str, Line]:
+        """(state, line) of one cell: ``st`` is :func:`cell_state`'s answer (``todo`` if unknown);
+        ``stale``, what :func:`stale_metrics` says of its record (when the matrix is known)."""
         held, info = probe_lock(self.store.lock_path(key))
         if held:
             return "running", Line(key, label, _holder_text(info))
@@ -136,7 +143,9 @@ class Survey:
             return "pending", Line(key, label, queued)
         if info and rec is None:
             return "pending", Line(key, label, f"interrupted: started by {_holder_text(info)}, no result{self._ended_task(key)}")
-        return "pending", Line(key, label, "not started" if rec is None else "to recompute (a metric changed)")
+        if rec is None:
+            return "pending", Line(key, label, "not started")
+        return "pending", Line(key, label, f"to recompute: {', '.join(stale)}" if stale else "to recompute (a metric changed)")
 
     def poison(self, key: str) -> str:
         d = self.cache.dir(key)
@@ -154,7 +163,8 @@ class Survey:
         for cell in plan.cells:
             rec = self.store.get(cell.key)
             st = cell_state(self.store, cell, resolved.metrics)
-            state, line = self.cell(cell.key, cell.label, rec, st)
+            stale = stale_metrics(rec, resolved.metrics) if rec is not None and rec.get("status") == "ok" else None
+            state, line = self.cell(cell.key, cell.label, rec, st, stale)
             self._count(out, state, line, rec)
         for job in plan.jobs:
             p = self.poison(job.key)

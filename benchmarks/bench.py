@@ -74,9 +74,9 @@ from common import NPZ, Result, _status, load_cifar, meta, timed
 from reference import at_reference, certify_reference, em_reference, sl_reference
 
 
-def sl_uebench(arch: str, train: ImageDataset, test: ImageDataset | None, device: torch.device, epochs: int = 1) -> Result:
+def sl_uebench(arch: str, train: ImageDataset, test: ImageDataset | None, ctx: RunContext, epochs: int = 1) -> Result:
     """uebench's SL loop (``train_supervised``: uint8 batches -> float on the device -> batched crop+flip)."""
-    ctx = RunContext(device=device, precision=PRECISION)
+    device = ctx.device
     torch.manual_seed(0)
     mean, std = train.mean_std()
     model = build_classifier(arch, 3, train.num_classes, mean, std, device)
@@ -89,13 +89,13 @@ def sl_uebench(arch: str, train: ImageDataset, test: ImageDataset | None, device
     return Result(f"sl-{arch}", device.type, "uebench", n, dt, peak, accuracy=acc, note="test acc after the timed epoch(s)" if acc is not None else "")
 
 
-def em_uebench(train: ImageDataset, device: torch.device, steps: int = 10, arch: str = "small-cnn") -> Result:
+def em_uebench(train: ImageDataset, ctx: RunContext, steps: int = 10, arch: str = "small-cnn") -> Result:
     """uebench's EM plugin, one outer iteration (``max_outer=1``): quick profile (small CNN, 10 PGD
     steps), or the paper's (ResNet-18, 20 steps) for the ``em-resnet18`` cell."""
     from plugins.attacks.em import EM
 
     em = EM(EM.Params(arch=arch, steps=steps, max_outer=1))
-    ctx = RunContext(device=device, precision=PRECISION)
+    device = ctx.device
     if device.type == "cuda":  # first-use kernel set-up (bf16, channels_last) is not an outer iteration's cost
         EM(EM.Params(arch=arch, steps=1, train_steps=1, max_outer=1)).generate(train.select(torch.arange(512)), ctx)
     torch.manual_seed(0)
@@ -107,11 +107,11 @@ def em_uebench(train: ImageDataset, device: torch.device, steps: int = 10, arch:
                   extra={"sample_passes_per_s": work / dt})
 
 
-def at_uebench(train: ImageDataset, device: torch.device, batches: int, steps: int = 10) -> Result:
+def at_uebench(train: ImageDataset, ctx: RunContext, batches: int, steps: int = 10) -> Result:
     """AT training steps through uebench's ``train_supervised`` with the ``at`` defense's hooks."""
     from plugins.defenses.at import AT
 
-    ctx = RunContext(device=device, precision=PRECISION)
+    device = ctx.device
     torch.manual_seed(0)
     mean, std = train.mean_std()
     data = train.select(torch.arange(batches * 128))
@@ -124,7 +124,7 @@ def at_uebench(train: ImageDataset, device: torch.device, batches: int, steps: i
     return Result("at", device.type, "uebench", len(data), dt, peak, unit=f"img/s ({steps} PGD + 1 train)")
 
 
-def simclr_uebench(train: ImageDataset, device: torch.device) -> Result | None:
+def simclr_uebench(train: ImageDataset, ctx: RunContext) -> Result | None:
     """One SimCLR pretraining epoch (smoke profile, ``epochs=1``) when the victim exists in this tree."""
     if not (REPO / "plugins" / "victims" / "simclr.py").exists():
         return None
@@ -134,21 +134,21 @@ def simclr_uebench(train: ImageDataset, device: torch.device) -> Result | None:
     cls = get_registry().get("victim", "simclr")
     over = {k: 1 for k in ("epochs", "probe_epochs") if k in cls.Params.model_fields}
     victim = cls(resolve_params(cls, "smoke", over))
-    ctx = RunContext(device=device, precision=PRECISION)
+    device = ctx.device
     torch.manual_seed(0)
     _, dt, peak = timed(device, lambda: victim.fit(train, ctx, TrainHooks()))
     return Result("simclr", device.type, "uebench", len(train), dt, peak,
                   note=f"smoke profile with {over}: pretraining + linear probe")
 
 
-def cp_uebench(train: ImageDataset, device: torch.device, cell: str) -> Result:
+def cp_uebench(train: ImageDataset, ctx: RunContext, cell: str) -> Result:
     """One CP-S epoch of the ``cp`` plugin with the reference's settings: SimCLR, small CNN, batch
     512, BN over the whole batch, the single-process loss scale T/0.07, U(-eps, eps) start, a model
     epoch then 5 sign steps of 0.1 eps per batch."""
     from plugins.attacks.cp import CP
 
     p = CP.Params(arch="small-cnn", init="uniform", epochs=1, bn_groups=1, loss_scale=0.5 / 0.07)
-    ctx = RunContext(device=device, precision=PRECISION)
+    device = ctx.device
     torch.manual_seed(0)
     poison, dt, peak = timed(device, lambda: CP(p).generate(train, ctx))
     n = (len(train) // 512) * 512
@@ -156,34 +156,34 @@ def cp_uebench(train: ImageDataset, device: torch.device, cell: str) -> Result:
                   note=f"noise loss {poison.meta['noise_loss'][-1]:.3f}")
 
 
-def tp_uebench(train: ImageDataset, device: torch.device) -> Result:
+def tp_uebench(train: ImageDataset, ctx: RunContext) -> Result:
     """One epoch of the ``tp`` plugin (quick model: small CNN; batch 512; 5 + 5 PGD steps)."""
     from plugins.attacks.tp import TP
 
-    ctx = RunContext(device=device, precision=PRECISION)
+    device = ctx.device
     torch.manual_seed(0)
     poison, dt, peak = timed(device, lambda: TP(TP.Params(arch="small-cnn", epochs=1)).generate(train, ctx))
     return Result("tp", device.type, "uebench", len(train), dt, peak, unit="img/s (TP epoch: 4 phases, 5+5 PGD steps)",
                   note=f"last SL noise loss {poison.meta['sl_noise_loss'][-1]:.3f}")
 
 
-def certify_model(train: ImageDataset, device: torch.device) -> nn.Module:
+def certify_model(train: ImageDataset, ctx: RunContext) -> nn.Module:
     """The model both sides of the ``certify`` cell draw around: a small CNN trained for one epoch
     on 2,048 images with uebench's loop (setup, not timed; the same weights on both sides)."""
-    ctx = RunContext(device=device, precision=PRECISION)
+    device = ctx.device
     torch.manual_seed(0)
     model = build_classifier("small-cnn", 3, train.num_classes, *train.mean_std(), device)
     train_supervised(model, train.select(torch.arange(min(len(train), 2048))), SGDRecipe(epochs=1, nesterov=True), ctx)
     return model
 
 
-def certify_uebench(train: ImageDataset, test: ImageDataset, device: torch.device, draws: int, sigma: float = 0.01) -> Result:
+def certify_uebench(train: ImageDataset, test: ImageDataset, ctx: RunContext, draws: int, sigma: float = 0.01) -> Result:
     """``draws`` certification draws of the ``certified-learnability`` metric (noise on every
     parameter, BN folded per draw, device-side counts)."""
     from plugins.metrics.certified import noisy_accuracies
 
-    model = certify_model(train, device)
-    ctx = RunContext(device=device, precision=PRECISION)
+    device = ctx.device
+    model = certify_model(train, ctx)
     noisy_accuracies(model, test.select(torch.arange(256)), ctx, sigma=sigma, draws=1, seed=1)  # warm-up
     accs, dt, peak = timed(device, lambda: noisy_accuracies(model, test, ctx, sigma=sigma, draws=draws, seed=0))
     return Result("certify", device.type, "uebench", draws * len(test), dt, peak, unit="img/s (draws x test images)",
@@ -244,7 +244,7 @@ def rss_child(kind: str, n: int, sl_batches: int = 20) -> dict[str, Any]:
     gc.collect()
     base = _status("VmRSS")
     if kind == "sl":
-        ctx = RunContext(device=dev, precision=PRECISION)
+        ctx = RunContext(device=dev)
         mean, std = train.mean_std()
         model = build_classifier("small-cnn", 3, 10, mean, std, dev)
 
@@ -260,7 +260,7 @@ def rss_child(kind: str, n: int, sl_batches: int = 20) -> dict[str, Any]:
         from plugins.attacks.em import EM
 
         em = EM(EM.Params(arch="bench-tiny", steps=1, max_outer=1))
-        _, dt, peak = timed(dev, lambda: em.generate(train, RunContext(device=dev, precision=PRECISION)))
+        _, dt, peak = timed(dev, lambda: em.generate(train, RunContext(device=dev)))
         what = "em outer iteration, 1 PGD step, 1-conv net"
     return {"kind": kind, "n": n, "what": what, "dataset_mib": train.x.numel() / 2**20, "rss_before_mib": base / 2**20,
             "peak_rss_mib": peak, "growth_mib": peak - base / 2**20, "seconds": dt}
@@ -283,18 +283,15 @@ def rss_scaling(kinds: list[str], sizes: list[int]) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------------------------- sides
 
-#: uebench's side: the matrix ``precision`` (``--precision``); the reference always runs float32, as the official code
-PRECISION = "auto"
-
+PRECISIONS = ("auto", "float32", "bfloat16")
 CELLS = ("sl-small-cnn", "sl-resnet18", "em", "em-resnet18", "at", "simclr", "certify", "cp", "cp-noanomaly", "tp")
 
 
 def run_side(cell: str, impl: str, device: str, args: argparse.Namespace) -> Result | None:
     """One repetition of one side of one cell, in this (fresh) process. Both sides tune the
     allocator as :class:`benchmark.runner.Runner` does (the reference as a careful user would)."""
-    global PRECISION
-    PRECISION = args.precision
     dev = torch.device(device)
+    ctx = RunContext(device=dev, precision=args.precision)  # uebench's side; the reference always runs float32, as the official code
     if args.threads:
         torch.set_num_threads(args.threads)
     if dev.type == "cpu":
@@ -311,27 +308,27 @@ def run_side(cell: str, impl: str, device: str, args: argparse.Namespace) -> Res
         # test accuracy (the equal-accuracy check) for the small CNN; ResNet-18 inference on 10k
         # images would dominate a quick CPU run
         t = test if (arch == "small-cnn" or args.full) else None
-        return sl_uebench(arch, data, t, dev) if ue else sl_reference(arch, data, t, dev, args.workers)
+        return sl_uebench(arch, data, t, ctx) if ue else sl_reference(arch, data, t, dev, args.workers)
     if cell == "em":
         data = subset(1024)
-        return em_uebench(data, dev) if ue else em_reference(data, dev, args.workers)
+        return em_uebench(data, ctx) if ue else em_reference(data, dev, args.workers)
     if cell == "em-resnet18":  # the paper's generator: ResNet-18, 20 PGD steps; 5,120 images (10 batches) in both modes
         data = train.select(torch.arange(min(len(train), 5_120)))
-        return em_uebench(data, dev, 20, "resnet18") if ue else em_reference(data, dev, args.workers, 20, "resnet18")
+        return em_uebench(data, ctx, 20, "resnet18") if ue else em_reference(data, dev, args.workers, 20, "resnet18")
     if cell == "at":
         nb = len(train) // 128 if args.full else 2
-        return at_uebench(train, dev, nb) if ue else at_reference(train, dev, nb, args.workers)
+        return at_uebench(train, ctx, nb) if ue else at_reference(train, dev, nb, args.workers)
     if cell == "simclr":
-        return simclr_uebench(subset(2048), dev) if ue else None
+        return simclr_uebench(subset(2048), ctx) if ue else None
     if cell == "certify":  # --quick: 10 draws on 2,048 test images (4 reference batches); --full: 100 on all
         draws, t = (100, test) if args.full else (10, test.select(torch.arange(2048)))
-        return certify_uebench(train, t, dev, draws) if ue else certify_reference(certify_model(train, dev), t, dev, draws, args.workers)
+        return certify_uebench(train, t, ctx, draws) if ue else certify_reference(certify_model(train, ctx), t, dev, draws, args.workers)
     if cell in ("cp", "cp-noanomaly", "tp"):  # --quick: 2,048 images (4 batches of 512)
         if dev.type != "cpu":
             raise SystemExit(f"bench: the {cell} reference runs on the CPU only")
         data = subset(2048)
         if ue:
-            return cp_uebench(data, dev, cell) if cell.startswith("cp") else tp_uebench(data, dev)
+            return cp_uebench(data, ctx, cell) if cell.startswith("cp") else tp_uebench(data, ctx)
         from reference_contrastive import cp_reference, tp_reference
 
         if cell == "tp":
@@ -340,10 +337,10 @@ def run_side(cell: str, impl: str, device: str, args: argparse.Namespace) -> Res
     raise SystemExit(f"bench: unknown cell {cell!r}")
 
 
-def side_child(cell: str, impl: str, device: str, args: argparse.Namespace) -> Result | None:
+def side_child(cell: str, impl: str, device: str, args: argparse.Namespace, precision: str = "auto") -> Result | None:
     """Run :func:`run_side` in a fresh interpreter: each side gets its own allocator settings, heap and peak RSS."""
     cmd = [sys.executable, __file__, "--side", cell, impl, device, "--workers", str(args.workers), "--threads", str(args.threads),
-           "--precision", args.precision]
+           "--precision", precision]
     if args.full:
         cmd.append("--full")
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -368,7 +365,8 @@ def table(results: list[Result]) -> str:
     for r in results:
         ratio = f"{r.rate / ref[(r.cell, r.device)]:.2f}x" if r.impl == "uebench" and (r.cell, r.device) in ref else ""
         acc = "" if r.accuracy is None else f"{100 * r.accuracy:.1f}"
-        lines.append(f"| {r.cell} | {r.device} | {r.impl} | {r.images} | {r.seconds:.2f} | {r.rate:,.0f} | {r.unit} | {ratio} | {r.peak_mib:,.0f} | {acc} | {r.note} |")
+        impl = f"{r.impl} ({r.extra['precision']})" if r.impl == "uebench" and r.extra.get("precision", "auto") != "auto" else r.impl
+        lines.append(f"| {r.cell} | {r.device} | {impl} | {r.images} | {r.seconds:.2f} | {r.rate:,.0f} | {r.unit} | {ratio} | {r.peak_mib:,.0f} | {acc} | {r.note} |")
     return "\n".join(lines)
 
 
@@ -391,8 +389,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="reference DataLoader num_workers (official code: 2-4; 0 is faster on a 2-core machine)")
     ap.add_argument("--reps", type=int, default=2, help="alternating repetitions per cell; the fastest is kept")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
-    ap.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
-                    help="uebench's matrix precision (auto: bf16 autocast on CUDA only); the reference runs float32")
+    ap.add_argument("--precision", default="auto",
+                    help="uebench's matrix precision: auto (bf16 autocast on CUDA only), float32 or bfloat16; a comma list "
+                         "(float32,bfloat16) times uebench in each, alternating with the reference; the reference runs float32")
     ap.add_argument("--no-reference", action="store_true", help="time uebench only")
     ap.add_argument("--no-rss", action="store_true", help="skip the 5k/20k/50k peak-RSS scaling runs")
     ap.add_argument("--rss-child", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
@@ -410,6 +409,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(None if r is None else asdict(r)))
         return 0
 
+    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
+    bad = [p for p in precisions if p not in PRECISIONS]
+    if bad or not precisions:
+        ap.error(f"--precision: {', '.join(bad) or 'empty'} (one or more of {', '.join(PRECISIONS)})")
     if args.threads:
         torch.set_num_threads(args.threads)
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
@@ -422,17 +425,18 @@ def main(argv: list[str] | None = None) -> int:
             if cell not in CELLS:
                 print(f"  {cell}: unknown cell, skipped (cells: {', '.join(CELLS)})", file=sys.stderr)
                 continue
-            impls = ["uebench"] + ([] if args.no_reference or cell == "simclr" else ["reference"])
-            best: dict[str, Result] = {}
+            sides = [("uebench", p) for p in precisions] + ([] if args.no_reference or cell == "simclr" else [("reference", "float32")])
+            best: dict[tuple[str, str], Result] = {}
             # alternate the sides `reps` times (the load on a shared machine drifts); keep each side's fastest
             for _ in range(args.reps):
-                for impl in impls:
-                    r = side_child(cell, impl, name, args)
+                for impl, precision in sides:
+                    r = side_child(cell, impl, name, args, precision)
                     if r is None:
                         continue
-                    print(f"  {r.cell:<16} {r.device:<5} {r.impl:<10} {r.rate:10,.0f} {r.unit}  ({r.seconds:.1f} s, peak {r.peak_mib:,.0f} MiB)", file=sys.stderr)
-                    if r.impl not in best or r.seconds < best[r.impl].seconds:
-                        best[r.impl] = r
+                    what = f"{r.impl} {precision}" if r.impl == "uebench" and len(precisions) > 1 else r.impl
+                    print(f"  {r.cell:<16} {r.device:<5} {what:<17} {r.rate:10,.0f} {r.unit}  ({r.seconds:.1f} s, peak {r.peak_mib:,.0f} MiB)", file=sys.stderr)
+                    if (impl, precision) not in best or r.seconds < best[(impl, precision)].seconds:
+                        best[(impl, precision)] = r
             for r in best.values():
                 r.extra["repetitions"] = args.reps
                 results.append(r)

@@ -44,3 +44,16 @@ def test_states_of_every_cell(tmp_path, failing_plugins, capsys):  # noqa: F811
 def test_status_of_a_missing_directory_is_one_line(tmp_path, capsys):
     assert main(["status", str(tmp_path / "nope")]) == 2
     assert capsys.readouterr().err.startswith("error: results directory")
+
+
+def test_a_cell_to_recompute_says_which_metric_it_lacks_and_why(tmp_path):
+    base = {**BASE, "attacks": ["clean"], "defenses": ["none"], "seeds": [0], "metrics": ["accuracy"]}
+    first = resolve(parse_matrix(base), get_registry())
+    assert Runner(first, tmp_path, log=lambda m: None, progress=False).run().exit_code == 0
+    # the same cell asked for with another accuracy param and a metric it never computed
+    more = resolve(parse_matrix({**base, "metrics": [{"name": "accuracy", "params": {"batch_size": 64}}, "certified-learnability"]}),
+                   get_registry())
+    s = Survey(tmp_path).of_matrix(more)
+    (line,) = s.pending
+    assert line.detail == "to recompute: accuracy (other params or version), certified-learnability (not computed)"
+    assert Survey(tmp_path).of_matrix(first).done == 1

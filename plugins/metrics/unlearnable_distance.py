@@ -7,6 +7,7 @@ HowFarAreFromTrueUnlearnability (``poison_train_sharp.py``: ``layer_sharpness``;
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import math
 import tempfile
@@ -25,7 +26,7 @@ from benchmark.fitting import defend_and_fit
 from benchmark.interfaces import CellArtifacts, Metric, RunContext
 from benchmark.params import Params
 from benchmark.sal import PassCount, Sharpness, model_sharpness, sal_value, unlearnable_distance
-from benchmark.trace import EpochEvent
+from benchmark.trace import EpochEvent, Trace
 
 #: what the metric returns for every cell
 KEYS = ("ud", "ud_lp", "ud_lp_clean", "ud_beta")
@@ -262,8 +263,7 @@ class UnlearnableDistance(Metric):
         """Train the cell's victim on the clean training set (with the cell's defense, seed and
         device, as the runner trains a clean cell) and score its snapshots. Torch's global random
         state is restored afterwards."""
-        rctx = RunContext(device=ctx.device, seed=ctx.seed, profile=ctx.profile, cache=ctx.cache, log=ctx.log, data_key=ctx.data_key,
-                          precision=ctx.precision)
+        rctx = dataclasses.replace(ctx, trace=Trace())  # every other field as the cell's, a trace of its own
         snaps = self.observer(rctx)
         rctx.trace.subscribe(snaps)
         cpu_state = torch.get_rng_state()

@@ -143,3 +143,34 @@ def test_params_and_profiles():
     assert p.scoring_images is None and p.steps is None  # the faithful procedure is the default
     with pytest.raises(ValidationError):
         UnlearnableDistance.Params(every=0)
+
+
+def test_the_clean_reference_runs_in_the_cells_context_with_a_trace_of_its_own(monkeypatch):
+    import dataclasses
+    from types import SimpleNamespace
+
+    import plugins.metrics.unlearnable_distance as ud
+    from benchmark.interfaces import RunContext
+
+    seen: list[RunContext] = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_fit(train, victim, defense, ctx):
+        seen.append(ctx)
+        torch.rand(3)  # draws from the global generator: must be undone afterwards
+        raise Stop
+
+    monkeypatch.setattr(ud, "defend_and_fit", fake_fit)
+    ctx = RunContext(seed=3, profile="quick", data_key="abc", precision="bfloat16")
+    cell = SimpleNamespace(splits=SimpleNamespace(train=None), victim=SimpleNamespace(display="sl"), defense=SimpleNamespace(display="none"))
+    before = torch.get_rng_state()
+    with pytest.raises(Stop):
+        UnlearnableDistance(UnlearnableDistance.Params()).train_reference(cell, ctx)  # type: ignore[arg-type]
+    (rctx,) = seen
+    assert torch.equal(torch.get_rng_state(), before)
+    assert rctx.trace is not ctx.trace and rctx.trace.active and not ctx.trace.active
+    for f in dataclasses.fields(RunContext):  # every other field: the cell's (a field added later included)
+        if f.name != "trace":
+            assert getattr(rctx, f.name) == getattr(ctx, f.name), f.name
