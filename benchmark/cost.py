@@ -4,7 +4,8 @@ Each plugin's **work** is the number of images that go through each kind of pass
 ``grad``, ``forward``, ``ssl``) on an architecture, computed from its validated params by the
 formulas of ``benchmark/costs.yaml`` (or by a ``cost(ctx)`` method of the plugin, for third
 parties); the **rates** of those passes per device kind and architecture are measured by
-``benchmarks/`` and kept, with their sources, in the same file. A job's seconds are its images
+``benchmarks/`` and kept, with their sources, in the same file (with how much faster each kind runs
+in another precision: a matrix's ``precision``). A job's seconds are its images
 divided by the rates; the estimate sums them (device-hours) and schedules them on the executor's
 parallel slots, attack jobs before the cells that need their poison (wall time).
 """
@@ -109,6 +110,12 @@ class Sizes:
     n_holdout: int
 
 
+def effective_precision(device: str, precision: str) -> str:
+    """What a matrix's ``precision`` runs in on a device kind of ``costs.yaml`` (``auto``: bf16
+    autocast on CUDA, float32 elsewhere, as :class:`~benchmark.interfaces.RunContext`)."""
+    return precision if precision != "auto" else ("bfloat16" if device.startswith("cuda") else "float32")
+
+
 class CostModel:
     """Work of plugins and seconds of work on a device kind, from ``costs.yaml``."""
 
@@ -148,7 +155,9 @@ class CostModel:
                 return Work()
         return out
 
-    def rate(self, device: str, arch: str, kind: str, threads: int = 1) -> float:
+    def rate(self, device: str, arch: str, kind: str, threads: int = 1, precision: str = "auto") -> float:
+        """Images per second of a ``kind`` pass on ``arch``; ``precision`` is the matrix's (``auto``:
+        bf16 autocast on CUDA devices, float32 elsewhere, as :class:`~benchmark.interfaces.RunContext`)."""
         rates = self.data["rates"][device]
         base = arch
         factor = 1.0
@@ -162,10 +171,25 @@ class CostModel:
         scale = threads / rates.get("threads", threads) if device == "cpu" else 1.0
         if scale != 1.0:
             self.extrapolated.add(f"{device}: {threads} threads = {scale:g} x the 1-thread rates")
-        return float(entry["rate"]) * factor * scale
+        return float(entry["rate"]) * factor * scale * self.precision_factor(device, kind, precision)
 
-    def seconds(self, work: Work, device: str, threads: int = 1) -> float:
-        return sum(n / self.rate(device, arch, kind, threads) for (arch, kind), n in work.passes.items())
+    def precision_factor(self, device: str, kind: str, precision: str) -> float:
+        """How much faster a ``kind`` pass runs in ``precision`` than in the precision the device's
+        rates were measured in (``precision_factors`` in costs.yaml); 1 (and noted as extrapolated)
+        where that was not measured."""
+        rates = self.data["rates"][device]
+        want = effective_precision(device, precision)
+        have = rates.get("precision", "float32")
+        if want == have:
+            return 1.0
+        factors = rates.get("precision_factors", {}).get(want, {})
+        if kind in factors:
+            return float(factors[kind])
+        self.extrapolated.add(f"{device}: {kind} in {want} priced at its {have} rate (not measured)")
+        return 1.0
+
+    def seconds(self, work: Work, device: str, threads: int = 1, precision: str = "auto") -> float:
+        return sum(n / self.rate(device, arch, kind, threads, precision) for (arch, kind), n in work.passes.items())
 
 
 # ------------------------------------------------------------------------------ a plan's cost
@@ -182,6 +206,7 @@ class Estimate:
     extrapolated: list[str]
     slots: int
     sizes: Sizes
+    precision: str = "auto"  # the matrix's
 
     def poison_hours(self, device: str) -> float:
         return sum(s for _, s in self.attack_s[device]) / 3600
@@ -241,7 +266,7 @@ def estimate(plan: Any, pending_cells: list[Any], pending_poisons: set[str], *, 
     r = plan.resolved
     sizes = dataset_sizes(r, model)
     devices = devices or tuple(model.data["rates"])
-    threads = r.matrix.threads
+    threads, precision = r.matrix.threads, r.matrix.precision
     attack_work = {job.key: model.work(job.attack, sizes) for job in plan.jobs if job.key in pending_poisons}
     victim_work: dict[int, Work] = {}
     cell_work: list[tuple[str, Work]] = []
@@ -265,9 +290,9 @@ def estimate(plan: Any, pending_cells: list[Any], pending_poisons: set[str], *, 
         for m in r.metrics:
             w += model.work(m, sizes, victim=cell.victim, victim_train=vtrain)
         cell_work.append((cell.job.key, w))
-    attack_s = {dev: [(k, model.seconds(w, dev, threads)) for k, w in attack_work.items()] for dev in devices}
-    cell_s = {dev: [(k, model.seconds(w, dev, threads)) for k, w in cell_work] for dev in devices}
-    return Estimate(list(devices), attack_s, cell_s, sorted(model.unknown), sorted(model.extrapolated), slots, sizes)
+    attack_s = {dev: [(k, model.seconds(w, dev, threads, precision)) for k, w in attack_work.items()] for dev in devices}
+    cell_s = {dev: [(k, model.seconds(w, dev, threads, precision)) for k, w in cell_work] for dev in devices}
+    return Estimate(list(devices), attack_s, cell_s, sorted(model.unknown), sorted(model.extrapolated), slots, sizes, precision)
 
 
 def _hours(h: float) -> str:
@@ -293,7 +318,7 @@ def render(est: Estimate, model: CostModel | None = None) -> str:
             row += f"  {_hours(est.wall_hours(dev)):>20}"
         lines.append(row)
     for dev in est.devices:
-        lines.append(f"  {dev}: {rates[dev].get('device', '')}")
+        lines.append(f"  {dev}: {rates[dev].get('device', '')}; priced in {effective_precision(dev, est.precision)}")
     if est.extrapolated:
         lines.append("  extrapolated rates (the rest measured): " + "; ".join(est.extrapolated))
     if est.unknown:

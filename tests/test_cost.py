@@ -31,8 +31,8 @@ def _model(rate: float = 100.0) -> CostModel:
     """The project's formulas with every rate set to ``rate`` images/s (hand-computable)."""
     data = copy.deepcopy(load_costs())
     for dev in data["rates"].values():
-        for kinds in dev.values():
-            if isinstance(kinds, dict):
+        for name, kinds in dev.items():
+            if isinstance(kinds, dict) and name != "precision_factors":
                 for k in kinds.values():
                     k["rate"] = rate
     return CostModel(data)
@@ -178,3 +178,30 @@ def test_cells_that_differ_only_in_a_model_stage_defense_pay_for_one_training():
     est = estimate(ud, ud.cells, set(), devices=("cpu",), model=_model(100.0))
     by = {(c.defense.name, c.seed): s for c, (_, s) in zip(ud.cells, est.cell_s["cpu"], strict=True)}
     assert by["finetune", 0] - by["none", 0] == pytest.approx(0.2)
+
+
+def test_a_matrix_in_another_precision_is_priced_at_its_measured_speed_up():
+    """cpu rates are float32 measurements: a ``bfloat16`` matrix divides each kind's seconds by the
+    measured factor; CUDA's are bf16 (``auto`` there): a ``float32`` matrix on CUDA has no
+    measured factor and says so."""
+    model = _model(100.0)
+    model.data["rates"]["cpu"]["precision_factors"] = {"bfloat16": {"train": 2.0, "grad": 4.0, "forward": 5.0, "ssl": 1.25}}
+    m = {**BASE, "dataset": {"name": "digits", "subset": 200}, "attacks": ["clean", "em"], "defenses": ["none"], "seeds": [0]}
+
+    def priced(precision: str) -> Estimate:
+        plan = make_plan(resolve(parse_matrix({**m, "precision": precision}), get_registry()))
+        model.extrapolated.clear()
+        return estimate(plan, plan.cells, {j.key for j in plan.jobs}, devices=("cpu", "cuda-h100"), model=model)
+
+    auto, bf16, fp32 = priced("auto"), priced("bfloat16"), priced("float32")
+    assert fp32.attack_s["cpu"] == auto.attack_s["cpu"] and fp32.cell_s["cpu"] == auto.cell_s["cpu"]
+    em = next(s for _, s in bf16.attack_s["cpu"] if s > 0)
+    assert em == pytest.approx(2 * 1280 / 100 / 2.0 + 2 * 400 / 100 / 4.0 + 2 * 200 / 100 / 5.0)  # see the test above
+    assert sorted(s for _, s in bf16.cell_s["cpu"]) == pytest.approx([400 / 100 / 2.0 + 540 / 100 / 5.0] * 2)
+    assert auto.attack_s["cuda-h100"] == bf16.attack_s["cuda-h100"]  # auto is bf16 on CUDA: measured as is
+    assert not any("bfloat16" in e or "float32" in e for e in auto.extrapolated + bf16.extrapolated)
+    assert fp32.attack_s["cuda-h100"] == auto.attack_s["cuda-h100"]  # no factor measured: priced at the bf16 rate ...
+    assert "cuda-h100: train in float32 priced at its bfloat16 rate (not measured)" in fp32.extrapolated  # ... and said
+    from benchmark.cost import render
+
+    assert "priced in bfloat16" in render(bf16, model) and "cpu: " in render(bf16, model)

@@ -154,5 +154,15 @@ def test_speed_block_reads_a_benchmark_run(repo):
     (repo / "b.json").write_text(json.dumps(doc))
     out = regenerate("<!-- generated: speed file=b.json -->\n<!-- end generated -->", repo, "R.md")
     assert "X, 2 threads, uebench in precision bfloat16, the official loops in float32" in out
+    # bench.py --precision float32,bfloat16: one column per precision, each against the same official loop
+    doc["meta"]["args"] = {"precision": "float32,bfloat16"}
+    doc["results"] = [{"cell": "em", "impl": "uebench", "rate": 100.0, "unit": "img/s", "extra": {"precision": "float32"}},
+                      {"cell": "em", "impl": "uebench", "rate": 160.0, "unit": "img/s", "extra": {"precision": "bfloat16"}},
+                      {"cell": "em", "impl": "reference", "rate": 80.0, "unit": "img/s"}]
+    (repo / "b.json").write_text(json.dumps(doc))
+    out = regenerate("<!-- generated: speed file=b.json -->\n<!-- end generated -->", repo, "R.md")
+    assert "| hot path | uebench, float32 | uebench, bfloat16 | official loop | speed-up, float32 | speed-up, bfloat16 |" in out
+    assert "| em | 100 img/s | 160 img/s | 80 | 1.2x | 2.0x |" in out
+    assert "uebench in precision float32 and bfloat16, the official loops in float32" in out
     with pytest.raises(UserError, match="cannot read the benchmark results"):
         regenerate("<!-- generated: speed file=nope.json -->\n<!-- end generated -->", repo, "R.md")
