@@ -21,11 +21,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Self
 
+import torch
 import yaml
 
 from benchmark.data.split import holdout_size
 from benchmark.errors import UserError
-from benchmark.interfaces import Metric
+from benchmark.interfaces import Metric, RunContext
 
 COSTS = Path(__file__).with_name("costs.yaml")
 KINDS = ("train", "grad", "forward", "ssl")
@@ -111,9 +112,10 @@ class Sizes:
 
 
 def effective_precision(device: str, precision: str) -> str:
-    """What a matrix's ``precision`` runs in on a device kind of ``costs.yaml`` (``auto``: bf16
-    autocast on CUDA, float32 elsewhere, as :class:`~benchmark.interfaces.RunContext`)."""
-    return precision if precision != "auto" else ("bfloat16" if device.startswith("cuda") else "float32")
+    """What a matrix's ``precision`` runs in on a device kind of ``costs.yaml`` (``cuda-…`` or
+    ``cpu``): the rule of :attr:`~benchmark.interfaces.RunContext.amp`, not a copy of it."""
+    kind = torch.device("cuda" if device.startswith("cuda") else "cpu")
+    return "bfloat16" if RunContext(device=kind, precision=precision).amp else "float32"
 
 
 class CostModel:

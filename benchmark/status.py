@@ -163,7 +163,7 @@ class Survey:
         for cell in plan.cells:
             rec = self.store.get(cell.key)
             st = cell_state(self.store, cell, resolved.metrics)
-            stale = stale_metrics(rec, resolved.metrics) if rec is not None and rec.get("status") == "ok" else None
+            stale = stale_metrics(rec, resolved.metrics) if st == "todo" and rec is not None and rec.get("status") == "ok" else None
             state, line = self.cell(cell.key, cell.label, rec, st, stale)
             self._count(out, state, line, rec)
         for job in plan.jobs:

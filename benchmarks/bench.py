@@ -50,6 +50,7 @@ import json
 import os
 import subprocess
 import sys
+import typing
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -64,6 +65,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmark.augment import crop_flip
+from benchmark.config import Matrix
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext, TrainHooks
 from benchmark.models import build_classifier
@@ -283,7 +285,7 @@ def rss_scaling(kinds: list[str], sizes: list[int]) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------------------------- sides
 
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = typing.get_args(Matrix.model_fields["precision"].annotation)  # the matrix's choices
 CELLS = ("sl-small-cnn", "sl-resnet18", "em", "em-resnet18", "at", "simclr", "certify", "cp", "cp-noanomaly", "tp")
 
 
