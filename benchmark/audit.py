@@ -92,6 +92,7 @@ class AuditResult:
     skipped: list[tuple[Candidate, str]]
     comparisons: list[Comparison] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    changes: dict[str, list[str]] = field(default_factory=dict)  # cell label -> what the recomputation did differently
     wall_s: float = 0.0
 
     @property
@@ -288,6 +289,22 @@ def _display(metric: str, v: Any) -> float | None:
     return float(v) * (100.0 if metric in PERCENT_METRICS else 1.0)
 
 
+def _scalars(meta: dict[str, Any]) -> dict[str, Any]:
+    """A poison's discrete outcomes (iterations run, stopped or not): what a float drift can flip."""
+    return {k: v for k, v in meta.items() if isinstance(v, (bool, int, str)) and "cached" not in k}
+
+
+def changes(recorded: dict[str, Any], recomputed: dict[str, Any]) -> list[str]:
+    """Where a recomputation ran differently from its record: the machine and library numerics, and
+    the poison's discrete outcomes (``poison_meta``'s integers, flags and strings: a trained poison
+    whose stopping test flips one way on one CPU and the other way on another is another poison)."""
+    out = []
+    for what, a, b in (("numerics", recorded.get("numerics") or {}, recomputed.get("numerics") or {}),
+                       ("poison", _scalars(recorded.get("poison_meta") or {}), _scalars(recomputed.get("poison_meta") or {}))):
+        out += [f"{what} {k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return out
+
+
 def audit(results: str | Path, *, cells: int, budget_min: float, seed: str, threads: int | None = None,
           device: str = "cpu", keep: str | Path | None = None, data: str | None = None, strict: bool = False,
           log: Callable[[str], None] = print) -> AuditResult:
@@ -318,6 +335,8 @@ def audit(results: str | Path, *, cells: int, budget_min: float, seed: str, thre
             if new.get("status") != "ok":
                 res.errors.append(f"{c.label} [{rec['key']}]: recomputation {new.get('status', 'missing')}: {new.get('error')}")
                 continue
+            if diffs := changes(rec, new):
+                res.changes[c.label] = diffs
             plugins = {m.name: m for m in resolved.metrics}
             units = {**(rec.get("metric_units") or {}), **(new.get("metric_units") or {})}
             for metric, v in rec.get("metrics", {}).items():
@@ -339,6 +358,8 @@ def render(res: AuditResult) -> str:
                  "–" if c.diff is None else f"{c.diff:+.3g}", f"±{c.tolerance:g}",
                  "identical" if c.identical else ("within" if c.ok else "DIFFERS")] for c in res.comparisons]
         lines.append(tabulate(rows, headers=["cell", "metric", "recorded", "recomputed", "diff", "tolerance", ""]))
+    for cell, diffs in res.changes.items():
+        lines.append(f"  {cell} ran differently from its record: " + "; ".join(diffs))
     lines += [f"  ERROR {e}" for e in res.errors]
     bad = sum(not c.ok for c in res.comparisons)
     same = sum(c.identical for c in res.comparisons)
@@ -349,7 +370,7 @@ def render(res: AuditResult) -> str:
 
 def to_json(res: AuditResult) -> str:
     return json.dumps({
-        "seed": res.seed, "wall_s": round(res.wall_s, 1), "ok": res.ok, "errors": res.errors,
+        "seed": res.seed, "wall_s": round(res.wall_s, 1), "ok": res.ok, "errors": res.errors, "changes": res.changes,
         "comparisons": [{**c.__dict__, "diff": c.diff, "identical": c.identical, "ok": c.ok} for c in res.comparisons],
         "chosen": [{"key": c.record["key"], "cell": c.label, "recorded_cost_s": c.poison_s + c.cell_s} for c in res.chosen],
     }, indent=2)

@@ -96,6 +96,15 @@ def poison_to_tensors(p: Poison) -> tuple[dict[str, torch.Tensor], dict[str, Any
     return tensors, meta
 
 
+def poison_digest(x: torch.Tensor) -> str:
+    """SHA-256 of the poisoned images' bytes (shape and dtype included): two generations of one
+    poison spec are the same poison exactly when their digests are equal."""
+    x = x.detach().cpu().contiguous()
+    h = hashlib.sha256(f"{tuple(x.shape)}|{x.dtype}|".encode())
+    h.update(x.numpy().tobytes())
+    return h.hexdigest()
+
+
 def tensors_to_poison(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Poison:
     meta = dict(meta)
     kind = meta.pop("kind", "samplewise")
@@ -267,6 +276,7 @@ class Runner:
             tensors, meta = poison_to_tensors(p)
             meta["wall_s"] = round(time.perf_counter() - t0, 2)
             meta["numerics"] = numerics(self.device, self.r.matrix.precision)  # the poison is shared: cells say how it was made
+            meta["x_sha256"] = poison_digest(tensors["x"])  # which generation: one spec made twice (another CPU) may differ
             self.log(f"poison {job.attack.name} done in {meta['wall_s']:.1f} s")
             return tensors, meta
 

@@ -147,3 +147,25 @@ def test_each_value_is_judged_by_the_tolerance_its_metric_declares():
     assert ud == 0.6 and tolerance("ud_lp_clean", UnlearnableDistance) == 1.0
     assert Comparison("c", "k", "ud", 0.64, 1.14, ud).ok and not Comparison("c", "k", "ud", 0.64, 1.36, ud).ok
     assert not Comparison("c", "k", "x", 1.0, 1.0001, tolerance("x", Unmeasured)).ok
+
+
+def test_the_audit_says_where_a_recomputation_ran_differently_from_its_record(recorded, tmp_path):
+    """A value beyond tolerance comes with its cause when the audit can see one: another machine in
+    ``numerics``, or a trained poison whose stopping test flipped (``poison_meta``'s iteration count)."""
+    rec = next(r for r in records(recorded) if r["attack"] == "em-small" and r["defense"] == "none")
+    assert isinstance(rec["poison_meta"]["outer_iterations"], int)
+    real = rec["poison_meta"]["outer_iterations"]
+    rec["numerics"]["device_name"] = "Another CPU"
+    rec["poison_meta"]["outer_iterations"] = real + 1
+    (tmp_path / "r" / "cells").mkdir(parents=True)
+    (tmp_path / "r" / "cells" / f"{rec['key']}.json").write_text(json.dumps(rec))
+    p = bench("audit", str(tmp_path / "r"), "--cells", "1", "--budget", "60", "--json", str(tmp_path / "a.json"))
+    assert p.returncode == 0, p.stdout + p.stderr  # the values themselves are identical
+    line = next(x for x in p.stdout.splitlines() if "ran differently from its record" in x)
+    assert line.strip().startswith("em-small × sl × none (seed 0)"), line
+    assert "numerics device_name: 'Another CPU' -> " in line and f"poison outer_iterations: {real + 1} -> {real}" in line, line
+    assert "wall_s" not in line  # timings always differ: not a cause
+    assert json.loads((tmp_path / "a.json").read_text())["changes"] == {"em-small × sl × none (seed 0)": line.split(": ", 1)[1].split("; ")}
+    # an unchanged record: no such line
+    p = bench("audit", str(recorded), "--cells", "1", "--budget", "60")
+    assert "ran differently" not in p.stdout, p.stdout

@@ -82,6 +82,23 @@ def test_deterministic_given_seed(tmp_path):
     recs_a = json.loads(next((tmp_path / "a" / "res" / "cells").glob("*.json")).read_text())
     recs_b = json.loads(next((tmp_path / "b" / "res" / "cells").glob("*.json")).read_text())
     assert recs_a["metrics"] == recs_b["metrics"] and a.ok == b.ok == 1 and ra is not None
+    # the poison's digest names the generation: equal for the same poison, another for another one
+    assert recs_a["poison_meta"]["x_sha256"] == recs_b["poison_meta"]["x_sha256"]
+    runner(tmp_path / "c", attacks=["random-noise"], defenses=["none"], attack_seed=1).run()
+    recs_c = json.loads(next((tmp_path / "c" / "res" / "cells").glob("*.json")).read_text())
+    assert len(recs_c["poison_meta"]["x_sha256"]) == 64 and recs_c["poison_meta"]["x_sha256"] != recs_a["poison_meta"]["x_sha256"]
+
+
+def test_poison_digest_hashes_the_images_with_their_shape():
+    import hashlib
+
+    import torch
+
+    from benchmark.runner import poison_digest
+
+    x = torch.arange(24, dtype=torch.uint8).reshape(2, 3, 2, 2)
+    assert poison_digest(x) == hashlib.sha256(b"(2, 3, 2, 2)|torch.uint8|" + bytes(range(24))).hexdigest()
+    assert poison_digest(x) != poison_digest(x.reshape(2, 12)) and poison_digest(x) != poison_digest(x.flip(0))
 
 
 FAILING = '''

@@ -71,6 +71,7 @@ def tables_json(results: Results, tables: dict[str, list[Table]]) -> str:
         "environments": dict(results.environments),
         "mixed_environments": len(results.environments) > 1,
         "numerics_compared": results.numerics_compared,
+        "poison_generations": {k: dict(v) for k, v in results.poison_generations.items()},
         "superseded": len(results.superseded),
         "malformed": results.malformed,
         "metrics": {k: {"metric": p, "unit": u} for k, (p, u) in sorted(results.metrics.items())},

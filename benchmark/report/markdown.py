@@ -59,6 +59,16 @@ def notes(results: Results) -> list[str]:
             out += [">", (f"> {results.numerics_partial} records predate the full `numerics` fields (the cell's and its poison's); "
                      f"compared on {', '.join(results.numerics_compared)} only.")]
         out.append("")
+    if results.poison_generations:
+        out += [
+            ("> ⚠ **One poison spec, several poisons.** These attacks' cells were computed from more than one generation "
+             "of the same poison spec (another machine or a cleared cache), and the generations differ: compare a row's "
+             "cells knowing which poison each saw. Each cell's page shows its `poison_meta`."),
+            ">",
+        ]
+        for attack, gens in results.poison_generations.items():
+            out.append(f"> - {attack}: " + "; ".join(f"{n} cells with `{g}`" for g, n in gens.most_common()))
+        out.append("")
     if results.superseded:
         per: dict[str, int] = {}
         for c in results.superseded:

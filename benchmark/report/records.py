@@ -112,6 +112,9 @@ class Results:
     #: the numerics fields compared, and how many records only had their provenance to go by
     numerics_compared: list[str] = field(default_factory=list)
     numerics_partial: int = 0
+    #: "section: attack" -> cells per generation of its poison, where one poison spec was generated
+    #: more than once with different results (see :func:`poison_generations`)
+    poison_generations: dict[str, Counter[str]] = field(default_factory=dict)
 
     @property
     def cells(self) -> list[Cell]:
@@ -167,6 +170,48 @@ def environments(cells: list[tuple[Cell, dict[str, Any], bool]]) -> tuple[dict[s
     for c, n, _ in cells:
         names[c.key + "|" + c.section] = ", ".join(f"{f}={_short(n.get(f))}" for f in differ)
     return names, order
+
+
+def _discrete(meta: dict[str, Any]) -> dict[str, Any]:
+    """A poison's outcomes that name it: its digest where recorded, else the discrete ones (iterations
+    run, stopped or not) and any trajectory it logged; not its timing, cache flags or numerics."""
+    return {k: v for k, v in meta.items() if k not in ("wall_s", "numerics") and "cached" not in k}
+
+
+def poison_generations(cells: list[Cell]) -> dict[str, Counter[str]]:
+    """Poison specs (a cell's ``spec.poison`` key) whose cells saw different poisons: generated more
+    than once (another machine, a cleared cache) with different results. A trained poison's float
+    reductions differ between CPUs, and a stopping test can flip (PUE stopped after 4 outer iterations
+    on one CPU and 5 on another: another poison, 9 points apart). Two generations are told apart by
+    the images' digest (``poison_meta.x_sha256``) when every cell has one, else by ``poison_meta``
+    without its timing, cache flags and numerics (so a poison that records nothing but its timing is
+    never flagged without digests). Each generation is named by the fields that differ
+    (``outer_iterations=4, device_name=Intel(R) Xeon(R) Processor``); ``{}`` when every poison spec
+    was one poison."""
+    by_spec: dict[tuple[str, str], list[Cell]] = {}
+    for c in cells:
+        poison = (c.record.get("spec") or {}).get("poison") if isinstance(c.record.get("spec"), dict) else None
+        if c.status == "ok" and isinstance(poison, str) and isinstance(c.record.get("poison_meta"), dict):
+            by_spec.setdefault((c.section, poison), []).append(c)
+    out: dict[str, Counter[str]] = {}
+    for (section, _), group in by_spec.items():
+        metas = [cast("dict[str, Any]", c.record["poison_meta"]) for c in group]
+        digests = [m.get("x_sha256") for m in metas]
+        ids: list[str] = [str(d) for d in digests] if all(isinstance(d, str) for d in digests) else [canonical(_discrete({k: v for k, v in m.items() if k != "x_sha256"})) for m in metas]
+        if len(set(ids)) < 2:
+            continue
+        first: dict[str, dict[str, Any]] = {}  # generation -> what its first cell's poison_meta shows
+        for i, m in zip(ids, metas):
+            first.setdefault(i, {**{k: v for k, v in m.items() if isinstance(v, (bool, int, str)) and k not in ("x_sha256", "kind") and "cached" not in k},
+                                 "device_name": (m.get("numerics") or {}).get("device_name") or "not recorded"})
+        differ = [k for k in dict.fromkeys(k for d in first.values() for k in d) if len({canonical(d.get(k)) for d in first.values()}) > 1]
+        names = {i: ", ".join(f"{k}={_short(d.get(k))}" for k in differ) for i, d in first.items()}
+        shared = {n for n in names.values() if not n or list(names.values()).count(n) > 1}
+        names = {i: (n + ", " if n else "") + f"generation {i[:8] if len(i) == 64 else short_hash(i, 8)}" if n in shared else n
+                 for i, n in names.items()}  # generations the fields do not tell apart are named by their digests too
+        counts: Counter[str] = Counter(names[i] for i in ids)
+        out[f"{section}: {group[0].attack}"] = counts
+    return out
 
 
 # ------------------------------------------------------------------------------------- dataset
@@ -352,6 +397,7 @@ def load_results(records: list[Any], source: str) -> Results:
         environments=envs,
         numerics_compared=compared,
         numerics_partial=sum(1 for _, _, full in measured if not full),
+        poison_generations=poison_generations([c for s in kept for c in s.cells]),
     )
 
 

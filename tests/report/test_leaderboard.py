@@ -213,3 +213,36 @@ def test_not_applicable_cells_show_n_a_with_the_reason():
     assert "n/a: the defense does not apply to the victim. `at`: supervised victims only." in text
     line = next(x for x in text.splitlines() if x.startswith("| clean") and "n/a" in x)
     assert "50.0" in line  # the defense `at` table: sl 50.0, simclr n/a
+
+
+def test_cells_of_one_poison_spec_that_saw_different_poisons_are_announced():
+    """One poison spec generated twice (another CPU) with different results: the leaderboard says
+    which cells saw which generation, named by what differs; the same poison seen everywhere, or
+    generations that differ only in timing, are not flagged."""
+    recs = [rec("em", "sl", "none", s, 0.15) for s in (0, 1)] + [rec("em", "sl", d, 0, 0.3) for d in ("at", "cutout", "mixup")]
+    intel = {"numerics": {"device_name": "Intel Xeon"}, "outer_iterations": 10, "train_accuracy": [0.1, 0.99], "wall_s": 900.0}
+    for r in recs:
+        r["poison_meta"] = {**intel, "wall_s": 900.0 + r["seed"]}  # timings differ: not another poison
+    assert "several poisons" not in render(recs, "r")
+    for r in recs[3:]:
+        r["poison_meta"] = {"numerics": {"device_name": "AMD EPYC"}, "outer_iterations": 7, "train_accuracy": [0.1, 0.98], "wall_s": 600.0}
+    md = render(recs, "r")
+    assert "One poison spec, several poisons" in md
+    line = next(x for x in md.splitlines() if x.startswith("> - ") and "em:" in x)
+    assert "3 cells with `outer_iterations=10, device_name=Intel Xeon`; 2 cells with `outer_iterations=7, device_name=AMD EPYC`" in line, line
+    # digests decide when every cell has one: equal digests are one poison whatever else differs
+    for r in recs:
+        r["poison_meta"]["x_sha256"] = "ab" * 32
+    assert "several poisons" not in render(recs, "r")
+    recs[0]["poison_meta"]["x_sha256"] = "cd" * 32
+    recs[0]["poison_meta"]["outer_iterations"] = 7
+    recs[0]["poison_meta"]["numerics"] = {"device_name": "AMD EPYC"}
+    md = render(recs, "r")
+    line = next(x for x in md.splitlines() if x.startswith("> - ") and "em:" in x)
+    assert "4 cells with `outer_iterations=10, device_name=Intel Xeon`; 1 cells with `outer_iterations=7, device_name=AMD EPYC`" in line, line
+    recs[0]["poison_meta"].update(outer_iterations=10, numerics={"device_name": "Intel Xeon"})  # alike but for the digest
+    line = next(x for x in render(recs, "r").splitlines() if x.startswith("> - ") and "em:" in x)
+    assert "4 cells with `generation abababab`; 1 cells with `generation cdcdcdcd`" in line, line
+    # a record without poison_meta (older) is left out, not a generation of its own
+    del recs[0]["poison_meta"]
+    assert "several poisons" not in render(recs, "r")
