@@ -165,7 +165,14 @@ def test_the_audit_says_where_a_recomputation_ran_differently_from_its_record(re
     assert line.strip().startswith("em-small × sl × none (seed 0)"), line
     assert "numerics device_name: 'Another CPU' -> " in line and f"poison outer_iterations: {real + 1} -> {real}" in line, line
     assert "wall_s" not in line  # timings always differ: not a cause
+    assert "x_sha256" not in line  # the regenerated poison is the recorded one, byte for byte
     assert json.loads((tmp_path / "a.json").read_text())["changes"] == {"em-small × sl × none (seed 0)": line.split(": ", 1)[1].split("; ")}
+    # another poison, byte for byte: its digest (shortened) says so
+    rec["poison_meta"]["x_sha256"] = "0" * 64
+    (tmp_path / "r" / "cells" / f"{rec['key']}.json").write_text(json.dumps(rec))
+    p = bench("audit", str(tmp_path / "r"), "--cells", "1", "--budget", "60")
+    line = next(x for x in p.stdout.splitlines() if "ran differently from its record" in x)
+    assert "poison x_sha256: '000000000000' -> '" in line and line.split("x_sha256: '000000000000' -> '")[1][12] == "'", line
     # an unchanged record: no such line
     p = bench("audit", str(recorded), "--cells", "1", "--budget", "60")
     assert "ran differently" not in p.stdout, p.stdout
