@@ -292,8 +292,9 @@ def _display(metric: str, v: Any) -> float | None:
 def _scalars(meta: dict[str, Any]) -> dict[str, Any]:
     """A poison's discrete outcomes (iterations run, stopped or not): what a float drift can flip."""
     out = {k: v for k, v in meta.items() if isinstance(v, (bool, int, str)) and "cached" not in k}
-    if isinstance(out.get("x_sha256"), str):
-        out["x_sha256"] = out["x_sha256"][:12]  # enough to tell two generations apart on one line
+    digest = out.get("x_sha256")
+    if isinstance(digest, str):
+        out["x_sha256"] = digest[:12]  # enough to tell two generations apart on one line
     return out
 
 
