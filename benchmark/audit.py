@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmark.errors import UserError
-from benchmark.records import PERCENT_METRICS
+from benchmark.records import PERCENT_METRICS, poison_outcomes
 
 if TYPE_CHECKING:
     from benchmark.interfaces import Metric
@@ -291,7 +291,7 @@ def _display(metric: str, v: Any) -> float | None:
 
 def _scalars(meta: dict[str, Any]) -> dict[str, Any]:
     """A poison's discrete outcomes (iterations run, stopped or not): what a float drift can flip."""
-    out = {k: v for k, v in meta.items() if isinstance(v, (bool, int, str)) and "cached" not in k}
+    out = poison_outcomes(meta)
     digest = out.get("x_sha256")
     if isinstance(digest, str):
         out["x_sha256"] = digest[:12]  # enough to tell two generations apart on one line

@@ -18,6 +18,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from benchmark.records import poison_outcomes
+
 #: the metric every leaderboard is built around
 MAIN_METRIC = "accuracy"
 #: rows and columns shown first, in this order; the rest alphabetically
@@ -202,11 +204,12 @@ def poison_generations(cells: list[Cell]) -> dict[str, Counter[str]]:
             continue
         first: dict[str, dict[str, Any]] = {}  # generation -> what its first cell's poison_meta shows
         for i, m in zip(ids, metas):
-            first.setdefault(i, {**{k: v for k, v in m.items() if isinstance(v, (bool, int, str)) and k not in ("x_sha256", "kind") and "cached" not in k},
-                                 "device_name": (m.get("numerics") or {}).get("device_name") or "not recorded"})
+            shown = {k: v for k, v in poison_outcomes(m).items() if k != "x_sha256"}  # the digest names nothing a reader can read
+            first.setdefault(i, {**shown, "device_name": (m.get("numerics") or {}).get("device_name") or "not recorded"})
         differ = [k for k in dict.fromkeys(k for d in first.values() for k in d) if len({canonical(d.get(k)) for d in first.values()}) > 1]
         names = {i: ", ".join(f"{k}={_short(d.get(k))}" for k in differ) for i, d in first.items()}
-        shared = {n for n in names.values() if not n or list(names.values()).count(n) > 1}
+        uses = Counter(names.values())
+        shared = {n for n, k in uses.items() if not n or k > 1}
         names = {i: (n + ", " if n else "") + f"generation {i[:8] if len(i) == 64 else short_hash(i, 8)}" if n in shared else n
                  for i, n in names.items()}  # generations the fields do not tell apart are named by their digests too
         counts: Counter[str] = Counter(names[i] for i in ids)
