@@ -301,11 +301,12 @@ def _scalars(meta: dict[str, Any]) -> dict[str, Any]:
 def changes(recorded: dict[str, Any], recomputed: dict[str, Any]) -> list[str]:
     """Where a recomputation ran differently from its record: the machine and library numerics, and
     the poison's discrete outcomes (``poison_meta``'s integers, flags and strings: a trained poison
-    whose stopping test flips one way on one CPU and the other way on another is another poison)."""
+    whose stopping test flips one way on one CPU and the other way on another is another poison).
+    Only fields the record has: a record that predates a field (``x_sha256``) says nothing of it."""
     out = []
     for what, a, b in (("numerics", recorded.get("numerics") or {}, recomputed.get("numerics") or {}),
                        ("poison", _scalars(recorded.get("poison_meta") or {}), _scalars(recomputed.get("poison_meta") or {}))):
-        out += [f"{what} {k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        out += [f"{what} {k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a) if a[k] != b.get(k)]
     return out
 
 

@@ -29,6 +29,8 @@ def poison_outcomes(meta: dict[str, Any]) -> dict[str, Any]:
     iterations run, stopped or not, the images' digest ``x_sha256``), not cache flags, timings or
     trajectories. What a float drift on another CPU can flip, and what names a generation."""
     return {k: v for k, v in meta.items() if isinstance(v, (bool, int, str)) and k != "kind" and "cached" not in k}
+
+
 SPEC = ("dataset_spec", "attack_spec", "victim_spec", "defense_spec")
 
 
