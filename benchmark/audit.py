@@ -306,7 +306,7 @@ def changes(recorded: dict[str, Any], recomputed: dict[str, Any]) -> list[str]:
     out = []
     for what, a, b in (("numerics", recorded.get("numerics") or {}, recomputed.get("numerics") or {}),
                        ("poison", _scalars(recorded.get("poison_meta") or {}), _scalars(recomputed.get("poison_meta") or {}))):
-        out += [f"{what} {k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a) if a[k] != b.get(k)]
+        out += [f"{what} {k}: {a[k]!r} -> {b.get(k)!r}" for k in sorted(a) if a[k] != b.get(k)]
     return out
 
 
