@@ -39,6 +39,8 @@ def value_json(v: Value) -> dict[str, Any]:
     }
     if v.note:
         out["note"] = v.note
+    if v.not_run:  # a Worst/best over a row with cells never run: a lower bound
+        out["not_run"], out["of"] = v.not_run, v.of
     if v.href:
         out["page"] = v.href
     return out

@@ -44,6 +44,8 @@ class Value:
     href: str | None = None  # the cell group's page, relative to the site root
     note: str = ""  # best-defense: the defense; Worst: the column that reached it
     partial_row: bool = False  # Worst/best only: some cells of the row have no (full) value
+    not_run: int = 0  # Worst/best only: cells of the row that apply but were never run (a lower bound, then)
+    of: int = 0  # Worst/best only: the row's cells that apply (not n/a)
     seeds: list[tuple[Any, float | None, str]] = field(default_factory=list)  # (seed, value, status)
     errors: list[str] = field(default_factory=list)
 
@@ -149,10 +151,14 @@ def belongs(cell: Cell, key: str, results: Results) -> bool:
 
 def summary_value(values: list[Value], columns: list[str], pick: str = "max") -> Value:
     """Worst (or best) over a row: the highest mean of the cells that have one, marked partial
-    when some cell of the row failed, gave NaN for some seeds, or has fewer seeds."""
+    when some cell of the row failed, gave NaN for some seeds, or has fewer seeds. ``not_run``
+    counts the row's applicable cells that were never run: the maximum over the others is then
+    only a lower bound of the row's true worst case (or best defense)."""
     have = [(c, v) for c, v in zip(columns, values) if v.mean is not None]
     relevant = [v for v in values if v.total]
     out = Value(total=len(relevant), failed=sum(1 for v in relevant if v.status == "failed"))
+    out.not_run = sum(1 for v in values if v.status == "missing")
+    out.of = sum(1 for v in values if v.status != "n/a")
     if not have:
         out.nan = out.total - out.failed
         return out
@@ -311,7 +317,9 @@ def value_text(v: Value, unit: str, modal_n: int, *, role: str = "cell", bold: b
     ``61.2 ± 1.0``; ``61.2 ± 1.0 ⚠1/2`` (one of two seeds failed); ``61.2 [1/2]`` (one of two gave
     NaN); ``61.2 [n=3]`` (3 seeds where the table's cells usually have another count); ``✗ failed``;
     ``NaN``; ``n/a``; ``–`` (not run). ``role`` ``worst`` (the number alone, bold in markdown) and
-    ``best`` (the number and the defense) add ``⚠`` when some cell of their row has no full value.
+    ``best`` (the number and the defense) add ``⚠`` when some cell of their row has no full value,
+    and read ``≥61.2 (2 of 7)`` when only 2 of the row's 7 applicable cells were run (the maximum
+    of those is a lower bound of the row's).
     """
     s = v.status
     if s == "missing":
@@ -325,9 +333,13 @@ def value_text(v: Value, unit: str, modal_n: int, *, role: str = "cell", bold: b
     assert v.mean is not None
     num = fmt_number(v.mean, unit)
     if role != "cell":
+        if v.not_run:
+            num = "≥" + num
         text = f"**{num}**" if bold and role == "worst" else num
         if role == "best" and v.note:
             text += f" ({v.note})"
+        if v.not_run:
+            text += f" ({v.of - v.not_run} of {v.of})"
         return text + (" ⚠" if v.partial_row else "")
     text = num
     if v.std is not None:
@@ -353,7 +365,9 @@ LEGEND = (
     "[k/n]: k of n seeds gave a value (the others NaN). [n=k]: k seeds, where this table's cells usually have another count. "
     "✗ failed: every seed failed (the error is on the cell's page and under Failures). "
     "NaN: the metric gave no value (abstain: a certificate that abstains). n/a: the defense does not apply to the victim. "
-    "–: not run. ⚠ after a Worst or best value: taken over the cells of the row that finished; some did not."
+    "–: not run. ⚠ after a Worst or best value: taken over the cells of the row that finished; some did not. "
+    "≥x (k of m) as a Worst or best value: only k of the row's m applicable cells were run, so the row's true value "
+    "can only be higher than x."
 )
 
 
@@ -362,6 +376,6 @@ def table_marks(t: Table) -> bool:
     modal = t.modal_n
     for r in t.rows:
         for col, v in zip(t.columns, r.values):
-            if v.status not in ("ok", "missing") or (col not in t.summary and v.total != modal):
+            if v.status not in ("ok", "missing") or (col not in t.summary and v.total != modal) or v.not_run:
                 return True
     return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from benchmark.report.exports import value_json
 from benchmark.report.leaderboard import render, write_leaderboard
 from benchmark.report.records import load_results
 from benchmark.report.tables import build_tables, value_text
@@ -54,6 +55,22 @@ def test_tables_mean_std_worst_and_order():
     assert [c.strip() for c in vt[0].strip("|").split("|")] == ["attack", "none", "iss-jpeg", "**Worst**"]
     assert row(vt, "em")[2] == "60.0" and row(vt, "em")[3] == "**60.0** ⚠"
     assert row(vt, "clean")[2] == "–"  # not run
+    # ... so clean's Worst over defenses is a lower bound: 1 of its 2 cells ran
+    assert row(vt, "clean")[3] == "**≥90.0** (1 of 2)" and "≥x (k of m)" in md
+
+
+def test_a_worst_over_cells_never_run_is_a_lower_bound_and_n_a_cells_do_not_count():
+    recs = [rec("em", "sl", "none", 0, 0.1), rec("tap", "sl", "none", 0, 0.3), rec("tap", "simclr", "none", 0, 0.6)]
+    lines = section(render(recs, "r"), "defense `none`: attacks × victims")
+    assert row(lines, "em")[3] == "**≥10.0** (1 of 2)"  # em x simclr never ran: simclr may learn more
+    assert row(lines, "tap")[3] == "**60.0**"  # every cell ran: the exact worst case
+    t = build_tables(load_results(recs, "r"))["toy-quick"][0]
+    worst = {r.label: r.values[-1] for r in t.rows}
+    assert (worst["em"].not_run, worst["em"].of) == (1, 2)
+    assert value_json(worst["em"])["not_run"] == 1 and "not_run" not in value_json(worst["tap"])
+    # a defense that does not apply (n/a) is no missing cell: at x simclr
+    simclr = section(render(small_matrix(), "r"), "victim `simclr`: attacks × defenses")
+    assert row(simclr, "em")[2] == "n/a" and row(simclr, "em")[4] == "**90.5**"
 
 
 def test_failed_attack_and_partial_groups_are_in_every_table():
