@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmark.config import load_matrices
+from benchmark.records import cell_mean, current, load_records
 
 REPO = Path(__file__).resolve().parents[1]
 EVIDENCE = REPO / "examples" / "cifar10-quick.yaml"
@@ -31,26 +32,16 @@ def test_evidence_matrix_shape():
     assert [d.name for d in others.defenses] == ["none"] and "sl" not in [v.name for v in others.victims]
 
 
-def _sl_means(defenses: tuple[str, ...]) -> dict[str, dict[str, float]]:
-    """Mean accuracy over seeds of every committed ``attack × sl × defense`` record, by attack."""
-    import json
-    from collections import defaultdict
-
-    acc: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for f in (REPO / "results" / "cifar10-quick" / "cells").glob("*.json"):
-        r = json.loads(f.read_text())
-        if r["status"] == "ok" and r["victim"] == "sl" and r["defense"] in defenses:
-            acc[(r["attack"], r["defense"])].append(r["metrics"]["accuracy"])
-    out: dict[str, dict[str, float]] = defaultdict(dict)
-    for (attack, defense), vals in acc.items():
-        out[attack][defense] = sum(vals) / len(vals)
-    return {a: d for a, d in out.items() if len(d) == len(defenses)}
-
-
 def test_what_docs_defenses_says_of_the_unlearning_methods_holds_on_the_records():
     """docs/defenses.md: on every attack measured, plain fine-tuning on the hold-out ends at least
     as high as I-BAU and SAU, and I-BAU lowest of the three. Change the prose when this fails."""
-    means = _sl_means(("i-bau", "sau", "finetune"))
+    recs = current(load_records(REPO / "results" / "cifar10-quick")).records
+    defenses = ("i-bau", "sau", "finetune")
+    means = {}
+    for attack in {r["attack"] for r in recs}:
+        cells = {d: cell_mean(recs, attack, "sl", d, "accuracy") for d in defenses}
+        if all(cells.values()):
+            means[attack] = {d: c.mean for d, c in cells.items() if c}
     assert {"clean", "em", "tap", "aue", "pue", "tp"} <= set(means)
     for attack, m in means.items():
         assert m["finetune"] >= max(m["i-bau"], m["sau"]), (attack, m)
