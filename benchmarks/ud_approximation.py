@@ -194,6 +194,7 @@ def stage_report(out: Path) -> None:
         print()
     print("| procedure | scored epochs | UD(EM) | #LP(EM) | #LP(clean) | β | s (both runs) | UD(EM) on the faithful's epochs | decisions agreeing with the faithful |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    differ: list[str] = []
     for f in sorted((out / "approx").glob("*.json")):
         rec = json.loads(f.read_text())
         runs = {n: RunSharpness([], rec[n]["epochs"], rec[n]["base_loss"], torch.tensor(rec[n]["s_plus"]), torch.tensor(rec[n]["s_minus"])) for n in RUNS}
@@ -206,6 +207,16 @@ def stage_report(out: Path) -> None:
             like = f"{unlearnable_distance(ve.sal, vc.sal)['ud']:.3f} ({len(shared)} ep)"
             agree = f"{(_decisions(vc, ve) == _decisions(_restrict(fc, shared), _restrict(fe, shared))).double().mean():.2f}"
         print(f"| {f.stem} | {len(runs['clean'].epochs)} | {u['ud']:.3f} | {u['ud_lp']:.2f} | {u['ud_lp_clean']:.2f} | {u['ud_beta']:.4f} | {secs:,.0f} | {like} | {agree} |")
+        if shared:
+            mine, theirs = _decisions(vc, ve), _decisions(_restrict(fc, shared), _restrict(fe, shared))
+            for r, t, layer in (mine != theirs).nonzero().tolist():
+                differ.append(f"{f.stem}: {RUNS[r]} epoch {shared[t]} layer {layer + 1} "
+                              f"{'learnable' if mine[r, t, layer] else 'not learnable'} (faithful: {'learnable' if theirs[r, t, layer] else 'not learnable'})")
+    if differ:
+        print()
+        print("decisions that differ from the faithful procedure's (run, epoch, layer; each variant's own β):")
+        for line in differ:
+            print(f"  {line}")
     if common:
         print()
         print("faithful SAL per epoch, layers in order (clean | em), and L0 (clean | em):")
