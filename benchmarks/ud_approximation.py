@@ -205,13 +205,12 @@ def stage_report(out: Path) -> None:
         if shared:
             vc, ve = _restrict(runs["clean"], shared), _restrict(runs["em"], shared)
             like = f"{unlearnable_distance(ve.sal, vc.sal)['ud']:.3f} ({len(shared)} ep)"
-            agree = f"{(_decisions(vc, ve) == _decisions(_restrict(fc, shared), _restrict(fe, shared))).double().mean():.2f}"
-        print(f"| {f.stem} | {len(runs['clean'].epochs)} | {u['ud']:.3f} | {u['ud_lp']:.2f} | {u['ud_lp_clean']:.2f} | {u['ud_beta']:.4f} | {secs:,.0f} | {like} | {agree} |")
-        if shared:
             mine, theirs = _decisions(vc, ve), _decisions(_restrict(fc, shared), _restrict(fe, shared))
-            for r, t, layer in (mine != theirs).nonzero().tolist():
-                differ.append(f"{f.stem}: {RUNS[r]} epoch {shared[t]} layer {layer + 1} "
-                              f"{'learnable' if mine[r, t, layer] else 'not learnable'} (faithful: {'learnable' if theirs[r, t, layer] else 'not learnable'})")
+            agree = f"{(mine == theirs).double().mean():.2f}"
+            word = {True: "learnable", False: "not learnable"}
+            differ += [f"{f.stem}: {RUNS[r]} epoch {shared[t]} layer {layer + 1} {word[bool(mine[r, t, layer])]} (faithful: {word[bool(theirs[r, t, layer])]})"
+                       for r, t, layer in (mine != theirs).nonzero().tolist()]
+        print(f"| {f.stem} | {len(runs['clean'].epochs)} | {u['ud']:.3f} | {u['ud_lp']:.2f} | {u['ud_lp_clean']:.2f} | {u['ud_beta']:.4f} | {secs:,.0f} | {like} | {agree} |")
     if differ:
         print()
         print("decisions that differ from the faithful procedure's (run, epoch, layer; each variant's own β):")
