@@ -53,6 +53,7 @@ class Candidate:
     record: dict[str, Any]
     poison_s: float
     cell_s: float
+    unpriced: str = ""  # what the poison's generation reused at a cost the record does not name, or ""
 
     @property
     def label(self) -> str:
@@ -143,8 +144,20 @@ def candidates(records: list[dict[str, Any]]) -> tuple[list[Candidate], list[tup
             cell_s += fits.get(_training_of(r), 0.0)
         # and makes again what the cell found made by others (UD's clean reference, a shared surrogate)
         cell_s += sum(float(a.get("created_s") or 0.0) for a in timing.get("artifacts", []))
-        ok.append(Candidate(r, float(r.get("poison_meta", {}).get("wall_s") or 0.0), cell_s))
+        poison_s, unpriced = _poison_cost(r.get("poison_meta") or {})
+        ok.append(Candidate(r, poison_s, cell_s, unpriced))
     return ok, bad
+
+
+def _poison_cost(meta: dict[str, Any]) -> tuple[float, str]:
+    """A poison's recorded cost: its generation's wall time plus what it found made by other jobs
+    (``reads``: CP-C's class-wise delta, a cached reference classifier), which regenerating it alone
+    makes again. A poison from before ``reads`` that says it reused something (a true ``*_cached``
+    flag) has a cost nobody recorded: the flags, to name it."""
+    reads = meta.get("reads")
+    cost = float(meta.get("wall_s") or 0.0) + sum(float(a.get("created_s") or 0.0) for a in reads or [] if isinstance(a, dict))
+    flags = [k for k, v in sorted(meta.items()) if "cached" in k and v is True]
+    return cost, ", ".join(flags) if flags and reads is None else ""
 
 
 def _training_of(r: dict[str, Any]) -> str:
@@ -185,7 +198,8 @@ def choose(cands: list[Candidate], k: int, budget_s: float, seed: str, device: s
            poisons: set[str] | None = None) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
     """Up to ``k`` cells in an order drawn from ``seed``, each kept if its recorded cost (its poison's
     generation, once per poison, plus the cell) still fits in ``budget_s``. A cell recorded on another
-    kind of device (a GPU record in a CPU audit) has no known cost here and is skipped. ``poisons``:
+    kind of device (a GPU record in a CPU audit), or whose poison reused an artifact of unrecorded
+    cost (:attr:`Candidate.unpriced`), has no known cost here and is skipped. ``poisons``:
     the poisons already paid for (cells chosen earlier); the set is updated with those chosen now."""
     order = sorted(cands, key=lambda c: hashlib.sha256(f"{seed}:{c.record['key']}".encode()).hexdigest())
     chosen: list[Candidate] = []
@@ -198,6 +212,11 @@ def choose(cands: list[Candidate], k: int, budget_s: float, seed: str, device: s
             break
         if _device_type(c.record) != here:
             skipped.append((c, f"recorded on {_device_type(c.record)}: its cost on {here} is unknown (audit with --device {_device_type(c.record)})"))
+            continue
+        if c.unpriced and c.poison not in poisons:
+            why = (f"its poison reused an artifact made by another job ({c.unpriced}) whose cost the record does not "
+                   f"name (written before poisons kept their reads): audit it by hand with a larger --budget")
+            skipped.append((c, why))
             continue
         cost = c.cell_s + (0.0 if c.poison in poisons else c.poison_s)
         if spent + cost > budget_s:

@@ -269,12 +269,17 @@ class Runner:
             self.log(f"generating poison {job.attack.name} ({job.key}) on {len(train)} images")
             t0 = time.perf_counter()
             torch.manual_seed(self.r.matrix.attack_seed)
+            n0 = len(self.cache.reads)
             p = job.attack.generate(train, self.ctx(self.r.matrix.attack_seed))
+            reads = list({a["key"]: a for a in self.cache.reads[n0:]}.values())
             bad = job.attack.budget().violation(train.x, p.x)
             if bad:
                 raise RuntimeError(f"attack {job.attack.name!r} broke its budget {job.attack.budget()}: {bad}")
             tensors, meta = poison_to_tensors(p)
             meta["wall_s"] = round(time.perf_counter() - t0, 2)
+            # what the generation found made by other jobs (CP-C's class-wise delta, TAP's reference):
+            # regenerating this poison alone makes them again (bench audit prices it with these)
+            meta["reads"] = reads
             meta["numerics"] = numerics(self.device, self.r.matrix.precision)  # the poison is shared: cells say how it was made
             meta["x_sha256"] = poison_digest(tensors["x"])  # which generation: one spec made twice (another CPU) may differ
             self.log(f"poison {job.attack.name} done in {meta['wall_s']:.1f} s")

@@ -227,3 +227,27 @@ def test_a_poison_that_stops_otherwise_on_another_cpu_is_not_checked_here_and_an
     (root / "cells" / f"{em['key']}.json").write_text(json.dumps(flipped))
     p = bench("audit", str(root), "--cells", "1", "--budget", "60", "--seed", seed, "--strict")
     assert p.returncode == 1 and "another poison" not in p.stdout, p.stdout
+
+
+def test_a_poison_that_reused_another_jobs_artifact_is_priced_with_it(tmp_path):
+    """CP-C starts from the class-wise delta CP-S made (cached): its own generation takes a moment,
+    but the audit, recomputing it alone, makes that delta again. The poison records what it read
+    (``poison_meta.reads``, with the seconds each took to make) and the audit prices it in; a record
+    from before ``reads`` whose poison says it reused something (``classwise_cached``) has no known
+    cost and is skipped, named, rather than priced at its moment."""
+    m = {"name": "reads", "dataset": {"name": "digits", "subset": 200}, "profile": "smoke", "seeds": [0],
+         "attacks": ["cp", {"name": "cp", "label": "cp-c", "params": {"mode": "classwise"}}], "victims": ["sl"], "defenses": ["none"]}
+    Runner(resolve(parse_matrix(m), get_registry()), tmp_path / "res", progress=False, log=lambda m: None).run()
+    recs = {r["attack"]: r for r in records(tmp_path / "res")}
+    cpc = recs["cp-c"]["poison_meta"]
+    assert cpc["classwise_cached"] and len(cpc["reads"]) == 1, cpc  # the class-wise delta, and nothing else
+    made = sum(a["created_s"] for a in cpc["reads"])
+    assert made > 0 and recs["cp"]["poison_meta"]["reads"] == []  # CP-S made the delta itself
+    priced = {c.record["attack"]: c for c in candidates(list(recs.values()))[0]}
+    assert priced["cp-c"].poison_s == pytest.approx(cpc["wall_s"] + made) and not priced["cp-c"].unpriced
+    # the same record before poisons kept their reads
+    old = {**recs["cp-c"], "poison_meta": {k: v for k, v in cpc.items() if k != "reads"}}
+    (c,) = candidates([old])[0]
+    assert c.poison_s == cpc["wall_s"] and c.unpriced == "classwise_cached"
+    chosen, skipped = choose([c], 1, 10_000, "s")
+    assert not chosen and "reused an artifact made by another job (classwise_cached)" in skipped[0][1]
