@@ -61,3 +61,23 @@ def test_what_docs_defenses_says_of_tue_holds_on_the_records():
         cell = cell_mean(recs, "tue", "sl", d, "accuracy")
         assert cell and cell.mean <= none.mean, (d, cell, none)
     assert "on TUE a countermeasure costs the victim more than" in (REPO / "docs" / "defenses.md").read_text()
+
+
+def test_what_docs_defenses_says_of_cp_holds_on_the_records():
+    """docs/defenses.md: on CP-S and CP-C no defense on `sl` ends more than 3 points above the
+    undefended cell, and UEraser and AT end below it. Change the prose when this fails."""
+    recs = current(load_records(REPO / "results" / "cifar10-quick")).records
+    for attack in ("cp", "cp-c"):
+        defended = {r["defense"] for r in recs if r["attack"] == attack and r["victim"] == "sl"} - {"none"}
+        assert {"iss-jpeg", "finetune", "sau", "i-bau", "ueraser", "at"} <= defended, (attack, defended)
+        none = cell_mean(recs, attack, "sl", "none", "accuracy")
+        assert none and none.mean < 69.0, (attack, none)  # below clean (70.0): a loss to regain
+        for d in defended:
+            cell = cell_mean(recs, attack, "sl", d, "accuracy")
+            assert cell and cell.mean <= none.mean + 3.0, (attack, d, cell, none)
+            if d in ("ueraser", "ueraser-max", "at"):
+                assert cell.mean < none.mean, (attack, d, cell, none)
+    cpc, cps, tue = (cell_mean(recs, a, "sl", "none", "accuracy") for a in ("cp-c", "cp", "tue"))
+    assert cpc and cps and tue and cpc.mean < tue.mean < cps.mean  # "CP-C costs `sl` the most of the three and CP-S the least"
+    text = " ".join((REPO / "docs" / "defenses.md").read_text().split())
+    assert "CP-C costs `sl` the most of the three and CP-S the least, and no defense in the two tables lifts `sl` more than 3 points" in text
