@@ -102,8 +102,9 @@ def test_sigkill_at_random_points_then_rerun_ends_every_cell_once_with_the_same_
             during_poison = b.proc.poll() is None and not any("poison em done" in ln for ln in b.lines)
         else:
             time.sleep(rng.uniform(1.0, 6.0))
-        if b.proc.poll() is not None:
-            break  # it finished before the signal: nothing left to interrupt
+        if b.proc.poll() is not None:  # it finished before the signal: nothing left to interrupt
+            seen.update({k: (res / "cells" / f"{k}.json").read_text() for k in records(res) if k not in seen})
+            break
         b.kill()
         kills += 1
         if attempt == 1:
