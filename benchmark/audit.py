@@ -194,6 +194,11 @@ def _device_type(rec: dict[str, Any]) -> str:
     return str(rec.get("provenance", {}).get("device") or "cpu").split(":")[0]
 
 
+def _cost(c: Candidate, poisons: set[str]) -> float:
+    """A cell's recorded cost: the cell, plus its poison's generation unless ``poisons`` has paid it."""
+    return c.cell_s + (0.0 if c.poison in poisons else c.poison_s)
+
+
 def choose(cands: list[Candidate], k: int, budget_s: float, seed: str, device: str = "cpu",
            poisons: set[str] | None = None) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
     """Up to ``k`` cells in an order drawn from ``seed``, each kept if its recorded cost (its poison's
@@ -218,7 +223,7 @@ def choose(cands: list[Candidate], k: int, budget_s: float, seed: str, device: s
                    f"name (written before poisons kept their reads): audit it by hand with a larger --budget")
             skipped.append((c, why))
             continue
-        cost = c.cell_s + (0.0 if c.poison in poisons else c.poison_s)
+        cost = _cost(c, poisons)
         if spent + cost > budget_s:
             skipped.append((c, f"recorded cost {cost / 60:.1f} min does not fit the {(budget_s - spent) / 60:.1f} min left"))
             continue
@@ -366,10 +371,6 @@ def another_poison(recorded: dict[str, Any], recomputed: dict[str, Any]) -> str:
         return ""
     return (f"another poison: its generation ran otherwise on this {here} ({', '.join(flipped)}) than on the "
             f"record's {there}; audit it on a {there}")
-
-
-def _cost(c: Candidate, poisons: set[str]) -> float:
-    return c.cell_s + (0.0 if c.poison in poisons else c.poison_s)
 
 
 def audit(results: str | Path, *, cells: int, budget_min: float, seed: str, threads: int | None = None,
