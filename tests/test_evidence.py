@@ -98,3 +98,25 @@ def test_what_docs_defenses_says_of_ops_and_filters_holds_on_the_records():
         assert cell and cell.mean < ops.mean + 3.0, (d, cell, ops)
     text = " ".join((REPO / "docs" / "defenses.md").read_text().split())
     assert "regain more than half of what OPS costs `sl`, while the augmentations that leave every pixel's value in place" in text
+
+
+def test_what_docs_attacks_says_of_tap_on_the_contrastive_victims_holds_on_the_records():
+    """docs/attacks.md: TAP lowers every contrastive probe by at least 3 points, less than it lowers
+    `sl`, `supcl` the most; random noise moves no probe by more than 1 point. Change the prose when
+    this fails."""
+    recs = current(load_records(REPO / "results" / "cifar10-quick")).records
+
+    def drop(attack: str, victim: str) -> float:
+        clean, cell = cell_mean(recs, "clean", victim, "none", "accuracy"), cell_mean(recs, attack, victim, "none", "accuracy")
+        assert clean and cell, (attack, victim)
+        return clean.mean - cell.mean
+
+    probes = ("simclr", "supcl", "moco", "byol", "simsiam")
+    tap = {v: drop("tap", v) for v in probes}
+    assert all(3.0 <= d < drop("tap", "sl") for d in tap.values()), tap
+    assert max(tap, key=lambda v: tap[v]) == "supcl", tap
+    noise = [v for v in probes if cell_mean(recs, "random-noise", v, "none", "accuracy")]
+    assert len(noise) >= 4, noise
+    assert all(abs(drop("random-noise", v)) <= 1.0 for v in noise), {v: drop("random-noise", v) for v in noise}
+    text = " ".join((REPO / "docs" / "attacks.md").read_text().split())
+    assert "TAP, made against a supervised classifier, lowers every contrastive probe by at least 3 points" in text
