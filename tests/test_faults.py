@@ -104,17 +104,18 @@ def test_sigkill_at_random_points_then_rerun_ends_every_cell_once_with_the_same_
             during_poison = b.proc.poll() is None and not any("poison em done" in ln for ln in b.lines)
         else:
             time.sleep(rng.uniform(1.0, 6.0))
-        if b.proc.poll() is not None:  # it finished before the signal: nothing left to interrupt
-            seen.update({k: (res / "cells" / f"{k}.json").read_text() for k in records(res) if k not in seen})
-            break
-        b.kill()
-        kills += 1
-        if attempt == 1:
-            assert during_poison, "the kill was meant to land during the EM generation: " + "".join(b.lines)
+        finished = b.proc.poll() is not None  # it finished before the signal: nothing left to interrupt
+        if not finished:
+            b.kill()
+            kills += 1
+            if attempt == 1:
+                assert during_poison, "the kill was meant to land during the EM generation: " + "".join(b.lines)
         now = {k: (res / "cells" / f"{k}.json").read_text() for k in records(res)}
         for key, text in seen.items():
             assert now[key] == text, f"cell {key} was written again after it had finished"
         seen.update({k: t for k, t in now.items() if k not in seen})
+        if finished:
+            break
     assert kills >= 3
     code, err = Bench("run", str(matrix), "--results", str(res), "--quiet").finish()
     assert code == 0, err
