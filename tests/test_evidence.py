@@ -120,3 +120,31 @@ def test_what_docs_attacks_says_of_tap_on_the_contrastive_victims_holds_on_the_r
     assert all(abs(drop("random-noise", v)) <= 1.0 for v in noise), {v: drop("random-noise", v) for v in noise}
     text = " ".join((REPO / "docs" / "attacks.md").read_text().split())
     assert "TAP, made against a supervised classifier, lowers every contrastive probe by at least 3 points" in text
+
+
+def test_what_docs_attacks_says_of_the_long_schedules_holds_on_the_records():
+    """docs/attacks.md: CP-C with 200 class-wise epochs leaves `simclr` within 2 points of clean and
+    above the halfway mark to the random-init floor, TUE with 40 epochs leaves `moco` within 2 points
+    of clean, the victims' final contrastive loss within 3% of clean's, and the long CP-C costs `sl`
+    more than 10 points beyond the 40-epoch CP-C. Change the prose when this fails."""
+    recs = current(load_records(REPO / "results" / "cifar10-quick-long-schedules")).records
+
+    def acc(attack: str, victim: str) -> float:
+        cell = cell_mean(recs, attack, victim, "none", "accuracy")
+        assert cell, (attack, victim)
+        return cell.mean
+
+    def final_loss(attack: str, victim: str) -> float:
+        (rec,) = [r for r in recs if (r["attack"], r["victim"], r["defense"]) == (attack, victim, "none")]
+        return [c["loss"] for c in rec["curves"] if c.get("phase") == "pretrain"][-1]
+
+    clean, floor = acc("clean", "simclr"), acc("clean", "random-init")
+    assert acc("cp-c-e200", "simclr") >= clean - 2 and acc("cp-c-e200", "simclr") > floor + 0.5 * (clean - floor)
+    assert acc("tue-e40", "moco") >= acc("clean", "moco") - 2
+    for attack, victim in (("cp-c-e200", "simclr"), ("tue-e40", "moco")):
+        assert abs(final_loss(attack, victim) / final_loss("clean", victim) - 1) < 0.03, (attack, victim)
+    assert acc("cp-c-e200", "sl") < acc("cp-c", "sl") - 10
+    settings = {r["attack"]: r["poison_meta"]["settings"] for r in recs if r["attack"] in ("cp-c-e200", "tue-e40")}
+    assert settings["cp-c-e200"]["classwise_epochs"] == 200 and settings["tue-e40"]["epochs"] == 40
+    text = " ".join((REPO / "docs" / "attacks.md").read_text().split())
+    assert "No. Five times the schedule leaves both contrastive probes where they were" in text
