@@ -145,6 +145,8 @@ class CostModel:
         params = plugin.params.model_dump()
         names = {**self.assumptions, **{k: v for k, v in params.items()}, "n": sizes.n, "n_test": sizes.n_test,
                  "n_holdout": sizes.n_holdout, "victim_train": victim_train}
+        if victim is not None and isinstance(getattr(victim.params, "epochs", None), int):
+            names["victim_epochs"] = victim.params.epochs
         for e in entries:
             arch = e["arch"]
             arch = (victim.params.arch if victim is not None and hasattr(victim.params, "arch") else "small-cnn") \
