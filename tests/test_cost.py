@@ -273,5 +273,5 @@ def test_the_cpu_rates_are_what_the_evidence_records_measured():
     obs, _ = observations(load_records(Path(__file__).resolve().parents[1] / "results" / "cifar10-quick"), model)
     f = fit([o for o in obs if o.machine.startswith("Intel")], prior)
     assert set(f.fitted) == set(prior)
-    for k in prior:
-        assert prior[k] / 1.5 <= f.rates[k] <= prior[k] * 1.5, (k, prior[k], f.rates[k])
+    for k, rate in prior.items():
+        assert rate / 1.5 <= f.rates[k] <= rate * 1.5, (k, rate, f.rates[k])

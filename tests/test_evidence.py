@@ -127,6 +127,31 @@ def test_what_docs_attacks_says_of_tap_on_the_contrastive_victims_holds_on_the_r
     assert "TAP, made against a supervised classifier, lowers every contrastive probe by at least 3 points" in text
 
 
+def test_what_docs_attacks_says_of_the_other_supervised_poisons_on_the_contrastive_victims_holds():
+    """docs/attacks.md: untargeted TAP, T-AAP and UT-AAP lower every unsupervised contrastive probe by
+    at least 3 points and supcl by at least 10; T-AAP's and TAP's worst cases over the six victims
+    are below TP's; LSP and OPS move no unsupervised probe by more than 1.5 points; OPS takes supcl
+    at least 30 points below clean, further than EM. Change the prose when this fails."""
+    recs = current(load_records(REPO / "results" / "cifar10-quick")).records
+
+    def drop(attack: str, victim: str) -> float:
+        return _accuracy(recs, "clean", victim) - _accuracy(recs, attack, victim)
+
+    def worst(attack: str) -> float:
+        return max(_accuracy(recs, attack, v) for v in ("sl", "simclr", "supcl", "moco", "byol", "simsiam"))
+
+    unsupervised = ("simclr", "moco", "byol", "simsiam")
+    for attack in ("tap-untargeted", "t-aap", "ut-aap"):
+        assert all(drop(attack, v) >= 3.0 for v in unsupervised), {v: drop(attack, v) for v in unsupervised}
+        assert drop(attack, "supcl") >= 10.0, attack
+    assert max(worst("t-aap"), worst("tap")) < worst("tp")
+    for attack in ("lsp", "ops"):
+        assert all(abs(drop(attack, v)) <= 1.5 for v in unsupervised), {v: drop(attack, v) for v in unsupervised}
+    assert drop("ops", "supcl") >= 30.0 and _accuracy(recs, "ops", "supcl") < _accuracy(recs, "em", "supcl")
+    text = " ".join((REPO / "docs" / "attacks.md").read_text().split())
+    assert "The shortcut poisons do not reach the unsupervised learners: LSP and OPS move no unsupervised" in text
+
+
 def test_what_docs_attacks_says_of_the_long_schedules_holds_on_the_records():
     """docs/attacks.md: CP-C with 200 class-wise epochs leaves `simclr` within 2 points of clean and
     above the halfway mark to the random-init floor, TUE with 40 epochs leaves `moco` within 2 points
