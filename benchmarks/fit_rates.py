@@ -5,10 +5,10 @@ this script reads them off real runs instead. Every finished record keeps three 
 cost model prices: its poison's generation (``poison_meta.wall_s``), its victim's training with a
 data- or train-stage defense (``timing.victim_s``) and a model-stage defense's repair
 (``timing.repair_s``). For each, the cost model gives the images through each kind of pass
-(``train``, ``grad``, ``ssl``, ``forward``); where one kind makes at least ``--dominant`` of the
-predicted time, the observation gives that kind's rate (its images over the measured seconds less
-the other kinds' predicted seconds). The fitted rate of a kind is the median of those, per
-architecture and machine (records name their CPU model; only 1-thread float32 CPU records count).
+(``train``, ``grad``, ``ssl``, ``forward``). The rates are fitted by least squares on the relative
+error of the predicted seconds, over the work that defines the kinds (the victims' own training,
+adversarial training, EM's generation), per architecture and machine (records name their CPU model;
+only 1-thread float32 CPU records count), with one trim of observations off by more than 2x.
 Then every timing is predicted with the fitted rates, and the measured/predicted ratio per plugin
 shows which work formulas are off (the cp/tue/tp ones are derived from their loops, not measured).
 
