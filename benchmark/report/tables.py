@@ -189,52 +189,37 @@ def section_tables(results: Results, sec: Section) -> list[Table]:
     factor = scale(unit)[0]
     main = [c for c in sec.cells if belongs(c, MAIN_METRIC, results)]
     if main:
-        for defense in sec.defenses:
-            cells = [c for c in main if c.defense == defense]
-            if not cells:
-                continue
-            rows, cols, grid = _pivot(sec, cells, MAIN_METRIC, "attack", "victim", factor)
-            tables.append(
-                Table(
-                    id=f"{sec.slug}--defense-{slug(defense)}",
-                    kind="by-defense",
-                    title=f"defense `{defense}`: attacks × victims",
-                    section=sec,
-                    metric=MAIN_METRIC,
-                    unit=unit,
-                    row_name="attack",
-                    columns=cols + ["Worst"],
-                    rows=[Row(r, vals + [summary_value(vals, cols)]) for r, vals in zip(rows, grid)],
-                    summary=("Worst",),
-                    about=defense,
-                )
+        def worst_table(about: str, by: str, cells: list[Cell]) -> Table:
+            """Attacks × ``by`` (victim or defense) for the cells of one ``about``, with a Worst column."""
+            rows, cols, grid = _pivot(sec, cells, MAIN_METRIC, "attack", by, factor)
+            kind, other = ("by-defense", "defense") if by == "victim" else ("by-victim", "victim")
+            return Table(
+                id=f"{sec.slug}--{other}-{slug(about)}",
+                kind=kind,
+                title=f"{other} `{about}`: attacks × {by}s",
+                section=sec,
+                metric=MAIN_METRIC,
+                unit=unit,
+                row_name="attack",
+                columns=cols + ["Worst"],
+                rows=[Row(r, vals + [summary_value(vals, cols)]) for r, vals in zip(rows, grid)],
+                summary=("Worst",),
+                about=about,
             )
+
+        for defense in sec.defenses:
+            if cells := [c for c in main if c.defense == defense]:
+                tables.append(worst_table(defense, "victim", cells))
         best_rows: dict[str, dict[str, Value]] = {}
         best_cols: list[str] = []
         for victim in sec.victims:
-            cells = [c for c in main if c.victim == victim]
-            if not cells:
+            if not (cells := [c for c in main if c.victim == victim]):
                 continue
-            rows, cols, grid = _pivot(sec, cells, MAIN_METRIC, "attack", "defense", factor)
-            tables.append(
-                Table(
-                    id=f"{sec.slug}--victim-{slug(victim)}",
-                    kind="by-victim",
-                    title=f"victim `{victim}`: attacks × defenses",
-                    section=sec,
-                    metric=MAIN_METRIC,
-                    unit=unit,
-                    row_name="attack",
-                    columns=cols + ["Worst"],
-                    rows=[Row(r, vals + [summary_value(vals, cols)]) for r, vals in zip(rows, grid)],
-                    summary=("Worst",),
-                    about=victim,
-                )
-            )
-            if len(cols) > 1:
+            tables.append(table := worst_table(victim, "defense", cells))
+            if len(table.columns) > 2:  # more than one defense besides Worst
                 best_cols.append(victim)
-                for r, vals in zip(rows, grid):
-                    best_rows.setdefault(r, {})[victim] = summary_value(vals, cols)
+                for row in table.rows:
+                    best_rows.setdefault(row.label, {})[victim] = row.values[-1]
         if best_cols:
             attacks = [a for a in sec.attacks if a in best_rows]
             tables.append(
