@@ -9,7 +9,7 @@ from benchmark.models.classifier import Classifier
 from benchmark.ssl.contrastive import loss_scale
 from benchmark.ssl.method import SSLMethod
 from benchmark.ssl.moco import MoCoMethod
-from benchmark.ssl.victim import QUICK_COMMON, SMOKE_COMMON, SSLParams, SSLVictim
+from benchmark.ssl.victim import QUICK_COMMON, SMOKE_COMMON, ContrastiveParams, SSLVictim
 
 
 class MoCoV2(SSLVictim):
@@ -38,16 +38,13 @@ class MoCoV2(SSLVictim):
 
     name = "moco"
 
-    class Params(SSLParams):
+    class Params(ContrastiveParams):
         lr: float = Field(0.3, gt=0)
         temperature: float = Field(0.2, gt=0)
-        base_temperature: float | None = Field(0.07, gt=0)  # loss x temperature / base_temperature; null: unscaled
         symmetric: bool = False
         queue_size: int = Field(4096, ge=1)
         key_momentum: float = Field(0.99, ge=0, le=1)
         key_splits: int = Field(4, ge=1)
-        proj_hidden: int | None = Field(None, ge=1)
-        proj_dim: int = Field(128, ge=1)
 
     profiles = {
         "quick": {**QUICK_COMMON, "epochs": 25, "lr": 0.06, "weight_decay": 5e-4, "base_temperature": None, "symmetric": True},

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from benchmark.interfaces import RunContext
 from benchmark.models.classifier import Classifier
 from benchmark.ssl.contrastive import SimCLRMethod, loss_scale
 from benchmark.ssl.method import SSLMethod
-from benchmark.ssl.victim import QUICK_COMMON, SMOKE_COMMON, SSLParams, SSLVictim
+from benchmark.ssl.victim import QUICK_COMMON, SMOKE_COMMON, ContrastiveParams, SSLVictim
 
 
 class SimCLR(SSLVictim):
@@ -45,11 +43,7 @@ class SimCLR(SSLVictim):
 
     name = "simclr"
 
-    class Params(SSLParams):
-        temperature: float = Field(0.5, gt=0)
-        base_temperature: float | None = Field(0.07, gt=0)  # loss x temperature / base_temperature; null: unscaled
-        proj_hidden: int | None = Field(None, ge=1)  # None: the encoder's feature dimension (512 for ResNet-18)
-        proj_dim: int = Field(128, ge=1)
+    Params = ContrastiveParams
 
     profiles = {
         "quick": {**QUICK_COMMON, "epochs": 25, "lr": 0.06, "weight_decay": 5e-4, "base_temperature": None},
