@@ -150,6 +150,10 @@ def test_what_docs_attacks_says_of_the_other_supervised_poisons_on_the_contrasti
     assert drop("ops", "supcl") >= 30.0 and _accuracy(recs, "ops", "supcl") < _accuracy(recs, "em", "supcl")
     text = " ".join((REPO / "docs" / "attacks.md").read_text().split())
     assert "The shortcut poisons do not reach the unsupervised learners: LSP and OPS move no unsupervised" in text
+    victims = ("sl", "simclr", "supcl", "moco", "byol", "simsiam")
+    assert {max(victims, key=lambda v: _accuracy(recs, a, v)) for a in ("t-aap", "tap")} == {"moco"}
+    quoted = f"worst cases over the six victims ({worst('t-aap'):.1f} and {worst('tap'):.1f}, both at `moco`)"
+    assert quoted in text and f"below TP's ({worst('tp'):.1f};" in text, quoted
 
 
 def test_what_docs_attacks_says_of_the_long_schedules_holds_on_the_records():
