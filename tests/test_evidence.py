@@ -131,7 +131,9 @@ def test_what_docs_attacks_says_of_the_other_supervised_poisons_on_the_contrasti
     """docs/attacks.md: untargeted TAP, T-AAP and UT-AAP lower every unsupervised contrastive probe by
     at least 3 points and supcl by at least 10; T-AAP's and TAP's worst cases over the six victims
     are below TP's; LSP and OPS move no unsupervised probe by more than 1.5 points; OPS takes supcl
-    at least 30 points below clean, further than EM. Change the prose when this fails."""
+    at least 30 points below clean, further than EM; AUE moves no unsupervised probe by more than 1.5
+    points, takes supcl at least 10 below clean, and its worst case is not below EM's. Change the
+    prose when this fails."""
     recs = current(load_records(REPO / "results" / "cifar10-quick")).records
 
     def drop(attack: str, victim: str) -> float:
@@ -154,6 +156,9 @@ def test_what_docs_attacks_says_of_the_other_supervised_poisons_on_the_contrasti
     assert {max(victims, key=lambda v: _accuracy(recs, a, v)) for a in ("t-aap", "tap")} == {"moco"}
     quoted = f"worst cases over the six victims ({worst('t-aap'):.1f} and {worst('tap'):.1f}, both at `moco`)"
     assert quoted in text and f"below TP's ({worst('tp'):.1f};" in text, quoted
+    assert all(abs(drop("aue", v)) <= 1.5 for v in unsupervised) and drop("aue", "supcl") >= 10.0
+    assert max(victims, key=lambda v: _accuracy(recs, "aue", v)) == "moco" and worst("aue") >= worst("em")
+    assert f"its worst case ({worst('aue'):.1f}, at `moco`) is not below EM's ({worst('em'):.1f})" in " ".join(text.split())
 
 
 def test_what_docs_attacks_says_of_the_long_schedules_holds_on_the_records():
