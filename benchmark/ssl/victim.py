@@ -60,7 +60,6 @@ class SSLParams(Params):
         return self
 
 
-
 class ContrastiveParams(SSLParams):
     """What the InfoNCE-family victims (``simclr``, ``supcl``, ``moco``) add: the loss temperature,
     the CP/TP code's loss scale ``temperature / base_temperature`` (``base_temperature: null``
@@ -71,6 +70,7 @@ class ContrastiveParams(SSLParams):
     base_temperature: float | None = Field(0.07, gt=0)
     proj_hidden: int | None = Field(None, ge=1)
     proj_dim: int = Field(128, ge=1)
+
 
 #: The quick CPU profile shared by the SSL victims: small CNN, batch 64 (4x the optimizer steps of
 #: batch 256 per epoch), the centered kNN probe (k 200, T 0.1), which separates trained from
