@@ -29,4 +29,4 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .gpu/whl \
   pydantic==2.13.4 pydantic_core==2.46.4 annotated-types==0.7.0 typing-inspection==0.4.2 kornia==0.9.0 kornia_rs==0.2.0
 du -sh .gpu
-echo 'prepare: done; now call the device tool: run(command="bash benchmarks/gpu/check.sh", carry=[".gpu"], timeout_s=540)'
+echo 'prepare: done; now call the device tool: run(command="bash benchmarks/gpu/check.sh", carry=[".gpu"], timeout_s=570)'
