@@ -10,7 +10,8 @@ careful user runs them, so a speed-up comes from the loops and not from settings
 - ``em``: one outer iteration of sample-wise EM generation (quick profile: 10 model steps of 512,
   then 10 PGD steps per batch of 512 over the whole set, then the 99%-accuracy stop check);
 - ``at``: AT training steps (10 PGD iterations + 1 training pass per batch of 128);
-- ``simclr``: one pretraining epoch, only when ``plugins/victims/simclr.py`` exists (no reference);
+- ``simclr``: one pretraining epoch and a one-epoch probe (paper profile on CUDA: ResNet-18, batch
+  512; smoke profile on a CPU), only when ``plugins/victims/simclr.py`` exists (no reference);
 - ``certify``: certification draws of the ``certified-learnability`` metric (sigma 0.01 on every
   parameter of a small CNN, then the test split), against ``certify.py``'s loop.
 - ``cp`` / ``cp-noanomaly``: one CP-S epoch of the ``cp`` plugin (SimCLR, small CNN, batch 512: a
@@ -128,7 +129,10 @@ def at_uebench(train: ImageDataset, ctx: RunContext, batches: int, steps: int = 
 
 
 def simclr_uebench(train: ImageDataset, ctx: RunContext) -> Result | None:
-    """One SimCLR pretraining epoch (smoke profile, ``epochs=1``) when the victim exists in this tree."""
+    """One SimCLR pretraining epoch and a one-epoch probe: on CUDA the paper profile's network and
+    batch (ResNet-18, 512) after a warm-up on 1,024 images; on a CPU the smoke profile (small CNN,
+    batch 16), whose rate says nothing about ResNet-18 (the cost model's GPU ``ssl`` rate once took
+    it for one)."""
     if not (REPO / "plugins" / "victims" / "simclr.py").exists():
         return None
     from benchmark.params import resolve_params
@@ -136,12 +140,16 @@ def simclr_uebench(train: ImageDataset, ctx: RunContext) -> Result | None:
 
     cls = get_registry().get("victim", "simclr")
     over = {k: 1 for k in ("epochs", "probe_epochs") if k in cls.Params.model_fields}
-    victim = cls(resolve_params(cls, "smoke", over))
     device = ctx.device
+    profile = "paper" if device.type == "cuda" else "smoke"
+    if device.type == "cuda":
+        over["warmup_epochs"] = 0
+        cls(resolve_params(cls, profile, over)).fit(train.select(torch.arange(1024)), ctx, TrainHooks())
+    victim = cls(resolve_params(cls, profile, over))
     torch.manual_seed(0)
     _, dt, peak = timed(device, lambda: victim.fit(train, ctx, TrainHooks()))
     return Result("simclr", device.type, "uebench", len(train), dt, peak,
-                  note=f"smoke profile with {over}: pretraining + linear probe")
+                  note=f"{profile} profile ({victim.params.arch}, batch {victim.params.batch_size}) with {over}: pretraining + probe")
 
 
 def cp_uebench(train: ImageDataset, ctx: RunContext, cell: str) -> Result:
