@@ -389,7 +389,7 @@ def render_markdown(fe: FileEstimate, anchor: str | None = None, model: CostMode
     for dev in est.devices:
         a, c = est.poison_hours(dev), est.cell_hours(dev)
         lines.append(f"| {dev} | {_hours(a)} | {_hours(c)} | {_hours(a + c)} |")
-    lines += ["", f"_{fe.documents} matrices, {fe.jobs} poisons, {fe.cells:,} cells"
+    lines += ["", f"_{fe.documents} {'matrix' if fe.documents == 1 else 'matrices'}, {fe.jobs} poisons, {fe.cells:,} cells"
               + (f" ({fe.na_cells:,} n/a, free)" if fe.na_cells else "") + "; "
               f"{est.sizes.n:,} training / {est.sizes.n_test:,} test images. "
               + " ".join(f"{dev}: {rates[dev].get('device', '')}." for dev in est.devices) + "_"]

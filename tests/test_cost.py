@@ -278,3 +278,14 @@ def test_the_cpu_rates_are_what_the_evidence_records_measured():
     assert set(f.fitted) == set(prior)
     for k, rate in prior.items():
         assert rate / 1.5 <= f.rates[k] <= rate * 1.5, (k, rate, f.rates[k])
+
+
+def test_the_headline_matrix_has_the_shape_issue_19_names():
+    """examples/cifar10-paper-headline.yaml: 10 protections x 6 victims x 8 defenses x 1 seed; the
+    train-stage defenses (UEraser, AT) are n/a on the five contrastive learners, and n/a is free."""
+    from benchmark.cost import estimate_file
+
+    fe = estimate_file("examples/cifar10-paper-headline.yaml")
+    assert fe.documents == 1 and fe.jobs == 10 and fe.estimate.unknown == []
+    assert fe.cells == 10 * 6 * 8 and fe.na_cells == 10 * 5 * 2
+    assert 0 < fe.estimate.device_hours("cuda-h100") < estimate_file("examples/cifar10-paper.yaml").estimate.device_hours("cuda-h100")
