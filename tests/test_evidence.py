@@ -56,6 +56,34 @@ def test_what_docs_defenses_says_of_the_unlearning_methods_holds_on_the_records(
     assert "plain `finetune` on the same hold-out ends at least as high as" in (REPO / "docs" / "defenses.md").read_text()
 
 
+def test_what_docs_defenses_says_of_scratch_finetune_and_recovery_holds_on_the_records():
+    """docs/defenses.md, the paragraph after the unlearning methods' one. Change the prose when this fails."""
+    recs = current(load_records(REPO / "results" / "cifar10-quick")).records
+
+    def acc(attack: str, defense: str) -> float | None:
+        cell = cell_mean(recs, attack, "sl", defense, "accuracy")
+        return cell.mean if cell else None
+
+    floor = acc("clean", "scratch")
+    assert floor is not None
+    scratched = {a: acc(a, "scratch") for a in {r["attack"] for r in recs}}
+    scratched = {a: v for a, v in scratched.items() if v is not None}
+    assert {"random-noise", "em", "tap", "tap-untargeted", "aue", "t-aap", "ut-aap", "pue", "tp"} <= set(scratched)
+    assert all(abs(v - floor) <= 1.5 for v in scratched.values()), scratched
+    for attack in ("tap", "tap-untargeted", "aue", "t-aap", "ut-aap", "tp"):
+        assert acc(attack, "finetune") >= scratched[attack] + 4, attack
+    assert acc("em", "finetune") < scratched["em"]
+    assert abs(acc("pue", "finetune") - scratched["pue"]) <= 1
+    both = [a for a in scratched if acc(a, "recovery-in") is not None and acc(a, "recovery-out") is not None]
+    assert {"clean", "random-noise", "em", "tap", "tap-untargeted", "aue", "t-aap", "ut-aap", "pue"} <= set(both)
+    for attack in both:
+        if attack in ("clean", "random-noise"):
+            assert acc(attack, "recovery-in") > acc(attack, "recovery-out"), attack
+        else:
+            assert acc(attack, "recovery-in") < acc(attack, "recovery-out"), attack
+    assert "it is the floor a repair has to\nbeat" in (REPO / "docs" / "defenses.md").read_text()
+
+
 def test_what_docs_defenses_says_of_tue_holds_on_the_records():
     """docs/defenses.md: on TUE no defense on `sl` ends above the undefended cell. Change the prose
     when this fails."""
