@@ -24,7 +24,9 @@ delta_slice``, ``loss.backward()`` with parameter gradients, ``.item()`` per bat
 
 Both use the same network as the uebench side (the small CNN with the same heads, channels_last,
 as a careful user would set it) and the same data, batch size and step counts; the caller tunes the
-allocator for both sides.
+allocator for both sides. On CUDA they run as the official scripts do there: the model (and CP's
+``delta`` parameter) on the GPU, each batch copied from the DataLoader's host tensors, TP's poison
+tensor kept on the host and its slices copied over (the Furnace's ``poison_delta`` is a CPU tensor).
 """
 
 from __future__ import annotations
@@ -106,13 +108,13 @@ class SupConStyleLoss(nn.Module):
         self.t, self.base = temperature, base
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        bsz = features.shape[0]
-        mask = torch.eye(bsz)
+        bsz, dev = features.shape[0], features.device
+        mask = torch.eye(bsz, device=dev)
         contrast = torch.cat(torch.unbind(features, dim=1), dim=0)
         logits = contrast @ contrast.T / self.t
         logits = logits - logits.max(dim=1, keepdim=True).values.detach()
         mask = mask.repeat(2, 2)
-        not_self = torch.ones_like(mask).scatter(1, torch.arange(2 * bsz).view(-1, 1), 0)
+        not_self = torch.ones_like(mask).scatter(1, torch.arange(2 * bsz, device=dev).view(-1, 1), 0)
         mask = mask * not_self
         log_prob = logits - torch.log((torch.exp(logits) * not_self).sum(1, keepdim=True))
         mean_pos = (mask * log_prob).sum(1) / mask.sum(1)
@@ -154,13 +156,15 @@ def _set_backbone_grad(model: AttackModel, flag: bool) -> None:
         p.requires_grad = flag
 
 
-def cp_reference(train: ImageDataset, workers: int, *, anomaly: bool = True, num_steps: int = 5, batch_size: int = 512) -> Result:
+def cp_reference(train: ImageDataset, workers: int, *, anomaly: bool = True, num_steps: int = 5, batch_size: int = 512,
+                 device: torch.device | None = None) -> Result:
     """One CP-S epoch (SimCLR; model phase over the epoch, then the noise phase, ``num_steps`` sign
     steps of 0.1 per batch) the way ``main.py`` runs it."""
+    dev = device or torch.device("cpu")
     torch.manual_seed(0)
     eps = 8 / 255
     mean, std = train.mean_std()
-    model = AttackModel(len(train), train.num_classes, eps, mean, std)
+    model = AttackModel(len(train), train.num_classes, eps, mean, std).to(dev)
     criterion = SupConStyleLoss(0.5)
     optimizer = torch.optim.SGD(model.backbone.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-4)
     delta_optimizer = torch.optim.Adam([model.delta], lr=1e-3)
@@ -176,6 +180,7 @@ def cp_reference(train: ImageDataset, workers: int, *, anomaly: bool = True, num
         losses = []
         for _ in range(min(1000, max_iter)):
             images, _labels, index = next(it)
+            images, index = images.to(dev, non_blocking=True), index.to(dev, non_blocking=True)
             loss = criterion(model(images, index))
             losses.append(loss.item())
             optimizer.zero_grad()
@@ -187,6 +192,7 @@ def cp_reference(train: ImageDataset, workers: int, *, anomaly: bool = True, num
         it2 = iter(loader)
         for _ in range(min(1000, max_iter)):
             images, _labels, index = next(it2)
+            images, index = images.to(dev, non_blocking=True), index.to(dev, non_blocking=True)
             for _ in range(num_steps):
                 delta_optimizer.zero_grad()
                 loss = criterion(model(images, index))
@@ -197,25 +203,28 @@ def cp_reference(train: ImageDataset, workers: int, *, anomaly: bool = True, num
         torch.autograd.set_detect_anomaly(False)
         return float(np.mean(losses[-len(loader) * num_steps :]))
 
-    loss, dt, peak = timed(torch.device("cpu"), run)
+    loss, dt, peak = timed(dev, run)
     steps = len(loader)
-    return Result("cp" if anomaly else "cp-noanomaly", "cpu", "reference", steps * batch_size, dt, peak,
+    return Result("cp" if anomaly else "cp-noanomaly", dev.type, "reference", steps * batch_size, dt, peak,
                   unit=f"img/s (CP-S epoch: 1 model + {num_steps} noise passes)", accuracy=None,
                   note=f"DataLoader num_workers={workers}; anomaly detection {'on (as main.py)' if anomaly else 'off'}; noise loss {loss:.3f}")
 
 
-def tp_reference(train: ImageDataset, workers: int, *, steps: int = 5, batch_size: int = 512) -> Result:
+def tp_reference(train: ImageDataset, workers: int, *, steps: int = 5, batch_size: int = 512,
+                 device: torch.device | None = None) -> Result:
     """One epoch of TP's Algorithm 1 (4 phases, ``steps`` PGD steps of 0.1 eps in each noise phase)
     in TransPoison's idiom (see the module docstring)."""
+    dev = device or torch.device("cpu")
     torch.manual_seed(0)
     eps = 8 / 255
     tau = 0.1 * eps
     mean, std = train.mean_std()
     n = len(train)
-    model = AttackModel(n, train.num_classes, 1.0, mean, std, init=torch.zeros(n, 3, 32, 32))  # delta in pixels
+    model = AttackModel(n, train.num_classes, 1.0, mean, std, init=torch.zeros(n, 3, 32, 32)).to(dev)  # delta in pixels
     poison_delta = torch.zeros(n, 3, 32, 32)  # the Furnace's CPU poison tensor, looked up per sample
     lookup = {i: i for i in range(n)}
-    norm_mean, norm_std = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+    norm_mean, norm_std = torch.tensor(mean, device=dev).view(1, 3, 1, 1), torch.tensor(std, device=dev).view(1, 3, 1, 1)
+    eps_t = torch.tensor(eps, device=dev)
     cl_opt = torch.optim.SGD(list(model.backbone.encoder.parameters()) + list(model.backbone.head.parameters()), lr=0.5,
                              momentum=0.9, weight_decay=1e-4)
     sl_opt = torch.optim.SGD(list(model.backbone.encoder.parameters()) + list(model.backbone.fc.parameters()), lr=0.1,
@@ -240,7 +249,8 @@ def tp_reference(train: ImageDataset, workers: int, *, steps: int = 5, batch_siz
         # (1) contrastive model phase
         model.train()
         for images, labels, index in shuffled:
-            loss = align_uniform(model(images, index, poison_delta[index]))
+            images = images.to(dev, non_blocking=True)
+            loss = align_uniform(model(images, index, poison_delta[index].to(dev)))
             cl_opt.zero_grad()
             loss.backward()
             cl_opt.step()
@@ -249,13 +259,14 @@ def tp_reference(train: ImageDataset, workers: int, *, steps: int = 5, batch_siz
         model.eval()
         _set_backbone_grad(model, False)
         for images, labels, index in full:
+            images = images.to(dev, non_blocking=True)
             for _ in range(steps):
                 rows, pos = slices(index)
-                delta_slice = poison_delta[rows].detach().requires_grad_()
+                delta_slice = poison_delta[rows].to(dev).detach().requires_grad_()
                 loss = align_uniform(model(images[pos], index, delta_slice))
                 loss.backward()
                 delta_slice.data -= delta_slice.grad.data.sign() * tau
-                delta_slice.data = torch.max(torch.min(delta_slice, torch.tensor(eps)), torch.tensor(-eps))
+                delta_slice.data = torch.max(torch.min(delta_slice, eps_t), -eps_t)
                 delta_slice.data = torch.max(torch.min(delta_slice, 1 - images[pos]), -images[pos])
                 poison_delta[rows] = delta_slice.detach().to("cpu")
                 log.append(loss.item())
@@ -263,9 +274,10 @@ def tp_reference(train: ImageDataset, workers: int, *, steps: int = 5, batch_siz
         # (3) supervised model phase
         model.train()
         for images, labels, index in shuffled:
+            images, labels = images.to(dev, non_blocking=True), labels.to(dev, non_blocking=True)
             rows, pos = slices(index)
             inputs = images.clone()
-            inputs[pos] += poison_delta[rows]
+            inputs[pos] += poison_delta[rows].to(dev)
             loss = F.cross_entropy(classify(inputs.clamp(0, 1)), labels)
             sl_opt.zero_grad()
             loss.backward()
@@ -274,9 +286,10 @@ def tp_reference(train: ImageDataset, workers: int, *, steps: int = 5, batch_siz
         # (4) supervised error-minimizing noise phase (_batched_step, PGD recipe)
         model.eval()
         for images, labels, index in full:
+            images, labels = images.to(dev, non_blocking=True), labels.to(dev, non_blocking=True)
             for _ in range(steps):
                 rows, pos = slices(index)
-                delta_slice = poison_delta[rows].detach().requires_grad_()
+                delta_slice = poison_delta[rows].to(dev).detach().requires_grad_()
                 inputs = images.clone()
                 inputs[pos] += delta_slice
                 outputs = classify(inputs)
@@ -285,7 +298,7 @@ def tp_reference(train: ImageDataset, workers: int, *, steps: int = 5, batch_siz
                 prediction = (outputs.data.argmax(dim=1) == labels).sum()
                 with torch.no_grad():
                     delta_slice.data -= delta_slice.grad.sign() * tau
-                    delta_slice.data = torch.max(torch.min(delta_slice, torch.tensor(eps)), torch.tensor(-eps))
+                    delta_slice.data = torch.max(torch.min(delta_slice, eps_t), -eps_t)
                     delta_slice.data = torch.max(torch.min(delta_slice, 1 - images[pos]), -images[pos])
                 poison_delta[rows] = delta_slice.detach().to("cpu")
                 log.append(loss.item())
@@ -293,8 +306,8 @@ def tp_reference(train: ImageDataset, workers: int, *, steps: int = 5, batch_siz
             model.zero_grad()
         return log
 
-    log, dt, peak = timed(torch.device("cpu"), run)
-    return Result("tp", "cpu", "reference", n, dt, peak, unit=f"img/s (TP epoch: 4 phases, {steps}+{steps} PGD steps)",
+    log, dt, peak = timed(dev, run)
+    return Result("tp", dev.type, "reference", n, dt, peak, unit=f"img/s (TP epoch: 4 phases, {steps}+{steps} PGD steps)",
                   note=f"DataLoader num_workers={workers}; last SL noise loss {log[-1]:.3f}")
 
 

@@ -10,7 +10,7 @@
 #      weaken EM on a GPU as it does on a CPU (benchmarks/README.md, "bf16 on a CPU")?
 #   2. bench.json: benchmarks/bench.py's hot paths on the GPU, uebench in both precisions against
 #      the careful reference (DataLoader workers 4), each over the whole 5k set; bench-contrastive.json: one CP-S and
-#      one TP generation epoch (uebench only: the references are CPU loops).
+#      one TP generation epoch against the official loops (CP's main.py, TP in TransPoison's idiom) on the GPU.
 #   3. packing.json: 4 quick cells (clean x sl, seeds 0-3) with 1 worker, then with 4 workers on the
 #      one GPU (the local executor packs workers onto GPUs round-robin): cells per hour each way.
 #   log.txt: everything printed.
@@ -72,8 +72,8 @@ MODE=$([ "$DEV" = cpu ] && echo --quick || echo --full)
 CELLS=${GPU_CHECK_CELLS:-sl-resnet18,em-resnet18,em,simclr,at,sl-small-cnn}
 UEBENCH_SHARED_DATA=$WORK/data timeout 170 python3 benchmarks/bench.py $MODE --devices "$DEV" --cells "$CELLS" --reps 1 --no-rss \
   --workers 4 --precision auto,float32 --json "$OUT/bench.json"
-# CP and TP generation (issue 11): uebench's side only on CUDA (the references are CPU loops), one epoch each
-UEBENCH_SHARED_DATA=$WORK/data timeout 40 python3 benchmarks/bench.py $MODE --devices "$DEV" --cells cp-noanomaly,tp --reps 1 --no-rss \
+# CP and TP generation (issue 11): one epoch each, uebench against the official loops run on the GPU
+UEBENCH_SHARED_DATA=$WORK/data timeout 60 python3 benchmarks/bench.py $MODE --devices "$DEV" --cells cp-noanomaly,tp --reps 1 --no-rss \
   --json "$OUT/bench-contrastive.json" $([ "$DEV" = cpu ] && echo --no-reference)
 
 echo "== 3. packing: 4 quick cells, 1 worker then 4 workers on one device =="
