@@ -51,9 +51,14 @@ def test_what_docs_defenses_says_of_the_unlearning_methods_holds_on_the_records(
             means[attack] = {d: c.mean for d, c in cells.items() if c}
     assert {"clean", "em", "tap", "aue", "pue", "tue", "tp"} <= set(means)
     for attack, m in means.items():
-        assert m["finetune"] >= max(m["i-bau"], m["sau"]), (attack, m)
+        if attack == "tap-untargeted":  # the prose's one exception: SAU within half a point above
+            assert m["finetune"] <= m["sau"] < m["finetune"] + 0.5, (attack, m)
+        else:
+            assert m["finetune"] >= max(m["i-bau"], m["sau"]), (attack, m)
         assert m["i-bau"] <= m["sau"], (attack, m)
-    assert "plain `finetune` on the same hold-out ends at least as high as" in (REPO / "docs" / "defenses.md").read_text()
+    assert "tap-untargeted" in means
+    text = (REPO / "docs" / "defenses.md").read_text()
+    assert "plain `finetune` on the same hold-out ends at least as high as" in text and "but for untargeted TAP" in text
 
 
 def test_what_docs_defenses_says_of_scratch_finetune_and_recovery_holds_on_the_records():
