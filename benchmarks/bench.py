@@ -128,28 +128,34 @@ def at_uebench(train: ImageDataset, ctx: RunContext, batches: int, steps: int = 
     return Result("at", device.type, "uebench", len(data), dt, peak, unit=f"img/s ({steps} PGD + 1 train)")
 
 
-def simclr_uebench(train: ImageDataset, ctx: RunContext) -> Result | None:
-    """One SimCLR pretraining epoch and a one-epoch probe: on CUDA the paper profile's network and
-    batch (ResNet-18, 512) after a warm-up on 1,024 images; on a CPU the smoke profile (small CNN,
-    batch 16), whose rate says nothing about ResNet-18 (the cost model's GPU ``ssl`` rate once took
-    it for one)."""
-    if not (REPO / "plugins" / "victims" / "simclr.py").exists():
-        return None
+def simclr_victim(device_type: str) -> Any:
+    """The ``simclr`` victim the cell times: paper profile (ResNet-18, batch 512) on CUDA, smoke
+    profile (small CNN, batch 16) on a CPU; one pretraining epoch and a one-epoch probe."""
     from benchmark.params import resolve_params
     from benchmark.registry import get_registry
 
     cls = get_registry().get("victim", "simclr")
-    over = {k: 1 for k in ("epochs", "probe_epochs") if k in cls.Params.model_fields}
-    device = ctx.device
-    profile = "paper" if device.type == "cuda" else "smoke"
-    if device.type == "cuda":
+    over: dict[str, int] = {k: 1 for k in ("epochs", "probe_epochs") if k in cls.Params.model_fields}
+    if device_type == "cuda":
         over["warmup_epochs"] = 0
-        cls(resolve_params(cls, profile, over)).fit(train.select(torch.arange(1024)), ctx, TrainHooks())
-    victim = cls(resolve_params(cls, profile, over))
+    return cls(resolve_params(cls, "paper" if device_type == "cuda" else "smoke", over))
+
+
+def simclr_uebench(train: ImageDataset, ctx: RunContext) -> Result | None:
+    """One SimCLR pretraining epoch and a one-epoch probe (:func:`simclr_victim`); on CUDA after a
+    warm-up on 1,024 images. The CPU's smoke rate says nothing about ResNet-18 (the cost model's GPU
+    ``ssl`` rate once took it for one)."""
+    if not (REPO / "plugins" / "victims" / "simclr.py").exists():
+        return None
+    device = ctx.device
+    if device.type == "cuda":
+        simclr_victim("cuda").fit(train.select(torch.arange(1024)), ctx, TrainHooks())
+    victim = simclr_victim(device.type)
     torch.manual_seed(0)
     _, dt, peak = timed(device, lambda: victim.fit(train, ctx, TrainHooks()))
+    p = victim.params
     return Result("simclr", device.type, "uebench", len(train), dt, peak,
-                  note=f"{profile} profile ({victim.params.arch}, batch {victim.params.batch_size}) with {over}: pretraining + probe")
+                  note=f"{'paper' if device.type == 'cuda' else 'smoke'} profile ({p.arch}, batch {p.batch_size}), one epoch: pretraining + probe")
 
 
 def cp_uebench(train: ImageDataset, ctx: RunContext, cell: str) -> Result:

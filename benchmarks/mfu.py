@@ -78,7 +78,7 @@ def count(fn: Callable[[], object]) -> int:
     return fc.total
 
 
-def flops_per_unit(cell: str, images: int) -> float | None:
+def flops_per_unit(cell: str, images: int, device: str = "cpu") -> float | None:
     """FLOPs per work unit of ``cell`` (see the module docstring), counted on the CPU in float32."""
     ctx = RunContext(device=torch.device("cpu"), precision="float32")
     torch.manual_seed(0)
@@ -109,15 +109,12 @@ def flops_per_unit(cell: str, images: int) -> float | None:
         data = synthetic(512)
         model = build_classifier("small-cnn", 3, 10, *data.mean_std(), ctx.device).eval()
         return count(lambda: noisy_accuracies(model, data, ctx, sigma=0.01, draws=1, seed=0)) / 512
-    if cell == "simclr":  # one pretraining epoch + the probe, as the cell times it
-        from benchmark.params import resolve_params
-        from benchmark.registry import get_registry
+    if cell == "simclr":  # one pretraining epoch + the probe, as bench.py's cell times it on that device
+        from bench import simclr_victim
 
-        cls = get_registry().get("victim", "simclr")
-        over = {k: 1 for k in ("epochs", "probe_epochs") if k in cls.Params.model_fields}
         n = min(images, 1024)  # per image, both stages are linear in the set's size
         data = synthetic(n)
-        victim = cls(resolve_params(cls, "smoke", over))
+        victim = simclr_victim(device)
         return count(lambda: victim.fit(data, ctx, TrainHooks())) / n
     return None
 
@@ -132,11 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     doc = json.loads(args.json.read_text())
     print("| cell | precision | rate | unit | GFLOP per unit | TFLOP/s | MFU |")
     print("|---|---|---:|---|---:|---:|---:|")
-    cache: dict[tuple[str, int], float | None] = {}
+    cache: dict[tuple[str, int, str], float | None] = {}
     for r in doc["results"]:
         if r["impl"] != "uebench":
             continue
-        key = (r["cell"], r["images"])
+        key = (r["cell"], r["images"], r["device"])
         if key not in cache:
             cache[key] = flops_per_unit(*key)
         f = cache[key]
