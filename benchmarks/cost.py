@@ -12,6 +12,15 @@ them on this machine with uebench's own loops and prints a YAML block for ``cost
 
     PYTHONPATH=$PWD python benchmarks/cost.py                      # small-cnn and resnet18, this CPU
     PYTHONPATH=$PWD python benchmarks/cost.py --archs small-cnn --device cuda --images 8192
+    PYTHONPATH=$PWD python benchmarks/cost.py --slowdown            # one number: see below
+
+``--slowdown`` prints how many times slower this CPU trains the quick profile's small CNN (1 thread,
+``train`` loop above) than the rate ``costs.yaml`` prices the CPU records at (fitted to the evidence
+records' timings). ``.ci/run`` divides the minutes it has left by it to get the audit's budget in
+*recorded* minutes, so the audit fits its real time on a slower CPU (the audit's own budget stays in
+recorded minutes: the cells it picks must be reproducible from the commit, not from the machine).
+This loop reads up to 1.6x below the records' fitted rate on the records' own Intel machine
+(costs.yaml's note), so the factor errs on the slow side: the audit picks fewer cells, never more.
 
 Each rate is the best of ``--reps`` runs (shared machines are noisy); torch runs the given
 ``--threads`` (default 1: what every job runs unless the matrix says otherwise).
@@ -94,6 +103,23 @@ def measure(arch: str, n: int, device: torch.device, reps: int) -> dict[str, flo
     return out
 
 
+def slowdown(reps: int, n: int = 1024) -> float:
+    """``costs.yaml``'s CPU small-CNN ``train`` rate over this CPU's, at 1 thread (see the module doc)."""
+    from benchmark.cost import CostModel
+    from benchmark.data.dataset import ImageDataset
+
+    train, _ = load_cifar(max(n, 1000))
+    data = ImageDataset(train.x[:n], train.y[:n], train.classes)
+    device = torch.device("cpu")
+    ctx = RunContext(device=device)
+    mean, std = data.mean_std()
+    model = build_classifier("small-cnn", 3, 10, mean, std, device)
+    recipe = SGDRecipe(epochs=1, batch_size=128)
+    train_supervised(model, data, recipe, ctx)  # warm-up
+    here = (n // 128) * 128 / best(lambda: train_supervised(model, data, recipe, ctx), reps, device)
+    return CostModel().rate("cpu", "small-cnn", "train") / here
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--archs", default="small-cnn,resnet18")
@@ -101,8 +127,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--images", type=int, default=0, help="images per measurement (default: 2048 small-cnn, 512 others on CPU)")
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--slowdown", action="store_true", help="print only costs.yaml's CPU small-cnn train rate / this CPU's (1 thread)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.slowdown:
+        torch.set_num_threads(1)
+        print(f"{slowdown(args.reps):.2f}")
+        return
     device = torch.device(args.device)
     from benchmark.provenance import cpu_model, device_name
 

@@ -48,6 +48,23 @@ def test_runs_all_cells_then_skips_them(tmp_path):
     assert len(list((tmp_path / "res" / "artifacts").iterdir())) == 2
 
 
+def test_workers_start_the_longest_poison_first_and_split_the_attacks(tmp_path):
+    """Longest-processing-time-first: with 2 workers the EM poison (minutes by the cost model) is
+    worker 0's first job, not the last after the free poisons' cells; worker 1 starts on another
+    attack; a single runner keeps the matrix order."""
+    m = parse_matrix({**BASE, "attacks": ["clean", "random-noise", "em-class"]})
+    r = resolve(m, get_registry())
+    firsts = []
+    for w in range(2):
+        run = Runner(r, tmp_path / "res", log=lambda s: None, progress=False, worker=(w, 2))
+        assert [run.plan.jobs[j].attack.name for j in run._longest_poison_first()] == ["em-class", "clean", "random-noise"]
+        firsts.append(run.pending()[0].job.attack.name)
+        assert len(run.pending()) == 6
+    assert firsts == ["em-class", "clean"]
+    alone = Runner(r, tmp_path / "res", log=lambda s: None, progress=False)
+    assert [c.job.attack.name for c in alone.pending()][::2] == ["clean", "random-noise", "em-class"]
+
+
 def test_changing_one_param_recomputes_only_dependents(tmp_path):
     runner(tmp_path).run()
     s = runner(tmp_path, defenses=["none", {"name": "iss-bdr", "params": {"bits": 3}}]).run()

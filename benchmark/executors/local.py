@@ -3,7 +3,9 @@
 Each worker is an ordinary :class:`~benchmark.runner.Runner` on the same matrix and results root;
 the runner's per-cell and per-poison file locks make them split the work (a cell is computed
 once, a poison generated once, and a worker that needs a poison another is generating waits for
-it). Worker ``i`` starts with attacks ``i, i + n, ...`` so the poisons are generated in parallel.
+it). The attacks are ranked by their poison's estimated cost (the cost model's), longest first, and
+worker ``i`` starts with ranks ``i, i + n, ...``: the poisons are generated in parallel, the longest
+from the start (:meth:`~benchmark.runner.Runner.pending`).
 
 On CUDA there is one worker per GPU (worker ``i`` on ``cuda:i``). On CPU, ``workers`` processes of
 the matrix's ``threads`` torch threads each (default: CPUs / threads workers). On the 2-core CI
