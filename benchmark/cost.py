@@ -260,6 +260,21 @@ def dataset_sizes(resolved: Any, model: CostModel) -> Sizes:
     return Sizes(n=n, n_test=min(d.test_subset or test, test), n_holdout=holdout)
 
 
+def longest_poison_first(resolved: Any, jobs: list[Any]) -> list[int]:
+    """Indices of ``jobs`` (a plan's attack jobs), the most expensive poison first by this model
+    (CPU rates: a ranking, not a time); attacks it cannot price keep their matrix order after those
+    it can, and so does everything when it cannot load. The local executor's workers start on it
+    (:meth:`benchmark.runner.Runner.pending`): each ranks alike, from the same model and plan."""
+    try:
+        model = CostModel()
+        sizes = dataset_sizes(resolved, model)
+        cost = [model.seconds(model.work(job.attack, sizes), "cpu") for job in jobs]
+    except Exception:  # noqa: BLE001 - an order, never a reason to fail a run
+        return list(range(len(jobs)))
+    unknown = {j for j, job in enumerate(jobs) if f"{job.attack.kind}/{job.attack.name}" in model.unknown}
+    return sorted(range(len(jobs)), key=lambda j: (j in unknown, -cost[j], j))
+
+
 def estimate(plan: Any, pending_cells: list[Any], pending_poisons: set[str], *, slots: int = 1,
              devices: tuple[str, ...] | None = None, model: CostModel | None = None) -> Estimate:
     """The cost of the poisons in ``pending_poisons`` and of ``pending_cells`` (n/a cells cost

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from benchmark.config import Resolved
+from benchmark.cost import longest_poison_first
 from benchmark.data.dataset import DataSplits, ImageDataset
 from benchmark.data.split import SplitError, make_splits
 from benchmark.errors import ConfigError, DatasetError, UserError
@@ -187,26 +188,9 @@ class Runner:
         (longest-processing-time-first: in the quickstart, worker 1 no longer idles while worker 0
         makes the EM poison; benchmarks/README.md, "Quickstart time", says what one run measured)."""
         i, n = self.worker
-        ranked = self._longest_poison_first() if n > 1 else list(range(len(self.plan.jobs)))
+        ranked = longest_poison_first(self.r, self.plan.jobs) if n > 1 else list(range(len(self.plan.jobs)))
         order = [ranked[r] for r in sorted(range(len(ranked)), key=lambda r: ((r - i) % n, r))]
         return [c for j in order for c in self.plan.jobs[j].cells if self.needs_work(c)]
-
-    def _longest_poison_first(self) -> list[int]:
-        """Indices of the plan's attack jobs, the most expensive poison first by the cost model of
-        ``--dry-run`` (:mod:`benchmark.cost`, CPU rates: a ranking, not a time); attacks it cannot
-        price keep their matrix order after those it can, and so does everything when it cannot load
-        (every worker ranks alike: the same model, the same plan)."""
-        from benchmark.cost import CostModel, dataset_sizes
-
-        jobs = self.plan.jobs
-        try:
-            model = CostModel()
-            sizes = dataset_sizes(self.r, model)
-            cost = [model.seconds(model.work(job.attack, sizes), "cpu") for job in jobs]
-        except Exception:  # noqa: BLE001 - an order, never a reason to fail a run
-            return list(range(len(jobs)))
-        unknown = {j for j, job in enumerate(jobs) if f"{job.attack.kind}/{job.attack.name}" in model.unknown}
-        return sorted(range(len(jobs)), key=lambda j: (j in unknown, -cost[j], j))
 
     def holder(self, what: str) -> dict[str, Any]:
         """What this runner writes into a lock it takes (see :func:`benchmark.store.probe_lock`)."""

@@ -32,6 +32,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -56,6 +57,13 @@ def best(fn, reps: int, device: torch.device) -> float:
     return min(times)
 
 
+def train_rate(model: torch.nn.Module, data: Any, ctx: RunContext, reps: int) -> float:
+    """Images per second of ``train_supervised`` (batch 128, crop+flip) after one warm-up epoch."""
+    recipe = SGDRecipe(epochs=1, batch_size=128)
+    train_supervised(model, data, recipe, ctx)  # warm-up (allocator, kernels)
+    return (len(data) // 128) * 128 / best(lambda: train_supervised(model, data, recipe, ctx), reps, ctx.device)
+
+
 def measure(arch: str, n: int, device: torch.device, reps: int) -> dict[str, float]:
     import torch.nn.functional as F
 
@@ -69,10 +77,7 @@ def measure(arch: str, n: int, device: torch.device, reps: int) -> dict[str, flo
     ctx = RunContext(device=device)
     mean, std = data.mean_std()
     model = build_classifier(arch, 3, 10, mean, std, device)
-    out: dict[str, float] = {}
-    recipe = SGDRecipe(epochs=1, batch_size=128)
-    train_supervised(model, data, recipe, ctx)  # warm-up (allocator, kernels)
-    out["train"] = (n // 128) * 128 / best(lambda: train_supervised(model, data, recipe, ctx), reps, device)
+    out: dict[str, float] = {"train": train_rate(model, data, ctx, reps)}
 
     fm = fold_batchnorm(model.eval())
     x_all = data.x[:n].to(device).float() / 255
@@ -114,10 +119,7 @@ def slowdown(reps: int, n: int = 1024) -> float:
     ctx = RunContext(device=device)
     mean, std = data.mean_std()
     model = build_classifier("small-cnn", 3, 10, mean, std, device)
-    recipe = SGDRecipe(epochs=1, batch_size=128)
-    train_supervised(model, data, recipe, ctx)  # warm-up
-    here = (n // 128) * 128 / best(lambda: train_supervised(model, data, recipe, ctx), reps, device)
-    return CostModel().rate("cpu", "small-cnn", "train") / here
+    return CostModel().rate("cpu", "small-cnn", "train") / train_rate(model, data, ctx, reps)
 
 
 def main() -> None:

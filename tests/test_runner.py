@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from benchmark.config import parse_matrix, resolve
+from benchmark.cost import longest_poison_first
 from benchmark.registry import get_registry
 from benchmark.runner import Runner
 
@@ -57,7 +58,7 @@ def test_workers_start_the_longest_poison_first_and_split_the_attacks(tmp_path):
     firsts = []
     for w in range(2):
         run = Runner(r, tmp_path / "res", log=lambda s: None, progress=False, worker=(w, 2))
-        assert [run.plan.jobs[j].attack.name for j in run._longest_poison_first()] == ["em-class", "clean", "random-noise"]
+        assert [run.plan.jobs[j].attack.name for j in longest_poison_first(r, run.plan.jobs)] == ["em-class", "clean", "random-noise"]
         firsts.append(run.pending()[0].job.attack.name)
         assert len(run.pending()) == 6
     assert firsts == ["em-class", "clean"]
