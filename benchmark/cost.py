@@ -24,6 +24,7 @@ from typing import Any, Self
 import torch
 import yaml
 
+from benchmark.calibration import Calibration
 from benchmark.data.split import holdout_size
 from benchmark.errors import UserError
 from benchmark.interfaces import Metric, RunContext
@@ -322,7 +323,9 @@ def _hours(h: float) -> str:
     return f"{h:,.1f} h" if h < 100 else f"{h:,.0f} h"
 
 
-def render(est: Estimate, model: CostModel | None = None) -> str:
+def render(est: Estimate, model: CostModel | None = None, here: Calibration | None = None) -> str:
+    """The estimate as a table, a row per device kind; ``here`` adds a ``cpu (here)`` row: the
+    ``cpu`` row times this CPU's :class:`~benchmark.calibration.Calibration` factor."""
     model = model or CostModel()
     rates = model.data["rates"]
     lines = [f"cost estimate (benchmark/costs.yaml; {est.sizes.n:,} training / {est.sizes.n_test:,} test images):"]
@@ -330,14 +333,19 @@ def render(est: Estimate, model: CostModel | None = None) -> str:
     if est.slots > 1:
         head += f"  {f'wall, {est.slots} in parallel':>20}"
     lines.append(head)
-    for dev in est.devices:
-        a, c = est.poison_hours(dev), est.cell_hours(dev)
-        row = f"  {dev:<11} {_hours(a):>10} {_hours(c):>10} {_hours(a + c):>13} {_hours(est.wall_hours(dev, 1)):>15}"
+    rows = [(dev, dev, 1.0) for dev in est.devices]
+    if here is not None and "cpu" in est.devices:
+        rows.insert(est.devices.index("cpu") + 1, ("cpu (here)", "cpu", here.factor))
+    for name, dev, k in rows:
+        a, c = k * est.poison_hours(dev), k * est.cell_hours(dev)
+        row = f"  {name:<11} {_hours(a):>10} {_hours(c):>10} {_hours(a + c):>13} {_hours(k * est.wall_hours(dev, 1)):>15}"
         if est.slots > 1:
-            row += f"  {_hours(est.wall_hours(dev)):>20}"
+            row += f"  {_hours(k * est.wall_hours(dev)):>20}"
         lines.append(row)
     for dev in est.devices:
         lines.append(f"  {dev}: {rates[dev].get('device', '')}; priced in {effective_precision(dev, est.precision)}")
+        if dev == "cpu" and here is not None:
+            lines.append(f"  {here.describe()}")
     if est.extrapolated:
         lines.append("  extrapolated rates (the rest measured): " + "; ".join(est.extrapolated))
     if est.unknown:

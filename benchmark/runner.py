@@ -229,10 +229,14 @@ class Runner:
                              ", ".join(f"{got.count(s)} {word[s]}" for s in ("done", "todo", "failed") if got.count(s)))
             lines.append("  (bench run --dry-run -v lists every cell)")
         if cost:
+            from benchmark.calibration import calibrate
             from benchmark.cost import CostModel, estimate, render
 
             model = CostModel()
-            lines.append(render(estimate(self.plan, todo, need, slots=slots, model=model), model))
+            est = estimate(self.plan, todo, need, slots=slots, model=model)
+            work = any(s for dev in est.devices for _, s in est.attack_s[dev] + est.cell_s[dev])
+            here = calibrate(model.data) if work and self.device.type == "cpu" else None
+            lines.append(render(est, model, here))
         return "\n".join(lines)
 
     # ------------------------------------------------------------------------------ execution

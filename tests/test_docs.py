@@ -3,6 +3,8 @@ generated block fails this test."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmark.docs import regenerate, update_docs
@@ -166,3 +168,49 @@ def test_speed_block_reads_a_benchmark_run(repo):
     assert "uebench in precision float32 and bfloat16, the official loops in float32" in out
     with pytest.raises(UserError, match="cannot read the benchmark results"):
         regenerate("<!-- generated: speed file=nope.json -->\n<!-- end generated -->", repo, "R.md")
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation but hyphens dropped, spaces to hyphens."""
+    import re
+
+    text = re.sub(r"`|\*\*|\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def test_slugs_follow_github():
+    assert _slug("Cost before running") == "cost-before-running"
+    assert _slug("The evidence: quick-profile CIFAR-10, committed and checkable") == \
+        "the-evidence-quick-profile-cifar-10-committed-and-checkable"
+    assert _slug("Quickstart time (`quickstart.py`)") == "quickstart-time-quickstartpy"
+    assert _slug("CP — `cp`") == "cp--cp"
+
+
+def test_every_link_in_the_docs_reaches_a_file_and_heading_that_exist():
+    """A link to a section that was renamed or never written (`[Cost before running](#cost-before-running)`
+    once pointed nowhere) or to a moved file fails here."""
+    import re
+
+    docs = [REPO / "README.md", REPO / "benchmarks" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+    def anchors(path: Path) -> set[str]:
+        fenced, out = False, set()
+        for line in path.read_text().splitlines():
+            fenced ^= line.startswith("```")
+            if not fenced and re.match(r"#{1,6} ", line):
+                out.add(_slug(line.lstrip("#")))
+        return out
+
+    bad = []
+    for path in docs:
+        text = re.sub(r"```.*?```", "", path.read_text(), flags=re.DOTALL)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue  # https:, mailto:
+            file, _, anchor = target.partition("#")
+            dest = (path.parent / file).resolve() if file else path
+            if not dest.exists():
+                bad.append(f"{path.relative_to(REPO)}: {target} (no such file)")
+            elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+                bad.append(f"{path.relative_to(REPO)}: {target} (no such heading)")
+    assert not bad, "\n".join(bad)
