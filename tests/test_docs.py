@@ -214,3 +214,29 @@ def test_every_link_in_the_docs_reaches_a_file_and_heading_that_exist():
             elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
                 bad.append(f"{path.relative_to(REPO)}: {target} (no such heading)")
     assert not bad, "\n".join(bad)
+
+
+def test_every_bench_command_the_docs_show_has_its_subcommand_and_flags():
+    """`bench run M --dry-run`, `bench audit R --cells K ...`: a subcommand or flag the docs show that
+    the CLI does not have (renamed, never added) fails here."""
+    import argparse
+    import re
+
+    from benchmark.cli import parser
+
+    subs = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    docs = [REPO / "README.md", REPO / "benchmarks" / "README.md", *sorted((REPO / "docs").glob("*.md")),
+            *sorted((REPO / "examples").glob("*.yaml"))]
+    bad, seen = [], 0
+    for path in docs:
+        # a command: inside backticks, or a line of a code block / comment, up to its end or a pipe
+        for m in re.finditer(r"(?:`|^\s*(?:#\s*)?|&& )bench ([a-z][a-z-]*)((?: +[^`|&#\n]*)?)", path.read_text(), re.MULTILINE):
+            sub, rest = m.group(1), m.group(2)
+            flags = re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", rest)
+            if sub not in subs:
+                bad.append(f"{path.relative_to(REPO)}: bench {sub}{rest} (no subcommand {sub!r})")
+                continue
+            known = {s for a in subs[sub]._actions for s in a.option_strings}
+            seen += 1
+            bad += [f"{path.relative_to(REPO)}: bench {sub}{rest} (no flag {f})" for f in flags if f not in known]
+    assert seen >= 20 and not bad, "\n".join(bad)
