@@ -100,7 +100,8 @@ def _run(args: argparse.Namespace) -> int:
         for i, r in enumerate(resolved):
             runner = Runner(r, args.results, progress=False, retry_failed=args.retry_failed)
             head = f"document {i + 1} of {len(resolved)}: " if many else ""
-            print(head + runner.describe(every_cell=args.verbose, slots=r.executor.slots(r)))
+            local = r.executor.name in ("inline", "local")  # a scheduler's jobs run elsewhere
+            print(head + runner.describe(every_cell=args.verbose, slots=r.executor.slots(r), here=local))
         return 0
     from benchmark.store import prepare_results
 

@@ -200,10 +200,12 @@ class Runner:
         return {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "matrix": self.r.matrix.name, "what": what, "executor": self.tag}
 
-    def describe(self, *, every_cell: bool = False, cost: bool = True, slots: int = 1) -> str:
+    def describe(self, *, every_cell: bool = False, cost: bool = True, slots: int = 1, here: bool = True) -> str:
         """The ``--dry-run`` listing: attack jobs, cells with their state (every one when there are
         at most 64 or ``every_cell``, else counts per attack), and the cost estimate of what is
-        left to do (:mod:`benchmark.cost`)."""
+        left to do (:mod:`benchmark.cost`), with a ``cpu (here)`` row when the jobs would run on
+        this machine's CPU (``here``: the executor runs them on this machine;
+        :mod:`benchmark.calibration`)."""
         from benchmark.status import cell_state
 
         states = {c.key: cell_state(self.store, c, self.r.metrics) for c in self.plan.cells}
@@ -235,8 +237,8 @@ class Runner:
             model = CostModel()
             est = estimate(self.plan, todo, need, slots=slots, model=model)
             work = any(s for dev in est.devices for _, s in est.attack_s[dev] + est.cell_s[dev])
-            here = calibrate(model.data) if work and self.device.type == "cpu" else None
-            lines.append(render(est, model, here))
+            mine = calibrate(model.data) if here and work and self.device.type == "cpu" else None
+            lines.append(render(est, model, mine))
         return "\n".join(lines)
 
     # ------------------------------------------------------------------------------ execution

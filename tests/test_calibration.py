@@ -110,6 +110,11 @@ def test_a_cpu_dry_run_adds_the_here_row_once_a_day_and_none_when_nothing_is_lef
     assert (tmp_path / "cache" / "uebench" / "calibration.json").exists()
     assert main(["run", str(m), "--results", str(tmp_path / "r"), "--dry-run"]) == 0
     assert "(cached)" in capsys.readouterr().out and probe.calls == 1
+    # jobs a scheduler runs elsewhere: no probe of this machine
+    slurm = tmp_path / "s.yaml"
+    slurm.write_text(m.read_text() + "executor: {name: slurm}\n")
+    assert main(["run", str(slurm), "--results", str(tmp_path / "r"), "--dry-run"]) == 0
+    assert "cpu (here)" not in capsys.readouterr().out
     # nothing left to do: nothing to price, no probe
     (tmp_path / "cache" / "uebench" / "calibration.json").unlink()
     monkeypatch.setattr("benchmark.runner.Runner.needs_work", lambda self, cell: False)
