@@ -22,9 +22,10 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # imported where tensors are read or written: `bench claims` and the like need no torch
+    import torch
 
 from benchmark.errors import UserError
 
@@ -218,6 +219,8 @@ class ArtifactCache:
                 raise ValueError("checksum mismatch")
             import io
 
+            import torch
+
             tensors = torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
         except Exception as e:  # noqa: BLE001 - corrupt json, checksum, or torch payload: all mean "recompute"
             self.warn(f"artifact {key} is corrupt ({e}); moving it aside and recomputing")
@@ -239,6 +242,8 @@ class ArtifactCache:
         import io
 
         buf = io.BytesIO()
+        import torch
+
         torch.save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, buf)
         blob = buf.getvalue()
         d = self.dir(key)

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from benchmark.config import Resolved
 from benchmark.executor import RunOptions
-from benchmark.summary import Summary
+
+if TYPE_CHECKING:  # not at run time: `bench status` reads SLURM's queue (slurm_queue) without the config's imports
+    from benchmark.config import Resolved
+    from benchmark.summary import Summary
 
 
 def execute(resolved: Resolved, results: str | Path, *, progress: bool | None = None, verbose: bool = False,
