@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,7 @@ def _fresh(code: str) -> subprocess.CompletedProcess[str]:
 def test_every_public_name_resolves_to_the_object_its_typing_import_names(package):
     import importlib
 
-    where = typing_imports(open(package.__file__).read())
+    where = typing_imports(Path(package.__file__).read_text())
     assert set(package.__all__) - {"__version__"} == set(where)
     for name in package.__all__:
         if name != "__version__":
