@@ -24,7 +24,7 @@ from typing import Any, Self
 import torch
 import yaml
 
-from benchmark.calibration import Calibration
+from benchmark.calibration import Calibration, calibrate
 from benchmark.data.split import holdout_size
 from benchmark.errors import UserError
 from benchmark.interfaces import Metric, RunContext
@@ -313,6 +313,16 @@ def estimate(plan: Any, pending_cells: list[Any], pending_poisons: set[str], *, 
     attack_s = {dev: [(k, model.seconds(w, dev, threads, precision)) for k, w in attack_work.items()] for dev in devices}
     cell_s = {dev: [(k, model.seconds(w, dev, threads, precision)) for k, w in cell_work] for dev in devices}
     return Estimate(list(devices), attack_s, cell_s, sorted(model.unknown), sorted(model.extrapolated), slots, sizes, precision)
+
+
+def priced(plan: Any, pending_cells: list[Any], pending_poisons: set[str], *, slots: int = 1, here: bool = False) -> str:
+    """The dry-run's cost table of what is pending; ``here``: the jobs run on this machine's CPU, so
+    a ``cpu (here)`` row scales the ``cpu`` row by this CPU's probe (:mod:`benchmark.calibration`;
+    no probe when nothing is left to price)."""
+    model = CostModel()
+    est = estimate(plan, pending_cells, pending_poisons, slots=slots, model=model)
+    work = any(est.device_hours(dev) for dev in est.devices)
+    return render(est, model, calibrate(model.data) if here and work else None)
 
 
 def _hours(h: float) -> str:

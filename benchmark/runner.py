@@ -203,9 +203,7 @@ class Runner:
     def describe(self, *, every_cell: bool = False, cost: bool = True, slots: int = 1, here: bool = True) -> str:
         """The ``--dry-run`` listing: attack jobs, cells with their state (every one when there are
         at most 64 or ``every_cell``, else counts per attack), and the cost estimate of what is
-        left to do (:mod:`benchmark.cost`), with a ``cpu (here)`` row when the jobs would run on
-        this machine's CPU (``here``: the executor runs them on this machine;
-        :mod:`benchmark.calibration`)."""
+        left to do (:func:`benchmark.cost.priced`; ``here``: the executor runs the jobs on this machine)."""
         from benchmark.status import cell_state
 
         states = {c.key: cell_state(self.store, c, self.r.metrics) for c in self.plan.cells}
@@ -231,14 +229,9 @@ class Runner:
                              ", ".join(f"{got.count(s)} {word[s]}" for s in ("done", "todo", "failed") if got.count(s)))
             lines.append("  (bench run --dry-run -v lists every cell)")
         if cost:
-            from benchmark.calibration import calibrate
-            from benchmark.cost import CostModel, estimate, render
+            from benchmark.cost import priced
 
-            model = CostModel()
-            est = estimate(self.plan, todo, need, slots=slots, model=model)
-            work = any(s for dev in est.devices for _, s in est.attack_s[dev] + est.cell_s[dev])
-            mine = calibrate(model.data) if here and work and self.device.type == "cpu" else None
-            lines.append(render(est, model, mine))
+            lines.append(priced(self.plan, todo, need, slots=slots, here=here and self.device.type == "cpu"))
         return "\n".join(lines)
 
     # ------------------------------------------------------------------------------ execution
