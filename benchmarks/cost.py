@@ -15,11 +15,11 @@ them on this machine with uebench's own loops and prints a YAML block for ``cost
     PYTHONPATH=$PWD python benchmarks/cost.py --slowdown            # one number: see below
 
 ``--slowdown`` prints how many times slower this CPU trains the quick profile's small CNN (1 thread,
-``train`` loop above) than the rate ``costs.yaml`` prices the CPU records at (fitted to the evidence
+the dry-run's probe, `benchmark/calibration.py`: the ``train`` loop above on random images) than the rate ``costs.yaml`` prices the CPU records at (fitted to the evidence
 records' timings). ``.ci/run`` divides the minutes it has left by it to get the audit's budget in
 *recorded* minutes, so the audit fits its real time on a slower CPU (the audit's own budget stays in
 recorded minutes: the cells it picks must be reproducible from the commit, not from the machine).
-This loop reads up to 1.6x below the records' fitted rate on the records' own Intel machine
+That loop reads 1.4x below (731 vs 1,029, `cpu_probe`) and up to 1.6x below the records' fitted rate on the records' own Intel machine
 (costs.yaml's note), so the factor errs on the slow side: the audit picks fewer cells, never more.
 
 Each rate is the best of ``--reps`` runs (shared machines are noisy); torch runs the given
@@ -108,18 +108,13 @@ def measure(arch: str, n: int, device: torch.device, reps: int) -> dict[str, flo
     return out
 
 
-def slowdown(reps: int, n: int = 1024) -> float:
-    """``costs.yaml``'s CPU small-CNN ``train`` rate over this CPU's, at 1 thread (see the module doc)."""
+def slowdown() -> float:
+    """``costs.yaml``'s CPU small-CNN ``train`` rate over this CPU's, at 1 thread (see the module doc):
+    this CPU's rate is the dry-run's probe (``benchmark.calibration.probe_rate``, the same loop)."""
+    from benchmark.calibration import probe_rate
     from benchmark.cost import CostModel
-    from benchmark.data.dataset import ImageDataset
 
-    train, _ = load_cifar(max(n, 1000))
-    data = ImageDataset(train.x[:n], train.y[:n], train.classes)
-    device = torch.device("cpu")
-    ctx = RunContext(device=device)
-    mean, std = data.mean_std()
-    model = build_classifier("small-cnn", 3, 10, mean, std, device)
-    return CostModel().rate("cpu", "small-cnn", "train") / train_rate(model, data, ctx, reps)
+    return CostModel().rate("cpu", "small-cnn", "train") / probe_rate()[0]
 
 
 def main() -> None:
@@ -134,7 +129,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.slowdown:
         torch.set_num_threads(1)
-        print(f"{slowdown(args.reps):.2f}")
+        print(f"{slowdown():.2f}")
         return
     device = torch.device(args.device)
     from benchmark.provenance import cpu_model, device_name
