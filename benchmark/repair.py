@@ -14,17 +14,38 @@ import copy
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext
+from benchmark.params import Params
 from benchmark.streams import StreamName
 from benchmark.trace import EpochEvent
 
 #: the ``phase`` of the epoch events a repair emits (one per pass over the hold-out)
 PHASE = "repair"
+
+
+class FinetuneParams(Params):
+    """The hold-out fine-tuning budget SAU's loop runs (Wei et al., NeurIPS 2023, spec §1.5): Adam
+    (amsgrad) at lr 1e-4, batch 256, 100 epochs, BatchNorm frozen in eval mode. ``sau`` adds its
+    shared-adversarial terms to it; ``finetune`` is the same budget without them (SAU's ablation)."""
+
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    amsgrad: bool = True
+    weight_decay: float = Field(0.0, ge=0)
+    bn: Literal["eval", "train"] = "eval"
+
+
+#: the quick and smoke budgets both repairs use: batch 64 and 25 epochs, so that the 250-image quick
+#: hold-out still gets 100 optimizer steps (at batch 256 it would get one per epoch)
+FINETUNE_PROFILES: dict[str, dict[str, object]] = {"quick": {"epochs": 25, "batch_size": 64}, "smoke": {"epochs": 1, "batch_size": 16}}
 
 
 @contextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +16,7 @@ from benchmark.augment import crop_flip
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import Defense, RunContext
 from benchmark.params import Params
-from benchmark.repair import check_holdout, emit, holdout_batches, reinitialized, repair_mode, seeded
+from benchmark.repair import FINETUNE_PROFILES, FinetuneParams, check_holdout, emit, holdout_batches, reinitialized, repair_mode, seeded
 from benchmark.trace import Trace
 from benchmark.training import SGDRecipe, train_supervised
 
@@ -40,20 +39,11 @@ class FineTune(Defense):
     stage = "model"
     needs_holdout = True
 
-    class Params(Params):
-        epochs: int = Field(100, ge=1)
-        batch_size: int = Field(256, ge=1)
-        lr: float = Field(1e-4, gt=0)
-        amsgrad: bool = True
-        weight_decay: float = Field(0.0, ge=0)
+    class Params(FinetuneParams):
         shuffle: bool = True  # False: shuffled once, then a fixed order (I-BAU's loader)
         augment: bool = False  # crop (pad 4) + flip
-        bn: Literal["eval", "train"] = "eval"
 
-    profiles = {
-        "quick": {"epochs": 25, "batch_size": 64},
-        "smoke": {"epochs": 1, "batch_size": 16},
-    }
+    profiles = FINETUNE_PROFILES
 
     def repair(self, model: nn.Module, holdout: ImageDataset | None, ctx: RunContext) -> nn.Module:
         p = self.params

@@ -15,8 +15,7 @@ from torch import nn
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import Defense, RunContext
-from benchmark.params import Params
-from benchmark.repair import check_holdout, emit, holdout_batches, repair_mode, seeded
+from benchmark.repair import FINETUNE_PROFILES, FinetuneParams, check_holdout, emit, holdout_batches, repair_mode, seeded
 
 
 def js_divergence(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
@@ -172,12 +171,7 @@ class SAU(Defense):
     stage = "model"
     needs_holdout = True
 
-    class Params(Params):
-        epochs: int = Field(100, ge=1)
-        batch_size: int = Field(256, ge=1)
-        lr: float = Field(1e-4, gt=0)
-        amsgrad: bool = True
-        weight_decay: float = Field(0.0, ge=0)
+    class Params(FinetuneParams):
         eps: float = Field(0.2, gt=0)  # trigger_norm (L-inf, [0, 1] units)
         pgd_step: float = Field(0.2, gt=0)  # adv_lr
         pgd_steps: int = Field(5, ge=1)  # adv_steps
@@ -187,12 +181,8 @@ class SAU(Defense):
         lambda_clean: float = Field(1.0, ge=0)  # lmd_1
         lambda_adv: float = Field(0.0, ge=0)  # lmd_2
         lambda_share: float = Field(1.0, ge=0)  # lmd_3
-        bn: Literal["eval", "train"] = "eval"
 
-    profiles = {
-        "quick": {"epochs": 25, "batch_size": 64},
-        "smoke": {"epochs": 1, "batch_size": 16, "pgd_steps": 2},
-    }
+    profiles = {**FINETUNE_PROFILES, "smoke": {**FINETUNE_PROFILES["smoke"], "pgd_steps": 2}}
 
     def repair(self, model: nn.Module, holdout: ImageDataset | None, ctx: RunContext) -> nn.Module:
         p = self.params
