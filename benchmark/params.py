@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 import types
 import typing
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from benchmark.errors import ConfigError
 from benchmark.profiles import PROFILES
@@ -31,6 +31,16 @@ def parse_fraction(value: Any) -> Any:
                 raise ValueError(f"division by zero in {value!r}")
             return float(m.group(1)) / den
     return value
+
+
+def _odd(v: int) -> int:
+    if v % 2 == 0:
+        raise ValueError("must be odd")
+    return v
+
+
+#: a filter's kernel size: a positive odd integer, so that the kernel is centred on its pixel
+OddKernel = Annotated[int, Field(ge=1), AfterValidator(_odd)]
 
 
 def _accepts(annotation: Any, types_: tuple[type, ...]) -> bool:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import Defense, RunContext
-from benchmark.params import Params
+from benchmark.params import OddKernel, Params
 
 #: images per chunk (bounds the float copy)
 _CHUNK = 4096
@@ -59,15 +59,8 @@ class GaussianBlur(Defense):
     stage = "data"
 
     class Params(Params):
-        kernel_size: int = Field(3, ge=1)
+        kernel_size: OddKernel = 3
         sigma: float = Field(1.0, gt=0)
-
-        @field_validator("kernel_size")
-        @classmethod
-        def _odd(cls, v: int) -> int:
-            if v % 2 == 0:
-                raise ValueError(f"kernel_size must be odd (got {v})")
-            return v
 
     def transform(self, train: ImageDataset, ctx: RunContext) -> ImageDataset:
         return train.with_images(gaussian_blur_u8(train.x, self.params.kernel_size, self.params.sigma))

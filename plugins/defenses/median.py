@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import Defense, RunContext
-from benchmark.params import Params
+from benchmark.params import OddKernel, Params
 
 #: images per chunk (the unfolded windows are kernel_size**2 times the chunk)
 _CHUNK = 1024
@@ -48,14 +47,7 @@ class MedianFilter(Defense):
     stage = "data"
 
     class Params(Params):
-        kernel_size: int = Field(3, ge=1)
-
-        @field_validator("kernel_size")
-        @classmethod
-        def _odd(cls, v: int) -> int:
-            if v % 2 == 0:
-                raise ValueError(f"kernel_size must be odd (got {v})")
-            return v
+        kernel_size: OddKernel = 3
 
     def transform(self, train: ImageDataset, ctx: RunContext) -> ImageDataset:
         return train.with_images(median_filter_u8(train.x, self.params.kernel_size))
