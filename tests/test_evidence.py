@@ -140,6 +140,29 @@ def test_what_docs_defenses_says_of_ops_and_filters_holds_on_the_records():
     assert "regain more than half of what OPS costs `sl`, while the augmentations that leave every pixel's value in place" in text
 
 
+def test_what_docs_defenses_says_of_the_classwise_poisons_and_cheap_baselines_holds_on_the_records():
+    """docs/defenses.md: class-wise EM stays within 6 points of its undefended `sl` cell under each
+    of the six cheap baselines; PUE ends more than 10 points below its undefended cell under cutout,
+    gaussian-noise, mixup and cutmix, and within 3.5 points of it under the two filters. Change the
+    prose when this fails."""
+    recs = current(load_records(REPO / "results" / "cifar10-quick")).records
+    cheap = ("cutout", "gaussian-noise", "mixup", "cutmix", "gaussian-blur", "median-filter")
+    emc, pue = (cell_mean(recs, a, "sl", "none", "accuracy") for a in ("em-class", "pue"))
+    assert emc and pue, (emc, pue)
+    emc_cells = {d: cell_mean(recs, "em-class", "sl", d, "accuracy") for d in cheap}
+    for d, cell in emc_cells.items():
+        assert cell and cell.mean < emc.mean + 6.0, (d, cell, emc)
+    assert max(emc_cells, key=lambda d: abs(emc_cells[d].mean - emc.mean)) == "mixup", emc_cells  # "mixup moves it most"
+    for d in cheap[:4]:
+        cell = cell_mean(recs, "pue", "sl", d, "accuracy")
+        assert cell and cell.mean < pue.mean - 10.0, (d, cell, pue)
+    for d in cheap[4:]:
+        cell = cell_mean(recs, "pue", "sl", d, "accuracy")
+        assert cell and abs(cell.mean - pue.mean) < 3.5, (d, cell, pue)
+    text = " ".join((REPO / "docs" / "defenses.md").read_text().split())
+    assert "class-wise EM ends within 6 points of its undefended cell under all six (mixup moves it most), and PUE ends more than 10 points *below*" in text
+
+
 def test_what_docs_attacks_says_of_tap_on_the_contrastive_victims_holds_on_the_records():
     """docs/attacks.md: TAP lowers every contrastive probe by at least 3 points, less than it lowers
     `sl`, `supcl` the most; random noise moves no probe by more than 1 point. Change the prose when
