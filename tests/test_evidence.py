@@ -75,12 +75,10 @@ def test_what_docs_defenses_says_of_scratch_finetune_and_recovery_holds_on_the_r
     scratched = {a: v for a, v in scratched.items() if v is not None}
     assert {"random-noise", "em", "em-class", "tap", "tap-untargeted", "aue", "t-aap", "ut-aap", "lsp", "ops", "pue", "tp"} <= set(scratched)
     assert all(abs(v - floor) <= 1.5 for v in scratched.values()), scratched
-    for attack in ("tap", "tap-untargeted", "aue", "t-aap", "ut-aap", "tp"):
+    for attack in ("tap", "tap-untargeted", "aue", "t-aap", "ut-aap", "tp", "lsp", "ops"):
         assert acc(attack, "finetune") >= scratched[attack] + 4, attack
     assert acc("em", "finetune") < scratched["em"]
     assert all(abs(acc(a, "finetune") - scratched[a]) <= 1.5 for a in ("em-class", "pue"))
-    for attack in ("lsp", "ops"):
-        assert acc(attack, "finetune") >= scratched[attack] + 4, attack
     both = [a for a in scratched if acc(a, "recovery-in") is not None and acc(a, "recovery-out") is not None]
     assert {"clean", "random-noise", "em", "tap", "tap-untargeted", "aue", "t-aap", "ut-aap", "pue"} <= set(both)
     for attack in both:
