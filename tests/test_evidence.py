@@ -125,6 +125,27 @@ def test_what_docs_defenses_says_of_cp_holds_on_the_records():
     assert "CP-C costs `sl` the most of the three and CP-S the least, and no defense in the two tables lifts `sl` more than 3 points" in text
 
 
+def test_what_docs_defenses_says_of_ueraser_lite_on_the_pgd_poisons_holds_on_the_records():
+    """docs/defenses.md: on TAP, T-AAP and UT-AAP, UEraser-Lite regains at most 10 points and ends
+    at least 14 points below ISS-JPEG and below AT; on EM it regains 35. Change the prose when this
+    fails."""
+    recs = current(load_records(REPO / "results" / "cifar10-quick")).records
+
+    def acc(attack: str, defense: str) -> float:
+        cell = cell_mean(recs, attack, "sl", defense, "accuracy")
+        assert cell and len(cell.seeds) == 2, (attack, defense, cell)
+        return cell.mean
+
+    for attack in ("tap", "t-aap", "ut-aap"):
+        lite = acc(attack, "ueraser-lite")
+        assert lite <= acc(attack, "none") + 10.0, (attack, lite)
+        assert lite <= acc(attack, "iss-jpeg") - 14.0, (attack, lite)
+        assert lite < acc(attack, "at"), (attack, lite)
+    assert round(acc("em", "ueraser-lite") - acc("em", "none")) == 35
+    text = " ".join((REPO / "docs" / "defenses.md").read_text().split())
+    assert "UEraser-Lite with its default policy regains at most 10 points and ends at least 14 points below ISS-JPEG and below AT, where on EM it regains 35" in text
+
+
 def test_what_docs_defenses_says_of_ops_and_filters_holds_on_the_records():
     """docs/defenses.md: on OPS the median filter and the Gaussian blur regain more than half of
     what OPS costs `sl` (clean - ops), gaussian-noise and mixup under 3 points. Change the prose
