@@ -20,6 +20,13 @@ def _accuracy(recs: list, attack: str, victim: str) -> float:
     return cell.mean
 
 
+def _defended(recs: list, attack: str, defense: str) -> float:
+    """The seed mean of one `sl` cell's accuracy under ``defense`` (fails unless both seeds are in)."""
+    cell = cell_mean(recs, attack, "sl", defense, "accuracy")
+    assert cell and len(cell.seeds) == 2, (attack, defense, cell)
+    return cell.mean
+
+
 def test_evidence_matrix_shape():
     docs = load_matrices(EVIDENCE)
     assert len(docs) == 3
@@ -132,9 +139,7 @@ def test_what_docs_defenses_says_of_ueraser_lite_on_the_pgd_poisons_holds_on_the
     recs = current(load_records(REPO / "results" / "cifar10-quick")).records
 
     def acc(attack: str, defense: str) -> float:
-        cell = cell_mean(recs, attack, "sl", defense, "accuracy")
-        assert cell and len(cell.seeds) == 2, (attack, defense, cell)
-        return cell.mean
+        return _defended(recs, attack, defense)
 
     for attack in ("tap", "t-aap", "ut-aap"):
         lite = acc(attack, "ueraser-lite")
@@ -195,9 +200,7 @@ def test_what_docs_defenses_says_of_bit_depth_reduction_on_the_classwise_poisons
     recs = current(load_records(REPO / "results" / "cifar10-quick")).records
 
     def acc(attack: str, defense: str) -> float:
-        cell = cell_mean(recs, attack, "sl", defense, "accuracy")
-        assert cell and len(cell.seeds) == 2, (attack, defense, cell)
-        return cell.mean
+        return _defended(recs, attack, defense)
 
     assert abs(acc("em-class", "iss-bdr") - acc("em-class", "none")) < 3.0
     assert acc("pue", "iss-bdr") < acc("pue", "none") - 5.0
