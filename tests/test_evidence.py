@@ -276,6 +276,19 @@ def test_what_docs_attacks_says_of_the_other_supervised_poisons_on_the_contrasti
     assert f"its worst case ({worst('aue'):.1f}, at `moco`) is not below EM's ({worst('em'):.1f})" in text
 
 
+def test_what_docs_attacks_says_of_the_classwise_poisons_on_simclr_holds_on_the_records():
+    """docs/attacks.md: class-wise EM and PUE take `sl` at least 40 points below clean and leave the
+    `simclr` probe within 1 point of clean. Change the prose when this fails."""
+    recs = current(load_records(REPO / "results" / "cifar10-quick")).records
+    for attack in ("em-class", "pue"):
+        assert _accuracy(recs, attack, "sl") <= _accuracy(recs, "clean", "sl") - 40.0, attack
+        cell = cell_mean(recs, attack, "simclr", "none", "accuracy")
+        assert cell and len(cell.seeds) == 2, (attack, cell)
+        assert abs(cell.mean - _accuracy(recs, "clean", "simclr")) <= 1.0, (attack, cell)
+    text = " ".join((REPO / "docs" / "attacks.md").read_text().split())
+    assert "class-wise EM and PUE, take `sl` at least 40 points below clean but leave the `simclr` probe within 1 point of clean" in text
+
+
 def test_what_docs_attacks_says_of_the_long_schedules_holds_on_the_records():
     """docs/attacks.md: CP-C with 200 class-wise epochs leaves `simclr` within 2 points of clean and
     above the halfway mark to the random-init floor, TUE with 40 epochs leaves `moco` within 2 points
