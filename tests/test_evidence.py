@@ -46,6 +46,21 @@ def test_evidence_matrix_shape():
     assert [d.name for d in others.defenses] == ["none"] and "sl" not in [v.name for v in others.victims]
 
 
+def test_every_record_of_one_attack_was_made_from_one_poison():
+    """A seed mean compares defenses on one poison: every current record of an attack carries the
+    same poison generation trace (`poison_meta`: outer iterations and the surrogate's training
+    accuracy per iteration). A poison regenerated on another CPU can stop early at another
+    iteration (PUE: 5 on AVX-512, 4 on AVX2), and its cells then belong to a different poison."""
+    recs = current(load_records(REPO / "results" / "cifar10-quick")).records
+    traces: dict[str, set[str]] = {}
+    for r in recs:
+        meta = r.get("poison_meta") or {}
+        trace = repr((meta.get("outer_iterations"), meta.get("train_accuracy")))
+        traces.setdefault(r["attack"], set()).add(trace)
+    mixed = {a: len(t) for a, t in traces.items() if len(t) > 1}
+    assert not mixed, f"attacks whose records come from more than one poison: {mixed}"
+
+
 def test_what_docs_defenses_says_of_the_unlearning_methods_holds_on_the_records():
     """docs/defenses.md: on every attack measured, plain fine-tuning on the hold-out ends at least
     as high as I-BAU and SAU, and I-BAU lowest of the three. Change the prose when this fails."""
