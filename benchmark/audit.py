@@ -19,9 +19,10 @@ a bar) can stop one outer iteration earlier or later on another CPU, whose kerne
 differently: that regenerates *another poison*, and its cells can move far beyond any kernel
 tolerance (benchmarks/README.md measured 5 to 9 points). Such a cell cannot be checked on this CPU:
 when the recomputed poison's discrete outcomes (iterations run, stopped or not) differ from the
-record's and the record was computed on another CPU model, its values are shown as
-``another poison``, neither passed nor failed, and the audit draws the next cell in its order in
-their place (within what is left of the budget). On the record's own CPU model, or under
+record's and the record was computed on another CPU model (or one of the same name whose torch
+dispatches to another instruction set: AVX-512 and AVX2 kernels round differently), its values are
+shown as ``another poison``, neither passed nor failed, and the audit draws the next cell in its
+order in their place (within what is left of the budget). On the record's own CPU model, or under
 ``--strict``, a flipped poison is a failure like any other difference.
 """
 
@@ -356,9 +357,13 @@ def _algorithmic(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _machine(rec: dict[str, Any]) -> str:
-    """The CPU or GPU model a record was computed on; ``""`` for a record without a ``numerics`` block
-    (older ones name only the architecture, ``x86_64``: not enough to call a machine another)."""
-    return str((rec.get("numerics") or {}).get("device_name") or "")
+    """The CPU or GPU model a record was computed on, with the instruction set torch dispatched its CPU
+    kernels to (``AMD EPYC (AVX512)``): two EPYC generations share a name, but AVX-512 and AVX2 kernels
+    round differently, which is what flips a stopping test. ``""`` for a record without a ``numerics``
+    block (older ones name only the architecture, ``x86_64``: not enough to call a machine another)."""
+    numerics = rec.get("numerics") or {}
+    name, isa = str(numerics.get("device_name") or ""), numerics.get("cpu_capability")
+    return f"{name} ({isa})" if name and isa else name
 
 
 def another_poison(recorded: dict[str, Any], recomputed: dict[str, Any]) -> str:
