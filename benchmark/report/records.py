@@ -188,7 +188,8 @@ def poison_generations(cells: list[Cell]) -> dict[str, Counter[str]]:
     the images' digest (``poison_meta.x_sha256``) when every cell has one, else by ``poison_meta``
     without its timing, cache flags and numerics (so a poison that records nothing but its timing is
     never flagged without digests). Each generation is named by the fields that differ
-    (``outer_iterations=4, device_name=Intel(R) Xeon(R) Processor``); ``{}`` when every poison spec
+    (``outer_iterations=4, device_name=Intel(R) Xeon(R) Processor``; ``cpu_capability=AVX512`` tells
+    apart two CPUs of one name whose torch dispatches to other kernels); ``{}`` when every poison spec
     was one poison."""
     by_spec: dict[tuple[str, str], list[Cell]] = {}
     for c in cells:
@@ -205,7 +206,9 @@ def poison_generations(cells: list[Cell]) -> dict[str, Counter[str]]:
         first: dict[str, dict[str, Any]] = {}  # generation -> what its first cell's poison_meta shows
         for i, m in zip(ids, metas):
             shown = {k: v for k, v in poison_outcomes(m).items() if k != "x_sha256"}  # the digest names nothing a reader can read
-            first.setdefault(i, {**shown, "device_name": (m.get("numerics") or {}).get("device_name") or "not recorded"})
+            num = m.get("numerics") or {}
+            first.setdefault(i, {**shown, "device_name": num.get("device_name") or "not recorded",
+                                 "cpu_capability": num.get("cpu_capability") or "not recorded"})  # one name, two ISAs: two CPUs
         differ = [k for k in dict.fromkeys(k for d in first.values() for k in d) if len({canonical(d.get(k)) for d in first.values()}) > 1]
         names = {i: ", ".join(f"{k}={_short(d.get(k))}" for k in differ) for i, d in first.items()}
         uses = Counter(names.values())

@@ -247,6 +247,15 @@ def test_cells_of_one_poison_spec_that_saw_different_poisons_are_announced():
     assert "One poison spec, several poisons" in md
     line = next(x for x in md.splitlines() if x.startswith("> - ") and "em:" in x)
     assert "3 cells with `outer_iterations=10, device_name=Intel Xeon`; 2 cells with `outer_iterations=7, device_name=AMD EPYC`" in line, line
+    # two CPUs of one name whose torch runs other kernels (AVX-512, AVX2) are told apart by that
+    for r in recs[:3]:
+        r["poison_meta"] = {**r["poison_meta"], "numerics": {"device_name": "AMD EPYC", "cpu_capability": "AVX512"}}
+    for r in recs[3:]:
+        r["poison_meta"]["numerics"] = {"device_name": "AMD EPYC", "cpu_capability": "AVX2"}
+    line = next(x for x in render(recs, "r").splitlines() if x.startswith("> - ") and "em:" in x)
+    assert "3 cells with `outer_iterations=10, cpu_capability=AVX512`; 2 cells with `outer_iterations=7, cpu_capability=AVX2`" in line, line
+    for r in recs:
+        r["poison_meta"]["numerics"] = {"device_name": "Intel Xeon" if r in recs[:3] else "AMD EPYC"}
     # digests decide when every cell has one: equal digests are one poison whatever else differs
     for r in recs:
         r["poison_meta"]["x_sha256"] = "ab" * 32
