@@ -62,12 +62,15 @@ def test_every_record_of_one_attack_was_made_from_one_poison():
     assert mixed == STILL_MIXED, f"attacks whose records come from more than one poison: {mixed}"
 
 
-# Attacks whose records still mix two generations of their poison, both made on AVX-512 machines and
-# neither cached on the 2-core AVX2 CPU: making them one poison means regenerating it there (a third
-# generation) and recomputing every cell (aue: 52, tp: 34 of which 12 train contrastive victims; about
-# 6 hours). The leaderboard names both generations ("One poison spec, several poisons"). Remove an
-# entry once its records agree; a new mixed attack fails the test above.
-STILL_MIXED = {"aue": 2, "tp": 2}
+# Attacks whose records still mix generations of their poison. aue and tp: two each, both made on
+# AVX-512 machines and neither cached on the 2-core AVX2 CPU, so one poison means regenerating it there
+# (a third generation) and recomputing every cell (aue: 52, tp: 34 of which 12 train contrastive
+# victims; about 6 hours). em-class: its two undefended `sl` cells (seeds 0, 1) come from two
+# 9-iteration generations and its 42 other cells from the AVX2 CPU's 8-iteration one; each of the
+# two costs ~55 min there (the victim retrained for the unlearnable-distance trace, then the
+# certificate's draws). The leaderboard names every generation ("One poison spec, several poisons").
+# Remove an entry once its records agree; a new mixed attack fails the test above.
+STILL_MIXED = {"aue": 2, "em-class": 3, "tp": 2}
 
 
 def test_what_docs_defenses_says_of_the_unlearning_methods_holds_on_the_records():
@@ -108,8 +111,8 @@ def test_what_docs_defenses_says_of_scratch_finetune_and_recovery_holds_on_the_r
     assert all(abs(v - floor) <= 1.5 for v in scratched.values()), scratched
     for attack in ("tap", "tap-untargeted", "aue", "t-aap", "ut-aap", "tp", "lsp", "ops"):
         assert acc(attack, "finetune") >= scratched[attack] + 4, attack
-    assert acc("em", "finetune") < scratched["em"]
-    assert all(abs(acc(a, "finetune") - scratched[a]) <= 1.5 for a in ("em-class", "pue"))
+    assert all(acc(a, "finetune") < scratched[a] for a in ("em", "pue"))
+    assert abs(acc("em-class", "finetune") - scratched["em-class"]) <= 1.5
     both = [a for a in scratched if acc(a, "recovery-in") is not None and acc(a, "recovery-out") is not None]
     assert {"clean", "random-noise", "em", "tap", "tap-untargeted", "aue", "t-aap", "ut-aap", "pue"} <= set(both)
     for attack in both:
@@ -119,7 +122,7 @@ def test_what_docs_defenses_says_of_scratch_finetune_and_recovery_holds_on_the_r
             assert acc(attack, "recovery-in") < acc(attack, "recovery-out"), attack
     text = " ".join((REPO / "docs" / "defenses.md").read_text().split())
     assert "it is the floor a repair has to beat" in text
-    assert "on TP and on the two synthetic shortcuts (LSP, OPS)" in text and "class-wise EM and PUE within 1.5 points of it" in text
+    assert "on TP and on the two synthetic shortcuts (LSP, OPS)" in text and "on EM and PUE it ends below training from scratch, on class-wise EM within 1.5 points of it" in text
 
 
 def test_what_docs_defenses_says_of_tue_holds_on_the_records():
@@ -194,9 +197,9 @@ def test_what_docs_defenses_says_of_ops_and_filters_holds_on_the_records():
 
 def test_what_docs_defenses_says_of_the_classwise_poisons_and_cheap_baselines_holds_on_the_records():
     """docs/defenses.md: class-wise EM stays within 6 points of its undefended `sl` cell under each
-    of the six cheap baselines; PUE ends more than 10 points below its undefended cell under cutout,
-    gaussian-noise, mixup and cutmix, and within 3.5 points of it under the two filters. Change the
-    prose when this fails."""
+    of the six cheap baselines; PUE within 1.5 points of its undefended cell under cutout,
+    gaussian-noise, mixup and cutmix, and the two filters regain at least 8 points on it while leaving
+    it at least 30 below clean data under the same filter. Change the prose when this fails."""
     recs = current(load_records(REPO / "results" / "cifar10-quick")).records
     cheap = ("cutout", "gaussian-noise", "mixup", "cutmix", "gaussian-blur", "median-filter")
     emc, pue = (cell_mean(recs, a, "sl", "none", "accuracy") for a in ("em-class", "pue"))
@@ -207,39 +210,42 @@ def test_what_docs_defenses_says_of_the_classwise_poisons_and_cheap_baselines_ho
     assert max(emc_cells, key=lambda d: abs(emc_cells[d].mean - emc.mean)) == "mixup", emc_cells  # "mixup moves it most"
     for d in cheap[:4]:
         cell = cell_mean(recs, "pue", "sl", d, "accuracy")
-        assert cell and cell.mean < pue.mean - 10.0, (d, cell, pue)
+        assert cell and abs(cell.mean - pue.mean) < 1.5, (d, cell, pue)
     for d in cheap[4:]:
-        cell = cell_mean(recs, "pue", "sl", d, "accuracy")
-        assert cell and abs(cell.mean - pue.mean) < 3.5, (d, cell, pue)
+        cell, clean = cell_mean(recs, "pue", "sl", d, "accuracy"), cell_mean(recs, "clean", "sl", d, "accuracy")
+        assert cell and clean and pue.mean + 8.0 <= cell.mean <= clean.mean - 30.0, (d, cell, pue, clean)
     text = " ".join((REPO / "docs" / "defenses.md").read_text().split())
-    assert "class-wise EM ends within 6 points of its undefended cell under all six (mixup moves it most), and PUE ends more than 10 points *below*" in text
+    assert ("class-wise EM ends within 6 points of its undefended cell under all six (mixup moves it most), and PUE within 1.5 "
+            "points of its undefended cell under the four augmentations") in text
 
 
 def test_what_docs_defenses_says_of_bit_depth_reduction_on_the_classwise_poisons_holds_on_the_records():
-    """docs/defenses.md: `iss-bdr` leaves class-wise EM within 3 points of its undefended `sl` cell
-    and PUE more than 5 points below it, while `iss-gray` and `iss-jpeg` regain at least 18 points on
-    both; UEraser-Lite and UEraser regain at least 24 points on class-wise EM and at most 7 on PUE;
-    adversarial training ends at least as high on PUE and on class-wise EM as on clean data. Change
-    the prose when this fails."""
+    """docs/defenses.md: `iss-bdr` regains under 4 points on class-wise EM (from its undefended `sl`
+    cell) and under 6 on PUE, while `iss-gray` and `iss-jpeg` regain at least 18 points on
+    both; UEraser-Lite and UEraser regain at least 24 points on class-wise EM and at most 19 on PUE,
+    where they end at least 20 points below adversarial training, which ends at least as high on PUE
+    and on class-wise EM as on clean data. Change the prose when this fails."""
     recs = current(load_records(REPO / "results" / "cifar10-quick")).records
 
     def acc(attack: str, defense: str) -> float:
         return _defended(recs, attack, defense)
 
-    assert abs(acc("em-class", "iss-bdr") - acc("em-class", "none")) < 3.0
-    assert acc("pue", "iss-bdr") < acc("pue", "none") - 5.0
+    for attack, most in (("em-class", 4.0), ("pue", 6.0)):
+        assert acc(attack, "none") <= acc(attack, "iss-bdr") < acc(attack, "none") + most, attack
     for attack in ("em-class", "pue"):
         for squeeze in ("iss-gray", "iss-jpeg"):
             assert acc(attack, squeeze) >= acc(attack, "none") + 18.0, (attack, squeeze)
     for eraser in ("ueraser-lite", "ueraser"):
         assert acc("em-class", eraser) >= acc("em-class", "none") + 24.0, eraser
-        assert acc("pue", eraser) <= acc("pue", "none") + 7.0, eraser
+        assert acc("pue", eraser) <= acc("pue", "none") + 19.0, eraser
+        assert acc("pue", eraser) <= acc("pue", "at") - 20.0, eraser
     for attack in ("pue", "em-class"):
         assert acc(attack, "at") >= acc("clean", "at"), attack
     text = " ".join((REPO / "docs" / "defenses.md").read_text().split())
-    assert "bit-depth reduction (`iss-bdr`, 2 bits a channel) is the one that does not help against the two class-wise poisons" in text
-    assert "UEraser-Lite and UEraser regain at least 24 points on class-wise EM but at most 7 on PUE" in text
-    assert "adversarial training (`at`, 8/255) undoes both class-wise poisons entirely" in text
+    assert "bit-depth reduction (`iss-bdr`, 2 bits a channel) is the one that helps least against the two class-wise poisons" in text
+    assert "it regains under 4 points on class-wise EM and under 6 on PUE" in text
+    assert "UEraser-Lite and UEraser regain less on PUE than on class-wise EM (at least 24 points on class-wise EM, at most 19 on PUE" in text
+    assert "adversarial training (`at`, 8/255), which undoes both class-wise poisons entirely" in text
 
 
 def test_what_docs_attacks_says_of_tap_on_the_contrastive_victims_holds_on_the_records():
@@ -337,3 +343,23 @@ def test_what_docs_attacks_says_of_the_long_schedules_holds_on_the_records():
     assert settings["cp-c-e200"]["classwise_epochs"] == 200 and settings["tue-e40"]["epochs"] == 40
     text = " ".join((REPO / "docs" / "attacks.md").read_text().split())
     assert "No. Five times the schedule leaves both contrastive probes where they were" in text
+
+
+def test_what_docs_metrics_says_of_the_pue_certificates_holds_on_the_records():
+    """docs/metrics.md, after the certificate table: class-wise PUE's certificate is below class-wise
+    EM's and above sample-wise EM's, sample-wise PUE's above sample-wise EM's; sample-wise EM lowers
+    `sl` further than sample-wise PUE, and class-wise PUE within 2 points of sample-wise EM. Change the
+    prose when this fails."""
+    recs = current(load_records(REPO / "results" / "cifar10-quick")).records
+
+    def mean(attack: str, metric: str) -> float:
+        cell = cell_mean(recs, attack, "sl", "none", metric)
+        assert cell, (attack, metric)
+        return cell.mean
+
+    cert = {a: mean(a, "certified@0.004") for a in ("pue", "pue-s", "em", "em-class")}
+    assert cert["pue"] <= cert["em-class"] and cert["pue"] > cert["em"] and cert["pue-s"] > cert["em"], cert
+    acc = {a: mean(a, "accuracy") for a in ("pue", "pue-s", "em")}
+    assert acc["em"] < acc["pue-s"] and abs(acc["pue"] - acc["em"]) < 2.0, acc
+    text = " ".join((REPO / "docs" / "metrics.md").read_text().split())
+    assert "while class-wise PUE takes it about as low as sample-wise EM" in text
