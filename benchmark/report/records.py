@@ -176,8 +176,9 @@ def environments(cells: list[tuple[Cell, dict[str, Any], bool]]) -> tuple[dict[s
 
 def _discrete(meta: dict[str, Any]) -> dict[str, Any]:
     """A poison's outcomes that name it: its digest where recorded, else the discrete ones (iterations
-    run, stopped or not) and any trajectory it logged; not its timing, cache flags or numerics."""
-    return {k: v for k, v in meta.items() if k not in ("wall_s", "numerics") and "cached" not in k}
+    run, stopped or not) and any trajectory it logged; not its timing, cache flags, numerics or ``reads``
+    (the cached inputs it reused, with their creation times: bookkeeping, absent from older records)."""
+    return {k: v for k, v in meta.items() if k not in ("wall_s", "numerics", "reads") and "cached" not in k}
 
 
 def poison_generations(cells: list[Cell]) -> dict[str, Counter[str]]:
@@ -186,7 +187,7 @@ def poison_generations(cells: list[Cell]) -> dict[str, Counter[str]]:
     reductions differ between CPUs, and a stopping test can flip (PUE stopped after 4 outer iterations
     on one CPU and 5 on another: another poison, 9 points apart). Two generations are told apart by
     the images' digest (``poison_meta.x_sha256``) when every cell has one, else by ``poison_meta``
-    without its timing, cache flags and numerics (so a poison that records nothing but its timing is
+    without its timing, cache flags, numerics and ``reads`` (so a poison that records nothing but its timing is
     never flagged without digests). Each generation is named by the fields that differ
     (``outer_iterations=4, device_name=Intel(R) Xeon(R) Processor``; ``cpu_capability=AVX512`` tells
     apart two CPUs of one name whose torch dispatches to other kernels); ``{}`` when every poison spec

@@ -241,6 +241,11 @@ def test_cells_of_one_poison_spec_that_saw_different_poisons_are_announced():
     for r in recs:
         r["poison_meta"] = {**intel, "wall_s": 900.0 + r["seed"]}  # timings differ: not another poison
     assert "several poisons" not in render(recs, "r")
+    recs[0]["poison_meta"]["reads"] = []  # a newer record lists the cached inputs it reused: none
+    recs[1]["poison_meta"]["reads"] = [{"key": "abc", "created_s": 12.5}]  # bookkeeping, not an outcome
+    assert "several poisons" not in render(recs, "r")
+    for r in recs[:2]:
+        del r["poison_meta"]["reads"]
     for r in recs[3:]:
         r["poison_meta"] = {"numerics": {"device_name": "AMD EPYC"}, "outer_iterations": 7, "train_accuracy": [0.1, 0.98], "wall_s": 600.0}
     md = render(recs, "r")
