@@ -62,16 +62,15 @@ def test_every_record_of_one_attack_was_made_from_one_poison():
     assert mixed == STILL_MIXED, f"attacks whose records come from more than one poison: {mixed}"
 
 
-# Attacks whose records still mix generations of their poison. tp: two, both made on AVX-512 machines
-# (an Intel Xeon's for the contrastive victims, an AMD EPYC's for `sl` and its defenses). em-class: its
-# two undefended `sl` cells (seeds 0, 1) come from two 9-iteration generations and its 42 other cells
-# from an AVX2 AMD EPYC's 8-iteration one; each costs ~55 min there (the victim retrained for the
-# unlearnable-distance trace, then the certificate's draws) and only that CPU regenerates its poison.
-# aue left the list on 2026-12-05: regenerated on the Intel Xeon, byte-identical to its generation
-# there, its 26 cells from the AMD EPYC's were recomputed. The leaderboard names every generation
-# ("One poison spec, several poisons"). Remove an entry once its records agree; a new mixed attack
-# fails the test above.
-STILL_MIXED = {"em-class": 3, "tp": 2}
+# Attacks whose records still mix generations of their poison. em-class: its two undefended `sl`
+# cells (seeds 0, 1) come from two 9-iteration generations and its 42 other cells from an AVX2 AMD
+# EPYC's 8-iteration one; each costs ~55 min there (the victim retrained for the unlearnable-distance
+# trace, then the certificate's draws) and only that CPU regenerates its poison. aue and tp left the
+# list on 2026-12-05: regenerated on an Intel Xeon (AVX-512), byte-identical to their generations
+# there, the cells of their AMD EPYC generations were recomputed. The leaderboard names every
+# generation ("One poison spec, several poisons"). Remove an entry once its records agree; a new
+# mixed attack fails the test above.
+STILL_MIXED = {"em-class": 3}
 
 
 def test_what_docs_defenses_says_of_the_unlearning_methods_holds_on_the_records():
