@@ -8,6 +8,8 @@ from pathlib import Path
 
 from benchmark.config import load_matrices
 from benchmark.records import cell_mean, current, load_records
+from benchmark.report.records import load_results
+from benchmark.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
 EVIDENCE = REPO / "examples" / "cifar10-quick.yaml"
@@ -62,12 +64,25 @@ def test_every_record_of_one_attack_was_made_from_one_poison():
     assert mixed == STILL_MIXED, f"attacks whose records come from more than one poison: {mixed}"
 
 
+def test_every_attack_but_the_known_exceptions_reads_one_poison_on_the_leaderboard():
+    """The trace above is empty for a poison without outer iterations (TAP and AAP, PGD against a
+    fixed model; TUE, which logs another trajectory): two CPUs then give two poisons with the same
+    (empty) trace, as TAP, untargeted TAP, T-AAP, UT-AAP and TUE did until 2026-12-05. The
+    leaderboard's own grouping (`poison_generations`: the images' digest where every cell has one,
+    else the poison's recorded outcomes) tells those apart too, and must name only
+    :data:`STILL_MIXED`."""
+    results = load_results(ResultStore(REPO / "results" / "cifar10-quick").records(), "results/cifar10-quick")
+    generations = {name.split(": ", 1)[1]: len(counts) for name, counts in results.poison_generations.items()}
+    assert generations == STILL_MIXED, f"attacks whose cells saw more than one poison: {generations}"
+
+
 # Attacks whose records still mix generations of their poison. em-class: its two undefended `sl`
 # cells (seeds 0, 1) come from two 9-iteration generations and its 42 other cells from an AVX2 AMD
 # EPYC's 8-iteration one; each costs ~55 min there (the victim retrained for the unlearnable-distance
 # trace, then the certificate's draws) and only that CPU regenerates its poison. aue and tp left the
 # list on 2026-12-05: regenerated on an Intel Xeon (AVX-512), byte-identical to their generations
-# there, the cells of their AMD EPYC generations were recomputed. The leaderboard names every
+# there, the cells of their AMD EPYC generations were recomputed; tap, tap-untargeted, t-aap, ut-aap
+# and tue followed the same day (the test above). The leaderboard names every
 # generation ("One poison spec, several poisons"). Remove an entry once its records agree; a new
 # mixed attack fails the test above.
 STILL_MIXED = {"em-class": 3}
@@ -85,14 +100,11 @@ def test_what_docs_defenses_says_of_the_unlearning_methods_holds_on_the_records(
             means[attack] = {d: c.mean for d, c in cells.items() if c}
     assert {"clean", "em", "tap", "aue", "pue", "tue", "tp"} <= set(means)
     for attack, m in means.items():
-        if attack == "tap-untargeted":  # the prose's one exception: SAU within half a point above
-            assert m["finetune"] <= m["sau"] < m["finetune"] + 0.5, (attack, m)
-        else:
-            assert m["finetune"] >= max(m["i-bau"], m["sau"]), (attack, m)
+        assert m["finetune"] >= max(m["i-bau"], m["sau"]), (attack, m)
         assert m["i-bau"] <= m["sau"], (attack, m)
     assert "tap-untargeted" in means
     text = (REPO / "docs" / "defenses.md").read_text()
-    assert "plain `finetune` on the same hold-out ends at least as high as" in text and "but for untargeted TAP" in text
+    assert "plain `finetune` on the same hold-out ends at least as high as" in text and "but for untargeted TAP" not in text
 
 
 def test_what_docs_defenses_says_of_scratch_finetune_and_recovery_holds_on_the_records():
@@ -160,7 +172,8 @@ def test_what_docs_defenses_says_of_cp_holds_on_the_records():
 
 
 def test_what_docs_defenses_says_of_ueraser_lite_on_the_pgd_poisons_holds_on_the_records():
-    """docs/defenses.md: on TAP, T-AAP and UT-AAP, UEraser-Lite regains at most 10 points and ends
+    """docs/defenses.md: on TAP, T-AAP and UT-AAP, UEraser-Lite regains at most 12 points (the prose
+    said 10 until TAP's AMD EPYC cells were recomputed on its Intel Xeon poison: 9.8 -> 11.2) and ends
     at least 14 points below ISS-JPEG and below AT; on EM it regains 35. Change the prose when this
     fails."""
     recs = current(load_records(REPO / "results" / "cifar10-quick")).records
@@ -170,12 +183,12 @@ def test_what_docs_defenses_says_of_ueraser_lite_on_the_pgd_poisons_holds_on_the
 
     for attack in ("tap", "t-aap", "ut-aap"):
         lite = acc(attack, "ueraser-lite")
-        assert lite <= acc(attack, "none") + 10.0, (attack, lite)
+        assert lite <= acc(attack, "none") + 12.0, (attack, lite)
         assert lite <= acc(attack, "iss-jpeg") - 14.0, (attack, lite)
         assert lite < acc(attack, "at"), (attack, lite)
     assert round(acc("em", "ueraser-lite") - acc("em", "none")) == 35
     text = " ".join((REPO / "docs" / "defenses.md").read_text().split())
-    assert "UEraser-Lite with its default policy regains at most 10 points and ends at least 14 points below ISS-JPEG and below AT, where on EM it regains 35" in text
+    assert "UEraser-Lite with its default policy regains at most 12 points and ends at least 14 points below ISS-JPEG and below AT, where on EM it regains 35" in text
 
 
 def test_what_docs_defenses_says_of_ops_and_filters_holds_on_the_records():
