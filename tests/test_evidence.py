@@ -128,18 +128,18 @@ def test_what_docs_defenses_says_of_scratch_finetune_and_recovery_holds_on_the_r
     both = [a for a in scratched if acc(a, "recovery-in") is not None and acc(a, "recovery-out") is not None]
     assert {"clean", "random-noise", "em", "tap", "tap-untargeted", "aue", "t-aap", "ut-aap", "pue"} <= set(both)
     for attack in both:
-        if attack in ("clean", "random-noise"):
+        if attack in ("clean", "random-noise", "tue"):
             assert acc(attack, "recovery-in") > acc(attack, "recovery-out"), attack
         else:
             assert acc(attack, "recovery-in") < acc(attack, "recovery-out"), attack
     text = " ".join((REPO / "docs" / "defenses.md").read_text().split())
-    assert "it is the floor a repair has to beat" in text
+    assert "it is the floor a repair has to beat" in text and "on every poison in the table that has both but TUE" in text
     assert "on TP and on the two synthetic shortcuts (LSP, OPS)" in text and "on EM and PUE it ends below training from scratch, on class-wise EM within 1.5 points of it" in text
 
 
 def test_what_docs_defenses_says_of_tue_holds_on_the_records():
-    """docs/defenses.md: on TUE no defense on `sl` ends above the undefended cell. Change the prose
-    when this fails."""
+    """docs/defenses.md: on TUE no defense on `sl` ends above the undefended cell but `recovery` and
+    `recovery-in`, less than half a point above it. Change the prose when this fails."""
     recs = current(load_records(REPO / "results" / "cifar10-quick")).records
     defended = {r["defense"] for r in recs if r["attack"] == "tue" and r["victim"] == "sl"} - {"none"}
     assert {"iss-jpeg", "ueraser", "at", "i-bau", "sau", "finetune"} <= defended
@@ -147,8 +147,11 @@ def test_what_docs_defenses_says_of_tue_holds_on_the_records():
     assert none
     for d in defended:
         cell = cell_mean(recs, "tue", "sl", d, "accuracy")
-        assert cell and cell.mean <= none.mean, (d, cell, none)
-    assert "on TUE a countermeasure costs the victim more than" in (REPO / "docs" / "defenses.md").read_text()
+        assert cell and cell.mean <= none.mean + (0.5 if d in ("recovery", "recovery-in") else 0.0), (d, cell, none)
+    assert {"recovery", "recovery-in", "recovery-out"} <= defended
+    text = " ".join((REPO / "docs" / "defenses.md").read_text().split())
+    assert "on TUE a countermeasure costs the victim more than the poison does, or nothing" in text
+    assert "but PUE's recovery attack at its default and its small radius" in text
 
 
 def test_what_docs_defenses_says_of_cp_holds_on_the_records():
