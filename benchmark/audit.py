@@ -25,8 +25,10 @@ above were measured on one poison, so such a cell cannot be checked on this CPU:
 poison's outcomes (iterations run, stopped or not, the images' digest ``x_sha256`` where the record
 has one) differ from the record's and the record was computed on another CPU model, its values are
 shown as ``another poison``, neither passed nor failed, and the audit draws the next cell in its
-order in their place (within what is left of the budget). On the record's own CPU model, or under
-``--strict``, another poison is a failure like any other difference.
+order in their place (within what is left of the budget). The poison is regenerated before the
+victim is trained, so such a cell costs its poison only (its victim's recorded cost goes back to the
+budget). On the record's own CPU model, or under ``--strict``, another poison is a failure like any
+other difference.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from benchmark.records import PERCENT_METRICS, poison_outcomes
 
 if TYPE_CHECKING:
     from benchmark.interfaces import Metric
+    from benchmark.runner import Runner
 
 DATA_ENV = "UEBENCH_DATA"
 
@@ -375,6 +378,18 @@ def another_poison(recorded: dict[str, Any], recomputed: dict[str, Any]) -> str:
             f"record's {there}; audit it on a {there}")
 
 
+def regenerated_poison(runner: Runner, rec: dict[str, Any]) -> dict[str, Any]:
+    """Regenerate (or read from ``runner``'s cache) the poison of ``rec``'s cell, before its victim is
+    trained: what :func:`changes` and :func:`another_poison` compare, shaped as a record (``poison_meta``
+    and the ``numerics`` of the machine that made it)."""
+    key = rec.get("spec", {}).get("poison")
+    job = next((j for j in runner.plan.jobs if j.key == key), None)
+    if job is None:
+        raise RuntimeError(f"the rebuilt matrix does not make poison {key!r}")
+    meta = runner.poison(job).meta
+    return {"poison_meta": meta, "numerics": meta.get("numerics") or {}}
+
+
 def audit(results: str | Path, *, cells: int, budget_min: float, seed: str, threads: int | None = None,
           device: str = "cpu", keep: str | Path | None = None, data: str | None = None, strict: bool = False,
           log: Callable[[str], None] = print) -> AuditResult:
@@ -407,17 +422,18 @@ def audit(results: str | Path, *, cells: int, budget_min: float, seed: str, thre
                 continue
             log(f"recomputing {c.label} [{rec['key']}] (recorded: poison {c.poison_s:.0f} s + cell {c.cell_s:.0f} s)")
             runner = Runner(resolved, root, progress=False, log=log)
-            runner.run()
-            new = runner.store.get(rec["key"]) or {}
-            if new.get("status") != "ok":
-                res.errors.append(f"{c.label} [{rec['key']}]: recomputation {new.get('status', 'missing')}: {new.get('error')}")
+            try:  # the poison first: another CPU's poison makes the victim's training pointless
+                made = regenerated_poison(runner, rec)
+            except Exception as e:  # noqa: BLE001 - a broken attack plugin: an audit error, as a failed cell would be
+                res.errors.append(f"{c.label} [{rec['key']}]: its poison could not be regenerated: {e}")
                 continue
-            if diffs := changes(rec, new):
-                res.changes[c.label] = diffs
-            why = "" if strict else another_poison(rec, new)
-            if why:  # not checkable here: draw the next cell in the order in its place, if it fits
+            why = "" if strict else another_poison(rec, made)
+            if why:  # not checkable here: skip its victim, draw the next cell in the order in its place, if it fits
+                if diffs := changes(rec, made):
+                    res.changes[c.label] = diffs
                 res.unverifiable[c.label] = why
-                log(f"{c.label}: {why}; drawing another cell")
+                log(f"{c.label}: {why}; its victim not trained, drawing another cell")
+                spent -= c.cell_s  # not spent
                 seen = {x.record["key"] for x in res.chosen} | {x.record["key"] for x, _ in res.skipped}
                 before = set(paid)
                 more, _ = choose([x for x in cands if x.record["key"] not in seen], 1, budget_min * 60 - spent, seed, device, paid)
@@ -425,6 +441,15 @@ def audit(results: str | Path, *, cells: int, budget_min: float, seed: str, thre
                     spent += _cost(m, before)
                 res.chosen += more
                 queue += more
+                new: dict[str, Any] = {}
+            else:
+                runner.run()
+                new = runner.store.get(rec["key"]) or {}
+                if new.get("status") != "ok":
+                    res.errors.append(f"{c.label} [{rec['key']}]: recomputation {new.get('status', 'missing')}: {new.get('error')}")
+                    continue
+                if diffs := changes(rec, new):
+                    res.changes[c.label] = diffs
             plugins = {m.name: m for m in resolved.metrics}
             units = {**(rec.get("metric_units") or {}), **(new.get("metric_units") or {})}
             for metric, v in rec.get("metrics", {}).items():
@@ -438,7 +463,8 @@ def audit(results: str | Path, *, cells: int, budget_min: float, seed: str, thre
 def render(res: AuditResult) -> str:
     from tabulate import tabulate
 
-    lines = [f"audit seed {res.seed}: {len(res.chosen)} cells recomputed in {res.wall_s / 60:.1f} min"]
+    only = f", {len(res.unverifiable)} poisons regenerated only (another poison)" if res.unverifiable else ""
+    lines = [f"audit seed {res.seed}: {len(res.chosen) - len(res.unverifiable)} cells recomputed{only} in {res.wall_s / 60:.1f} min"]
     for c, why in res.skipped:
         lines.append(f"  skipped {c.label}: {why}")
     if res.comparisons:
