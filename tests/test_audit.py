@@ -272,3 +272,17 @@ def test_a_poison_that_reused_another_jobs_artifact_is_priced_with_it(tmp_path):
     assert c.poison_s == cpc["wall_s"] and c.unpriced == "classwise_cached"
     chosen, skipped = choose([c], 1, 10_000, "s")
     assert not chosen and "reused an artifact made by another job (classwise_cached)" in skipped[0][1]
+
+
+def test_a_poison_that_cannot_be_regenerated_is_an_audit_error_not_a_crash(recorded, monkeypatch):
+    """The poison is regenerated before the victim: a broken attack plugin there is one error line of
+    the audit (the cell is not recomputed, nothing compared), as a cell that fails would be."""
+    from benchmark.audit import audit
+
+    def broken(self, job):
+        raise RuntimeError("broken attack plugin")
+
+    monkeypatch.setattr(Runner, "poison", broken)
+    res = audit(recorded, cells=1, budget_min=60, seed="s0", log=lambda m: None)
+    assert not res.ok and not res.comparisons
+    assert len(res.errors) == 1 and res.errors[0].endswith("its poison could not be regenerated: broken attack plugin"), res.errors
