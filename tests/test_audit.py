@@ -217,11 +217,17 @@ def test_a_poison_that_stops_otherwise_on_another_cpu_is_not_checked_here_and_an
     assert "1 of 1 values identical to the record (1 cells not checkable on this CPU: another poison)" in p.stdout
     out = json.loads((tmp_path / "a.json").read_text())
     assert out["ok"] and list(out["unverifiable"]) == ["em-small × sl × none (seed 0)"]
-    # ... when it fits: with no budget left for it, the audit checks nothing and says so
-    clean_cost = next(c for c in candidates([clean])[0]).cell_s
-    em_cost = sum(c.poison_s + c.cell_s for c in candidates([flipped])[0])
-    p = bench("audit", str(root), "--cells", "1", "--budget", f"{(em_cost + clean_cost / 2) / 60:.6f}", "--seed", seed)
-    assert p.returncode == 0 and "0 cells recomputed, 1 poisons regenerated only" in p.stdout and "0 of 0 values identical" in p.stdout, p.stdout
+    # ... when it fits: the victim not trained gives its recorded cost back (EM: poison 10 s + victim
+    # 100 s recorded, a budget of 140 s: 130 s left for the next cell); with no budget left for the
+    # next cell, the audit checks nothing and says so
+    timed = {**flipped, "wall_s": 100.0, "timing": {}, "poison_meta": {**flipped["poison_meta"], "wall_s": 10.0}}
+    (root / "cells" / f"{em['key']}.json").write_text(json.dumps(timed))
+    for clean_s, drawn in ((120.0, True), (200.0, False)):
+        (root / "cells" / f"{clean['key']}.json").write_text(json.dumps({**clean, "wall_s": clean_s, "timing": {}}))
+        p = bench("audit", str(root), "--cells", "1", "--budget", f"{140 / 60:.6f}", "--seed", seed)
+        assert p.returncode == 0 and f"{int(drawn)} cells recomputed, 1 poisons regenerated only" in p.stdout, p.stdout
+        assert f"{int(drawn)} of {int(drawn)} values identical" in p.stdout, p.stdout
+    (root / "cells" / f"{clean['key']}.json").write_text(json.dumps(clean))
     # a CPU of the same name whose torch dispatched to another instruction set is another CPU too (two
     # EPYC generations: AVX-512 and AVX2 kernels round differently, as the PUE cell that failed an audit showed)
     other_isa = {**flipped, "numerics": {**em["numerics"], "cpu_capability": "AVX9000"}}
