@@ -386,8 +386,10 @@ def regenerated_poison(runner: Runner, rec: dict[str, Any]) -> dict[str, Any]:
     job = next((j for j in runner.plan.jobs if j.key == key), None)
     if job is None:
         raise RuntimeError(f"the rebuilt matrix does not make poison {key!r}")
-    meta = runner.poison(job).meta
-    return {"poison_meta": meta, "numerics": meta.get("numerics") or {}}
+    from benchmark.provenance import numerics
+
+    meta = runner.poison(job).meta  # a poison cached by older code (``--keep``) names no numerics: this machine's
+    return {"poison_meta": meta, "numerics": meta.get("numerics") or numerics(runner.device, runner.r.matrix.precision)}
 
 
 def audit(results: str | Path, *, cells: int, budget_min: float, seed: str, threads: int | None = None,
@@ -427,10 +429,10 @@ def audit(results: str | Path, *, cells: int, budget_min: float, seed: str, thre
             except Exception as e:  # noqa: BLE001 - a broken attack plugin: an audit error, as a failed cell would be
                 res.errors.append(f"{c.label} [{rec['key']}]: its poison could not be regenerated: {e}")
                 continue
+            if diffs := changes(rec, made):
+                res.changes[c.label] = diffs
             why = "" if strict else another_poison(rec, made)
             if why:  # not checkable here: skip its victim, draw the next cell in the order in its place, if it fits
-                if diffs := changes(rec, made):
-                    res.changes[c.label] = diffs
                 res.unverifiable[c.label] = why
                 log(f"{c.label}: {why}; its victim not trained, drawing another cell")
                 spent -= c.cell_s  # not spent
@@ -448,8 +450,6 @@ def audit(results: str | Path, *, cells: int, budget_min: float, seed: str, thre
                 if new.get("status") != "ok":
                     res.errors.append(f"{c.label} [{rec['key']}]: recomputation {new.get('status', 'missing')}: {new.get('error')}")
                     continue
-                if diffs := changes(rec, new):
-                    res.changes[c.label] = diffs
             plugins = {m.name: m for m in resolved.metrics}
             units = {**(rec.get("metric_units") or {}), **(new.get("metric_units") or {})}
             for metric, v in rec.get("metrics", {}).items():
