@@ -203,7 +203,8 @@ def render_speed(spec: Spec, root: Path, where: str) -> str:
         ref_rate = f"{ref['rate']:,.0f}" if ref else "–"
         lines.append(f"| {cell} | " + " | ".join(rates) + f" | {ref_rate} | " + " | ".join(ups) + " |")
     threads = meta.get("torch_threads", "?")
-    device = meta.get("cuda") or f"{meta.get('cpu', '?')}, {threads} thread{'' if threads == 1 else 's'}"
+    bf16 = f" with {meta['cpu_bf16']}" if meta.get("cpu_bf16") else ""
+    device = meta.get("cuda") or f"{meta.get('cpu', '?')}{bf16}, {threads} thread{'' if threads == 1 else 's'}"
     if sides != ["auto"]:  # bench.py --precision: uebench's side only; the official loops run float32
         device += f", uebench in precision {' and '.join(sides)}, the official loops in float32"
     return ("\n".join(lines) + f"\n\n_{device}, torch {meta.get('torch', '?')}, commit {meta.get('commit', '?')}; "
