@@ -40,6 +40,24 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (``/proc/cpuinfo`` on Linux; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return frozenset(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
+    except OSError:
+        return frozenset()
+
+
+def cpu_bf16(flags: Iterable[str] | None = None) -> str | None:
+    """What runs bf16 matrix products on this CPU (or on one with ``flags``): ``AMX-BF16`` (matrix
+    tiles), ``AVX512-BF16`` (vector dot products only; about half AMX's bf16 speed-up in
+    benchmarks/README.md) or None."""
+    have = cpu_flags() if flags is None else set(flags)
+    return "AMX-BF16" if "amx_bf16" in have else "AVX512-BF16" if "avx512_bf16" in have else None
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)

@@ -23,6 +23,7 @@ if str(REPO) not in sys.path:
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.data.split import make_splits
+from benchmark.provenance import cpu_bf16, cpu_model
 
 DATA = Path(os.environ.get("UEBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 NPZ = DATA / "cifar10-jpeg.npz"
@@ -128,30 +129,16 @@ def timed(device: torch.device, fn: Callable[[], Any]) -> tuple[Any, float, floa
     return out, dt, peak_bytes(device) / 2**20
 
 
-def cpu_bf16(flags: set[str]) -> str | None:
-    """The CPU's bf16 hardware named from its ``/proc/cpuinfo`` flags: ``AMX-BF16`` (matrix tiles),
-    ``AVX512-BF16`` (vector dot products only) or None."""
-    return "AMX-BF16" if "amx_bf16" in flags else "AVX512-BF16" if "avx512_bf16" in flags else None
-
-
 def meta(args: argparse.Namespace) -> dict[str, Any]:
     """Where and how a benchmark ran (commit, CPU, threads, versions, arguments): the JSON's ``meta``."""
-    cpu, flags = platform.processor(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            lines = f.readlines()
-        cpu = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), cpu)
-        flags = set(next((l.split(":", 1)[1].split() for l in lines if l.startswith("flags")), []))
-    except OSError:
-        pass
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO, check=False).stdout.strip()
     except OSError:
         commit = ""
     return {
-        "commit": commit, "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "commit": commit, "cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         # what runs bf16 convolutions: a CPU's bf16 units differ 2x between AVX512-BF16 and AMX (benchmarks/README.md)
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_bf16": cpu_bf16(flags),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_bf16": cpu_bf16(),
         "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "python": platform.python_version(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": vars(args),
     }

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from benchmark.provenance import NUMERICS_FIELDS, mixed_numerics, numerics
+from benchmark.provenance import NUMERICS_FIELDS, cpu_bf16, mixed_numerics, numerics
 
 
 def test_numerics_names_what_can_change_a_number():
@@ -28,3 +28,11 @@ def test_mixed_numerics_sees_how_the_shared_poison_was_made():
     a = {"numerics": cell, "poison_meta": {"numerics": cell}}
     b = {"numerics": cell, "poison_meta": {"numerics": {"threads": 1, "device_kind": "cuda"}}}
     assert mixed_numerics([a]) == {} and mixed_numerics([a, b]) == {"device_kind": ["cpu", "cuda"]}
+
+
+def test_cpu_bf16_names_the_bf16_hardware_from_the_flags():
+    # a Sapphire Rapids Xeon reports both flags: the tiles are what runs bf16 convolutions
+    assert cpu_bf16({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}) == "AMX-BF16"
+    assert cpu_bf16(["avx2", "avx512f", "avx512_bf16"]) == "AVX512-BF16"  # a Zen 4 EPYC
+    assert cpu_bf16({"avx2", "fma"}) is None
+    assert cpu_bf16() in ("AMX-BF16", "AVX512-BF16", None)  # this machine's /proc/cpuinfo
