@@ -210,54 +210,55 @@ def test_what_docs_defenses_says_of_ops_and_filters_holds_on_the_records():
 
 def test_what_docs_defenses_says_of_the_classwise_poisons_and_cheap_baselines_holds_on_the_records():
     """docs/defenses.md: class-wise EM stays within 6 points of its undefended `sl` cell under each
-    of the six cheap baselines; PUE within 1.5 points of its undefended cell under cutout,
-    gaussian-noise, mixup and cutmix, and the two filters regain at least 8 points on it while leaving
-    it at least 30 below clean data under the same filter. Change the prose when this fails."""
+    of the six cheap baselines (mixup moves it most); PUE within 7, within 1 under cutout,
+    gaussian-noise and cutmix, and the two filters regain the most on it while leaving it at least 30
+    below clean data under the same filter. Change the prose when this fails."""
     recs = committed("cifar10-quick")
-    cheap = ("cutout", "gaussian-noise", "mixup", "cutmix", "gaussian-blur", "median-filter")
+    cheap = ("cutout", "gaussian-noise", "cutmix", "mixup", "gaussian-blur", "median-filter")
     emc, pue = (cell_mean(recs, a, "sl", "none", "accuracy") for a in ("em-class", "pue"))
     assert emc and pue, (emc, pue)
     emc_cells = {d: cell_mean(recs, "em-class", "sl", d, "accuracy") for d in cheap}
     for d, cell in emc_cells.items():
         assert cell and cell.mean < emc.mean + 6.0, (d, cell, emc)
     assert max(emc_cells, key=lambda d: abs(emc_cells[d].mean - emc.mean)) == "mixup", emc_cells  # "mixup moves it most"
-    for d in cheap[:4]:
-        cell = cell_mean(recs, "pue", "sl", d, "accuracy")
-        assert cell and abs(cell.mean - pue.mean) < 1.5, (d, cell, pue)
+    pue_cells = {d: cell_mean(recs, "pue", "sl", d, "accuracy") for d in cheap}
+    assert all(c and abs(c.mean - pue.mean) < 7.0 for c in pue_cells.values()), pue_cells
+    for d in cheap[:3]:
+        assert abs(pue_cells[d].mean - pue.mean) < 1.0, (d, pue_cells[d], pue)
+    gains = sorted(cheap, key=lambda d: pue_cells[d].mean - pue.mean)
+    assert set(gains[-2:]) == {"gaussian-blur", "median-filter"}, gains  # "which regain the most on it"
     for d in cheap[4:]:
-        cell, clean = cell_mean(recs, "pue", "sl", d, "accuracy"), cell_mean(recs, "clean", "sl", d, "accuracy")
-        assert cell and clean and pue.mean + 8.0 <= cell.mean <= clean.mean - 30.0, (d, cell, pue, clean)
+        clean = cell_mean(recs, "clean", "sl", d, "accuracy")
+        assert clean and pue_cells[d].mean <= clean.mean - 30.0, (d, pue_cells[d], clean)
     text = doc("docs/defenses.md")
-    assert ("class-wise EM ends within 6 points of its undefended cell under all six (mixup moves it most), and PUE within 1.5 "
-            "points of its undefended cell under the four augmentations") in text
+    assert ("class-wise EM ends within 6 points of its undefended cell under all six (mixup moves it most), and PUE within 7: "
+            "within 1 point under cutout, gaussian-noise and cutmix, and the two filters, which regain the most on it") in text
 
 
 def test_what_docs_defenses_says_of_bit_depth_reduction_on_the_classwise_poisons_holds_on_the_records():
     """docs/defenses.md: `iss-bdr` regains under 4 points on class-wise EM (from its undefended `sl`
-    cell) and under 6 on PUE, while `iss-gray` and `iss-jpeg` regain at least 18 points on
-    both; UEraser-Lite and UEraser regain at least 24 points on class-wise EM and at most 19 on PUE,
-    where they end at least 20 points below adversarial training, which ends at least as high on PUE
-    and on class-wise EM as on clean data. Change the prose when this fails."""
+    cell) and under 7 on PUE, while `iss-gray` and `iss-jpeg` regain at least 18 points on
+    both; UEraser-Lite and UEraser regain at least 24 points on both and end within 5 points of
+    adversarial training, which ends at least as high on PUE and on class-wise EM as on clean data.
+    Change the prose when this fails."""
     recs = committed("cifar10-quick")
 
     def acc(attack: str, defense: str) -> float:
         return defended(recs, attack, defense)
 
-    for attack, most in (("em-class", 4.0), ("pue", 6.0)):
+    for attack, most in (("em-class", 4.0), ("pue", 7.0)):
         assert acc(attack, "none") <= acc(attack, "iss-bdr") < acc(attack, "none") + most, attack
     for attack in ("em-class", "pue"):
         for squeeze in ("iss-gray", "iss-jpeg"):
             assert acc(attack, squeeze) >= acc(attack, "none") + 18.0, (attack, squeeze)
-    for eraser in ("ueraser-lite", "ueraser"):
-        assert acc("em-class", eraser) >= acc("em-class", "none") + 24.0, eraser
-        assert acc("pue", eraser) <= acc("pue", "none") + 19.0, eraser
-        assert acc("pue", eraser) <= acc("pue", "at") - 20.0, eraser
-    for attack in ("pue", "em-class"):
+        for eraser in ("ueraser-lite", "ueraser"):
+            assert acc(attack, eraser) >= acc(attack, "none") + 24.0, (attack, eraser)
+            assert abs(acc(attack, eraser) - acc(attack, "at")) <= 5.0, (attack, eraser)
         assert acc(attack, "at") >= acc("clean", "at"), attack
     text = doc("docs/defenses.md")
     assert "bit-depth reduction (`iss-bdr`, 2 bits a channel) is the one that helps least against the two class-wise poisons" in text
-    assert "it regains under 4 points on class-wise EM and under 6 on PUE" in text
-    assert "UEraser-Lite and UEraser regain less on PUE than on class-wise EM (at least 24 points on class-wise EM, at most 19 on PUE" in text
+    assert "it regains under 4 points on class-wise EM and under 7 on PUE" in text
+    assert "UEraser-Lite and UEraser regain at least 24 points on both class-wise poisons and end within 5 points of adversarial training" in text
     assert "adversarial training (`at`, 8/255), which undoes both class-wise poisons entirely" in text
 
 
@@ -313,22 +314,27 @@ def test_what_docs_attacks_says_of_the_other_supervised_poisons_on_the_contrasti
 
 def test_what_docs_attacks_says_of_the_classwise_poisons_on_simclr_holds_on_the_records():
     """docs/attacks.md: class-wise EM and PUE take `sl` at least 40 points below clean and leave the
-    `simclr` probe within 1 point of clean. Change the prose when this fails."""
+    `simclr` probe within 1 point of clean; PUE leaves moco, byol and simsiam within 1 point of clean
+    and takes supcl down by the number the prose gives. Change the prose when this fails."""
     recs = committed("cifar10-quick")
     for attack in ("em-class", "pue"):
         assert accuracy(recs, attack, "sl") <= accuracy(recs, "clean", "sl") - 40.0, attack
         cell = cell_mean(recs, attack, "simclr", "none", "accuracy")
         assert cell and len(cell.seeds) == 2, (attack, cell)
         assert abs(cell.mean - accuracy(recs, "clean", "simclr")) <= 1.0, (attack, cell)
+    for victim in ("moco", "byol", "simsiam"):
+        assert abs(accuracy(recs, "pue", victim) - accuracy(recs, "clean", victim)) <= 1.0, victim
+    supcl = accuracy(recs, "clean", "supcl") - accuracy(recs, "pue", "supcl")
     text = doc("docs/attacks.md")
     assert "class-wise EM and PUE, take `sl` at least 40 points below clean but leave the `simclr` probe within 1 point of clean" in text
+    assert f"which trains on the labels the offset is tied to, loses {supcl:.0f}" in text
 
 
 def test_what_docs_metrics_says_of_the_pue_certificates_holds_on_the_records():
     """docs/metrics.md, after the certificate table: class-wise PUE's certificate is below class-wise
     EM's and above sample-wise EM's, sample-wise PUE's above sample-wise EM's; sample-wise EM lowers
-    `sl` further than sample-wise PUE, and class-wise PUE within 2 points of sample-wise EM. Change the
-    prose when this fails."""
+    `sl` further than sample-wise PUE, and class-wise PUE ends between the two. Change the prose when
+    this fails."""
     recs = committed("cifar10-quick")
 
     def mean(attack: str, metric: str) -> float:
@@ -339,6 +345,11 @@ def test_what_docs_metrics_says_of_the_pue_certificates_holds_on_the_records():
     cert = {a: mean(a, "certified@0.004") for a in ("pue", "pue-s", "em", "em-class")}
     assert cert["pue"] <= cert["em-class"] and cert["pue"] > cert["em"] and cert["pue-s"] > cert["em"], cert
     acc = {a: mean(a, "accuracy") for a in ("pue", "pue-s", "em")}
-    assert acc["em"] < acc["pue-s"] and abs(acc["pue"] - acc["em"]) < 2.0, acc
+    assert acc["em"] < acc["pue"] < acc["pue-s"], acc
     text = doc("docs/metrics.md")
-    assert "while class-wise PUE takes it about as low as sample-wise EM" in text
+    assert "while class-wise PUE ends between the two" in text
+    epyc = committed("cifar10-quick-pue-epyc-avx2")  # the evidence's PUE row until 2026-12-06
+    lower = acc["pue"] - cell_mean(epyc, "pue", "sl", "none", "accuracy").mean
+    then, now = (cell_mean(recs_, "pue", "sl", "none", "certified@0.004").mean for recs_ in (epyc, recs))
+    assert f"`sl` ended {lower:.1f} points lower and the certificate at η 0.004 read {then:.1f} instead of {now:.1f}" in text
+    assert then > cert["em"] and then <= cert["em-class"]  # "the three checks came out the same"
