@@ -37,8 +37,8 @@ def test_every_record_of_one_attack_was_made_from_one_poison():
     """A seed mean compares defenses on one poison: every current record of an attack carries the
     same poison generation trace (`poison_meta`: outer iterations and the surrogate's training
     accuracy per iteration). A poison regenerated on another CPU can stop early at another
-    iteration (PUE: 5 on AVX-512, 4 on AVX2), and its cells then belong to a different poison.
-    Known exceptions: :data:`STILL_MIXED`, which may only shrink."""
+    iteration (class-wise EM: 9 on an Intel Xeon's AVX-512, 8 on an AMD EPYC's AVX2), and its cells
+    then belong to a different poison. Known exceptions: :data:`STILL_MIXED`, empty since 2026-12-06."""
     recs = committed("cifar10-quick")
     traces: dict[str, set[str]] = {}
     for r in recs:
@@ -61,16 +61,14 @@ def test_every_attack_but_the_known_exceptions_reads_one_poison_on_the_leaderboa
     assert generations == STILL_MIXED, f"attacks whose cells saw more than one poison: {generations}"
 
 
-# Attacks whose records still mix generations of their poison. em-class: its two undefended `sl`
-# cells (seeds 0, 1) come from two 9-iteration generations and its 42 other cells from an AVX2 AMD
-# EPYC's 8-iteration one; each costs ~55 min there (the victim retrained for the unlearnable-distance
-# trace, then the certificate's draws) and only that CPU regenerates its poison. aue and tp left the
-# list on 2026-12-05: regenerated on an Intel Xeon (AVX-512), byte-identical to their generations
-# there, the cells of their AMD EPYC generations were recomputed; tap, tap-untargeted, t-aap, ut-aap
-# and tue followed the same day (the test above). The leaderboard names every
-# generation ("One poison spec, several poisons"). Remove an entry once its records agree; a new
-# mixed attack fails the test above.
-STILL_MIXED = {"em-class": 3}
+# Attacks whose records still mix generations of their poison: none since 2026-12-06. aue and tp
+# left the list on 2026-12-05 (regenerated on an Intel Xeon (AVX-512), byte-identical to their
+# generations there, the cells of their AMD EPYC generations recomputed); tap, tap-untargeted,
+# t-aap, ut-aap and tue followed the same day (the test above); pue and em-class on 2026-12-06, their
+# AMD EPYC rows kept beside the evidence (results/cifar10-quick-pue-epyc-avx2/,
+# results/cifar10-quick-em-class-epyc-avx2/). The leaderboard names every generation ("One poison
+# spec, several poisons"); a new mixed attack fails the two tests above. Keep this empty.
+STILL_MIXED: dict[str, int] = {}
 
 
 def test_what_docs_defenses_says_of_the_unlearning_methods_holds_on_the_records():
@@ -238,7 +236,7 @@ def test_what_docs_defenses_says_of_the_classwise_poisons_and_cheap_baselines_ho
 def test_what_docs_defenses_says_of_bit_depth_reduction_on_the_classwise_poisons_holds_on_the_records():
     """docs/defenses.md: `iss-bdr` regains under 4 points on class-wise EM (from its undefended `sl`
     cell) and under 7 on PUE, while `iss-gray` and `iss-jpeg` regain at least 18 points on
-    both; UEraser-Lite and UEraser regain at least 24 points on both and end within 5 points of
+    both; UEraser-Lite and UEraser regain at least 24 points on both and end within 6 points of
     adversarial training, which ends at least as high on PUE and on class-wise EM as on clean data.
     Change the prose when this fails."""
     recs = committed("cifar10-quick")
@@ -253,12 +251,12 @@ def test_what_docs_defenses_says_of_bit_depth_reduction_on_the_classwise_poisons
             assert acc(attack, squeeze) >= acc(attack, "none") + 18.0, (attack, squeeze)
         for eraser in ("ueraser-lite", "ueraser"):
             assert acc(attack, eraser) >= acc(attack, "none") + 24.0, (attack, eraser)
-            assert abs(acc(attack, eraser) - acc(attack, "at")) <= 5.0, (attack, eraser)
+            assert abs(acc(attack, eraser) - acc(attack, "at")) <= 6.0, (attack, eraser)
         assert acc(attack, "at") >= acc("clean", "at"), attack
     text = doc("docs/defenses.md")
     assert "bit-depth reduction (`iss-bdr`, 2 bits a channel) is the one that helps least against the two class-wise poisons" in text
     assert "it regains under 4 points on class-wise EM and under 7 on PUE" in text
-    assert "UEraser-Lite and UEraser regain at least 24 points on both class-wise poisons and end within 5 points of adversarial training" in text
+    assert "UEraser-Lite and UEraser regain at least 24 points on both class-wise poisons and end within 6 points of adversarial training" in text
     assert "adversarial training (`at`, 8/255), which undoes both class-wise poisons entirely" in text
 
 
@@ -314,20 +312,30 @@ def test_what_docs_attacks_says_of_the_other_supervised_poisons_on_the_contrasti
 
 def test_what_docs_attacks_says_of_the_classwise_poisons_on_simclr_holds_on_the_records():
     """docs/attacks.md: class-wise EM and PUE take `sl` at least 40 points below clean and leave the
-    `simclr` probe within 1 point of clean; PUE leaves moco, byol and simsiam within 1 point of clean
-    and takes supcl down by the number the prose gives. Change the prose when this fails."""
+    `simclr` probe within 1 point of clean; both leave moco, byol and simsiam within 1.5 points of
+    clean (PUE within 1; class-wise EM 0.5 to 1.5 points above clean on moco and byol),
+    take supcl down by the numbers the prose gives, and have their worst case at an unsupervised
+    probe. Change the prose when this fails."""
     recs = committed("cifar10-quick")
     for attack in ("em-class", "pue"):
         assert accuracy(recs, attack, "sl") <= accuracy(recs, "clean", "sl") - 40.0, attack
         cell = cell_mean(recs, attack, "simclr", "none", "accuracy")
         assert cell and len(cell.seeds) == 2, (attack, cell)
         assert abs(cell.mean - accuracy(recs, "clean", "simclr")) <= 1.0, (attack, cell)
+    def drop(attack: str, victim: str) -> float:
+        return accuracy(recs, "clean", victim) - accuracy(recs, attack, victim)
+
     for victim in ("moco", "byol", "simsiam"):
-        assert abs(accuracy(recs, "pue", victim) - accuracy(recs, "clean", victim)) <= 1.0, victim
-    supcl = accuracy(recs, "clean", "supcl") - accuracy(recs, "pue", "supcl")
+        assert abs(drop("pue", victim)) <= 1.0, victim
+        assert abs(drop("em-class", victim)) <= 1.5, victim
+    for attack in ("em-class", "pue"):
+        assert worst_at(recs, attack) in ("simclr", "moco", "byol", "simsiam"), attack
+        assert worst(recs, attack) >= accuracy(recs, "clean", worst_at(recs, attack)), attack
     text = doc("docs/attacks.md")
     assert "class-wise EM and PUE, take `sl` at least 40 points below clean but leave the `simclr` probe within 1 point of clean" in text
-    assert f"which trains on the labels the offset is tied to, loses {supcl:.0f}" in text
+    assert all(0.5 <= -drop("em-class", v) <= 1.5 for v in ("moco", "byol"))
+    assert "class-wise EM ends about 1 point *above* clean on `moco` and `byol`" in text
+    assert f"loses {drop('pue', 'supcl'):.0f} on PUE and {drop('em-class', 'supcl'):.0f} on class-wise EM" in text
 
 
 def test_what_docs_metrics_says_of_the_pue_certificates_holds_on_the_records():

@@ -173,3 +173,31 @@ def test_what_docs_attacks_says_of_pue_on_two_cpus_holds_on_the_records():
     assert all(defended(epyc, "pue", d) <= defended(epyc, "pue", "none") + 19.0 for d in erasers)
 
 
+
+
+def test_what_docs_attacks_says_of_classwise_em_on_two_cpus_holds_on_the_records():
+    """docs/attacks.md, "Class-wise EM on two CPUs": the evidence's class-wise EM row is one poison,
+    an Intel Xeon's (AVX-512, 9 outer iterations), and results/cifar10-quick-em-class-epyc-avx2 the
+    42 cells of an AMD EPYC's (AVX2, 8), the same keys. Unlike PUE's, they read alike: every shared
+    cell within 2 points on every seed. Change the prose when this fails."""
+    evidence = committed("cifar10-quick")
+    epyc = committed("cifar10-quick-em-class-epyc-avx2")
+    xeon = [r for r in evidence if r["attack"] == "em-class"]
+    assert len(epyc) == 42 and {r["attack"] for r in epyc} == {"em-class"}
+    assert {r["key"] for r in epyc} <= {r["key"] for r in xeon}
+    assert not [r for r in epyc if r["victim"] == "sl" and r["defense"] == "none"]
+
+    def poison(recs: list) -> tuple:
+        found = {(r["poison_meta"]["x_sha256"][:8], r["poison_meta"]["outer_iterations"], r["numerics"]["cpu_capability"],
+                  r["numerics"]["device_name"]) for r in recs}
+        assert len(found) == 1, found
+        return next(iter(found))
+
+    assert poison(xeon) == ("9f191865", 9, "AVX512", "Intel(R) Xeon(R) Processor")
+    assert poison(epyc) == ("fcd2ce38", 8, "AVX2", "AMD EPYC")
+    by_key = {r["key"]: 100 * r["metrics"]["accuracy"] for r in xeon}
+    diff = [by_key[r["key"]] - 100 * r["metrics"]["accuracy"] for r in epyc]
+    assert max(abs(x) for x in diff) <= 2.0, diff
+    mean = sum(diff) / len(diff)
+    text = doc("docs/attacks.md")
+    assert f"on every one of the 42 cells they share the Xeon's poison ends within 2 points of the EPYC's (mean {mean:+.1f})" in text
