@@ -7,6 +7,15 @@ from benchmark.records import cell_mean
 from tests.committed import accuracy, committed, defended, doc, worst, worst_at
 
 
+def one_poison(recs: list) -> tuple:
+    """The one poison ``recs`` were computed from: its digest's first 8 hex digits, outer iterations,
+    and the CPU (torch capability, name) that made it; fails when they saw more than one."""
+    found = {(r["poison_meta"]["x_sha256"][:8], r["poison_meta"]["outer_iterations"], r["numerics"]["cpu_capability"],
+              r["numerics"]["device_name"]) for r in recs}
+    assert len(found) == 1, found
+    return next(iter(found))
+
+
 def test_what_docs_defenses_says_of_apbenchs_jpeg_first_ueraser_holds_on_the_records():
     """docs/defenses.md, the study beside the evidence (examples/cifar10-quick-ueraser-jpeg.yaml):
     APBench's UEraser variant (a random-quality JPEG stage first, plasma at p = 0.8) ends 5 to 7
@@ -128,14 +137,8 @@ def test_what_docs_attacks_says_of_pue_on_two_cpus_holds_on_the_records():
     assert len(epyc) == 44 and {r["attack"] for r in epyc} == {"pue"}
     assert {r["key"] for r in epyc} <= {r["key"] for r in xeon}  # the same cells, every one recomputed
 
-    def poison(recs: list) -> tuple:
-        found = {(r["poison_meta"]["x_sha256"][:8], r["poison_meta"]["outer_iterations"], r["numerics"]["cpu_capability"],
-                  r["numerics"]["device_name"]) for r in recs}
-        assert len(found) == 1, found
-        return next(iter(found))
-
-    assert poison(xeon) == ("ba860657", 4, "AVX512", "Intel(R) Xeon(R) Processor")
-    assert poison(epyc) == ("7966698b", 4, "AVX2", "AMD EPYC")
+    assert one_poison(xeon) == ("ba860657", 4, "AVX512", "Intel(R) Xeon(R) Processor")
+    assert one_poison(epyc) == ("7966698b", 4, "AVX2", "AMD EPYC")
     assert {round(r["poison_meta"]["wall_s"]) for r in xeon} == {74, 84}  # made twice, byte-identical
 
     def seeds(recs: list, defense: str) -> list[float]:
@@ -187,14 +190,8 @@ def test_what_docs_attacks_says_of_classwise_em_on_two_cpus_holds_on_the_records
     assert {r["key"] for r in epyc} <= {r["key"] for r in xeon}
     assert not [r for r in epyc if r["victim"] == "sl" and r["defense"] == "none"]
 
-    def poison(recs: list) -> tuple:
-        found = {(r["poison_meta"]["x_sha256"][:8], r["poison_meta"]["outer_iterations"], r["numerics"]["cpu_capability"],
-                  r["numerics"]["device_name"]) for r in recs}
-        assert len(found) == 1, found
-        return next(iter(found))
-
-    assert poison(xeon) == ("9f191865", 9, "AVX512", "Intel(R) Xeon(R) Processor")
-    assert poison(epyc) == ("fcd2ce38", 8, "AVX2", "AMD EPYC")
+    assert one_poison(xeon) == ("9f191865", 9, "AVX512", "Intel(R) Xeon(R) Processor")
+    assert one_poison(epyc) == ("fcd2ce38", 8, "AVX2", "AMD EPYC")
     by_key = {r["key"]: 100 * r["metrics"]["accuracy"] for r in xeon}
     diff = [by_key[r["key"]] - 100 * r["metrics"]["accuracy"] for r in epyc]
     assert max(abs(x) for x in diff) <= 2.0, diff
