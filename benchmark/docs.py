@@ -11,7 +11,9 @@ as in the leaderboard); every other axis is fixed by ``axis=value`` (defaults: `
 ``defense=none``, ``metric=accuracy``). Cells are seed means (± std over seeds when there are several)
 of the current records (:func:`benchmark.records.current`), accuracy in %; ``wall_min`` and
 ``poison_min`` are the cell's and its poison's recorded minutes, ``victim_min`` the victim's training
-in the cell (none when it reused a sibling cell's victim) and ``repair_min`` a model-stage repair. ``results=DIR`` reads another results
+in the cell (none when it reused a sibling cell's victim) and ``repair_min`` a model-stage repair;
+``poison.KEY`` is the poison's ``poison_meta[KEY]`` (the last entry of a per-epoch list, such as a
+generator's final loss: ``poison.classwise_model_loss``). ``results=DIR`` reads another results
 directory (default ``results/cifar10-quick``, relative to the repository root). Each table is
 captioned with the data it was measured on. ``<!-- generated: claims -->`` is the claims table.
 ``<!-- generated: cost matrix=FILE [anchor=NAME] -->`` is the cost model's estimate of running the
@@ -89,6 +91,8 @@ def _cell_values(records: list[dict[str, Any]], sel: dict[str, str]) -> list[flo
                 v: float | None = float(r.get("wall_s", 0)) / 60
             elif m == "poison_min":
                 v = float(r.get("poison_meta", {}).get("wall_s", 0)) / 60
+            elif m.startswith("poison."):
+                v = _poison_meta(r, m.removeprefix("poison."))
             elif m in ("victim_min", "repair_min"):
                 t = r.get("timing") or {}
                 s = t.get(m.replace("_min", "_s"))
@@ -100,11 +104,22 @@ def _cell_values(records: list[dict[str, Any]], sel: dict[str, str]) -> list[flo
     return out
 
 
+def _poison_meta(record: dict[str, Any], key: str) -> float | None:
+    """``poison_meta[key]`` of a record as a number: the last entry of a list; ``None`` when absent."""
+    v = (record.get("poison_meta") or {}).get(key)
+    if isinstance(v, list):
+        v = v[-1] if v else None
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
 def _fmt(vals: list[float], metric: str, unit: str = "percent") -> str:
-    """Seed mean (± std): one decimal for percentages and minutes, two for plain numbers (UD)."""
+    """Seed mean (± std): one decimal for percentages and minutes, two for plain numbers (UD); a
+    ``poison.KEY`` (one poison, whatever the seed) its mean to three decimals."""
     if not vals:
         return "–"
     mean = statistics.fmean(vals)
+    if metric.startswith("poison."):
+        return f"{mean:.3f}"
     d = 2 if unit == "number" and metric not in PSEUDO else 1
     if metric in PSEUDO or len(vals) == 1:
         return f"{mean:.{d}f}"

@@ -72,6 +72,18 @@ def test_victim_and_repair_minutes_come_from_the_timing_block(tmp_path):
     assert "| none | 2.0 | – |" in out and "| sau | – | 0.5 |" in out and "| iss-jpeg | – | – |" in out
 
 
+def test_a_poison_meta_key_reads_the_last_entry_of_its_list(tmp_path):
+    store = ResultStore(tmp_path / "results" / "cifar10-quick")
+    meta = {"wall_s": 60.0, "model_loss": [12.0, 10.5, 10.19344], "flag": True}
+    store.put("a", {**rec("cp-c", 0.4), "poison_meta": meta})
+    store.put("b", {**rec("cp-c", 0.4, seed=1), "poison_meta": meta})  # one poison, two seeds: no spread
+    store.put("c", rec("em", 0.1))  # no such key
+    text = ("<!-- generated: table rows=attack:cp-c,em cols=metric:poison.model_loss,poison.flag,poison_min -->\n"
+            "<!-- end generated -->\n")
+    out = regenerate(text, tmp_path, "d.md")
+    assert "| cp-c | 10.193 | – | 1.0 |" in out and "| em | – | – | 5.0 |" in out
+
+
 def test_plain_numbers_get_two_decimals(tmp_path):
     store = ResultStore(tmp_path / "results" / "cifar10-quick")
     units = {"accuracy": {"metric": "accuracy", "unit": "fraction"}, "ud": {"metric": "unlearnable-distance", "unit": "number"}}
