@@ -132,6 +132,7 @@ def test_what_docs_attacks_says_of_aue_at_sixty_epochs_holds_on_the_records():
     prose when this fails."""
     study = committed("cifar10-quick-aue-e60")
     evidence = committed("cifar10-quick")
+
     def acc(attack: str, victim: str) -> float:
         cell = cell_mean(study, attack, victim, "none", "accuracy")
         assert cell and len(cell.seeds) == 2, (attack, victim, cell)
