@@ -235,12 +235,13 @@ def test_what_the_readme_says_of_cp_and_tp_generated_in_bf16_holds_on_the_record
     `sl` 0.8 to 2.8 points below their float32 generations (benchmarks/results/precision-cpu-amx-cp-tp-
     cb9dbbb, the same cell keys as the evidence). Change the prose when this fails."""
     from benchmark.records import load_records
+    from benchmarks.precision import compare
     from tests.committed import REPO
 
-    bf16 = [r for r in load_records(REPO / "benchmarks/results/precision-cpu-amx-cp-tp-cb9dbbb") if r.get("status") == "ok"]
-    fp32 = {r["key"]: r for r in committed("cifar10-quick")}
-    assert {(r["attack"], r["seed"]) for r in bf16} == {(a, s) for a in ("tp", "cp-c") for s in (0, 1)}
-    assert {r["numerics"]["dtype"] for r in bf16} == {"bfloat16-autocast"} and {fp32[r["key"]]["numerics"]["dtype"] for r in bf16} == {"float32"}
-    lower = [100 * (fp32[r["key"]]["metrics"]["accuracy"] - r["metrics"]["accuracy"]) for r in bf16]
+    bf16 = load_records(REPO / "benchmarks/results/precision-cpu-amx-cp-tp-cb9dbbb")
+    rows = compare(bf16, committed("cifar10-quick"))  # pairs each bf16 record with the evidence's of the same key
+    assert sorted(r["cell"] for r in rows) == sorted(f"{a} × sl × none (seed {s})" for a in ("tp", "cp-c") for s in (0, 1))
+    assert {r["dtype"] for r in rows} == {"bfloat16-autocast"} and {r["numerics"]["dtype"] for r in committed("cifar10-quick") if r["key"] in {b["key"] for b in bf16}} == {"float32"}
+    lower = [-r["diff"] for r in rows]
     assert f"{min(lower):.1f} to {max(lower):.1f} points lower" == "0.8 to 2.8 points lower", lower
     assert "they leave `sl` 0.8 to 2.8 points lower than their float32 generations" in doc("README.md")
