@@ -404,7 +404,7 @@ def resolve(matrix: Matrix, registry: Registry, file: str | None = None) -> Reso
             shown[item.display] = i
         axes[field] = items
     for i, d in enumerate(axes["defenses"]):
-        if d.needs_holdout and not matrix.dataset.holdout:
+        if (d.needs_holdout or d.stage == "model") and not matrix.dataset.holdout:
             raise ConfigError(
                 f"defense {d.name!r} repairs a model with clean data: set dataset.holdout (e.g. 5% of the training set)",
                 file=file,

@@ -127,7 +127,26 @@ def _class_problem(kind: str, name: Any, obj: Any) -> str | None:
     base = _base_class(kind)
     if not (isinstance(obj, type) and base is not None and issubclass(obj, base)):
         return f"is not a subclass of benchmark.{base.__name__ if base else kind} (got {obj!r:.80})"
-    return _defaults_problem(obj)
+    return (_stage_problem(obj) if kind == "defense" else None) or _defaults_problem(obj)
+
+
+#: the method each defense stage implements (the runner calls a defense's methods by its stage)
+STAGE_METHODS = {"data": "transform", "train": "train_hooks", "model": "repair"}
+
+
+def _stage_problem(cls: type) -> str | None:
+    """A defense's ``stage`` must be one the runner knows, and it may override only that stage's
+    method (as ``benchmark.testing.check_plugin`` requires): otherwise a ``transform`` on a
+    train-stage defense, say, would run where its author did not mean it to."""
+    from benchmark.interfaces import Defense
+
+    stage = getattr(cls, "stage", None)
+    if stage not in ("none", *STAGE_METHODS):
+        return f"has stage {stage!r}: one of none, {', '.join(STAGE_METHODS)}"
+    for st, method in STAGE_METHODS.items():
+        if st != stage and getattr(cls, method, None) is not getattr(Defense, method):
+            return f"is a {stage}-stage defense but overrides {method}, the {st} stage's method"
+    return None
 
 
 def _defaults_problem(cls: type) -> str | None:
@@ -239,7 +258,9 @@ class Registry:
         suspects = [e for e in self._broken if e.kind in (kind, "module") and (e.name == name or e.kind == "module" or e.name.startswith("<"))]
         if not suspects:
             return ""
-        e = next((s for s in suspects if s.name == name), suspects[0])
+        # the plugin itself, else a module named after it (``uebench_foo`` for ``foo``), else the first
+        e = next((s for s in suspects if s.name == name), None) or next(
+            (s for s in suspects if s.name.replace("_", "-").endswith("-" + name)), suspects[0])
         more = f" and {len(suspects) - 1} more" if len(suspects) > 1 else ""
         return f"; a broken plugin package may provide it: {e.name} from {e.origin}: {e.error}{more} (see `bench plugins`)"
 
@@ -282,7 +303,10 @@ class PluginManager(pluggy.PluginManager):
         try:
             self.register(module, name=name)
         except Exception as e:  # noqa: BLE001 - pluggy's validation of a third party's hooks
-            self.broken.append(Entry("module", name, module, name, package, version, f"not a valid plugin module: {one_line(e)}"))
+            if self.is_registered(module):  # pluggy keeps the hooks it validated before the bad one: none of the module's count
+                self.unregister(module)
+            why = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())  # pluggy's message names the argument
+            self.broken.append(Entry("module", name, module, name, package, version, f"not a valid plugin module: {type(e).__name__}: {why}"[:400]))
             return
         self.dists[id(module)] = (package, version)
         for attr in dir(module):
@@ -296,7 +320,7 @@ class PluginManager(pluggy.PluginManager):
         except (Exception, SystemExit) as e:  # noqa: BLE001 - one broken module must not stop the others
             self.broken.append(Entry("module", name, None, name, "uebench", "", f"cannot import {name} ({why}): {one_line(e)}"))
             return
-        self.add_module(mod, name)
+        self.add_module(mod, name, *_distribution(name))
 
     def load_entry_points(self, group: str = "uebench") -> None:
         """Every ``group`` entry point, each isolated: one that fails to import is listed as broken."""
@@ -316,6 +340,24 @@ class PluginManager(pluggy.PluginManager):
                 self.broken.append(Entry("module", ep.name, None, ep.value, package, version, f"cannot import {ep.value}: {one_line(e)}"))
                 continue
             self.add_module(module, ep.name, package, version)
+
+
+def _distribution(module: str) -> tuple[str, str]:
+    """The installed distribution (name, version) that provides ``module`` (a name in
+    ``UEBENCH_PLUGINS``): uebench's own packages are uebench's; another module not found in any
+    installed distribution is shown as ``?``."""
+    from importlib import metadata
+
+    top = module.split(".")[0]
+    if top in ("benchmark", "plugins"):
+        return "uebench", ""
+    dists = metadata.packages_distributions().get(top, [])
+    if not dists:
+        return "?", ""
+    try:
+        return dists[0], metadata.version(dists[0])
+    except metadata.PackageNotFoundError:
+        return dists[0], ""
 
 
 def make_plugin_manager(modules: list[str] | None = None, *, entry_points: bool = True) -> PluginManager:

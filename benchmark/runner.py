@@ -269,17 +269,23 @@ class Runner:
                 raise p
             return p
         train = self.splits().train
+        budget = job.attack.budget()  # from the validated params, before generate could change them
 
         def create() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             self.log(f"generating poison {job.attack.name} ({job.key}) on {len(train)} images")
             t0 = time.perf_counter()
             torch.manual_seed(self.r.matrix.attack_seed)
             n0 = len(self.cache.reads)
+            clean = data_checksum(train)
             p = job.attack.generate(train, self.ctx(self.r.matrix.attack_seed))
+            if data_checksum(train) != clean:  # the budget is measured from these images: they must be the clean ones
+                self._splits = None  # and the next cell must not train on them: load the data again
+                raise RuntimeError(f"attack {job.attack.name!r} changed the training set it was given in place "
+                                   "(generate must leave its input alone and return a new Poison)")
             reads = list({a["key"]: a for a in self.cache.reads[n0:]}.values())
-            bad = job.attack.budget().violation(train.x, p.x)
+            bad = budget.violation(train.x, p.x)
             if bad:
-                raise RuntimeError(f"attack {job.attack.name!r} broke its budget {job.attack.budget()}: {bad}")
+                raise RuntimeError(f"attack {job.attack.name!r} broke its budget {budget}: {bad}")
             tensors, meta = poison_to_tensors(p)
             meta["wall_s"] = round(time.perf_counter() - t0, 2)
             # what the generation found made by other jobs (CP-C's class-wise delta, TAP's reference):
@@ -296,7 +302,7 @@ class Runner:
             x = tensors.get("x")
             if not isinstance(x, torch.Tensor):
                 return "it holds no poisoned images 'x'"
-            return job.attack.budget().violation(train.x, x)
+            return budget.violation(train.x, x)
 
         try:
             tensors, meta, _ = self.cache.get_or_create(job.spec, create, check=check,

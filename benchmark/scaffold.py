@@ -4,6 +4,7 @@ uebench's pytest plugin, a README). docs/writing-plugins.md explains every part.
 
 from __future__ import annotations
 
+import builtins
 import re
 from pathlib import Path
 
@@ -38,6 +39,11 @@ def new_plugin(kind: str, name: str, directory: str | Path | None = None) -> Pat
     cls = "".join(part.capitalize() for part in name.split("-"))
     if not cls[0].isalpha():
         cls = "P" + cls
+    # a class named as something the generated files import or Python defines (``Poison``,
+    # ``RunContext``, ``Exception``) would hide it: take the kind as a suffix
+    taken = set(re.findall(r"\b[A-Z]\w*", MODULES[kind] + TESTS[kind] + INIT)) | set(dir(builtins))
+    if cls in taken:
+        cls += kind.capitalize()
     subs = {"__NAME__": name, "__MODULE__": module, "__CLASS__": cls, "__KIND__": kind, "__KINDS__": f"{kind}s",
             "__BASE__": kind.capitalize()}
 

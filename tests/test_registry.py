@@ -60,7 +60,7 @@ def test_two_third_parties_claiming_one_name_both_lose_it(tmp_path, monkeypatch)
     _write_module(tmp_path, "shift_b", THIRD_PARTY.format(name="shift"), monkeypatch)
     r = Registry(make_plugin_manager(["shift_a", "shift_b"], entry_points=False))
     assert r.names("attack") == [] and len(r.broken()) == 2
-    with pytest.raises(BrokenPlugin, match=r"attack 'shift' from uebench \(shift_a\) is broken: attack 'shift' is registered twice: by shift_a \(uebench\) and by shift_b"):
+    with pytest.raises(BrokenPlugin, match=r"attack 'shift' from \? \(shift_a\) is broken: attack 'shift' is registered twice: by shift_a \(\?\) and by shift_b"):
         r.get("attack", "shift")
 
 
@@ -122,6 +122,7 @@ def make_dist(site, dist: str, version: str, module: str, source: str, ep_name: 
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
     (info / "entry_points.txt").write_text(f"[uebench]\n{ep_name or module} = {module}\n")
+    (info / "top_level.txt").write_text(f"{module}\n")
 
 
 BROKEN_DISTS = {
@@ -171,13 +172,46 @@ BROKEN_DISTS = {
         def register_attack():
             return []
         """),
+    "uebench-halfhook": ("uebench_halfhook", THIRD_PARTY.format(name="half-shift") + """
+    @hookimpl
+    def register_defenses(extra):
+        return []
+"""),
+    "uebench-badstage": ("uebench_badstage", """
+        from benchmark import Defense, hookimpl
+
+        class Dated(Defense):
+            "A typo in its stage."
+            name = "dated"
+            stage = "date"
+            def transform(self, train, ctx):
+                return train
+
+        @hookimpl
+        def register_defenses():
+            return [Dated]
+        """),
+    "uebench-wrongmethod": ("uebench_wrongmethod", """
+        from benchmark import Defense, hookimpl
+
+        class TrainButTransforms(Defense):
+            "Says train stage, implements a data transform."
+            name = "train-transform"
+            stage = "train"
+            def transform(self, train, ctx):
+                return train
+
+        @hookimpl
+        def register_defenses():
+            return [TrainButTransforms]
+        """),
     "uebench-shift": ("uebench_shift", THIRD_PARTY.format(name="shift")),
 }
 
 
 @pytest.fixture
 def broken_site(tmp_path, monkeypatch):
-    """A site directory with one healthy third-party package and six broken ones, on ``sys.path``."""
+    """A site directory with one healthy third-party package and nine broken ones, on ``sys.path``."""
     site = tmp_path / "site"
     site.mkdir()
     for dist, (module, source) in BROKEN_DISTS.items():
@@ -198,9 +232,22 @@ def test_broken_packages_are_listed_and_the_others_load(broken_site):
         "its own default params fail validation at profile 'smoke': eps: Input should be less than or equal to 1 (got 3.0)")
     assert why["uebench-dupem"] == "duplicate of the built-in attack 'em'; rename it"
     assert why["uebench-typo"] == "defines hook 'register_attack', which uebench does not have; did you mean 'register_attacks'?"
-    assert len(why) == 6 and all(e.package_version == "0.1" for e in r.broken())
+    # a module pluggy rejects for one hook registers none of its hooks, and the reason names the argument
+    assert why["uebench-halfhook"].startswith("not a valid plugin module: PluginValidationError: Plugin 'uebench_halfhook' for hook 'register_defenses'")
+    assert "{'extra'}" in why["uebench-halfhook"] and "half-shift" not in r.names("attack")
+    assert why["uebench-badstage"] == "has stage 'date': one of none, data, train, model"
+    assert why["uebench-wrongmethod"] == "is a train-stage defense but overrides transform, the data stage's method"
+    assert len(why) == 9 and all(e.package_version == "0.1" for e in r.broken())
     assert r.entry("attack", "shift").package == "uebench-shift"  # the healthy package loads
     assert {"em", "clean", "shift"} <= set(r.names("attack")) and "bad-default" not in r.names("attack")
+    assert not {"dated", "train-transform"} & set(r.names("defense"))
+
+
+def test_a_module_named_in_the_env_var_shows_its_installed_package(broken_site, monkeypatch):
+    monkeypatch.setenv("UEBENCH_PLUGINS", "uebench_shift,plugins.metrics")
+    r = Registry(make_plugin_manager())
+    assert (r.entry("attack", "shift").package, r.entry("attack", "shift").package_version) == ("uebench-shift", "0.1")
+    assert r.entry("metric", "accuracy").package == "uebench"
 
 
 def test_a_matrix_naming_a_broken_plugin_gets_one_line_naming_it_and_its_package(broken_site):

@@ -120,7 +120,7 @@ def test_poison_digest_hashes_the_images_with_their_shape():
 
 
 FAILING = '''
-from benchmark import Attack, Defense, Poison, Victim, hookimpl
+from benchmark import Attack, Defense, Params, Poison, Victim, hookimpl
 
 class Boom(Victim):
     """Fails on the em-like attack only."""
@@ -133,6 +133,29 @@ class Greedy(Attack):
     name = "greedy"
     def generate(self, train, ctx):
         return Poison(x=(255 - train.x))
+
+class Widens(Attack):
+    """Widens its own budget during generate (eps 8/255 validated, 0.5 used)."""
+    name = "widens"
+    class Params(Params):
+        eps: float = 8 / 255
+    def generate(self, train, ctx):
+        self.params = self.Params(eps=0.5)
+        return Poison(x=(255 - train.x))
+
+class InPlace(Attack):
+    """Writes its poison into the training set it was given, and returns that."""
+    name = "in-place"
+    def generate(self, train, ctx):
+        train.x.copy_(255 - train.x)
+        return Poison(x=train.x.clone())
+
+class ForgetsHoldout(Defense):
+    """A model-stage defense that does not say it needs the hold-out."""
+    name = "forgets-holdout"
+    stage = "model"
+    def repair(self, model, holdout, ctx):
+        return model
 
 class SSLOnly(Defense):
     """Applies to contrastive victims only."""
@@ -147,11 +170,11 @@ def register_victims():
 
 @hookimpl
 def register_attacks():
-    return [Greedy]
+    return [Greedy, Widens, InPlace]
 
 @hookimpl
 def register_defenses():
-    return [SSLOnly]
+    return [SSLOnly, ForgetsHoldout]
 '''
 
 
@@ -192,6 +215,27 @@ def test_failures_recorded_others_go_on(tmp_path, failing_plugins):
     r3 = Runner(resolve(m, get_registry()), tmp_path / "res", log=lambda s: None, progress=False, retry_failed=True)
     s3 = r3.run()
     assert (s3.skipped, s3.ok, len(s3.failed), s3.failed_before) == (5, 0, 3, [])
+
+
+def test_an_attack_cannot_widen_its_budget_or_poison_its_input_in_place(tmp_path, failing_plugins):
+    """The budget is the validated params', taken before ``generate`` runs; an attack that writes
+    into the training set it was given fails, and the cells after it train on the clean data."""
+    r = runner(tmp_path, attacks=["widens", "in-place", "clean"], victims=["sl"], defenses=["none"])
+    r.run()
+    by = {x["attack"]: x for x in r.store.records()}
+    assert by["widens"]["status"] == "failed" and "broke its budget" in by["widens"]["error"]
+    assert by["in-place"]["status"] == "failed" and "changed the training set it was given in place" in by["in-place"]["error"]
+    clean = runner(tmp_path / "fresh", attacks=["clean"], victims=["sl"], defenses=["none"])
+    clean.run()
+    assert by["clean"]["status"] == "ok"
+    assert by["clean"]["metrics"] == clean.store.records()[0]["metrics"]  # as in a run without the in-place attack
+
+
+def test_a_model_stage_defense_without_a_holdout_is_a_config_error_even_if_it_does_not_ask(failing_plugins):
+    from benchmark.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"defenses\[1\]: defense 'forgets-holdout' repairs a model with clean data: set dataset.holdout"):
+        resolve(parse_matrix({**BASE, "defenses": ["none", "forgets-holdout"]}), get_registry())
 
 
 def _write_matrix(tmp_path, **over):

@@ -25,11 +25,16 @@ def _env(*paths: Path) -> dict[str, str]:
     return env
 
 
+#: the plugin each kind's package is generated for: the attack's and the defense's class names
+#: would hide names their modules import (``Poison``, ``RunContext``)
+NAMES = {"attack": "poison", "victim": "my-victim", "defense": "run-context", "metric": "my-metric"}
+
+
 def test_every_kind_installs_lists_and_passes_its_tests(tmp_path, capsys):
     dirs = []
     for kind in KINDS:
-        assert main(["new-plugin", kind, f"my-{kind}", str(tmp_path / f"uebench-my-{kind}")]) == 0
-        dirs.append(tmp_path / f"uebench-my-{kind}")
+        assert main(["new-plugin", kind, NAMES[kind], str(tmp_path / f"uebench-{NAMES[kind]}")]) == 0
+        dirs.append(tmp_path / f"uebench-{NAMES[kind]}")
     assert "pip install -e" in capsys.readouterr().out
     for d in dirs:
         assert {p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()} >= {"pyproject.toml", "README.md"}
@@ -45,8 +50,9 @@ def test_every_kind_installs_lists_and_passes_its_tests(tmp_path, capsys):
     assert listed.returncode == 0, listed.stderr[-2000:]
     rows = {(r["kind"], r["name"]): r for r in json.loads(listed.stdout)}
     for kind in KINDS:
-        row = rows[(kind, f"my-{kind}")]
-        assert (row["package"], row["package_version"], row["version"], row["usable"]) == (f"uebench-my-{kind}", "0.1.0", "1", True)
+        row = rows[(kind, NAMES[kind])]
+        assert (row["package"], row["package_version"], row["version"], row["usable"]) == (f"uebench-{NAMES[kind]}", "0.1.0", "1", True)
+    assert "class PoisonAttack(Attack):" in (dirs[0] / "src" / "uebench_poison" / "attack.py").read_text()
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "benchmark.testing.pytest_plugin", "-p", "no:cacheprovider",
                             "--rootdir", str(tmp_path), *map(str, dirs)],
                            check=False, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
