@@ -116,8 +116,13 @@ class AuditResult:
     wall_s: float = 0.0
 
     @property
+    def checked_nothing(self) -> bool:
+        """Cells were drawn but every one was skipped (another device, over the budget): no audit."""
+        return bool(self.skipped) and not any(not c.unverifiable for c in self.comparisons)
+
+    @property
     def ok(self) -> bool:
-        return not self.errors and all(c.ok for c in self.comparisons)
+        return not self.errors and all(c.ok for c in self.comparisons) and not self.checked_nothing
 
 
 def commit_seed(results: str | Path) -> str:
@@ -483,7 +488,10 @@ def render(res: AuditResult) -> str:
     same = sum(c.identical for c in checked)
     lines.append(f"{same} of {len(checked)} values identical to the record"
                  + (f" ({len(res.unverifiable)} cells not checkable on this CPU: another poison)" if res.unverifiable else ""))
-    lines.append("audit passed" if res.ok else f"audit FAILED: {bad} values beyond tolerance, {len(res.errors)} cells not recomputed")
+    if res.checked_nothing and not res.errors:
+        lines.append("audit FAILED: it checked nothing (every drawn cell was skipped, see above)")
+    else:
+        lines.append("audit passed" if res.ok else f"audit FAILED: {bad} values beyond tolerance, {len(res.errors)} cells not recomputed")
     return "\n".join(lines)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -137,10 +139,13 @@ def _status(args: argparse.Namespace) -> int:
 
     root = Path(args.results)
     if not root.is_dir():
-        raise UserError(f"results directory {str(root)!r} does not exist")
+        raise UserError(f"results directory {str(root)!r} " + ("is a file, not a directory" if root.exists() else "does not exist"))
+    if args.profile and not args.matrix:
+        raise UserError("--profile needs MATRIX: it says which profile of the matrix's plan to compare with")
     survey = Survey(root)
     if args.matrix:
-        statuses = [survey.of_matrix(r) for r in _load_resolved(args.matrix)]
+        over = argparse.Namespace(device=None, profile=args.profile, executor=None, executor_param=[], workers=None)
+        statuses = [survey.of_matrix(r) for r in _load_resolved(args.matrix, over if args.profile else None)]
     else:
         statuses = survey.of_results()
     print(to_json(statuses) if args.json else render(statuses, root, limit=0 if args.all else 20))
@@ -193,8 +198,18 @@ def _audit(args: argparse.Namespace) -> int:
     """Recompute sampled cells from scratch; exit 1 when a value differs beyond the tolerance."""
     from benchmark.audit import audit, commit_seed, render, to_json
 
-    if args.cells < 0 or args.budget <= 0:
-        raise UserError("--cells must be >= 0 and --budget > 0 (minutes)")
+    if args.cells < 0 or not args.budget > 0 or not math.isfinite(args.budget):
+        raise UserError("--cells must be >= 0 and --budget a finite number > 0 (minutes)")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be >= 1 (got {args.threads}); leave it out for each record's own")
+    from benchmark.config import check_device
+    from benchmark.runner import pick_device
+
+    try:
+        check_device(args.device)
+    except ValueError as e:
+        raise UserError(f"--device: {e}") from None
+    pick_device(args.device)  # one a record asks for must exist here: an audit that skips every cell is no audit
     seed = commit_seed(args.results) if args.seed_from_commit else args.seed
     print(f"audit: {args.results}, up to {args.cells} cells within {args.budget:g} min of recorded cost, seed {seed} "
           f"(reproduce: bench audit {args.results} --cells {args.cells} --budget {args.budget:g} --seed {seed})", file=sys.stderr)
@@ -210,6 +225,8 @@ def _docs(args: argparse.Namespace) -> int:
     """Rewrite the generated blocks of README.md and docs/*.md from the committed records."""
     from benchmark.docs import update_docs
 
+    if not (Path(args.root) / "README.md").is_file():
+        raise UserError(f"--root {str(args.root)!r} is not a uebench checkout (no README.md there)")
     changed = update_docs(args.root, check=args.check)
     for p in changed:
         print(f"{'stale' if args.check else 'updated'}: {p}")
@@ -337,6 +354,7 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="done / running / failed / pending cells of a results directory (per matrix)")
     st.add_argument("results", help="results directory")
     st.add_argument("matrix", nargs="?", help="matrix file: its full plan (pending cells too, poisons)")
+    st.add_argument("--profile", choices=PROFILES, help="compare with MATRIX at this profile (as `bench run MATRIX --profile` ran it)")
     st.add_argument("--all", action="store_true", help="list every running and pending cell (default: the first 20)")
     st.add_argument("--json", action="store_true", help="print JSON")
     st.set_defaults(fn=_status)
@@ -391,10 +409,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `bench ... | head`: the reader left; stop quietly, as a Unix tool does on SIGPIPE
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return 141
     except OSError as e:
         if e.filename is None:  # not about a file the user named: a bug, keep its traceback
             raise
-        print(f"error: cannot use {str(e.filename)!r}: {e.strerror or e}", file=sys.stderr)
+        print(f"error: {_one_line(f'cannot use {str(e.filename)!r}: {e.strerror or e}')}", file=sys.stderr)
         return 2
     finally:
         if previous is not None:

@@ -369,7 +369,17 @@ def _instantiate(registry: Registry, kind: str, entry: AxisEntry, profile: str, 
         raise ConfigError(str(e), file=file, path=f"{where}.name") from None
     except UserError as e:
         raise ConfigError(str(e), file=file, path=f"{where}.name") from None
-    return cls(resolve_params(cls, profile, entry.params, where=f"{where}.params", file=file), label=entry.label)
+    params = resolve_params(cls, profile, entry.params, where=f"{where}.params", file=file)
+    for key in ("arch", "surrogate_arch"):  # the network a plugin builds: known before anything is built
+        arch = getattr(params, key, None)
+        if isinstance(arch, str):
+            from benchmark.models import check_arch
+
+            try:
+                check_arch(arch, registry)
+            except UserError as e:
+                raise ConfigError(str(e), file=file, path=f"{where}.params.{key}") from None
+    return cls(params, label=entry.label)
 
 
 def _auto_labels(entries: list[AxisEntry], items: list[Any]) -> None:

@@ -74,7 +74,7 @@ class MatrixStatus:
     running: list[Line] = field(default_factory=list)
     failed: list[Line] = field(default_factory=list)
     pending: list[Line] = field(default_factory=list)
-    poisons: dict[str, int] = field(default_factory=dict)  # cached / generating / to generate
+    poisons: dict[str, int] = field(default_factory=dict)  # cached / generating / to generate / not needed
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,14 +160,19 @@ class Survey:
 
         plan = make_plan(resolved)
         out = MatrixStatus(resolved.matrix.name, len(plan.cells))
+        needed: set[str] = set()  # poisons a cell still waits for (as `bench run --dry-run` counts them)
         for cell in plan.cells:
             rec = self.store.get(cell.key)
             st = cell_state(self.store, cell, resolved.metrics)
             stale = stale_metrics(rec, resolved.metrics) if st == "todo" and rec is not None and rec.get("status") == "ok" else None
             state, line = self.cell(cell.key, cell.label, rec, st, stale)
             self._count(out, state, line, rec)
+            if st == "todo" and cell.defense.applies_to(cell.victim):
+                needed.add(cell.job.key)
         for job in plan.jobs:
             p = self.poison(job.key)
+            if p == "to generate" and job.key not in needed:
+                p = "not needed"  # every cell of it is done: its poison is not kept (e.g. committed evidence)
             out.poisons[p] = out.poisons.get(p, 0) + 1
         return out
 

@@ -49,8 +49,8 @@ def upgrade_record(record: dict[str, Any], where: str) -> dict[str, Any]:
         newer = isinstance(found, int) and found > SCHEMA_VERSION
         hint = "upgrade uebench to read it" if newer else "recompute it with this uebench (`bench run` the matrix again)"
         raise SchemaError(
-            f"{where} was written with record schema {found!r}; this uebench reads schema {SCHEMA_VERSION} "
-            f"(and {', '.join(map(str, sorted(READABLE_SCHEMAS)))}): {hint}"
+            f"{where} was written with record schema {str(found)[:20]}; this uebench reads schema "
+            f"{', '.join(map(str, sorted(READABLE_SCHEMAS)))}: {hint}"
         )
     return upgrade(record)
 
@@ -315,8 +315,9 @@ _TEXT_FIELDS = ("dataset", "profile", "attack", "victim", "defense")
 def record_problem(rec: Any, key: str | None = None) -> str | None:
     """Why ``rec`` is not a usable cell record (what the runner and the leaderboards rely on), or
     ``None``: a JSON object with a known ``status``, the names of its dataset, profile, attack,
-    victim and defense, an integer seed, metrics mapping names to numbers, and, when ``key`` is
-    given, that key (a record copied under another cell's name is not that cell's)."""
+    victim and defense, an integer seed, ``metrics`` mapping names to numbers (empty for a failed or
+    n/a cell, never absent), and, when ``key`` is given, that key (a record copied under another
+    cell's name is not that cell's)."""
     if not isinstance(rec, dict):
         return f"a JSON {type(rec).__name__}, not an object"
     if rec.get("status") not in STATUSES:
@@ -328,7 +329,9 @@ def record_problem(rec: Any, key: str | None = None) -> str | None:
             return f"{name!r} is missing or not a string"
     if not isinstance(rec.get("seed"), int) or isinstance(rec.get("seed"), bool):
         return "'seed' is missing or not an integer"
-    metrics = rec.get("metrics", {})
+    if "metrics" not in rec:
+        return "'metrics' is missing"
+    metrics = rec["metrics"]
     if not isinstance(metrics, dict) or not all(
         isinstance(k, str) and (v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))) for k, v in metrics.items()
     ):
@@ -372,7 +375,7 @@ class ResultStore:
             self.warn(f"result {p} is not a valid record ({rec}); moving it aside and recomputing the cell")
             _quarantine(p)
             return None
-        return rec
+        return upgrade_record(rec, str(p))  # another uebench's schema: one line naming both, before any work
 
     def put(self, key: str, record: dict[str, Any]) -> None:
         atomic_write_json(self.path(key), record)

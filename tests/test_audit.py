@@ -123,7 +123,9 @@ def test_audit_recomputes_identical_values_and_fails_on_a_changed_record(recorde
 
 def test_nothing_fits_and_seed_from_commit(recorded, tmp_path):
     p = bench("audit", str(recorded), "--cells", "2", "--budget", "0.0001")
-    assert p.returncode == 0 and "0 cells recomputed" in p.stdout and "does not fit" in p.stdout
+    # an audit that could check nothing has not passed (exit 1), and says why
+    assert p.returncode == 1 and "0 cells recomputed" in p.stdout and "does not fit" in p.stdout
+    assert "audit FAILED: it checked nothing (every drawn cell was skipped, see above)" in p.stdout
     with pytest.raises(UserError, match="not inside a git checkout"):
         commit_seed(tmp_path)
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)

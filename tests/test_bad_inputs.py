@@ -150,9 +150,13 @@ def test_huge_rejected_values_and_keys_are_never_echoed_whole(tmp_path, capsys):
         ("attacks: [clean]", "attacks: [{name: random-noise, params: {eps: true}}]", "attacks[0].params.eps: expected a number, got true"),
         ("attacks: [clean]", "attacks: [{name: em, params: {eps: 8/0}}]", "attacks[0].params.eps: division by zero in '8/0'"),
         ("attacks: [clean]", "attacks: [{name: em, params: {steps: true}}]", "attacks[0].params.steps: expected a number, got true"),
+        ("victims: [sl]", "victims: [{name: sl, params: {arch: resnet19}}]", "victims[0].params.arch: unknown model 'resnet19'; did you mean 'resnet18'"),
+        ("victims: [sl]", "victims: [sl]\nmetrics: [{name: certified-learnability, params: {surrogate_arch: vgg16}}]",
+         "metrics[0].params.surrogate_arch: unknown model 'vgg16'; did you mean 'vgg19'"),
+        ("victims: [sl]", "victims: [{name: sl, params: {arch: timm/resnet10x}}]", "victims[0].params.arch: unknown timm model 'resnet10x'; did you mean 'resnet10t'"),
     ],
     ids=["typo-attaks", "tpu", "seed-2^97", "seed-negative", "seed-true", "seed-float", "attack-seed-2^64", "subset-true",
-         "subset-0", "threads-inf", "eps-2", "eps-nan", "eps-1e400", "eps-true", "eps-8/0", "steps-true"],
+         "subset-0", "threads-inf", "eps-2", "eps-nan", "eps-1e400", "eps-true", "eps-8/0", "steps-true", "arch", "surrogate-arch", "timm-arch"],
 )
 def test_bad_matrix_values(tmp_path, capsys, old, new, expected):
     assert old in GOOD

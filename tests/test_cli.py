@@ -64,7 +64,7 @@ def test_user_errors_exit_2_without_traceback(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("dataset: {name: npz, path: /no/such.npz}\nattacks: [clean]\nvictims: [sl]\nprofile: smoke\n")
     p = bench("run", str(broken), "--results", str(tmp_path / "r"))
-    assert p.returncode == 2 and "npz: file '/no/such.npz' does not exist" in p.stderr and "Traceback" not in p.stderr
+    assert p.returncode == 2 and "npz: '/no/such.npz' does not exist" in p.stderr and "Traceback" not in p.stderr
     p = bench("leaderboard", str(tmp_path / "nothing"))
     assert p.returncode == 2 and "holds no results" in p.stderr
 
@@ -166,5 +166,40 @@ def test_multi_document_matrix_runs_every_document_into_one_results_dir(tmp_path
     bad = tmp_path / "bad.yaml"
     bad.write_text(m.read_text() + "---\nname: c\ndataset: {name: npz, path: /no/such.npz}\nattacks: [clean]\nvictims: [sl]\n")
     p = bench("run", str(bad), "--results", str(tmp_path / "r2"))
-    assert p.returncode == 2 and f"{bad}, document 3: npz: file '/no/such.npz' does not exist" in p.stderr
+    assert p.returncode == 2 and f"{bad}, document 3: npz: '/no/such.npz' does not exist" in p.stderr
     assert not (tmp_path / "r2" / "cells").exists()  # nothing ran: every document is checked first
+
+
+def test_pipes_wrong_roots_and_audits_that_check_nothing_are_one_line_each(tmp_path):
+    """`bench ... | head` stops quietly; `bench docs`, `bench status` and `bench audit` refuse what
+    they cannot do (exit 2, one line) instead of reporting success."""
+    import torch
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    piped = subprocess.run(f"'{sys.executable}' -m benchmark run examples/smoke.yaml --dry-run --verbose | head -n 1",
+                           shell=True, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert piped.stdout.count("\n") == 1 and "Traceback" not in piped.stderr, piped.stderr
+    docs = bench("docs", "--check", "--root", str(tmp_path))
+    assert (docs.returncode, docs.stderr) == (2, f"error: --root {str(tmp_path)!r} is not a uebench checkout (no README.md there)\n")
+    m = tmp_path / "npz.yaml"
+    m.write_text(f"dataset: {{name: npz, path: {tmp_path}}}\nprofile: smoke\nattacks: [clean]\nvictims: [sl]\n")
+    d = bench("run", str(m), "--dry-run", "--results", str(tmp_path / "r0"))
+    assert d.returncode == 2 and f"npz: {str(tmp_path)!r} is a directory, not a file." in d.stderr, d.stderr
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    st = bench("status", str(afile))
+    assert (st.returncode, st.stderr) == (2, f"error: results directory {str(afile)!r} is a file, not a directory\n")
+    res = tmp_path / "res"
+    assert bench("run", "examples/smoke.yaml", "--profile", "smoke", "--results", str(res), "--quiet").returncode == 0
+    plain, smoke = bench("status", str(res), "examples/smoke.yaml"), bench("status", str(res), "examples/smoke.yaml", "--profile", "smoke")
+    import re
+
+    assert re.search(r"done\s+0\n", plain.stdout) and re.search(r"done\s+24\n", smoke.stdout), smoke.stdout  # the quick plan is not what ran
+    bad = [(["--budget", "nan"], "--budget a finite number > 0"), (["--threads", "0"], "--threads must be >= 1")]
+    if not torch.cuda.is_available():
+        bad.append((["--device", "cuda"], "CUDA is not available here"))
+    for args, says in bad:
+        a = bench("audit", str(res), *args)
+        assert a.returncode == 2 and says in a.stderr and a.stderr.count("\n") == 1, a.stderr
+    nothing = bench("audit", str(res), "--budget", "0.0001")  # no cell fits: nothing is checked, so it does not pass
+    assert nothing.returncode == 1 and "audit FAILED: it checked nothing" in nothing.stdout, nothing.stdout

@@ -31,6 +31,10 @@ def test_states_of_every_cell(tmp_path, failing_plugins, capsys):  # noqa: F811
     assert s.running[0].detail == "pid 99 on node7 since 2026-12-01T10:00:00+0000"
     assert s.pending[0].detail.startswith("interrupted: started by slurm job 77_3 on node7")
     assert s.poisons == {"cached": 1, "to generate": 1}
+    import shutil
+
+    shutil.rmtree(runner.cache.dir(clean[0].job.key))  # no cell of it is left to do: not kept, not needed
+    assert Survey(tmp_path).of_matrix(r).poisons == {"not needed": 1, "to generate": 1}
     text = render([s], tmp_path)
     assert "failed       1\n    clean × boom × none (seed 0): RuntimeError: boom went the victim" in text
     # without the matrix: what the results directory knows, per matrix name

@@ -97,6 +97,7 @@ def test_result_store_corrupt_json(tmp_path):
         (json.dumps({**RECORD, "seed": "0"}), "'seed' is missing or not an integer"),
         (json.dumps({**RECORD, "metrics": {"accuracy": "high"}}), "'metrics' is not a mapping of names to numbers"),
         (json.dumps({**RECORD, "metrics": [0.5]}), "'metrics' is not a mapping of names to numbers"),
+        (json.dumps({k: v for k, v in RECORD.items() if k != "metrics"}), "'metrics' is missing"),  # not a done cell without numbers
     ],
 )
 def test_a_record_that_is_json_but_not_a_record_is_moved_aside(tmp_path, content, why):
@@ -175,7 +176,7 @@ def test_records_carry_their_schema_and_other_schemas_fail_naming_both(tmp_path)
     from benchmark.store import SCHEMA_VERSION, SchemaError, upgrade_record
 
     store = ResultStore(tmp_path)
-    cell = {"status": "ok", "dataset": "d", "profile": "quick", "attack": "clean", "victim": "sl", "defense": "none", "seed": 0}
+    cell = {"status": "ok", "dataset": "d", "profile": "quick", "attack": "clean", "victim": "sl", "defense": "none", "seed": 0, "metrics": {}}
     store.put("old", {"key": "old", **cell})  # written before records had a schema field: schema 1
     store.put("now", {"schema": SCHEMA_VERSION, "key": "now", **cell})
     assert [r["key"] for r in store.records()] == ["now", "old"]
@@ -184,6 +185,8 @@ def test_records_carry_their_schema_and_other_schemas_fail_naming_both(tmp_path)
     with pytest.raises(SchemaError) as e:
         store.records()
     msg = str(e.value)
-    assert "new.json was written with record schema 2; this uebench reads schema 1" in msg and "upgrade uebench" in msg
+    assert "new.json was written with record schema 2; this uebench reads schema 1: upgrade uebench" in msg
+    with pytest.raises(SchemaError, match="new.json was written with record schema 2"):
+        store.get("new")  # a run meets it before any work, not at the leaderboard after it
     with pytest.raises(SchemaError, match="record schema 0; this uebench reads schema 1.*recompute"):
         upgrade_record({"schema": 0}, "x.json")

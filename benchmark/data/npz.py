@@ -16,13 +16,16 @@ from benchmark.params import Params as BaseParams  # `class Params(Params)` trip
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
+def _not_a_file(path: Path) -> str:
+    what = "is a directory, not a file" if path.is_dir() else "is not a regular file" if path.exists() else "does not exist"
+    return f"npz: {str(path)!r} {what}. Give `path` to a .npz with arrays {', '.join(KEYS)}."
+
+
 def read_npz(path: Path) -> tuple[ImageDataset, ImageDataset]:
     """``(train, test)`` from an npz with arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``
     (and optionally ``classes``)."""
     if not path.is_file():
-        raise DatasetError(
-            f"npz: file {str(path)!r} does not exist. Give `path` to a .npz with arrays {', '.join(KEYS)}."
-        )
+        raise DatasetError(_not_a_file(path))
     try:
         with np.load(path, allow_pickle=False) as d:
             missing = [k for k in KEYS if k not in d.files]
@@ -64,9 +67,7 @@ class Npz(DatasetSource):
         """The file's sha256: the key of a cell names the data, not where it lies."""
         path = Path(self.params.path).expanduser()
         if not path.is_file():
-            raise DatasetError(
-                f"npz: file {str(path)!r} does not exist. Give `path` to a .npz with arrays {', '.join(KEYS)}."
-            )
+            raise DatasetError(_not_a_file(path))
         return "sha256:" + file_sha256(path)
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:

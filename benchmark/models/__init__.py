@@ -4,11 +4,12 @@ builds any timm model as a backbone."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
 
+from benchmark.errors import UserError, did_you_mean, shorten
 from benchmark.models.classifier import Classifier
 from benchmark.models.densenet import densenet121
 from benchmark.models.mobilenetv2 import mobilenetv2
@@ -31,13 +32,33 @@ def timm_backbone(name: str, in_channels: int) -> nn.Module:
     """Any timm model, classifier removed (``num_classes=0``), as a backbone returning pooled features."""
     import timm
 
-    from benchmark.errors import PluginNotFound
-
     if not timm.is_model(name):
-        raise PluginNotFound("timm model", name, timm.list_models(f"*{name[:3]}*")[:20])
+        raise UnknownTimmModel(name, timm.list_models())
     model = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_channels)
     model.feature_dim = model.num_features
     return model
+
+
+class UnknownTimmModel(UserError):
+    """``timm/<name>`` names no model timm has: the closest names, not timm's whole list."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown timm model {shorten(name)}{did_you_mean(name, known)} ({len(known)} timm models: "
+                         "python -c 'import timm; print(timm.list_models())')")
+
+
+def check_arch(arch: str, registry: Any = None) -> None:
+    """Raise a :class:`~benchmark.errors.UserError` (did-you-mean) when ``arch`` names no registered
+    model and no timm model: a matrix with a wrong ``arch`` is refused before anything is built."""
+    if arch.startswith("timm/"):
+        import timm
+
+        if not timm.is_model(arch[len("timm/") :]):
+            raise UnknownTimmModel(arch[len("timm/") :], timm.list_models())
+        return
+    from benchmark.registry import get_registry
+
+    (registry or get_registry()).get("model", arch)
 
 
 def build_backbone(arch: str, in_channels: int) -> nn.Module:
@@ -77,4 +98,4 @@ def classifier_from_state(spec: dict[str, object], state: dict[str, torch.Tensor
     return model.eval()
 
 
-__all__ = ["BUILTIN_MODELS", "Classifier", "build_backbone", "build_classifier", "classifier_from_state", "classifier_spec"]
+__all__ = ["BUILTIN_MODELS", "Classifier", "UnknownTimmModel", "build_backbone", "build_classifier", "check_arch", "classifier_from_state", "classifier_spec"]
