@@ -12,6 +12,10 @@ careful user runs them, so a speed-up comes from the loops and not from settings
 - ``at``: AT training steps (10 PGD iterations + 1 training pass per batch of 128);
 - ``simclr``: one pretraining epoch and a one-epoch probe (paper profile on CUDA: ResNet-18, batch
   512; smoke profile on a CPU), only when ``plugins/victims/simclr.py`` exists (no reference);
+- ``ssl-simclr``, ``ssl-moco``, ``ssl-byol``, ``ssl-simsiam``, ``ssl-supcl``: one pretraining epoch
+  of that victim (no probe; the quick profile on a CPU, the paper profile on CUDA), against the CP
+  repository's two-crop PIL pipeline with a DataLoader (``reference_ssl.ssl_reference``: the same
+  method module, optimizer and schedule, so the gain is the input pipeline's and the loop's);
 - ``certify``: certification draws of the ``certified-learnability`` metric (sigma 0.01 on every
   parameter of a small CNN, then the test split), against ``certify.py``'s loop.
 - ``cp`` / ``cp-noanomaly``: one CP-S epoch of the ``cp`` plugin (SimCLR, small CNN, batch 512: a
@@ -156,6 +160,32 @@ def simclr_uebench(train: ImageDataset, ctx: RunContext) -> Result | None:
     p = victim.params
     return Result("simclr", device.type, "uebench", len(train), dt, peak,
                   note=f"{'paper' if device.type == 'cuda' else 'smoke'} profile ({p.arch}, batch {p.batch_size}), one epoch: pretraining + probe")
+
+
+def ssl_uebench(name: str, train: ImageDataset, ctx: RunContext) -> Result:
+    """One pretraining epoch of the contrastive victim ``name`` through uebench's ``pretrain``
+    (no probe): the quick profile on a CPU, the paper profile on CUDA (after a warm-up on 1,024
+    images); the reference is ``reference_ssl.ssl_reference`` with the same victim."""
+    from reference_ssl import ssl_method, ssl_victim
+
+    from benchmark.ssl.method import pretrain
+
+    device = ctx.device
+    profile = "paper" if device.type == "cuda" else "quick"
+    victim = ssl_victim(name, profile, epochs=1)
+
+    def fresh() -> Any:
+        torch.manual_seed(0)
+        return ssl_method(victim, train, ctx)
+
+    if device.type == "cuda":
+        pretrain(fresh(), train.select(torch.arange(min(len(train), 1024))), victim.pretrain_recipe(), ctx)
+    method = fresh()
+    _, dt, peak = timed(device, lambda: pretrain(method, train, victim.pretrain_recipe(), ctx))
+    p = victim.params
+    bs = min(p.batch_size, len(train))
+    return Result(f"ssl-{name}", device.type, "uebench", (len(train) // bs) * bs, dt, peak, unit="img/s (pretraining epoch)",
+                  note=f"{profile} profile ({p.arch}, batch {p.batch_size})")
 
 
 def cp_uebench(train: ImageDataset, ctx: RunContext, cell: str) -> Result:
@@ -305,7 +335,8 @@ def rss_scaling(kinds: list[str], sizes: list[int]) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------- sides
 
 PRECISIONS = typing.get_args(Matrix.model_fields["precision"].annotation)  # the matrix's choices
-CELLS = ("sl-small-cnn", "sl-resnet18", "em", "em-resnet18", "at", "simclr", "certify", "cp", "cp-noanomaly", "tp")
+SSL_CELLS = ("ssl-simclr", "ssl-moco", "ssl-byol", "ssl-simsiam", "ssl-supcl")
+CELLS = ("sl-small-cnn", "sl-resnet18", "em", "em-resnet18", "at", "simclr", *SSL_CELLS, "certify", "cp", "cp-noanomaly", "tp")
 
 
 def run_side(cell: str, impl: str, device: str, args: argparse.Namespace) -> Result | None:
@@ -341,6 +372,12 @@ def run_side(cell: str, impl: str, device: str, args: argparse.Namespace) -> Res
         return at_uebench(train, ctx, nb) if ue else at_reference(train, dev, nb, args.workers)
     if cell == "simclr":
         return simclr_uebench(subset(2048), ctx) if ue else None
+    if cell in SSL_CELLS:  # --quick: 2,048 images (the quick profile's batch 64: 32 steps); --full on CUDA: the paper profile
+        from reference_ssl import ssl_reference
+
+        data = subset(2048)
+        name = cell[4:]
+        return ssl_uebench(name, data, ctx) if ue else ssl_reference(name, data, dev, args.workers, "paper" if dev.type == "cuda" else "quick")
     if cell == "certify":  # --quick: 10 draws on 2,048 test images (4 reference batches); --full: 100 on all
         draws, t = (100, test) if args.full else (10, test.select(torch.arange(2048)))
         return certify_uebench(train, t, ctx, draws) if ue else certify_reference(certify_model(train, ctx), t, dev, draws, args.workers)

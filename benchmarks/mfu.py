@@ -7,7 +7,7 @@ divides the measured rate x FLOPs per unit of work by the accelerator's peak:
 
     MFU = rate [work units / s] x FLOPs per work unit / peak FLOP/s
 
-Work units are those of each cell's ``images`` field: training images for ``sl-*`` and ``simclr``,
+Work units are those of each cell's ``images`` field: training images for ``sl-*``, ``simclr`` and ``ssl-*`` (two views each),
 images of one outer iteration for ``em`` (its 10 model steps of 512 images spread over the set, as
 in the cell), training images through 10 PGD steps + 1 training pass for ``at``, draws x test
 images for ``certify``. Element-wise work (augmentation, normalisation, BN, optimiser) is not
@@ -116,6 +116,15 @@ def flops_per_unit(cell: str, images: int, device: str = "cpu") -> float | None:
         data = synthetic(n)
         victim = simclr_victim(device)
         return count(lambda: victim.fit(data, ctx, TrainHooks())) / n
+    if cell.startswith("ssl-"):  # one pretraining step at the profile bench.py times on that device: FLOPs per image
+        from reference_ssl import ssl_method, ssl_victim
+
+        from benchmark.ssl.method import pretrain
+
+        victim = ssl_victim(cell[4:], "paper" if device == "cuda" else "quick", epochs=1)
+        data = synthetic(victim.params.batch_size)  # one batch: the loss's B x B (or B x queue) terms as timed
+        method = ssl_method(victim, data, ctx)
+        return count(lambda: pretrain(method, data, victim.pretrain_recipe(), ctx)) / len(data)
     return None
 
 

@@ -32,3 +32,17 @@ def test_an_input_gradient_on_a_frozen_model_as_pgd_takes_it():
         assert g.shape == x.shape
 
     assert count(step) == fwd + fwd  # forward + the input gradient, no weight gradient
+
+
+def test_a_contrastive_pretraining_image_costs_two_supervised_ones_plus_the_heads():
+    """An ``ssl-simclr`` image is two views through the small CNN, forward and backward (what one
+    ``sl`` training image costs, twice), plus the projector and the NT-Xent similarities: a few
+    percent; BYOL and MoCo add their target encoder's forward passes on top."""
+    from mfu import flops_per_unit
+
+    sl = flops_per_unit("sl-small-cnn", 256)
+    simclr = flops_per_unit("ssl-simclr", 2048)
+    byol = flops_per_unit("ssl-byol", 2048)
+    assert sl is not None and simclr is not None and byol is not None
+    assert 2.0 <= simclr / sl <= 2.1
+    assert byol > simclr * 1.2  # the symmetric BYOL runs the target encoder over both views too

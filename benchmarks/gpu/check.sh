@@ -7,8 +7,10 @@
 #   1. bench-contrastive.json: one CP-S and one TP generation epoch against the official loops
 #      (CP's main.py, TP in TransPoison's idiom), both on the GPU (issue 11); bench.json:
 #      benchmarks/bench.py's hot paths, the simclr victim at the paper profile first, uebench in both
-#      precisions against the careful reference (DataLoader workers 4), each over the whole 5k set.
-#   2. precision.md, precision-cells.tgz: clean, random noise and EM x sl x none, seeds 0 and 1, the
+#      precisions against the careful reference (DataLoader workers 4), each over the whole 5k set;
+#      bench-ssl.json: one pretraining epoch of each contrastive victim (simclr, byol, moco, simsiam,
+#      supcl; paper profile) against the CP repository's two-crop PIL pipeline (issue 19, item 1).
+#   2. (only with GPU_CHECK_PRECISION=1) precision.md, precision-cells.tgz: clean, random noise and EM x sl x none, seeds 0 and 1, the
 #      quick profile on the 5k evidence subset, once in CUDA's default (`auto`: bf16 autocast) and
 #      once in float32 (benchmarks/precision.py compares them; the records come back too). Answered
 #      on an H200 on 2026-12-04 (bf16 does not weaken EM there); kept as a check of a new GPU/torch.
@@ -64,10 +66,16 @@ mkdir -p "$WORK/data" && ln -sf "$NPZ" "$WORK/data/cifar10-jpeg.npz"
 MODE=$([ "$DEV" = cpu ] && echo --quick || echo --full)
 UEBENCH_SHARED_DATA=$WORK/data timeout 90 python3 benchmarks/bench.py $MODE --devices "$DEV" --cells cp-noanomaly,tp --reps 1 --no-rss \
   --workers 4 --json "$OUT/bench-contrastive.json" $([ "$DEV" = cpu ] && echo --no-reference)
+# Issue 19's contrastive victims: one pretraining epoch of each at the paper profile (ResNet-18,
+# batch 512) against the CP repository's two-crop PIL pipeline (8 DataLoader workers of the 16 cores).
+UEBENCH_SHARED_DATA=$WORK/data timeout 150 python3 benchmarks/bench.py $MODE --devices "$DEV" \
+  --cells ssl-simclr,ssl-byol,ssl-moco,ssl-simsiam,ssl-supcl --reps 1 --no-rss --workers 8 --json "$OUT/bench-ssl.json" \
+  $([ "$DEV" = cpu ] && echo --no-reference)
 CELLS=${GPU_CHECK_CELLS:-simclr,sl-resnet18,em-resnet18,em,at,sl-small-cnn}
 UEBENCH_SHARED_DATA=$WORK/data timeout 190 python3 benchmarks/bench.py $MODE --devices "$DEV" --cells "$CELLS" --reps 1 --no-rss \
   --workers 4 --precision auto,float32 --json "$OUT/bench.json"
 
+if [ "${GPU_CHECK_PRECISION:-0}" = 1 ]; then
 echo "== 2. precision: auto (bf16 autocast on CUDA) against float32 =="
 matrix gpu-precision auto "[clean, random-noise, em]" "[0, 1]" > "$WORK/auto.yaml"
 matrix gpu-precision float32 "[clean, random-noise, em]" "[0, 1]" > "$WORK/fp32.yaml"
@@ -76,6 +84,7 @@ timeout 90 python3 -m benchmark run "$WORK/auto.yaml" --results "$WORK/auto" --w
 timeout $((150 - (SECONDS - t0))) python3 -m benchmark run "$WORK/fp32.yaml" --results "$WORK/fp32" --workers 1 --quiet
 python3 benchmarks/precision.py "$WORK/auto" --fp32 "$WORK/fp32" | tee "$OUT/precision.md"
 tar -czf "$OUT/precision-cells.tgz" -C "$WORK" auto/cells fp32/cells 2>/dev/null || true
+fi
 
 echo "== 3. packing: 4 quick cells, 1 worker then 4 workers on one device =="
 matrix gpu-packing auto "[clean]" "[0, 1, 2, 3]" > "$WORK/pack.yaml"
