@@ -16,8 +16,10 @@ different poisons at the same time; it pays on machines with many cores or GPUs.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import signal
 import sys
 import traceback
 from dataclasses import asdict
@@ -192,10 +194,18 @@ def run_local(resolved: Resolved, results: str | Path, *, verbose: bool = False,
                 outcomes.append(("error", f"worker {i} exited without a report (exit code {p.exitcode})"))
             p.join()
     except KeyboardInterrupt:
+        # each worker stops on SIGINT by itself (finishing its records, releasing its locks and the
+        # semaphores the resource tracker would otherwise report as leaked); terminate only stragglers
         for p in procs:
-            p.terminate()
+            if p.is_alive() and p.pid is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(p.pid, signal.SIGINT)
         for p in procs:
-            p.join()
+            p.join(timeout=10)
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join()
         raise
     for i, (status, payload) in enumerate(outcomes):
         if status == "user-error":
