@@ -127,6 +127,9 @@ def test_torchvision_missing_says_how(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with pytest.raises(DatasetError, match="download: true"):
         Cifar10(Cifar10.Params(root=str(tmp_path), download=False)).load()
+    with pytest.raises(DatasetError, match="download: true"):  # at plan time too (cache keys, --dry-run), not after work
+        Cifar10(Cifar10.Params(root=str(tmp_path), download=False)).identity()
+    assert "content" not in Cifar10(Cifar10.Params(root=str(tmp_path))).identity()  # to be downloaded: named, not refused
     with pytest.raises(DatasetError, match="download: true"):
         SVHN(SVHN.Params(root=str(tmp_path))).load()
 

@@ -109,7 +109,16 @@ class Cifar10(DatasetSource):
 
     def content_id(self) -> str | None:
         found = self.find()
+        if found is None and not self.params.download:  # nowhere, and not to be fetched: say so at plan time (--dry-run)
+            raise self.not_found()
         return "sha256:" + file_sha256(found[1]) if found and found[0] == "npz" else None
+
+    def not_found(self) -> DatasetError:
+        where = ", ".join(repr(str(r)) for r in self.roots())
+        return DatasetError(
+            f"cifar10: not found in {where}. Set `download: true` in the dataset entry to fetch it, "
+            f"or point `root` (or ${DATA_ENV}) at a folder holding cifar-10-batches-py/ or {NPZ_NAMES[1]}."
+        )
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         import torchvision.datasets as tvd
@@ -119,11 +128,7 @@ class Cifar10(DatasetSource):
             return read_npz(found[1])
         if found is None:
             if not self.params.download:
-                where = ", ".join(repr(str(r)) for r in self.roots())
-                raise DatasetError(
-                    f"cifar10: not found in {where}. Set `download: true` in the dataset entry to fetch it, "
-                    f"or point `root` (or ${DATA_ENV}) at a folder holding cifar-10-batches-py/ or {NPZ_NAMES[1]}."
-                )
+                raise self.not_found()
             root = cache_root()
             root.mkdir(parents=True, exist_ok=True)
             try:
