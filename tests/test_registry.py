@@ -125,6 +125,22 @@ def make_dist(site, dist: str, version: str, module: str, source: str, ep_name: 
     (info / "top_level.txt").write_text(f"{module}\n")
 
 
+STAGED = """
+    from benchmark import Defense, hookimpl
+
+    class {cls}(Defense):
+        "Declares stage {stage!r}, implements a data transform. Test plugin."
+        name = "{name}"
+        stage = "{stage}"
+        def transform(self, train, ctx):
+            return train
+
+    @hookimpl
+    def register_defenses():
+        return [{cls}]
+"""
+
+
 BROKEN_DISTS = {
     # distribution: (module, source)
     "uebench-noimport": ("uebench_noimport", "import surely_not_installed_dependency\n"),
@@ -177,34 +193,9 @@ BROKEN_DISTS = {
     def register_defenses(extra):
         return []
 """),
-    "uebench-badstage": ("uebench_badstage", """
-        from benchmark import Defense, hookimpl
-
-        class Dated(Defense):
-            "A typo in its stage."
-            name = "dated"
-            stage = "date"
-            def transform(self, train, ctx):
-                return train
-
-        @hookimpl
-        def register_defenses():
-            return [Dated]
-        """),
-    "uebench-wrongmethod": ("uebench_wrongmethod", """
-        from benchmark import Defense, hookimpl
-
-        class TrainButTransforms(Defense):
-            "Says train stage, implements a data transform."
-            name = "train-transform"
-            stage = "train"
-            def transform(self, train, ctx):
-                return train
-
-        @hookimpl
-        def register_defenses():
-            return [TrainButTransforms]
-        """),
+    # a typo in its stage; a train-stage defense implementing a data transform
+    "uebench-badstage": ("uebench_badstage", STAGED.format(cls="Dated", name="dated", stage="date")),
+    "uebench-wrongmethod": ("uebench_wrongmethod", STAGED.format(cls="TrainButTransforms", name="train-transform", stage="train")),
     "uebench-shift": ("uebench_shift", THIRD_PARTY.format(name="shift")),
 }
 
