@@ -318,7 +318,7 @@ class PluginManager(pluggy.PluginManager):
         try:
             mod = importlib.import_module(name)
         except (Exception, SystemExit) as e:  # noqa: BLE001 - one broken module must not stop the others
-            self.broken.append(Entry("module", name, None, name, "uebench", "", f"cannot import {name} ({why}): {one_line(e)}"))
+            self.broken.append(Entry("module", name, None, name, *_distribution(name), f"cannot import {name} ({why}): {one_line(e)}"))
             return
         self.add_module(mod, name, *_distribution(name))
 

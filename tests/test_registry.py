@@ -81,6 +81,7 @@ def test_env_var_bad_module_is_listed_not_raised(monkeypatch):
     assert bad.error.startswith(
         "cannot import no_such_plugin_module (from UEBENCH_PLUGINS): ModuleNotFoundError: No module named 'no_such_plugin_module'")
     assert "accuracy" in r.names("metric")
+    assert bad.package == "?"  # not an installed distribution (and not uebench's)
 
 
 def test_entry_point_third_party_package(tmp_path, monkeypatch):

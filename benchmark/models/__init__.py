@@ -32,8 +32,7 @@ def timm_backbone(name: str, in_channels: int) -> nn.Module:
     """Any timm model, classifier removed (``num_classes=0``), as a backbone returning pooled features."""
     import timm
 
-    if not timm.is_model(name):
-        raise UnknownTimmModel(name, timm.list_models())
+    check_arch("timm/" + name)
     model = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_channels)
     model.feature_dim = model.num_features
     return model
@@ -43,8 +42,8 @@ class UnknownTimmModel(UserError):
     """``timm/<name>`` names no model timm has: the closest names, not timm's whole list."""
 
     def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(f"unknown timm model {shorten(name)}{did_you_mean(name, known)} ({len(known)} timm models: "
-                         "python -c 'import timm; print(timm.list_models())')")
+        super().__init__(f"unknown timm model {shorten(name)}{did_you_mean(name, known)} (timm has {len(known)}: "
+                         "`python -c 'import timm; print(timm.list_models())'` lists them)")
 
 
 def check_arch(arch: str, registry: Any = None) -> None:
