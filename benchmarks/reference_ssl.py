@@ -39,7 +39,6 @@ if str(REPO) not in sys.path:
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import RunContext
 from benchmark.models import build_classifier
-from benchmark.models.classifier import Classifier
 from benchmark.params import resolve_params
 from benchmark.registry import get_registry
 from benchmark.ssl.method import SSLMethod
@@ -155,13 +154,3 @@ def ssl_reference(name: str, data: ImageDataset, device: torch.device, workers: 
     n = (len(data) // min(p.batch_size, len(data))) * min(p.batch_size, len(data))
     return Result(f"ssl-{name}", device.type, "reference", n, dt, peak, unit="img/s (pretraining epoch)",
                   note=f"{profile} profile ({p.arch}, batch {p.batch_size}); CP's two-crop PIL pipeline, DataLoader num_workers={workers}")
-
-
-def knn_or_linear_probe(victim: SSLVictim, encoder: Classifier, data: ImageDataset, ctx: RunContext) -> Classifier:
-    """The victim's own probe over a pretrained ``encoder`` (both pipelines are probed alike)."""
-    from benchmark.ssl.probe import knn_probe, linear_probe
-
-    p = victim.params
-    if p.probe == "knn":
-        return knn_probe(encoder, data, ctx, p.probe_k, p.probe_temperature, p.probe_center)
-    return linear_probe(encoder, data, ctx, victim.probe_recipe())

@@ -39,7 +39,7 @@ PIPELINES = ("uebench", "reference")
 def run_task(victim: str, seed: int, pipeline: str, epochs: int | None) -> dict[str, Any]:
     """One pretraining + probe in this process; returns the per-epoch mean losses and the accuracy."""
     import torch
-    from reference_ssl import knn_or_linear_probe, reference_pretrain, ssl_method, ssl_victim
+    from reference_ssl import reference_pretrain, ssl_method, ssl_victim
 
     from benchmark.interfaces import RunContext
     from benchmark.runtime import tune_cpu_allocator
@@ -68,7 +68,7 @@ def run_task(victim: str, seed: int, pipeline: str, epochs: int | None) -> dict[
     else:
         reference_pretrain(v, method, train, torch.device("cpu"), 0, on_epoch=lambda _, loss: losses.append(loss))
     pretrain_s = time.perf_counter() - t0
-    model = knn_or_linear_probe(v, method.encoder, train, ctx)
+    model = v.probe(method.encoder, train, ctx)
     acc = 100 * accuracy(model, test, ctx)
     return {"victim": victim, "seed": seed, "pipeline": pipeline, "epochs": v.params.epochs, "losses": losses,
             "accuracy": acc, "pretrain_s": round(pretrain_s, 1), "probe": v.params.probe}

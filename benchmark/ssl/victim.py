@@ -130,6 +130,11 @@ class SSLVictim(Victim):
         if p.epochs > 0:
             method = self.build_method(encoder, ctx).to(ctx.device)
             pretrain(method, train, self.pretrain_recipe(), ctx, desc=f"{self.name}/{p.arch}")
+        return self.probe(encoder, train, ctx)
+
+    def probe(self, encoder: Classifier, train: ImageDataset, ctx: RunContext) -> Classifier:
+        """The victim's probe (``probe: knn`` or ``linear``) over the pretrained ``encoder``."""
+        p = self.params
         if p.probe == "knn":
             return knn_probe(encoder, train, ctx, p.probe_k, p.probe_temperature, p.probe_center)
         return linear_probe(encoder, train, ctx, self.probe_recipe())
