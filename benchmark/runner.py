@@ -27,8 +27,8 @@ from benchmark.data.split import SplitError, make_splits
 from benchmark.errors import ConfigError, DatasetError, UserError
 from benchmark.fitting import defense_context
 from benchmark.interfaces import CellArtifacts, Poison, RunContext
-from benchmark.models import classifier_from_state, classifier_spec
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
+from benchmark.poison_artifact import poison_digest, poison_to_tensors, tensors_to_poison
 from benchmark.provenance import numerics, provenance
 from benchmark.runtime import tune_cpu_allocator
 from benchmark.store import SCHEMA_VERSION, ArtifactCache, ResultStore, spec_key
@@ -77,44 +77,6 @@ def data_checksum(*parts: ImageDataset) -> str:
         h.update(ds.x.contiguous().numpy().tobytes())
         h.update(ds.y.contiguous().numpy().tobytes())
     return h.hexdigest()
-
-
-#: prefix of the surrogate's state-dict entries in a poison artifact
-SURROGATE = "surrogate."
-
-
-def poison_to_tensors(p: Poison) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """A poison as artifact tensors and meta: ``x``, ``delta``, and the attack's surrogate (a
-    classifier from :func:`~benchmark.models.build_classifier`) as ``surrogate.*`` state-dict
-    entries with its architecture in ``meta["surrogate"]``."""
-    tensors = {"x": p.x}
-    if p.delta is not None:
-        tensors["delta"] = p.delta.float()
-    meta = {"kind": p.kind, **p.meta}
-    if p.surrogate is not None:
-        meta["surrogate"] = classifier_spec(p.surrogate)
-        tensors.update({SURROGATE + k: v.detach().cpu() for k, v in p.surrogate.state_dict().items()})
-    return tensors, meta
-
-
-def poison_digest(x: torch.Tensor) -> str:
-    """SHA-256 of the poisoned images' bytes (shape and dtype included): two generations of one
-    poison spec are the same poison exactly when their digests are equal."""
-    x = x.detach().cpu().contiguous()
-    h = hashlib.sha256(f"{tuple(x.shape)}|{x.dtype}|".encode())
-    h.update(x.numpy().tobytes())
-    return h.hexdigest()
-
-
-def tensors_to_poison(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Poison:
-    meta = dict(meta)
-    kind = meta.pop("kind", "samplewise")
-    spec = meta.pop("surrogate", None)
-    surrogate = None
-    if spec is not None:
-        state = {k[len(SURROGATE) :]: v for k, v in tensors.items() if k.startswith(SURROGATE)}
-        surrogate = classifier_from_state(spec, state)
-    return Poison(x=tensors["x"], delta=tensors.get("delta"), kind=kind, meta=meta, surrogate=surrogate)
 
 
 class Runner:

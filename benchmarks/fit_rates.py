@@ -36,10 +36,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmark.audit import _poison_cost, data_dirs, rebuild_matrix
+from benchmark.audit import _poison_cost
 from benchmark.config import parse_matrix, resolve
 from benchmark.cost import CostModel, Sizes, Work, dataset_sizes
 from benchmark.errors import UserError
+from benchmark.rebuild import data_dirs, rebuild_matrix
 from benchmark.records import load_records
 from benchmark.registry import get_registry
 

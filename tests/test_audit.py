@@ -8,10 +8,11 @@ import subprocess
 
 import pytest
 
-from benchmark.audit import Candidate, Comparison, candidates, choose, commit_seed, rebuild, rebuild_matrix, tolerance
+from benchmark.audit import Candidate, Comparison, candidates, choose, commit_seed, tolerance
 from benchmark.config import parse_matrix, resolve
 from benchmark.errors import UserError
 from benchmark.interfaces import Metric
+from benchmark.rebuild import rebuild, rebuild_matrix
 from benchmark.registry import get_registry
 from benchmark.runner import Runner
 from plugins.metrics.accuracy import Accuracy

@@ -264,7 +264,7 @@ def test_the_cpu_rates_are_what_the_evidence_records_measured():
     little; a recalibration is due when they do not)."""
     from pathlib import Path
 
-    from benchmark.audit import data_dirs
+    from benchmark.rebuild import data_dirs
     from benchmark.records import load_records
     from benchmarks.fit_rates import fit, observations
 

@@ -112,7 +112,7 @@ def test_poison_digest_hashes_the_images_with_their_shape():
 
     import torch
 
-    from benchmark.runner import poison_digest
+    from benchmark.poison_artifact import poison_digest
 
     x = torch.arange(24, dtype=torch.uint8).reshape(2, 3, 2, 2)
     assert poison_digest(x) == hashlib.sha256(b"(2, 3, 2, 2)|torch.uint8|" + bytes(range(24))).hexdigest()

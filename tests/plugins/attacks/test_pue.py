@@ -11,8 +11,9 @@ from benchmark.config import parse_matrix, resolve
 from benchmark.interfaces import Poison, RunContext, release
 from benchmark.models import build_classifier
 from benchmark.params import resolve_params
+from benchmark.poison_artifact import poison_to_tensors, tensors_to_poison
 from benchmark.registry import get_registry
-from benchmark.runner import Runner, poison_to_tensors, tensors_to_poison
+from benchmark.runner import Runner
 from benchmark.testing import check_plugin, synthetic_dataset
 from benchmark.weight_noise import noise_levels
 from plugins.attacks.pue import PUE
