@@ -97,7 +97,10 @@ def random_resized_crop(
     """Per-sample random resized crop back to ``H x W`` (bilinear, ``affine_grid``/``grid_sample``).
 
     Area fraction ~ U(scale), log aspect ratio ~ U(log ratio); a crop that would not fit is
-    shrunk to fit (torchvision retries up to 10 times, then falls back to a centre crop).
+    shrunk to fit (torchvision retries up to 10 times, then falls back to a centre crop), so the
+    crops are larger on average than torchvision's and the views easier (benchmarks/ssl_views.py).
+    :func:`torchvision_resized_crop` samples as torchvision does; the plugins keep this one until the
+    contrastive evidence is recomputed with that one (docs/victims.md, "Pretraining").
     """
     b = x.shape[0]
     dev = x.device
@@ -112,6 +115,107 @@ def random_resized_crop(
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w, cx, h, cy
     grid = F.affine_grid(to_device(theta, dev).to(x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def resized_crop_boxes(
+    n: int,
+    height: int,
+    width: int,
+    generator: torch.Generator,
+    scale: tuple[float, float] = (0.2, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    tries: int = 10,
+) -> torch.Tensor:
+    """``n`` crop boxes ``[n, 4]`` (top, left, h, w; int64, CPU) drawn as torchvision's
+    ``RandomResizedCrop.get_params`` draws one: up to ``tries`` candidates of area ~ U(scale) x H W
+    and log aspect ratio ~ U(log ratio), sides rounded to whole pixels; the first that fits the
+    image is kept, at a uniform integer offset; when none fits, the centre crop of the largest
+    box within ``ratio``. All candidates are drawn at once (no per-sample Python); the random
+    stream differs from torchvision's, the distribution does not."""
+    area = height * width
+    target = (torch.rand(n, tries, generator=generator) * (scale[1] - scale[0]) + scale[0]) * area
+    lo, hi = math.log(ratio[0]), math.log(ratio[1])
+    aspect = torch.exp(torch.rand(n, tries, generator=generator) * (hi - lo) + lo)
+    w = torch.round(torch.sqrt(target * aspect)).long()
+    h = torch.round(torch.sqrt(target / aspect)).long()
+    fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    first = fits.int().argmax(dim=1, keepdim=True)  # index of the first fitting candidate (0 if none)
+    w, h, found = w.gather(1, first)[:, 0], h.gather(1, first)[:, 0], fits.any(dim=1)
+    u = torch.rand(n, 2, generator=generator)
+    top = (u[:, 0] * (height - h + 1)).long().clamp(max=height - h)
+    left = (u[:, 1] * (width - w + 1)).long().clamp(max=width - w)
+    in_ratio = width / height  # the fallback, as torchvision: the whole image, cut to the ratio range
+    if in_ratio < min(ratio):
+        cw, ch = width, round(width / min(ratio))
+    elif in_ratio > max(ratio):
+        cw, ch = round(height * max(ratio)), height
+    else:
+        cw, ch = width, height
+    fb = torch.tensor([(height - ch) // 2, (width - cw) // 2, ch, cw])
+    boxes = torch.stack([top, left, h, w], dim=1)
+    return torch.where(found[:, None], boxes, fb)
+
+
+def resized_crop(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Crop each sample of ``x`` ``[B, C, H, W]`` to its box (``[B, 4]`` top, left, h, w, in
+    pixels) and resize it back to ``H x W`` bilinearly: torchvision's ``resized_crop`` on a tensor
+    (``interpolate``'s half-pixel convention, edge pixels repeated, no pixel outside the box read),
+    batched through one ``grid_sample``. Crops are never larger than the image, so antialiasing
+    (which only acts when shrinking) does not apply. Differentiable in ``x``."""
+    b, _, height, width = x.shape
+    bx = to_device(boxes.to(torch.float64), x.device)
+    top, left, bh, bw = bx.unbind(1)
+
+    def axis(start: torch.Tensor, size: torch.Tensor, n: int) -> torch.Tensor:
+        # output pixel centre -> source coordinate inside the box, clamped to its outer pixel centres
+        pos = start[:, None] + (torch.arange(n, device=x.device, dtype=torch.float64) + 0.5) * (size / n)[:, None]
+        pos = torch.maximum(torch.minimum(pos, (start + size - 0.5)[:, None]), (start + 0.5)[:, None])
+        return pos * (2.0 / n) - 1.0  # align_corners=False normalisation
+
+    gy, gx = axis(top, bh, height), axis(left, bw, width)
+    grid = torch.stack([gx[:, None, :].expand(b, height, width), gy[:, :, None].expand(b, height, width)], dim=-1)
+    return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def torchvision_resized_crop(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    scale: tuple[float, float] = (0.2, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> torch.Tensor:
+    """torchvision's ``RandomResizedCrop(H)`` per sample, batched: :func:`resized_crop_boxes` then
+    :func:`resized_crop`. What :func:`random_resized_crop` becomes once the contrastive evidence is
+    recomputed with it (benchmarks/ssl_views.py measured the difference; docs/victims.md)."""
+    return resized_crop(x, resized_crop_boxes(x.shape[0], x.shape[2], x.shape[3], generator, scale, ratio))
+
+
+def hsv_hue_shift(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """torchvision's ``adjust_hue`` with a factor per sample: RGB ``[B, 3, H, W]`` to HSV, the hue
+    moved by ``turns`` ``[B]`` (fraction of a turn, modulo 1), back to RGB. Grey pixels (no chroma)
+    are unchanged. Differentiable in ``x`` almost everywhere."""
+    r, g, b = x.unbind(1)
+    maxc, minc = x.amax(dim=1), x.amin(dim=1)
+    chroma = maxc - minc
+    grey = chroma == 0
+    safe = torch.where(grey, torch.ones_like(chroma), chroma)
+    sat = chroma / torch.where(grey, torch.ones_like(maxc), maxc)
+    rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
+    is_r = maxc == r
+    is_g = (maxc == g) & ~is_r
+    sector = torch.where(is_r, bc - gc, torch.where(is_g, 2.0 + rc - bc, 4.0 + gc - rc))
+    hue = torch.where(grey, torch.zeros_like(sector), sector) / 6.0
+    hue = torch.remainder(hue + turns.to(x.dtype).view(-1, 1, 1), 1.0)
+    h6 = hue * 6.0
+    i = torch.floor(h6)
+    f = h6 - i
+    i = i.long() % 6
+    p = (maxc * (1 - sat)).clamp(0, 1)
+    q = (maxc * (1 - sat * f)).clamp(0, 1)
+    t = (maxc * (1 - sat * (1 - f))).clamp(0, 1)
+    v = maxc
+    # RGB of each of the six hue sectors, picked per pixel
+    table = torch.stack([torch.stack(c, dim=0) for c in ((v, q, p, p, t, v), (t, v, v, q, p, p), (p, p, t, v, v, q))], dim=1)
+    return table.gather(0, i[None, None].expand(1, 3, *i.shape))[0].permute(1, 0, 2, 3)
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
@@ -153,8 +257,9 @@ def color_jitter(
     """torchvision-style ``ColorJitter`` applied to each sample with probability ``p``.
 
     Factors per sample: brightness, contrast, saturation ~ U(1 - v, 1 + v); hue ~ U(-hue, hue)
-    turns (a YIQ rotation, close to torchvision's HSV shift). Applied in that fixed order
-    (torchvision draws a random order per image).
+    turns (a YIQ rotation where torchvision shifts the HSV hue: :func:`hsv_hue_shift` is
+    torchvision's, which the plugins take up with :func:`torchvision_resized_crop`). Applied in that
+    fixed order (torchvision draws a random order per image).
     """
     b, dev = x.shape[0], x.device
     apply = to_device(torch.rand(b, generator=generator) < p, dev)

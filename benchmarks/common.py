@@ -142,3 +142,18 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
         "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "python": platform.python_version(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": vars(args),
     }
+
+
+def use_torchvision_views() -> None:
+    """Make uebench's contrastive views torchvision's for this process (an experiment, not a
+    setting): the crop sampling that draws again (``augment.torchvision_resized_crop``) and the HSV
+    hue (``augment.hsv_hue_shift``). ``contrastive_view``, the AUE/AAP strength views and the
+    probe's augmented views look these names up at call time, so every user takes them. Records
+    made under it carry the plugins' current versions although the views differ: keep them out of
+    ``results/`` (``ssl_views_effect.py``)."""
+    import benchmark.augment as aug
+    from benchmark.ssl import probe
+
+    aug.random_resized_crop = aug.torchvision_resized_crop  # type: ignore[assignment]
+    probe.random_resized_crop = aug.torchvision_resized_crop  # type: ignore[assignment]
+    aug._hue_shift = aug.hsv_hue_shift

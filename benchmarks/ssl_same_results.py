@@ -9,6 +9,8 @@ method module, optimizer and schedule), then probes both encoders with the victi
 scores them on the full 10k test set. Each run is a fresh process at one torch thread, float32.
 The two pipelines draw different random views, so even with the same seed the runs differ as two
 seeds of one pipeline do: the comparison is between the pipelines' spreads, not run by run.
+``--pipelines uebench-tv`` adds uebench's loop with torchvision's views (``ssl_views.py`` found
+uebench's crop sampling and hue easier than torchvision's; ``common.use_torchvision_views``).
 
     PYTHONPATH=$PWD python benchmarks/ssl_same_results.py --victims simclr,byol --seeds 0,1 --jobs 2 \\
         --json benchmarks/results/ssl-same-results-COMMIT.json > benchmarks/results/ssl-same-results-COMMIT.md
@@ -33,7 +35,7 @@ for p in (REPO, REPO / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-PIPELINES = ("uebench", "reference")
+PIPELINES = ("uebench", "uebench-tv", "reference")
 
 
 def run_task(victim: str, seed: int, pipeline: str, epochs: int | None) -> dict[str, Any]:
@@ -47,8 +49,10 @@ def run_task(victim: str, seed: int, pipeline: str, epochs: int | None) -> dict[
     from benchmark.trace import EpochEvent
     from benchmark.training import accuracy
 
-    from common import load_cifar
+    from common import load_cifar, use_torchvision_views
 
+    if pipeline == "uebench-tv":
+        use_torchvision_views()
     torch.set_num_threads(1)
     tune_cpu_allocator()
     train, test = load_cifar(5_000)
@@ -58,7 +62,7 @@ def run_task(victim: str, seed: int, pipeline: str, epochs: int | None) -> dict[
     method = ssl_method(v, train, ctx)
     losses: list[float] = []
     t0 = time.perf_counter()
-    if pipeline == "uebench":
+    if pipeline != "reference":
         def keep(e: EpochEvent) -> None:
             if e.phase == "pretrain":
                 losses.append(e.loss)
@@ -120,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--victims", default="simclr,moco,byol,simsiam,supcl")
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--epochs", type=int, help="pretraining epochs (default: each victim's quick profile)")
+    ap.add_argument("--pipelines", default="uebench,reference",
+                    help="of uebench, uebench-tv (uebench's loop with torchvision's views: common.use_torchvision_views), reference")
     ap.add_argument("--jobs", type=int, default=2, help="runs at once (each one thread)")
     ap.add_argument("--json", type=Path, help="write every run (losses per epoch, accuracy) here")
     ap.add_argument("--task", nargs=3, metavar=("VICTIM", "SEED", "PIPELINE"), help=argparse.SUPPRESS)
@@ -128,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         victim, seed, pipeline = args.task
         print(json.dumps(run_task(victim, int(seed), pipeline, args.epochs)))
         return 0
-    tasks = [(v, int(s), p) for v in args.victims.split(",") for s in args.seeds.split(",") for p in PIPELINES]
+    unknown = set(args.pipelines.split(",")) - set(PIPELINES)
+    if unknown:
+        ap.error(f"--pipelines: unknown {', '.join(sorted(unknown))} (known: {', '.join(PIPELINES)})")
+    tasks = [(v, int(s), p) for v in args.victims.split(",") for s in args.seeds.split(",")
+             for p in args.pipelines.split(",")]
     # --json is rewritten after every run, and a rerun with the same --json skips the runs it holds
     done: list[dict[str, Any]] = json.loads(args.json.read_text())["runs"] if args.json and args.json.exists() else []
     have = {(r["victim"], r["seed"], r["pipeline"]) for r in done}

@@ -5,11 +5,15 @@ import torch
 from benchmark.augment import (
     color_jitter,
     contrastive_view,
+    hsv_hue_shift,
     random_crop,
     random_flip,
     random_grayscale,
     random_resized_crop,
     random_translate,
+    resized_crop,
+    resized_crop_boxes,
+    torchvision_resized_crop,
 )
 
 
@@ -104,3 +108,67 @@ def test_random_translate_fill_and_gradient():
     assert float(zero.min()) < 0.01  # default: zero padding
     zero.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+# ------------------------------------------------- torchvision's crop sampling and HSV hue (#19)
+
+
+def test_resized_crop_equals_torchvision_resized_crop_per_box():
+    import torchvision.transforms.functional as TF
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(48, 3, 32, 32, generator=g)
+    boxes = resized_crop_boxes(48, 32, 32, g, scale=(0.08, 1.0))
+    boxes[0] = torch.tensor([0, 0, 32, 32])  # the whole image: the identity
+    boxes[1] = torch.tensor([31, 0, 1, 32])  # one row: repeated down the image
+    got = resized_crop(x, boxes)
+    ref = torch.stack([TF.resized_crop(x[i], *boxes[i].tolist(), [32, 32], antialias=True) for i in range(48)])
+    assert torch.allclose(got, ref, atol=1e-5)
+    assert torch.equal(got[0], x[0])
+    assert torch.allclose(got[1], x[1, :, 31:32, :].expand(3, 32, 32), atol=1e-6)
+
+
+def test_resized_crop_boxes_follow_torchvision_get_params():
+    from scipy import stats
+    from torchvision.transforms import RandomResizedCrop
+
+    torch.manual_seed(0)
+    n = 4000
+    ours = resized_crop_boxes(n, 32, 32, torch.Generator().manual_seed(1), scale=(0.2, 1.0)).numpy()
+    img = torch.zeros(3, 32, 32)
+    tv = torch.tensor([RandomResizedCrop.get_params(img, [0.2, 1.0], [3 / 4, 4 / 3]) for _ in range(n)]).numpy()
+    assert ((ours[:, 0] + ours[:, 2]) <= 32).all() and ((ours[:, 1] + ours[:, 3]) <= 32).all() and (ours >= 0).all()
+    for j in range(4):  # top, left, h, w: the same distributions (two-sample KS at 0.1%)
+        assert stats.ks_2samp(ours[:, j], tv[:, j]).pvalue > 1e-3, j
+    # the shrinking sampler (random_resized_crop) piles crops at the full width; redrawing does not
+    assert abs((ours[:, 3] == 32).mean() - (tv[:, 3] == 32).mean()) < 0.03
+
+
+def test_resized_crop_boxes_fall_back_to_the_centre_crop_when_nothing_fits():
+    boxes = resized_crop_boxes(5, 32, 32, torch.Generator().manual_seed(0), scale=(1.5, 2.0))
+    assert (boxes == torch.tensor([0, 0, 32, 32])).all()
+    wide = resized_crop_boxes(3, 10, 40, torch.Generator().manual_seed(0), scale=(5.0, 6.0))
+    assert (wide == torch.tensor([0, 13, 10, 13])).all()  # ratio capped at 4/3: round(10 * 4/3) = 13, centred
+
+
+def test_hsv_hue_shift_equals_torchvision_adjust_hue_per_sample():
+    import torchvision.transforms.functional as TF
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(16, 3, 8, 8, generator=g)
+    x[0] = 0.5  # grey: no hue to move
+    x[1, :, 0, 0] = torch.tensor([1.0, 1.0, 0.0])  # ties between the max channels
+    turns = torch.rand(16, generator=g) - 0.5
+    got = hsv_hue_shift(x, turns)
+    ref = torch.stack([TF.adjust_hue(x[i], float(turns[i])) for i in range(16)])
+    assert torch.allclose(got, ref, atol=1e-5)
+    assert torch.equal(got[0], x[0])
+    assert torch.allclose(hsv_hue_shift(x, torch.zeros(16)), x, atol=1e-6)
+
+
+def test_torchvision_views_are_differentiable():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(8, 3, 32, 32, generator=g).requires_grad_()
+    y = hsv_hue_shift(torchvision_resized_crop(x, g), torch.full((8,), 0.1))
+    y.square().sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -123,3 +124,72 @@ def test_what_benchmarks_readme_says_of_the_ssl_pipelines_holds_on_the_committed
     assert round(hue_tv, 2) == 0.04 and abs(hue_ue) < 0.005
     assert (f"uebench's views give {rows[(*crop, ue_)]:.3f} and torchvision's {rows[(*crop, tv)]:.3f} "
             f"({rows[(*crop, 'torchvision (tensor crop)')]:.3f} with torchvision's crop on tensors") in text
+
+
+def test_use_torchvision_views_reaches_every_view_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ssl_views_effect.py and ssl_same_results.py's uebench-tv rely on it: if a refactor bound the
+    crop or the hue by another name, they would measure uebench's own views under the other label."""
+    import benchmark.augment as aug
+    from benchmark.ssl import probe
+
+    from common import use_torchvision_views
+
+    for mod, name in ((aug, "random_resized_crop"), (probe, "random_resized_crop"), (aug, "_hue_shift")):
+        monkeypatch.setattr(mod, name, getattr(mod, name))  # restored after the test
+    x = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    use_torchvision_views()
+    kw = {"scale": (0.2, 1.0), "jitter": (0.0, 0.0, 0.0, 0.1), "p_jitter": 1.0, "p_gray": 0.0}
+    got = aug.contrastive_view(x, torch.Generator().manual_seed(1), **kw)  # type: ignore[arg-type]
+    g = torch.Generator().manual_seed(1)  # the same draws, in contrastive_view's order
+    want = aug.random_flip(aug.torchvision_resized_crop(x, g, (0.2, 1.0)), g)
+    apply = torch.rand(6, generator=g) < 1.0
+    want = torch.where(apply.view(-1, 1, 1, 1), aug.hsv_hue_shift(want, torch.rand(6, generator=g) * 0.2 - 0.1), want)
+    assert torch.allclose(got, want, atol=1e-6)
+    views = probe.probe_view(x, torch.Generator().manual_seed(2))
+    g = torch.Generator().manual_seed(2)
+    assert torch.allclose(views, aug.random_flip(aug.torchvision_resized_crop(x, g, (0.2, 1.0)), g), atol=1e-6)
+
+
+def test_what_benchmarks_readme_says_of_torchvisions_views_holds_on_the_committed_runs() -> None:
+    """benchmarks/README.md: the two bullets on torchvision's views (the loss curves match; the two
+    failing contrastive claims fail the same way), against the JSON files they were written from."""
+    import json
+    import statistics
+
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    text = _readme()
+    runs = json.loads((results / "ssl-same-results-tv-d83a50b.json").read_text())["runs"]
+
+    def side(v: str, p: str) -> list[dict[str, Any]]:
+        rs = [r for r in runs if r["victim"] == v and r["pipeline"] == p]
+        assert len(rs) == 2 and {r["epochs"] for r in rs} == {10}
+        return rs
+
+    for v, digits in (("simclr", 3), ("moco", 2)):
+        tv, ref, ue = side(v, "uebench-tv"), side(v, "reference"), side(v, "uebench")
+        for e in (0, 4, 9):  # first, middle, last epoch: within the larger seed spread (max - min)
+            a, b = [r["losses"][e] for r in tv], [r["losses"][e] for r in ref]
+            assert abs(statistics.fmean(a) - statistics.fmean(b)) <= max(max(a) - min(a), max(b) - min(b)), (v, e)
+        last = [r["losses"][-1] for r in tv]
+        assert f"{statistics.fmean(last):.{digits}f} ± {statistics.stdev(last):.{digits}f}" in text
+        acc_tv, acc_ref = (statistics.fmean(r["accuracy"] for r in rs) for rs in (tv, ref))
+        assert f"{acc_tv:.2f} vs {acc_ref:.2f}" in text
+        gap = statistics.fmean(r["losses"][-1] for r in ref) - statistics.fmean(r["losses"][-1] for r in ue)
+        assert f"{gap:.2f}" in "0.10 and 0.25"
+
+    rows = {(r["victim"], r["attack"]): r for r in json.loads((results / "ssl-views-effect-d83a50b.json").read_text())["rows"]}
+
+    def acc(v: str, a: str, views: str) -> float:
+        return statistics.fmean(c["accuracy"] for c in rows[(v, a)][views])
+
+    for v, a, name in (("simclr", "cp", "CP"), ("moco", "tue", "TUE")):
+        floor, clean, hit = (acc(*k, "torchvision_views") for k in (("random-init", "clean"), (v, "clean"), (v, a)))
+        bar = floor + 0.5 * (clean - floor)
+        assert hit > bar  # the claim still fails with torchvision's views
+        assert f"{name} {hit:.1f} against" in text and f"{bar:.1f}" in text
+        for att in ("clean", a):
+            before, after = acc(v, att, "uebench_views"), acc(v, att, "torchvision_views")
+            assert f"{before:.1f} → {after:.1f}" in text
+            spread = max(max(c["accuracy"] for c in rows[(v, att)][s]) - min(c["accuracy"] for c in rows[(v, att)][s])
+                         for s in ("uebench_views", "torchvision_views"))
+            assert abs(after - before) <= spread  # "within seed noise": no more than the larger seed spread
