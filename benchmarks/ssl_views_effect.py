@@ -97,12 +97,15 @@ def summary(results: Path, out: Path) -> int:
         vals = [c[key] for c in r[side] if c[key] is not None]
         return _ms(sorted(set(vals)) if key == "poison_noise_loss" else vals, digits)  # one poison serves both seeds
 
-    cpus = sorted({str(c["cpu"]) for r in rows for side in ("uebench_views", "torchvision_views") for c in r[side]})
+    def cpus(side: str) -> str:
+        return ", ".join(sorted({str(c["cpu"]) for r in rows for c in r[side]})) or "none"
+
     lines = [("Cells of the two contrastive claims that fail at quick scale, CIFAR-10 (JPEG-75 copy), 5k training "
               "subset, full 10k test set, quick profile, mean ± std over seeds 0 and 1: the committed evidence "
               "(uebench's views) against the same cells recomputed with torchvision's views (`ssl_views_effect.py`; "
               "the poisons regenerated with them too). Probe accuracy in %; the pretraining loss of the last epoch "
-              "(harder views, higher loss); the poison generator's last noise loss. Computed on: " + ", ".join(cpus) + "."),
+              "(harder views, higher loss); the poison generator's last noise loss. Cells computed on: uebench views "
+              f"{cpus('uebench_views')}; torchvision views {cpus('torchvision_views')}."),
              "", ("| claim | victim | attack | accuracy, uebench views | accuracy, torchvision views | "
                  "pretraining loss, uebench | pretraining loss, torchvision | poison noise loss, uebench | poison noise loss, torchvision |"),
              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
