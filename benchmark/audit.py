@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from benchmark.interfaces import Metric
     from benchmark.runner import Runner
 
+
 @dataclass
 class Candidate:
     record: dict[str, Any]

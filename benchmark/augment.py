@@ -163,18 +163,20 @@ def resized_crop(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     batched through one ``grid_sample``. Crops are never larger than the image, so antialiasing
     (which only acts when shrinking) does not apply. Differentiable in ``x``."""
     b, _, height, width = x.shape
-    bx = to_device(boxes.to(torch.float64), x.device)
+    bx = to_device(boxes.to(torch.float32), x.device)  # the sample positions in float32 whatever x's dtype
     top, left, bh, bw = bx.unbind(1)
 
     def axis(start: torch.Tensor, size: torch.Tensor, n: int) -> torch.Tensor:
         # output pixel centre -> source coordinate inside the box, clamped to its outer pixel centres
-        pos = start[:, None] + (torch.arange(n, device=x.device, dtype=torch.float64) + 0.5) * (size / n)[:, None]
+        pos = start[:, None] + (torch.arange(n, device=x.device, dtype=torch.float32) + 0.5) * (size / n)[:, None]
         pos = torch.maximum(torch.minimum(pos, (start + size - 0.5)[:, None]), (start + 0.5)[:, None])
         return pos * (2.0 / n) - 1.0  # align_corners=False normalisation
 
     gy, gx = axis(top, bh, height), axis(left, bw, width)
     grid = torch.stack([gx[:, None, :].expand(b, height, width), gy[:, :, None].expand(b, height, width)], dim=-1)
-    return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+    work = x if x.dtype in (torch.float32, torch.float64) else x.float()  # bf16/fp16: interpolate in float32
+    out = F.grid_sample(work, grid.to(work.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+    return out.to(x.dtype)
 
 
 def torchvision_resized_crop(
@@ -183,7 +185,7 @@ def torchvision_resized_crop(
     scale: tuple[float, float] = (0.2, 1.0),
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
 ) -> torch.Tensor:
-    """torchvision's ``RandomResizedCrop(H)`` per sample, batched: :func:`resized_crop_boxes` then
+    """torchvision's ``RandomResizedCrop((H, W))`` per sample, batched: :func:`resized_crop_boxes` then
     :func:`resized_crop`. What :func:`random_resized_crop` becomes once the contrastive evidence is
     recomputed with it (benchmarks/ssl_views.py measured the difference; docs/victims.md)."""
     return resized_crop(x, resized_crop_boxes(x.shape[0], x.shape[2], x.shape[3], generator, scale, ratio))
@@ -192,7 +194,15 @@ def torchvision_resized_crop(
 def hsv_hue_shift(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     """torchvision's ``adjust_hue`` with a factor per sample: RGB ``[B, 3, H, W]`` to HSV, the hue
     moved by ``turns`` ``[B]`` (fraction of a turn, modulo 1), back to RGB. Grey pixels (no chroma)
-    are unchanged. Differentiable in ``x`` almost everywhere."""
+    are unchanged; one channel is returned as it is (torchvision's rule). Computed in float32 at
+    least (bf16/fp16 inputs are cast back). Differentiable in ``x``: at a grey pixel the hue is
+    undefined and the gradient is spread evenly over the three channels. ``turns`` may live on the
+    CPU (moved here)."""
+    if x.shape[1] == 1:
+        return x
+    dtype = x.dtype
+    x = x if dtype in (torch.float32, torch.float64) else x.float()
+    turns = to_device(turns, x.device) if turns.device != x.device else turns
     r, g, b = x.unbind(1)
     maxc, minc = x.amax(dim=1), x.amin(dim=1)
     chroma = maxc - minc
@@ -215,7 +225,7 @@ def hsv_hue_shift(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     v = maxc
     # RGB of each of the six hue sectors, picked per pixel
     table = torch.stack([torch.stack(c, dim=0) for c in ((v, q, p, p, t, v), (t, v, v, q, p, p), (p, p, t, v, v, q))], dim=1)
-    return table.gather(0, i[None, None].expand(1, 3, *i.shape))[0].permute(1, 0, 2, 3)
+    return table.gather(0, i[None, None].expand(1, 3, *i.shape))[0].permute(1, 0, 2, 3).to(dtype)
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
@@ -257,9 +267,9 @@ def color_jitter(
     """torchvision-style ``ColorJitter`` applied to each sample with probability ``p``.
 
     Factors per sample: brightness, contrast, saturation ~ U(1 - v, 1 + v); hue ~ U(-hue, hue)
-    turns (a YIQ rotation where torchvision shifts the HSV hue: :func:`hsv_hue_shift` is
-    torchvision's, which the plugins take up with :func:`torchvision_resized_crop`). Applied in that
-    fixed order (torchvision draws a random order per image).
+    turns, a YIQ rotation where torchvision shifts the HSV hue. :func:`hsv_hue_shift` is
+    torchvision's; the plugins take it up together with :func:`torchvision_resized_crop`. Applied
+    in that fixed order (torchvision draws a random order per image).
     """
     b, dev = x.shape[0], x.device
     apply = to_device(torch.rand(b, generator=generator) < p, dev)

@@ -127,4 +127,6 @@ def rss_table(rows: list[dict[str, Any]]) -> str:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in ("sl", "em") or not sys.argv[2].isdigit():
+        raise SystemExit("usage: bench_rss.py {sl,em} N")
     print(json.dumps(rss_child(sys.argv[1], int(sys.argv[2]))))

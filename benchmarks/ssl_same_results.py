@@ -3,7 +3,7 @@
 Issue 19 asks the fast path for the same results as the unoptimised one: "a short run's loss curve
 and probe accuracy match the unoptimised path within seed noise". For each victim and seed this
 pretrains the victim at its quick profile (small CNN, 5k CIFAR-10 images: ``common.load_cifar``)
-twice, through uebench's ``pretrain`` (batched tensor views) and through
+once per pipeline (``--pipelines``, default uebench and reference), through uebench's ``pretrain`` (batched tensor views) and through
 ``reference_ssl.reference_pretrain`` (CP's per-sample PIL two-crop views and DataLoader; the same
 method module, optimizer and schedule), then probes both encoders with the victim's own probe and
 scores them on the full 10k test set. Each run is a fresh process at one torch thread, float32.
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     unknown = set(args.pipelines.split(",")) - set(PIPELINES)
     if unknown:
-        ap.error(f"--pipelines: unknown {', '.join(sorted(unknown))} (known: {', '.join(PIPELINES)})")
+        ap.error(f"--pipelines: unknown {', '.join(repr(u) for u in sorted(unknown))} (known: {', '.join(PIPELINES)})")
     tasks = [(v, int(s), p) for v in args.victims.split(",") for s in args.seeds.split(",")
              for p in args.pipelines.split(",")]
     # --json is rewritten after every run, and a rerun with the same --json skips the runs it holds

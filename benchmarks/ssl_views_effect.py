@@ -8,7 +8,8 @@ torchvision pixel for pixel), but switching the plugins to them changes every co
 and attack's numbers (a recomputation of the contrastive evidence: many CPU hours). This script
 measures first whether the switch matters for the claims that fail at quick scale: it runs the
 cells of ``cp-hurts-simclr`` and ``tue-hurts-moco`` (clean, CP-S and TUE poisons made with the
-views, the simclr, moco and random-init probes trained with them; quick profile, seeds 0 and 1)
+views, the simclr and moco encoders pretrained with them; quick profile, seeds 0 and 1: its kNN
+probe reads un-augmented images, so the random-init floor cannot change)
 with the views patched in, and sets them beside the committed records of the same cells.
 
     PYTHONPATH=$PWD python benchmarks/ssl_views_effect.py run cp --results /tmp/views-effect &
@@ -46,7 +47,7 @@ PARTS: dict[str, dict[str, Any]] = {
 }
 EVIDENCE = REPO / "results" / "cifar10-quick" / "cells"
 #: (claim, victim, attack): the cells the summary sets side by side
-ROWS = (("cp-hurts-simclr", "simclr", "clean"), ("cp-hurts-simclr", "simclr", "cp"), ("both", "random-init", "clean"),
+ROWS = (("cp-hurts-simclr", "simclr", "clean"), ("cp-hurts-simclr", "simclr", "cp"), ("both (no views: unchanged by construction)", "random-init", "clean"),
         ("tue-hurts-moco", "moco", "clean"), ("tue-hurts-moco", "moco", "tue"))
 
 
@@ -72,8 +73,9 @@ def _cells(root: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for f in sorted(root.glob("*.json")):
         rec = json.loads(f.read_text())
-        if rec.get("status") != "ok" or rec.get("defense") != "none" or "accuracy" not in (rec.get("metrics") or {}):
-            continue
+        if (rec.get("status") != "ok" or rec.get("defense") != "none" or "accuracy" not in (rec.get("metrics") or {})
+                or rec.get("profile") != "quick" or rec.get("dataset") != DATASET["label"] or rec.get("seed") not in (0, 1)):
+            continue  # only the cells this script recomputes: the evidence directory may hold others later
         pre = [c["loss"] for c in rec.get("curves") or [] if c.get("phase") == "pretrain" and c.get("loss") is not None]
         noise = (rec.get("poison_meta") or {}).get("noise_loss") or [None]
         out.setdefault((rec["victim"], rec["attack"]), []).append(

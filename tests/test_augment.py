@@ -126,6 +126,11 @@ def test_resized_crop_equals_torchvision_resized_crop_per_box():
     assert torch.allclose(got, ref, atol=1e-5)
     assert torch.equal(got[0], x[0])
     assert torch.allclose(got[1], x[1, :, 31:32, :].expand(3, 32, 32), atol=1e-6)
+    wide = torch.rand(8, 3, 24, 40, generator=g)  # not square: rows and columns scale apart
+    boxes = resized_crop_boxes(8, 24, 40, g, scale=(0.08, 1.0))
+    ref = torch.stack([TF.resized_crop(wide[i], *boxes[i].tolist(), [24, 40], antialias=True) for i in range(8)])
+    assert torch.allclose(resized_crop(wide, boxes), ref, atol=1e-5)
+    assert torch.allclose(resized_crop(wide.bfloat16(), boxes).float(), ref, atol=0.01)  # positions stay float32
 
 
 def test_resized_crop_boxes_follow_torchvision_get_params():
@@ -164,6 +169,8 @@ def test_hsv_hue_shift_equals_torchvision_adjust_hue_per_sample():
     assert torch.allclose(got, ref, atol=1e-5)
     assert torch.equal(got[0], x[0])
     assert torch.allclose(hsv_hue_shift(x, torch.zeros(16)), x, atol=1e-6)
+    assert torch.allclose(hsv_hue_shift(x.bfloat16(), turns).float(), ref, atol=0.02)  # computed in float32
+    assert torch.equal(hsv_hue_shift(x[:, :1], turns), x[:, :1])  # one channel: no hue (torchvision's rule)
 
 
 def test_torchvision_views_are_differentiable():

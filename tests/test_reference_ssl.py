@@ -134,6 +134,11 @@ def test_use_torchvision_views_reaches_every_view_user(monkeypatch: pytest.Monke
 
     from common import use_torchvision_views
 
+    root = Path(__file__).resolve().parents[1]
+    binders = sorted(str(f.relative_to(root)) for d in ("benchmark", "plugins") for f in (root / d).rglob("*.py")
+                     if "import" in (t := f.read_text()) and any(f"{n}" in line and "import" in line
+                                                                 for line in t.splitlines() for n in ("random_resized_crop", "_hue_shift")))
+    assert binders == ["benchmark/ssl/probe.py"]  # the only other module that binds one by name: patched below
     for mod, name in ((aug, "random_resized_crop"), (probe, "random_resized_crop"), (aug, "_hue_shift")):
         monkeypatch.setattr(mod, name, getattr(mod, name))  # restored after the test
     x = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -165,6 +170,7 @@ def test_what_benchmarks_readme_says_of_torchvisions_views_holds_on_the_committe
         assert len(rs) == 2 and {r["epochs"] for r in rs} == {10}
         return rs
 
+    gaps = []
     for v, digits in (("simclr", 3), ("moco", 2)):
         tv, ref, ue = side(v, "uebench-tv"), side(v, "reference"), side(v, "uebench")
         for e in (0, 4, 9):  # first, middle, last epoch: within the larger seed spread (max - min)
@@ -174,8 +180,8 @@ def test_what_benchmarks_readme_says_of_torchvisions_views_holds_on_the_committe
         assert f"{statistics.fmean(last):.{digits}f} ± {statistics.stdev(last):.{digits}f}" in text
         acc_tv, acc_ref = (statistics.fmean(r["accuracy"] for r in rs) for rs in (tv, ref))
         assert f"{acc_tv:.2f} vs {acc_ref:.2f}" in text
-        gap = statistics.fmean(r["losses"][-1] for r in ref) - statistics.fmean(r["losses"][-1] for r in ue)
-        assert f"{gap:.2f}" in "0.10 and 0.25"
+        gaps.append(statistics.fmean(r["losses"][-1] for r in ref) - statistics.fmean(r["losses"][-1] for r in ue))
+    assert f"views end {gaps[0]:.2f} and {gaps[1]:.2f} lower" in text
 
     rows = {(r["victim"], r["attack"]): r for r in json.loads((results / "ssl-views-effect-d83a50b.json").read_text())["rows"]}
 
@@ -186,7 +192,7 @@ def test_what_benchmarks_readme_says_of_torchvisions_views_holds_on_the_committe
         floor, clean, hit = (acc(*k, "torchvision_views") for k in (("random-init", "clean"), (v, "clean"), (v, a)))
         bar = floor + 0.5 * (clean - floor)
         assert hit > bar  # the claim still fails with torchvision's views
-        assert f"{name} {hit:.1f} against" in text and f"{bar:.1f}" in text
+        assert f"{name} {hit:.1f} against {'a bar of ' if name == 'CP' else ''}{bar:.1f}" in text
         for att in ("clean", a):
             before, after = acc(v, att, "uebench_views"), acc(v, att, "torchvision_views")
             assert f"{before:.1f} → {after:.1f}" in text
