@@ -37,9 +37,19 @@ for p in (REPO, REPO / "benchmarks"):
 
 from common import use_torchvision_views
 
-#: The evidence's dataset block (examples/cifar10-quick.yaml): the same keys as the committed cells.
-DATASET = {"name": "npz", "label": "cifar10-5k", "path": str(REPO.parent / "shared/data/cifar10-jpeg.npz"),
-           "subset": 5000, "holdout": "5%"}
+
+#: The evidence's dataset block, read from the evidence's own matrix (the same keys as its cells;
+#: its relative path made absolute, since the scratch matrix lies elsewhere).
+def _evidence_dataset() -> dict[str, Any]:
+    import yaml
+
+    doc = next(yaml.safe_load_all((REPO / "examples" / "cifar10-quick.yaml").read_text()))
+    ds = dict(doc["dataset"])
+    ds["path"] = str((REPO / ds["path"]).resolve())  # relative to the checkout, as `bench run` is run from it
+    return ds
+
+
+DATASET = _evidence_dataset()
 #: Each part: the attacks and victims of one claim (run as one process each: both fit two cores).
 PARTS: dict[str, dict[str, Any]] = {
     "cp": {"attacks": ["clean", "cp"], "victims": ["simclr", {"name": "simclr", "label": "random-init", "params": {"epochs": 0}}]},
