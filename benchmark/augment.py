@@ -307,7 +307,8 @@ def contrastive_view(
     p_gray: float = 0.2,
 ) -> torch.Tensor:
     """One SimCLR CIFAR view: random resized crop, flip, colour jitter (p 0.8), grayscale (p 0.2)
-    (Chen et al. 2020; specs/defenses-metrics-victims.md §3.2). Differentiable in ``x``."""
+    (Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual Representations", ICML;
+    the CIFAR views of kaiwenzha/contrastive-poisoning). Differentiable in ``x``."""
     x = random_resized_crop(x, generator, scale)
     x = random_flip(x, generator)
     x = color_jitter(x, generator, *jitter, p=p_jitter)

@@ -25,8 +25,8 @@ import torch
 import yaml
 
 from benchmark.calibration import Calibration, calibrate
-from benchmark.data.split import holdout_size
-from benchmark.errors import UserError
+from benchmark.data.split import SplitError, check_sizes, holdout_size
+from benchmark.errors import ConfigError, UserError
 from benchmark.interfaces import Metric, RunContext
 
 COSTS = Path(__file__).with_name("costs.yaml")
@@ -250,15 +250,19 @@ def dataset_sizes(resolved: Any, model: CostModel) -> Sizes:
     else:
         tr, te = resolved.dataset.load()
         train, test = len(tr), len(te)
+    try:  # what the run would refuse, the dry-run refuses (costs.yaml sizes need no loading)
+        check_sizes(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout)
+    except SplitError as e:
+        raise ConfigError(f"dataset {d.display!r}: {e}", file=resolved.file, path=f"dataset.{e.key}") from None
     # as benchmark.data.split.make_splits: a percentage is of the subset when there is one (the
     # hold-out is then drawn outside it), else of the training set, which it leaves
     if d.subset:
-        n = min(d.subset, train)
+        n = d.subset
         holdout = holdout_size(d.holdout, n)
     else:
         holdout = holdout_size(d.holdout, train)
         n = train - holdout
-    return Sizes(n=n, n_test=min(d.test_subset or test, test), n_holdout=holdout)
+    return Sizes(n=n, n_test=d.test_subset or test, n_holdout=holdout)
 
 
 def longest_poison_first(resolved: Any, jobs: list[Any]) -> list[int]:

@@ -121,7 +121,7 @@ def release(clean: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     ``clamp(x + delta, 0, 1)``, rounded to the nearest uint8. ``clean`` is uint8 ``[N,C,H,W]``.
 
     (EM's and PUE's official loaders clamp delta*255 to [0, 255] before adding, dropping the
-    negative half of the noise; TAP/TP round half-up; others floor. See specs/attacks.md §0.4.)
+    negative half of the noise; TAP/TP round half-up; others floor.)
     """
     out = torch.empty_like(clean)
     for s in range(0, len(clean), _CHUNK):

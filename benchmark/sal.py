@@ -1,8 +1,7 @@
 """Sharpness-Aware Learnability (SAL): how learnable each Conv and Linear layer of a model still is,
 and the Unlearnable Distance (UD) built from it. Ye, Su & Qian, "How Far Are We from True
 Unlearnability?" (arXiv 2509.08058); official code MLsecurityLab/HowFarAreFromTrueUnlearnability
-(``poison_train_sharp.py``: ``layer_sharpness``; ``analysis/get_ud.py``). Spec:
-specs/defenses-metrics-victims.md §2.2.
+(``poison_train_sharp.py``: ``layer_sharpness``; ``analysis/get_ud.py``).
 
 The measurement on one model (per-layer S⁺/S⁻ within a relative ℓ2 ball, SAL, the 2-means
 threshold, #LP, UD); the ``unlearnable-distance`` metric (``plugins/metrics``) runs it over a

@@ -173,6 +173,23 @@ def test_a_subset_larger_than_the_dataset_fails_once_before_any_work(tmp_path, c
     assert not list((tmp_path / "res" / "artifacts").iterdir()) and not list((tmp_path / "res" / "cells").iterdir())
 
 
+@pytest.mark.parametrize(
+    "dataset, expected",
+    [  # cifar10's sizes come from costs.yaml: the dry-run refuses without loading (no data here)
+        ("{name: cifar10, subset: 60000}", "dataset.subset: dataset 'cifar10': asked for 60000 samples but the split has only 50000"),
+        ("{name: cifar10, test_subset: 20000}", "dataset.test_subset: dataset 'cifar10': asked for 20000 samples but the split has only 10000"),
+        ("{name: cifar10, subset: 45000, holdout: 6000}",
+         "dataset.holdout: dataset 'cifar10': a hold-out of 6000 does not fit in the 5000 training images outside the subset of 45000"),
+        ("{name: digits, subset: 5000}", "dataset.subset: dataset 'digits': asked for 5000 samples but the split has only"),
+    ],
+)
+def test_a_dry_run_refuses_the_splits_the_run_would_refuse(tmp_path, capsys, monkeypatch, dataset, expected):
+    monkeypatch.setenv("UEBENCH_DATA", str(tmp_path / "no-data"))
+    m = write(tmp_path, GOOD.replace("{name: digits, subset: 100}", dataset))
+    code, err = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "res"), "--dry-run")
+    one_error_line(code, err, expected)
+
+
 def test_a_dataset_plugin_that_crashes_fails_once_with_its_reason(tmp_path, capsys, monkeypatch):
     (tmp_path / "crashing_data.py").write_text(
         "from benchmark import DatasetSource, hookimpl\n"

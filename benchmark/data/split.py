@@ -55,6 +55,24 @@ def holdout_size(holdout: int | str, n_train: int) -> int:
     return int(holdout)
 
 
+def check_sizes(n_train: int, n_test: int, *, subset: int | None = None, test_subset: int | None = None,
+                holdout: int | str = 0) -> None:
+    """The count checks of :func:`make_splits` on sizes alone (a dry-run that does not load the
+    data): raises :class:`SplitError` where ``make_splits`` would. Class balance is not checked."""
+    if subset is not None and subset > n_train:
+        raise SplitError("subset", f"asked for {subset} samples but the split has only {n_train}")
+    if test_subset is not None and test_subset > n_test:
+        raise SplitError("test_subset", f"asked for {test_subset} samples but the split has only {n_test}")
+    n = subset if subset is not None else n_train
+    n_hold = holdout_size(holdout, n)
+    if holdout and not n_hold:
+        raise SplitError("holdout", f"a hold-out of {holdout} of the {n} training images is 0 images")
+    if subset is not None and n_hold > n_train - subset:
+        raise SplitError("holdout", f"a hold-out of {n_hold} does not fit in the {n_train - subset} training images outside the subset of {subset}")
+    if subset is None and n_hold >= n_train:
+        raise SplitError("holdout", f"a hold-out of {n_hold} leaves nothing of the {n_train} training images")
+
+
 def make_splits(
     train: ImageDataset,
     test: ImageDataset,
@@ -73,6 +91,7 @@ def make_splits(
     without one it is carved out of the training set. The training set is then shuffled once with
     ``seed`` and its ``index`` re-based to 0..N-1, the order sample-wise perturbations are stored in.
     """
+    check_sizes(len(train), len(test), subset=subset, test_subset=test_subset, holdout=holdout)
     full = train
     if subset is not None:
         try:
@@ -87,25 +106,17 @@ def make_splits(
             raise SplitError("test_subset", str(e)) from None
     hold = None
     n_hold = holdout_size(holdout, len(train))
-    if holdout and not n_hold:
-        raise SplitError("holdout", f"a hold-out of {holdout} of the {len(train)} training images is 0 images")
     if n_hold:
         if subset is not None:
             rest = torch.ones(len(full), dtype=torch.bool)
             rest[chosen] = False
             outside = torch.nonzero(rest).flatten()
-            if n_hold > len(outside):
-                raise SplitError(
-                    "holdout", f"a hold-out of {n_hold} does not fit in the {len(outside)} training images outside the subset of {len(train)}"
-                )
             try:
                 h = outside[balanced_indices(full.y[outside], n_hold, seed + 1, full.num_classes)]
             except ValueError as e:
                 raise SplitError("holdout", f"a hold-out of {n_hold} outside the subset: {e}") from None
             hold = full.select(h)
         else:
-            if n_hold >= len(train):
-                raise SplitError("holdout", f"a hold-out of {n_hold} leaves nothing of the {len(train)} training images")
             try:
                 h = balanced_indices(train.y, n_hold, seed + 1, train.num_classes)
             except ValueError as e:

@@ -1,5 +1,6 @@
 """The base of the self-supervised victims: pretrain an encoder with an :class:`SSLMethod`, then
-linear-probe its frozen features on the same training set (specs/defenses-metrics-victims.md §3.2)."""
+linear-probe its frozen features on the same training set (the linear-evaluation
+protocol of the CP and TP papers' contrastive victims)."""
 
 from __future__ import annotations
 

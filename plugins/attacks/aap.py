@@ -21,7 +21,7 @@ class TAAP(Attack):
     Threat model: L-inf, ``eps`` = 8/255, sample-wise ``delta`` ``[N, C, H, W]`` indexed by
     dataset index.
 
-    Loop (specs/attacks.md §7): train a reference classifier on clean data with the strength-
+    Loop (EhanW/AUE-AAP ``aap.py``): train a reference classifier on clean data with the strength-
     ``ref_strength`` augmentation (RandomResizedCrop scale (1 - 0.9 s, 1), flip, colour jitter
     (0.4 s, ..., 0.1 s) with p 0.8 s, grayscale p 0.2 s; no crop+flip), SGD lr 0.5, wd 1e-4,
     10-epoch warm-up then cosine, 40 epochs, no input normalization; cached by its own settings,

@@ -24,7 +24,7 @@ class AUE(Attack):
     Threat model: L-inf, ``eps`` = 8/255, sample-wise ``delta`` ``[N, C, H, W]`` indexed by
     dataset index.
 
-    Loop (specs/attacks.md §6): from ``delta = 0`` and a fresh model (no input normalization),
+    Loop (EhanW/AUE-AAP ``aue.py``): from ``delta = 0`` and a fresh model (no input normalization),
     for each of ``epochs`` = 60 epochs: (1) one shuffled epoch of SGD (train mode, batch 128) on
     CE(f(aug_s(x + delta)), y); (2) with the model frozen in eval mode, for every batch ``steps``
     = 5 signed PGD steps of ``alpha`` = eps/10, each through a fresh aug_s, *minimizing*

@@ -61,7 +61,7 @@ class CP(Attack):
     ``[N, C, H, W]`` indexed by dataset index; ``mode: classwise`` (CP-C) releases ``delta[y]``
     from ``[K, C, H, W]``. ``objective``: ``simclr`` (NT-Xent), ``moco`` (MoCo v2) or ``byol``.
 
-    Loop (specs/attacks.md §4; kaiwenzha/contrastive-poisoning ``main.py``
+    Loop (kaiwenzha/contrastive-poisoning ``main.py``
     ``train_contrastive_poisoning``, ``model.py``, ``cl_algs.py``), per epoch e = 1..E: the lr is
     set to the cosine value of epoch e (to lr/1000, no warm-up while poisoning); *model phase*:
     ``model_steps`` batches of 512 from a persistent shuffled drop-last iterator, one SGD step each

@@ -29,7 +29,7 @@ class EM(Attack):
     """Sample-wise error-minimizing noise: a bi-level min-min optimization.
 
     Threat model: L-inf, ``eps`` = 8/255, sample-wise ``delta`` ``[N, C, H, W]`` indexed by dataset
-    index. Loop (specs/attacks.md §2, HanxunH/Unlearnable-Examples): from delta = 0, repeat
+    index. Loop (HanxunH/Unlearnable-Examples ``perturbation.py``): from delta = 0, repeat
     {``train_steps`` SGD steps (train mode, grad-clip 5) on x + delta over a persistent unshuffled
     iterator, no clamp; then for every batch of 512, ``steps`` PGD steps of ``alpha`` (eval mode)
     *minimizing* CE(f(clamp(x + delta)), y)} until the eval-mode accuracy on x + delta exceeds

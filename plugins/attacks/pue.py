@@ -42,7 +42,7 @@ class PUE(Attack):
     ``certified-learnability`` metric certifies it under its ``online_*`` keys).
 
     Loop (NeuralSec/certified-data-learnability ``make_pue.py`` with ``--pue``, ``toolbox.py``
-    ``min_min_attack_robust``, ``trainer.py`` ``train_batch_robust``; specs/attacks.md §9): EM's
+    ``min_min_attack_robust``, ``trainer.py`` ``train_batch_robust``): EM's
     loop (class-wise: a stratified ``subset_fraction`` of the training set, shuffled, drop-last;
     sample-wise: the whole set in index order), from delta = 0, repeat {``train_steps`` model steps
     on x + delta (train mode, no clamp, grad-clip 5); one pass of ``steps`` PGD steps of ``alpha``

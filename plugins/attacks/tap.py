@@ -25,7 +25,7 @@ class TAP(Attack):
     dataset index; released with the benchmark's round-to-nearest uint8 policy (the official
     export rounds half up: the same at this precision).
 
-    Loop (specs/attacks.md §3): train a clean reference classifier (cached by its own settings,
+    Loop (lhfowl/adversarial_poisons): train a clean reference classifier (cached by its own settings,
     see :mod:`benchmark.reference`), freeze it in eval mode, start from
     ``delta = clamp(randn * eps, -eps, eps)`` and run ``steps`` signed PGD steps of ``alpha`` per
     sample through a fresh differentiable augmentation each step: ``targeted`` minimizes

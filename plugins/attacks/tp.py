@@ -27,7 +27,7 @@ class TP(Attack):
     Threat model: L-inf, ``eps`` = 8/255, sample-wise ``delta`` ``[N, C, H, W]`` indexed by
     dataset index.
 
-    Loop (the paper's Algorithm 1 with Appendix A.2; specs/attacks.md §8.2b): one backbone
+    Loop (the paper's Algorithm 1 with Appendix A.2): one backbone
     (CIFAR ResNet-18, input standardized inside the model) with a linear classifier head and a
     projection head 512 -> 512 -> 128. Each of T = ``epochs`` = 300 epochs runs four phases of
     M = |D| / B batches (B = 512, each phase its own shuffled pass):

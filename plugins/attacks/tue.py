@@ -71,7 +71,7 @@ class TUE(Attack):
     Threat model: L-inf, ``eps`` = 8/255, sample-wise ``delta`` ``[N, C, H, W]`` indexed by
     dataset index.
 
-    Loop (specs/attacks.md §5; renjie3/TUE ``ssl_perturbation.py`` ``sample_wise_perturbation``,
+    Loop (renjie3/TUE ``ssl_perturbation.py`` ``sample_wise_perturbation``,
     ``toolbox.py`` ``min_min_attack_*_eot_v1``), per epoch: a shuffled pass over the data in
     rounds; each round takes ``train_steps`` batches of 512 for the *model phase* (one step each
     on two views of ``x + delta``, not clamped, train mode), then runs a *noise phase*: a full

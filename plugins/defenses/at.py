@@ -1,6 +1,6 @@
 """AT: PGD adversarial training (Madry, Makelov, Schmidt, Tsipras & Vladu, "Towards Deep Learning
 Models Resistant to Adversarial Attacks", ICLR 2018), as the unlearnable-examples literature uses
-it as a countermeasure (EM, ISS and APBench ``madrys.py``; specs/defenses-metrics-victims.md §1.1).
+it as a countermeasure (EM, ISS and APBench ``madrys.py``).
 """
 
 from __future__ import annotations

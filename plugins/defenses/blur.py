@@ -1,5 +1,4 @@
-"""Gaussian blur of the training images: a cheap low-pass baseline (APBench ``util.aug_train``;
-specs/defenses-metrics-victims.md §1.4)."""
+"""Gaussian blur of the training images: a cheap low-pass baseline (APBench ``util.aug_train``)."""
 
 from __future__ import annotations
 

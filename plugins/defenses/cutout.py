@@ -1,6 +1,6 @@
 """Cutout (DeVries & Taylor, "Improved Regularization of Convolutional Neural Networks with
 Cutout", 2017) as a baseline against unlearnable examples (APBench ``util.Cutout``; the ISS
-repository's ``augmentations.Cutout``; specs/defenses-metrics-victims.md §1.4)."""
+repository's ``augmentations.Cutout``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The baselines every model-repair defense (I-BAU, SAU) must beat on the same clean hold-out:
 plain fine-tuning of the victim, and training from scratch on the hold-out alone
-(specs/defenses-metrics-victims.md §1.5, "Mandatory baselines")."""
+(without them, a repair's gain cannot be told from what the clean hold-out alone buys)."""
 
 from __future__ import annotations
 

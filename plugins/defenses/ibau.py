@@ -1,7 +1,6 @@
 """I-BAU: Implicit Backdoor Adversarial Unlearning (Zeng, Chen, Park, Mao, Jin & Jia, "Adversarial
 Unlearning of Backdoors via Implicit Hypergradient", ICLR 2022; YiZeng623/I-BAU ``defense.py``,
-``hypergrad.py``), applied to a model trained on unlearnable examples
-(specs/defenses-metrics-victims.md §1.5)."""
+``hypergrad.py``), applied to a model trained on unlearnable examples."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Median filter of the training images: a cheap baseline against sparse and high-frequency
-perturbations (the ISS repository's ``augmentations.py``; specs/defenses-metrics-victims.md §1.4)."""
+perturbations (the ISS repository's ``augmentations.py``)."""
 
 from __future__ import annotations
 

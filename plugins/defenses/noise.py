@@ -1,5 +1,5 @@
 """Random noise on the training images, redrawn every time an image is used: the fixed version of
-the EM repository's "add uniform noise" baseline (specs/defenses-metrics-victims.md §1.4)."""
+the EM repository's "add uniform noise" baseline."""
 
 from __future__ import annotations
 

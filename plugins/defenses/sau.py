@@ -1,7 +1,7 @@
 """SAU: Shared Adversarial Unlearning (Wei, Zhang, Zha & Wu, "Shared Adversarial Unlearning:
 Backdoor Mitigation by Unlearning Shared Adversarial Examples", NeurIPS 2023; the first author's
 implementation SCLBD/BackdoorBench ``defense/sau.py``, ``config/defense/sau/cifar10.yaml``),
-applied to a model trained on unlearnable examples (specs/defenses-metrics-victims.md §1.6)."""
+applied to a model trained on unlearnable examples."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """UEraser: adversarial augmentations against unlearnable examples (Qin, Zhao, Zhang, Liu & Luo,
 "Learning the Unlearnable: Adversarial Augmentations Suppress Unlearnable Example Attacks", 2023;
-lafeat/ueraser ``ueraser.py``; lafeat/apbench ``defense/ueraser.py``, ``train.py``;
-specs/defenses-metrics-victims.md §1.3)."""
+lafeat/ueraser ``ueraser.py``; lafeat/apbench ``defense/ueraser.py``, ``train.py``)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 over a victim's training trace, against a cached clean reference. Ye, Su & Qian, "How Far Are
 We from True Unlearnability?" (arXiv 2509.08058); official code MLsecurityLab/
 HowFarAreFromTrueUnlearnability (``poison_train_sharp.py``: ``layer_sharpness``;
-``analysis/get_ud.py``). Spec: specs/defenses-metrics-victims.md §2.2."""
+``analysis/get_ud.py``)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ class SL(Victim):
     """Supervised learning with cross-entropy (the standard CIFAR recipe of EM, ISS, TAP and APBench).
 
     Paper profile: CIFAR ResNet-18, SGD lr 0.1, momentum 0.9, wd 5e-4, batch 128, 200 epochs cosine,
-    random crop (pad 4) + flip, final-epoch model (specs/defenses-metrics-victims.md §3.1): the
+    random crop (pad 4) + flip, final-epoch model: the
     standard recipe of the EM, ISS and APBench tables. The TP paper's Table 1 (Appendix A.3) trains
     100 epochs with lr x0.1 at epochs 60, 75 and 90: ``{epochs: 100, schedule: multistep,
     milestones: [60, 75, 90]}``. The EM/ISS repositories' own 60-epoch cosine recipe (grad-clip 5

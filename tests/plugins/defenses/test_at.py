@@ -1,4 +1,4 @@
-"""The AT defense (PGD adversarial training, specs/defenses-metrics-victims.md §1.1)."""
+"""The AT defense (PGD adversarial training, Madry et al. 2018)."""
 
 from __future__ import annotations
 
