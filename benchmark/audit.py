@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmark.errors import UserError
+from benchmark.errors import UserError, shorten
 from benchmark.rebuild import data_dirs, rebuild
 from benchmark.records import PERCENT_METRICS, poison_outcomes
 
@@ -67,7 +67,7 @@ class Candidate:
 
     @property
     def poison(self) -> str:
-        return str(self.record.get("spec", {}).get("poison", ""))
+        return str((self.record.get("spec") or {}).get("poison", ""))
 
 
 @dataclass
@@ -134,9 +134,30 @@ def commit_seed(results: str | Path) -> str:
     return out.stdout.strip()
 
 
+def _damaged(r: dict[str, Any]) -> str:
+    """Why a finished record's fields that the audit reads are not what the runner writes (a hand
+    edit, a truncated merge), or ``""``: such a record is listed as unauditable, not a crash."""
+    for k in ("spec", "timing", "poison_meta", "provenance", "numerics"):
+        if r.get(k) is not None and not isinstance(r[k], dict):
+            return f"its {k} is a {type(r[k]).__name__}, not a mapping"
+    timing, meta = r.get("timing") or {}, r.get("poison_meta") or {}
+    numbers = [("wall_s", r.get("wall_s")), ("timing.victim_s", timing.get("victim_s")), ("poison_meta.wall_s", meta.get("wall_s"))]
+    for what, items in (("timing.artifacts", timing.get("artifacts")), ("poison_meta.reads", meta.get("reads"))):
+        if items is not None and not (isinstance(items, list) and all(isinstance(a, dict) for a in items)):
+            return f"its {what} is not a list of mappings"
+        numbers += [(f"{what}[].created_s", a.get("created_s")) for a in items or []]
+    for what, v in numbers:
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            return f"its {what} is not a number ({shorten(v)})"
+    return ""
+
+
 def candidates(records: list[dict[str, Any]]) -> tuple[list[Candidate], list[tuple[dict[str, Any], str]]]:
     """Records that can be audited (finished, with every spec the rebuild needs), and why the others cannot."""
     ok, bad = [], []
+    damaged = {id(r): why for r in records if r.get("status") == "ok" and (why := _damaged(r))}
+    bad += [(r, f"a damaged record: {damaged[id(r)]}") for r in records if id(r) in damaged]
+    records = [r for r in records if id(r) not in damaged]
     fits = _training_costs(records)
     trained = {r.get("key"): _victim_s(r) for r in records if r.get("status") == "ok"}
     for r in sorted(records, key=lambda r: str(r.get("key"))):
@@ -201,7 +222,7 @@ def _training_costs(records: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def _device_type(rec: dict[str, Any]) -> str:
-    return str(rec.get("provenance", {}).get("device") or "cpu").split(":")[0]
+    return str((rec.get("provenance") or {}).get("device") or "cpu").split(":")[0]
 
 
 def _cost(c: Candidate, poisons: set[str]) -> float:
@@ -302,7 +323,7 @@ def regenerated_poison(runner: Runner, rec: dict[str, Any]) -> dict[str, Any]:
     """Regenerate (or read from ``runner``'s cache) the poison of ``rec``'s cell, before its victim is
     trained: what :func:`changes` and :func:`another_poison` compare, shaped as a record (``poison_meta``
     and the ``numerics`` of the machine that made it)."""
-    key = rec.get("spec", {}).get("poison")
+    key = (rec.get("spec") or {}).get("poison")
     job = next((j for j in runner.plan.jobs if j.key == key), None)
     if job is None:
         raise RuntimeError(f"the rebuilt matrix does not make poison {key!r}")

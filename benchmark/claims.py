@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from benchmark.errors import UserError, did_you_mean
 from benchmark.records import cell_mean, current, groups
 
@@ -47,6 +45,10 @@ OVER: dict[str, Callable[[list[float]], float]] = {"worst": max, "best": min, "m
 FUNCS: dict[str, Callable[..., Any]] = {"abs": abs, "min": min, "max": max}
 BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 CMPOPS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge}
+
+
+#: The longest ``holds`` condition read (the project's longest is under 100 characters).
+MAX_CONDITION_CHARS = 2000
 
 
 class ClaimsError(UserError):
@@ -110,10 +112,14 @@ def _keys(d: Any, allowed: tuple[str, ...], path: str, where: str) -> dict[str, 
 
 
 def _names(expr: str, path: str, where: str) -> set[str]:
+    if len(expr) > MAX_CONDITION_CHARS:
+        raise _err(path, where, f"a condition of {len(expr):,} characters; a claim's condition is a line")
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError as e:
         raise _err(path, where, f"not a valid condition: {expr!r} ({e.msg})") from None
+    except (RecursionError, MemoryError):
+        raise _err(path, where, "a condition nested too deeply to read") from None
     names = set()
     for node in ast.walk(tree):
         ok = (ast.Expression, ast.Compare, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Call, ast.Name, ast.Constant, ast.Load,
@@ -125,6 +131,9 @@ def _names(expr: str, path: str, where: str) -> set[str]:
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCS or node.keywords:
                 raise _err(path, where, f"{expr!r}: only {', '.join(FUNCS)} may be called")
+            if (len(node.args) != 1) if node.func.id == "abs" else (len(node.args) < 2):
+                want = "one argument" if node.func.id == "abs" else "two or more arguments (values are numbers)"
+                raise _err(path, where, f"{expr!r}: {node.func.id}() takes {want}, given {len(node.args)}")
         elif isinstance(node, ast.Name):
             names.add(node.id)
     return names - set(FUNCS)
@@ -145,7 +154,7 @@ def _selector(raw: Any, defaults: dict[str, Any], path: str, where: str) -> Sele
     many = any(len(v) > 1 for v in axes.values())
     if many and over is None:
         raise _err(path, f"{where}.over", f"a list of cells needs `over` ({', '.join(OVER)})")
-    if over is not None and over not in OVER:
+    if over is not None and (not isinstance(over, str) or over not in OVER):
         raise _err(path, f"{where}.over", f"unknown aggregate {over!r}{did_you_mean(str(over), OVER)} (allowed: {', '.join(OVER)})")
     seeds = d.get("seeds")
     if seeds is not None and not (isinstance(seeds, list) and all(isinstance(s, int) for s in seeds)):
@@ -195,16 +204,17 @@ def parse_claims(data: Any, path: str = "claims") -> ClaimsFile:
 
 
 def load_claims(path: str | Path | None = None) -> ClaimsFile:
+    """Read a claims file with the matrix files' safeguards (a small UTF-8 text, bounded YAML, no
+    key twice) and validate it."""
+    from benchmark.config import load_yaml_documents, read_text_file
+
     p = Path(path) if path else DEFAULT_CLAIMS
-    if not p.is_file():
-        raise ClaimsError(f"claims file {str(p)!r} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ClaimsError(f"{p}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
-    return parse_claims(data, str(p))
+    docs = load_yaml_documents(read_text_file(p, "claims file"), file=str(p))
+    if not docs or docs[0] is None:
+        raise ClaimsError(f"{p}: is empty; a claims file lists `claims:`")
+    if len(docs) > 1:
+        raise ClaimsError(f"{p}: holds {len(docs)} YAML documents; a claims file is one")
+    return parse_claims(docs[0], str(p))
 
 
 # ---------------------------------------------------------------------------------- evaluation
@@ -289,7 +299,12 @@ def check(claim: Claim, records: list[dict[str, Any]]) -> Result:
     if any(m.value is None or (isinstance(m.value, float) and math.isnan(m.value)) for m in measured):
         return Result(claim, NOT_MEASURED, measured)
     env = {m.name: float(m.value) for m in measured}  # type: ignore[arg-type]
-    return Result(claim, HOLDS if evaluate_condition(claim.holds, env) else FAILS, measured)
+    try:
+        ok = evaluate_condition(claim.holds, env)
+    except ArithmeticError as e:  # a / b with b measured as 0: the claim's own arithmetic, not a failure
+        values = ", ".join(f"{k} = {v:g}" for k, v in env.items())
+        raise ClaimsError(f"claim {claim.id!r}: `{claim.holds}` cannot be evaluated with {values}: {e}") from None
+    return Result(claim, HOLDS if ok else FAILS, measured)
 
 
 @dataclass

@@ -152,12 +152,30 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _out_file(value: str | None, flag: str) -> None:
+    """Refuse, before any work, an output FILE that cannot be one: a directory, a path ending in
+    ``/``, or one under a file. A missing parent folder is created when the file is written."""
+    if value is None:
+        return
+    p = Path(value)
+    if not value or value.endswith(("/", os.sep)) or p.is_dir():
+        raise UserError(f"{flag} {value!r} is a directory; give a file path")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{flag} {value!r}: {str(parent)!r} is a file, not a directory")
+            break
+
+
 def _leaderboard(args: argparse.Namespace) -> int:
     from benchmark.report import write_leaderboard
 
     root = Path(args.results)
     if not (root / "cells").is_dir():
         raise UserError(f"{str(root)!r} holds no results (no cells/ folder); run `bench run MATRIX --results {root}` first")
+    _out_file(args.out, "--out")
+    if args.out is None and (root / "LEADERBOARD.md").is_dir():
+        raise UserError(f"{str(root / 'LEADERBOARD.md')!r} is a directory; move it, or write elsewhere with --out FILE")
     try:
         path = write_leaderboard(root, args.out)
     except OSError as e:
@@ -188,6 +206,9 @@ def _claims(args: argparse.Namespace) -> int:
     reported, not an error: the exit code is 0 unless the claims file or the results are unreadable."""
     from benchmark.claims import claim_lines, render_text, write_claims
 
+    _out_file(args.out, "--out")
+    if args.out is None and (Path(args.results) / "CLAIMS.md").is_dir():
+        raise UserError(f"{str(Path(args.results) / 'CLAIMS.md')!r} is a directory; move it, or write elsewhere with --out FILE")
     path, report = write_claims(args.results, args.claims, args.out)
     print("\n".join(claim_lines(report)) if args.lines else render_text(report))
     print(f"claims: {path}", file=sys.stderr)
@@ -202,6 +223,13 @@ def _audit(args: argparse.Namespace) -> int:
         raise UserError("--cells must be >= 0 and --budget a finite number > 0 (minutes)")
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be >= 1 (got {args.threads}); leave it out for each record's own")
+    _out_file(args.json, "--json")  # checked now: an audit can take hours before it writes
+    if args.keep is not None and Path(args.keep).exists() and not Path(args.keep).is_dir():
+        raise UserError(f"--keep {args.keep!r} is a file; give a directory to recompute into")
+    if args.data is not None and not Path(args.data).is_dir():
+        raise UserError(f"--data {args.data!r} is not a directory")
+    if not (Path(args.results) / "cells").is_dir():
+        raise UserError(f"{args.results!r} holds no results (no cells/ folder); nothing to audit")
     from benchmark.config import check_device
     from benchmark.runner import pick_device
 

@@ -9,6 +9,8 @@ the file, the key path (``attacks[2].params.eps``), the bad value and what is al
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -20,7 +22,7 @@ from pydantic_core import ErrorDetails
 from benchmark.errors import ConfigError, PluginNotFound, UserError, clip, did_you_mean, shorten
 from benchmark.executor import Executor
 from benchmark.interfaces import Attack, Defense, Metric, Victim
-from benchmark.params import resolve_params
+from benchmark.params import resolve_params, union_error
 from benchmark.profiles import PROFILES, Profile
 from benchmark.registry import Registry
 
@@ -74,7 +76,7 @@ class DatasetSpec(_Strict):
     test_subset: Count | None = None
     # clean samples for model-repair defenses: a count, or a percentage of the training set ("5%");
     # drawn from outside the subset when there is one (benchmark.data.split.make_splits)
-    holdout: StrictInt | str = 0
+    holdout: int | str = 0
     split_seed: Seed = 0
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -86,14 +88,18 @@ class DatasetSpec(_Strict):
         if isinstance(data, dict):
             core = set(cls.model_fields)
             extra = {k: v for k, v in data.items() if k not in core}
+            if "params" in data and not isinstance(data["params"], dict):
+                raise ValueError(f"params: must be a mapping of the source's params (got {shorten(data['params'])})")
             if extra:
                 data = {k: v for k, v in data.items() if k in core}
                 data["params"] = {**data.get("params", {}), **extra}
         return data
 
-    @field_validator("holdout")
+    @field_validator("holdout", mode="before")
     @classmethod
-    def _holdout(cls, v: int | str) -> int | str:
+    def _holdout(cls, v: Any) -> int | str:
+        if isinstance(v, bool) or not isinstance(v, (int, str)):
+            raise ValueError(f"holdout must be a count of images or a percentage like '5%' (got {shorten(v)})")  # noqa: TRY004 - pydantic reports ValueErrors
         if isinstance(v, str):
             import re
 
@@ -190,7 +196,7 @@ def _first_error(err: ValidationError) -> ErrorDetails:
     """The error to show: an unknown key before anything else (a misspelled ``attaks`` is why
     ``attacks`` is missing), else the first."""
     errors = err.errors()
-    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    return next((e for e in errors if e["type"] == "extra_forbidden"), union_error(errors))
 
 
 def parse_matrix(data: Any, file: str | None = None) -> Matrix:
@@ -274,21 +280,48 @@ def _check_events(text: str, file: str | None) -> None:
                 "refusing it (an alias bomb?)", file=file)
 
 
+def _check_duplicate_keys(node: yaml.Node, file: str | None) -> None:
+    """Refuse a mapping that names a key twice (PyYAML keeps the last silently: a second
+    ``defenses:`` would drop the first without a word). Iterative; shared alias nodes once."""
+    todo, seen = [node], set()
+    while todo:
+        n = todo.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if isinstance(n, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for k, v in n.value:
+                if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
+                    line = k.start_mark.line + 1
+                    if k.value in first:
+                        raise ConfigError(f"line {line}: duplicate key {shorten(k.value)} (first at line {first[k.value]})", file=file)
+                    first[k.value] = line
+                todo += [k, v]
+        elif isinstance(n, yaml.SequenceNode):
+            todo += n.value
+
+
 def load_yaml_documents(text: str, file: str | None = None) -> list[Any]:
     """Every document of ``text``, parsed safely and within bounds (no alias bomb, no recursion,
-    bounded nesting); a YAML error becomes one :class:`ConfigError` with its line and column."""
+    bounded nesting, no key twice in a mapping); a YAML error becomes one :class:`ConfigError` with
+    its line and column."""
     loader = None
     try:
         _check_events(text, file)
         loader = _Loader(text)
         docs = []
         while loader.check_node():
-            docs.append(loader.construct_document(loader.get_node()))
+            node = loader.get_node()
+            _check_duplicate_keys(node, file)
+            docs.append(loader.construct_document(node))
         return docs
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"not valid YAML{where}: {clip(str(getattr(e, 'problem', None) or e))}", file=file) from None
+    except ValueError as e:  # a value Python refuses to build (an integer of more than 4,300 digits)
+        raise ConfigError(f"not a usable YAML value: {clip(str(e))}", file=file) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -369,7 +402,8 @@ def _instantiate(registry: Registry, kind: str, entry: AxisEntry, profile: str, 
         raise ConfigError(str(e), file=file, path=f"{where}.name") from None
     except UserError as e:
         raise ConfigError(str(e), file=file, path=f"{where}.name") from None
-    params = resolve_params(cls, profile, entry.params, where=f"{where}.params", file=file)
+    with _plugin_code(cls, where, file):  # a validator that raises something other than ValueError
+        params = resolve_params(cls, profile, entry.params, where=f"{where}.params", file=file)
     for key in ("arch", "surrogate_arch"):  # the network a plugin builds: known before anything is built
         arch = getattr(params, key, None)
         if isinstance(arch, str):
@@ -379,7 +413,25 @@ def _instantiate(registry: Registry, kind: str, entry: AxisEntry, profile: str, 
                 check_arch(arch, registry)
             except UserError as e:
                 raise ConfigError(str(e), file=file, path=f"{where}.params.{key}") from None
-    return cls(params, label=entry.label)
+    with _plugin_code(cls, where, file):
+        return cls(params, label=entry.label)
+
+
+@contextmanager
+def _plugin_code(plugin: Any, where: str, file: str | None) -> Iterator[None]:
+    """Plugin code run while a matrix is resolved (its ``Params`` validators, ``__init__``,
+    ``spec()``, ``applies_to()``): a crash there is the plugin's, shown as one line naming it and
+    the matrix entry, not as a traceback. A :class:`UserError` it raises passes through."""
+    try:
+        yield
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - third-party code; one_line says where it failed
+        from benchmark.registry import one_line
+
+        kind, name = getattr(plugin, "kind", "plugin"), getattr(plugin, "name", type(plugin).__name__)
+        module = plugin.__module__ if isinstance(plugin, type) else type(plugin).__module__
+        raise ConfigError(f"{kind} {name!r} ({module}) failed: {one_line(e)}", file=file, path=where) from None
 
 
 def _auto_labels(entries: list[AxisEntry], items: list[Any]) -> None:
@@ -390,9 +442,24 @@ def _auto_labels(entries: list[AxisEntry], items: list[Any]) -> None:
             item.label = f"{entry.name}(" + ", ".join(f"{k}={v}" for k, v in entry.params.items()) + ")"
 
 
+def _check_dataset_keys(d: DatasetSpec, registry: Registry, file: str | None) -> None:
+    """A dataset key that is neither the matrix's (``subset``, ``holdout``...) nor the source's own
+    (``root``, ``path``...) is named as the user wrote it, ``dataset.subsett``, with both lists."""
+    try:
+        own = list(registry.get("dataset", d.name).Params.model_fields)
+    except Exception:  # noqa: BLE001 - an unknown or broken source: _instantiate says why
+        return
+    for key in d.params:
+        if key not in own:
+            allowed = list(dict.fromkeys([k for k in DatasetSpec.model_fields if k != "params"] + own))
+            raise ConfigError(f"unknown key {shorten(key)}{did_you_mean(str(key), allowed)} (allowed: {', '.join(allowed)})",
+                              file=file, path=f"dataset.{shorten(key, 40).strip(chr(39))}")
+
+
 def resolve(matrix: Matrix, registry: Registry, file: str | None = None) -> Resolved:
     """Stage 2: plugins looked up, params validated, cross-checks done."""
     prof = matrix.profile
+    _check_dataset_keys(matrix.dataset, registry, file)
     ds = _instantiate(registry, "dataset", AxisEntry(name=matrix.dataset.name, params=matrix.dataset.params), prof, "dataset", file)
     axes: dict[str, list[Any]] = {}
     for field, kind in (("attacks", "attack"), ("victims", "victim"), ("defenses", "defense"), ("metrics", "metric")):
@@ -402,7 +469,8 @@ def resolve(matrix: Matrix, registry: Registry, file: str | None = None) -> Reso
         seen: dict[str, int] = {}
         shown: dict[str, int] = {}
         for i, item in enumerate(items):
-            sig = repr(item.spec())
+            with _plugin_code(item, f"{field}[{i}]", file):
+                sig = repr(item.spec())
             if sig in seen:
                 raise ConfigError(f"duplicate of {field}[{seen[sig]}] ({item.name} with the same params)", file=file, path=f"{field}[{i}]")
             seen[sig] = i
@@ -414,6 +482,9 @@ def resolve(matrix: Matrix, registry: Registry, file: str | None = None) -> Reso
             shown[item.display] = i
         axes[field] = items
     for i, d in enumerate(axes["defenses"]):
+        with _plugin_code(d, f"defenses[{i}]", file):  # the plan asks it of every victim
+            for v in axes["victims"]:
+                d.applies_to(v)
         if (d.needs_holdout or d.stage == "model") and not matrix.dataset.holdout:
             raise ConfigError(
                 f"defense {d.name!r} repairs a model with clean data: set dataset.holdout (e.g. 5% of the training set)",

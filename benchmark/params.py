@@ -106,9 +106,25 @@ def format_error(e: Any, model: type[BaseModel]) -> tuple[str, str]:
     return loc, f"{msg} (got {shorten(e.get('input'))})"
 
 
+def union_error(errors: list[Any]) -> Any:
+    """The first of ``errors`` with a union's members folded into one: pydantic reports a value that
+    fits none of ``str | int`` once per member, with the member's name as the last key of its path
+    (``sbatch.account.str``). Returns the first error itself when it is not such a group, else a copy
+    whose path ends at the value and whose message names the types it may have."""
+    e0 = errors[0]
+    loc = tuple(e0["loc"])
+    same = [e for e in errors if len(e["loc"]) == len(loc) and tuple(e["loc"][:-1]) == loc[:-1] and e.get("input") is e0.get("input")]
+    if not loc or len(same) < 2 or e0["type"] in ("extra_forbidden", "missing"):
+        return e0
+    kinds = [re.sub(r"^function-\w+\[(?:.*, )?(.+)\]$", r"\1", str(e["loc"][-1])) for e in same]
+    names = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true/false", "none": "null"}
+    expected = " or ".join(dict.fromkeys(names.get(k, k) for k in kinds))
+    return {**e0, "loc": loc[:-1], "type": "union", "msg": f"must be {expected}"}
+
+
 def format_validation_error(err: ValidationError, model: type[BaseModel]) -> tuple[str, str]:
     """First error of ``err`` as (key path, message with the allowed keys or values)."""
-    return format_error(err.errors()[0], model)
+    return format_error(union_error(err.errors()), model)
 
 
 def only_for(owners: dict[str, tuple[str, ...]], selector: str, value: Any, info: ValidationInfo) -> Any:
@@ -134,7 +150,7 @@ def resolve_params(
     try:
         return plugin.Params(**values)
     except ValidationError as err:
-        e = err.errors()[0]
+        e = union_error(err.errors())
         loc, msg = format_error(e, plugin.Params)
         key = str(e["loc"][0]) if e["loc"] else loc.split(".")[0]
         if key and key not in (overrides or {}) and e["type"] != "missing":  # the plugin's own default

@@ -295,3 +295,22 @@ def test_a_poison_that_cannot_be_regenerated_is_an_audit_error_not_a_crash(recor
     res = audit(recorded, cells=1, budget_min=60, seed="s0", log=lambda m: None)
     assert not res.ok and not res.comparisons
     assert len(res.errors) == 1 and res.errors[0].endswith("its poison could not be regenerated: broken attack plugin"), res.errors
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        ({"wall_s": "slow"}, "its wall_s is not a number ('slow')"),
+        ({"timing": [1]}, "its timing is a list, not a mapping"),
+        ({"poison_meta": "x"}, "its poison_meta is a str, not a mapping"),
+        ({"provenance": 3}, "its provenance is a int, not a mapping"),
+        ({"timing": {"artifacts": [{"created_s": "x"}]}}, "its timing.artifacts[].created_s is not a number ('x')"),
+    ],
+)
+def test_a_damaged_record_is_listed_as_unauditable_not_a_crash(recorded, edit, why):
+    recs = records(recorded)
+    broken = {**recs[0], **edit}
+    ok, bad = candidates([broken, *recs[1:]])
+    assert [(r["key"], w) for r, w in bad] == [(broken["key"], f"a damaged record: {why}")]
+    assert len(ok) == len(recs) - 1
+    assert candidates([{**recs[0], "provenance": None, "spec": None}])[0][0].poison == ""  # absent blocks are not damage

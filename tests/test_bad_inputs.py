@@ -61,8 +61,12 @@ def write(tmp_path: Path, text: str | bytes, name: str = "m.yaml") -> Path:
         (GOOD.encode() + b"---\n- a\n", "document 2: a matrix must be a mapping of keys, found list"),
         (b"attacks: [clean\n  victims", "not valid YAML at line"),
         (b"- a\n- b\n", "a matrix must be a mapping of keys, found list"),
+        (GOOD.encode() + b"defenses: [iss-jpeg]\ndefenses: [none]\n", "line 6: duplicate key 'defenses' (first at line 5)"),
+        (b"dataset: {name: digits, subset: 100, subset: 50}\nattacks: [clean]\nvictims: [sl]\n", "line 1: duplicate key 'subset' (first at line 1)"),
+        (b"dataset: digits\nvictims: [sl]\nattacks: [" + b"9" * 5000 + b"]\n", "not a usable YAML value: Exceeds the limit (4300 digits)"),
     ],
-    ids=["binary", "latin-1", "empty", "comment-only", "second-document-a-list", "broken-yaml", "a-list"],
+    ids=["binary", "latin-1", "empty", "comment-only", "second-document-a-list", "broken-yaml", "a-list", "duplicate-key",
+         "duplicate-nested-key", "5000-digit-int"],
 )
 def test_a_file_that_is_not_a_matrix(tmp_path, capsys, content, expected):
     m = write(tmp_path, content)
@@ -154,9 +158,17 @@ def test_huge_rejected_values_and_keys_are_never_echoed_whole(tmp_path, capsys):
         ("victims: [sl]", "victims: [sl]\nmetrics: [{name: certified-learnability, params: {surrogate_arch: vgg16}}]",
          "metrics[0].params.surrogate_arch: unknown model 'vgg16'; did you mean 'vgg19'"),
         ("victims: [sl]", "victims: [{name: sl, params: {arch: timm/resnet10x}}]", "victims[0].params.arch: unknown timm model 'resnet10x'; did you mean 'resnet10t'"),
+        ("subset: 100", "subsett: 100",
+         ("dataset.subsett: unknown key 'subsett'; did you mean 'subset', 'test_subset'? (allowed: name, label, subset, test_subset, holdout, "
+         "split_seed, test_fraction)")),
+        ("subset: 100", "subset: 100, holdout: 0.05", "dataset.holdout: holdout must be a count of images or a percentage like '5%' (got 0.05)"),
+        ("subset: 100", "subset: 100, params: [1], foo: 2", "dataset: params: must be a mapping of the source's params (got [1])"),
+        ("profile: smoke", "profile: smoke\nexecutor: {name: slurm, params: {sbatch: {account: [1, 2]}}}",
+         "executor.params.sbatch.account: must be a string or an integer or a number or true/false (got [1, 2])"),
     ],
     ids=["typo-attaks", "tpu", "seed-2^97", "seed-negative", "seed-true", "seed-float", "attack-seed-2^64", "subset-true",
-         "subset-0", "threads-inf", "eps-2", "eps-nan", "eps-1e400", "eps-true", "eps-8/0", "steps-true", "arch", "surrogate-arch", "timm-arch"],
+         "subset-0", "threads-inf", "eps-2", "eps-nan", "eps-1e400", "eps-true", "eps-8/0", "steps-true", "arch", "surrogate-arch", "timm-arch",
+         "dataset-key-typo", "holdout-fraction", "params-a-list", "sbatch-union"],
 )
 def test_bad_matrix_values(tmp_path, capsys, old, new, expected):
     assert old in GOOD
@@ -210,6 +222,83 @@ def test_a_dataset_plugin_that_crashes_fails_once_with_its_reason(tmp_path, caps
     code, err = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "res"))
     one_error_line(code, err, "dataset 'gone' (gone) failed to load: FileNotFoundError: [Errno 2] No such file or directory: "
                               "'/no/such/dir/train.bin' (at crashing_data.py:6)")
+
+
+BROKEN_PLUGINS = '''
+from pydantic import field_validator
+from benchmark import Attack, Budget, Defense, Params, hookimpl
+
+class P(Params):
+    eps: float = 0.03
+
+    @field_validator("eps")
+    @classmethod
+    def _eps(cls, v):
+        if v == 0.5:
+            raise RuntimeError("validator crashed")
+        return v
+
+class Base(Attack):
+    "A complete attack (not registered)."
+    name, Params = "base", P
+    def budget(self):
+        return Budget("linf", self.params.eps)
+    def generate(self, train, ctx):
+        raise RuntimeError("not run")
+
+class InitRaise(Base):
+    "Raises in __init__."
+    name, Params = "init-raise", P
+    def __init__(self, params, label=None):
+        raise RuntimeError("boom in __init__")
+
+class ValRaise(Base):
+    "Its Params validator raises a RuntimeError."
+    name, Params = "val-raise", P
+
+class SpecRaise(Base):
+    "Raises in spec()."
+    name, Params = "spec-raise", P
+    def spec(self):
+        raise RuntimeError("spec crashed")
+
+class AppliesRaise(Defense):
+    "Raises in applies_to()."
+    name, stage, Params = "applies-raise", "data", P
+    def applies_to(self, victim):
+        raise RuntimeError("applies_to crashed")
+
+@hookimpl
+def register_attacks():
+    return [InitRaise, ValRaise, SpecRaise]
+
+@hookimpl
+def register_defenses():
+    return [AppliesRaise]
+'''
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("[clean]", "[init-raise]", "attacks[0]: attack 'init-raise' (broken_plan) failed: RuntimeError: boom in __init__ (at broken_plan.py:"),
+        ("[clean]", "[{name: val-raise, params: {eps: 0.5}}]", "attacks[0]: attack 'val-raise' (broken_plan) failed: RuntimeError: validator crashed"),
+        ("[clean]", "[spec-raise]", "attacks[0]: attack 'spec-raise' (broken_plan) failed: RuntimeError: spec crashed"),
+        ("victims: [sl]", "victims: [sl]\ndefenses: [applies-raise]",
+         "defenses[0]: defense 'applies-raise' (broken_plan) failed: RuntimeError: applies_to crashed"),
+    ],
+    ids=["init", "validator", "spec", "applies_to"],
+)
+def test_a_third_party_plugin_that_crashes_while_the_matrix_is_resolved_is_one_line(tmp_path, capsys, monkeypatch, old, new, expected):
+    (tmp_path / "broken_plan.py").write_text(BROKEN_PLUGINS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from benchmark.registry import DEFAULT_PLUGINS
+
+    monkeypatch.setenv("UEBENCH_PLUGINS", ",".join([*DEFAULT_PLUGINS, "broken_plan"]))
+    m = write(tmp_path, GOOD.replace(old, new))
+    (tmp_path / "res" / "cells").mkdir(parents=True)
+    for argv in (["run", str(m), "--results", str(tmp_path / "res"), "--dry-run"], ["status", str(tmp_path / "res"), str(m)]):
+        one_error_line(*run_cli(capsys, *argv), expected)
 
 
 # ----------------------------------------------------------------------------- command-line options
@@ -339,3 +428,24 @@ def test_a_tampered_poison_that_passes_its_checksum_is_moved_aside_and_regenerat
     assert code == 0 and "fails its check (linf distance" in err and "1 computed, 0 n/a, 0 failed" in err, err
     assert (art / "data.pt.corrupt").exists()
     assert json.loads((art / "meta.json").read_text())["sha256"] == meta["sha256"]  # the same poison, generated again
+
+
+def test_an_output_path_that_cannot_be_a_file_is_refused_before_any_work(tmp_path, capsys):
+    """leaderboard/claims --out and audit --json are checked first: an audit can take hours before it writes."""
+    res = tmp_path / "res"
+    (res / "cells").mkdir(parents=True)
+    (tmp_path / "afile").write_text("x")
+    for argv, expected in [
+        (["leaderboard", str(res), "--out", str(tmp_path)], f"--out {str(tmp_path)!r} is a directory; give a file path"),
+        (["leaderboard", str(res), "--out", str(tmp_path / "new") + "/"], "is a directory; give a file path"),
+        (["claims", str(res), "--out", str(tmp_path)], f"--out {str(tmp_path)!r} is a directory; give a file path"),
+        (["claims", str(res), "--out", str(tmp_path / "afile" / "c.md")], f"{str(tmp_path / 'afile')!r} is a file, not a directory"),
+        (["audit", str(res), "--cells", "1", "--json", str(tmp_path)], f"--json {str(tmp_path)!r} is a directory; give a file path"),
+        (["audit", str(res), "--cells", "1", "--keep", str(tmp_path / "afile")], "is a file; give a directory to recompute into"),
+        (["audit", str(res), "--cells", "1", "--data", str(tmp_path / "nope")], "is not a directory"),
+        (["audit", str(tmp_path / "nope"), "--cells", "1"], "holds no results (no cells/ folder); nothing to audit"),
+    ]:
+        one_error_line(*run_cli(capsys, *argv), expected)
+    assert not (tmp_path / "new").exists() and not (tmp_path / "figures").exists()
+    (res / "CLAIMS.md").mkdir()
+    one_error_line(*run_cli(capsys, "claims", str(res)), "CLAIMS.md' is a directory; move it, or write elsewhere with --out FILE")

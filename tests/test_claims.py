@@ -3,6 +3,8 @@ validation, and ``bench claims`` on the committed evidence."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -18,6 +20,7 @@ from benchmark.claims import (
     parse_claims,
     render_markdown,
 )
+from benchmark.errors import UserError
 from benchmark.records import cell_mean, current
 from tests.test_cli import REPO, bench
 
@@ -157,6 +160,11 @@ def test_scope_filters_profile():
         (lambda c: c["claims"][0]["values"]["em"].update(atack="em"), "values.em.atack: unknown key 'atack'"),
         (lambda c: c["claims"].append(dict(c["claims"][0])), "duplicate id"),
         (lambda c: c.update(schema=2), "claims schema 2; this uebench reads schema 1"),
+        (lambda c: c["claims"][0].update(holds="min(em) < 1"), "min() takes two or more arguments (values are numbers), given 1"),
+        (lambda c: c["claims"][0].update(holds="abs(em, clean) < 1"), "abs() takes one argument, given 2"),
+        (lambda c: c["claims"][0].update(holds="em < " + "(" * 3000 + "1" + ")" * 3000), "a condition of 6,006 characters"),
+        (lambda c: c["claims"][0]["values"].update(w={"attack": "em", "victim": ["sl", "moco"], "over": ["mean"]}),
+         "unknown aggregate ['mean']"),
     ],
 )
 def test_broken_claims_file_one_clear_message(edit, message):
@@ -214,3 +222,29 @@ def test_markdown_lists_every_claim_with_its_source():
     cf = claims(claim("a", {"x": {"attack": "em"}}, "x < 1"))
     md = render_markdown(check_all(cf, [rec("em", "sl", 0.5)]), "res", "c.yaml")
     assert "| **a**: s | P, Table 1 | `x < 1` | x 50.0 (1 seed) | **fails** |" in md
+
+
+def test_a_condition_that_divides_by_a_measured_zero_names_the_claim_and_its_values():
+    records = [rec("em", "sl", 0.10), rec("clean", "sl", 0.10)]
+    cf = claims(claim("ratio", {"em": {"attack": "em"}, "clean": {"attack": "clean"}}, "em / (clean - em) < 1"))
+    with pytest.raises(ClaimsError, match=r"claim 'ratio': `em / \(clean - em\) < 1` cannot be evaluated with em = 10, clean = 10: "
+                                          r"float division by zero"):
+        check_all(cf, records)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"claims: []\nclaims: [1]\n", "line 2: duplicate key 'claims' (first at line 1)"),
+        (b"claims: [caf\xe9]\n", "is not UTF-8 text (byte 0xe9 at offset 12)"),
+        (b"", "is empty; a claims file lists `claims:`"),
+        (b"claims: " + b"[" * 1000 + b"]" * 1000, "nested more than 64 levels deep"),
+    ],
+)
+def test_a_claims_file_is_read_with_the_matrix_files_safeguards(tmp_path, content, message):
+    f = tmp_path / "c.yaml"
+    f.write_bytes(content)
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_claims(f)
+    with pytest.raises(UserError, match="claims file .* is a directory"):
+        load_claims(tmp_path)
