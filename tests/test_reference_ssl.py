@@ -183,6 +183,24 @@ def test_what_benchmarks_readme_says_of_torchvisions_views_holds_on_the_committe
         gaps.append(statistics.fmean(r["losses"][-1] for r in ref) - statistics.fmean(r["losses"][-1] for r in ue))
     assert f"views end {gaps[0]:.2f} and {gaps[1]:.2f} lower" in text
 
+    runs = json.loads((results / "ssl-same-results-tv-da6512b.json").read_text())["runs"]  # byol, simsiam, supcl
+    gaps, accs = [], []
+    for v in ("byol", "simsiam", "supcl"):
+        tv, ref, ue = side(v, "uebench-tv"), side(v, "reference"), side(v, "uebench")
+        for e in (0, 4, 9):
+            a, b = [r["losses"][e] for r in tv], [r["losses"][e] for r in ref]
+            assert abs(statistics.fmean(a) - statistics.fmean(b)) <= max(max(a) - min(a), max(b) - min(b)), (v, e)
+        for rs in (tv, ref):
+            last = [r["losses"][-1] for r in rs]
+            assert f"{statistics.fmean(last):.4f} ± {statistics.stdev(last):.4f}" in text
+        gaps.append(statistics.fmean(r["losses"][-1] for r in ref) - statistics.fmean(r["losses"][-1] for r in ue))
+        spread = [max(r["accuracy"] for r in rs) - min(r["accuracy"] for r in rs) for rs in (tv, ref)]
+        acc_tv, acc_ref = (statistics.fmean(r["accuracy"] for r in rs) for rs in (tv, ref))
+        assert f"{acc_tv:.2f} vs {acc_ref:.2f}" in text
+        accs.append((v, abs(acc_tv - acc_ref) <= max(spread)))
+    assert f"views end {gaps[0]:.4f}, {gaps[1]:.4f} and {gaps[2]:.4f} lower" in text
+    assert accs == [("byol", False), ("simsiam", True), ("supcl", True)]  # what the prose says of the probes
+
     rows = {(r["victim"], r["attack"]): r for r in json.loads((results / "ssl-views-effect-d83a50b.json").read_text())["rows"]}
 
     def acc(v: str, a: str, views: str) -> float:
