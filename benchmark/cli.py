@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from benchmark.errors import UserError, clip
+from benchmark.errors import ConfigError, UserError, clip
 from benchmark.profiles import PROFILES
 
 #: The longest error line printed: a message quoting user input is shortened where it quotes it,
@@ -23,9 +23,8 @@ def _executor_override(matrix_executor: Any, name: str | None, pairs: list[str],
     """The matrix's executor block with the command line's ``--executor``, ``--executor-param``
     (``-E key=value``; values are YAML: ``-E gpus=1 -E sbatch.account=lab``) and ``--workers``
     applied. Another executor's name starts from empty params."""
-    import yaml
 
-    from benchmark.config import ExecutorSpec
+    from benchmark.config import ExecutorSpec, load_yaml_documents
 
     spec = matrix_executor
     if workers is not None:  # checked by _workers_arg (>= 1)
@@ -41,10 +40,13 @@ def _executor_override(matrix_executor: Any, name: str | None, pairs: list[str],
         key = key.strip()
         if not sep or not key:
             raise UserError(f"--executor-param takes KEY=VALUE (got {pair[:80]!r})")
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            value = text
+        try:  # the matrix files' safe loader: bounded nesting and aliases, no 5,000-digit integers
+            docs = load_yaml_documents(text) if text.strip() else [""]
+            value = docs[0] if len(docs) == 1 else text
+        except ConfigError as e:
+            if not str(e).startswith("not valid YAML"):
+                raise UserError(f"--executor-param {key}: {e}") from None
+            value = text  # not YAML: the text itself
         where = params
         parts = key.split(".")
         for part in parts[:-1]:

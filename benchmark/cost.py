@@ -110,6 +110,7 @@ class Sizes:
     n: int  # training images
     n_test: int
     n_holdout: int
+    shape: tuple[int, ...] = (3, 32, 32)  # one image, C x H x W: the rates are CIFAR's
 
 
 def effective_precision(device: str, precision: str) -> str:
@@ -245,11 +246,12 @@ def dataset_sizes(resolved: Any, model: CostModel) -> Sizes:
     """Training, test and hold-out sizes: from ``costs.yaml`` for known datasets, else by loading it."""
     d = resolved.matrix.dataset
     known = model.data.get("datasets", {}).get(resolved.dataset.name)
+    shape: tuple[int, ...] = (3, 32, 32)
     if known:
         train, test = int(known["train"]), int(known["test"])
     else:
         tr, te = resolved.dataset.load()
-        train, test = len(tr), len(te)
+        train, test, shape = len(tr), len(te), tuple(tr.x.shape[1:])
     try:  # what the run would refuse, the dry-run refuses (costs.yaml sizes need no loading)
         check_sizes(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout)
     except SplitError as e:
@@ -262,7 +264,7 @@ def dataset_sizes(resolved: Any, model: CostModel) -> Sizes:
     else:
         holdout = holdout_size(d.holdout, train)
         n = train - holdout
-    return Sizes(n=n, n_test=d.test_subset or test, n_holdout=holdout)
+    return Sizes(n=n, n_test=d.test_subset or test, n_holdout=holdout, shape=shape)
 
 
 def longest_poison_first(resolved: Any, jobs: list[Any]) -> list[int]:
@@ -343,6 +345,11 @@ def render(est: Estimate, model: CostModel | None = None, here: Calibration | No
     model = model or CostModel()
     rates = model.data["rates"]
     lines = [f"cost estimate (benchmark/costs.yaml; {est.sizes.n:,} training / {est.sizes.n_test:,} test images):"]
+    if est.sizes.shape != (3, 32, 32):  # the rates do not scale with the image: say so, not a guess
+        size = "x".join(map(str, est.sizes.shape))
+        less = math.prod(est.sizes.shape) < 3 * 32 * 32
+        lines[0] = (lines[0][:-1] + f", each priced as a 3x32x32 image (the rates are CIFAR's); these are {size}: "
+                    f"expect {'less' if less else 'more'} time than priced:")
     head = f"  {'device':<11} {'poisons':>10} {'cells':>10} {'device-hours':>13} {'wall, 1 device':>15}"
     if est.slots > 1:
         head += f"  {f'wall, {est.slots} in parallel':>20}"

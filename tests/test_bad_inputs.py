@@ -449,3 +449,10 @@ def test_an_output_path_that_cannot_be_a_file_is_refused_before_any_work(tmp_pat
     assert not (tmp_path / "new").exists() and not (tmp_path / "figures").exists()
     (res / "CLAIMS.md").mkdir()
     one_error_line(*run_cli(capsys, "claims", str(res)), "CLAIMS.md' is a directory; move it, or write elsewhere with --out FILE")
+
+
+def test_executor_params_are_read_with_the_matrix_files_safeguards(capsys):
+    base = ["run", str(Path(__file__).resolve().parents[1] / "examples" / "smoke.yaml"), "--dry-run", "--executor", "local"]
+    one_error_line(*run_cli(capsys, *base, "-E", "workers=" + "[" * 10_000), "--executor-param workers: nested more than 64 levels deep")
+    one_error_line(*run_cli(capsys, *base, "-E", "workers=" + "9" * 5000), "--executor-param workers: not a usable YAML value")
+    one_error_line(*run_cli(capsys, *base, "-E", "workers=[1"), "executor.params.workers: Input should be a valid integer")  # not YAML: the text

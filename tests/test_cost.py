@@ -47,7 +47,7 @@ def test_a_matrix_costs_what_its_plugins_say():
     plan = make_plan(resolve(m, get_registry()))
     model = _model(100.0)
     est = estimate(plan, plan.cells, {j.key for j in plan.jobs}, slots=2, devices=("cpu",), model=model)
-    assert est.sizes == Sizes(n=200, n_test=540, n_holdout=0)
+    assert est.sizes == Sizes(n=200, n_test=540, n_holdout=0, shape=(1, 8, 8))
     poisons = dict(est.attack_s["cpu"])
     em = next(j.key for j in plan.jobs if j.attack.name == "em")
     assert poisons[em] == pytest.approx(3760 / 100)
@@ -101,6 +101,8 @@ def test_dry_run_prints_the_estimate(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 attack jobs, 2 cells (poisons: 0 cached, 2 to generate; cells: 0 done, 2 pending, 0 failed (kept))" in out
     assert "cost estimate" in out and "wall, 2 in parallel" in out and "cuda-h100" in out
+    # digits are 1x8x8: the rates are CIFAR's per image, and the estimate says so
+    assert "each priced as a 3x32x32 image (the rates are CIFAR's); these are 1x8x8: expect less time than priced" in out
 
 
 def test_formulas_compare_and_treat_unset_params_as_default():
@@ -158,9 +160,9 @@ def test_holdout_sizes_follow_the_splits():
     """A percentage hold-out is of the subset (drawn outside it), else of the training set, which
     it leaves: as benchmark.data.split.make_splits. Digits has 1,257 training images here."""
     reg, model = get_registry(), _model()
-    for dataset, sizes in (({"name": "digits", "subset": 200, "holdout": "10%"}, Sizes(n=200, n_test=540, n_holdout=20)),
-                           ({"name": "digits", "holdout": "10%"}, Sizes(n=1131, n_test=540, n_holdout=126)),
-                           ({"name": "digits", "subset": 200, "holdout": 30}, Sizes(n=200, n_test=540, n_holdout=30))):
+    for dataset, sizes in (({"name": "digits", "subset": 200, "holdout": "10%"}, Sizes(n=200, n_test=540, n_holdout=20, shape=(1, 8, 8))),
+                           ({"name": "digits", "holdout": "10%"}, Sizes(n=1131, n_test=540, n_holdout=126, shape=(1, 8, 8))),
+                           ({"name": "digits", "subset": 200, "holdout": 30}, Sizes(n=200, n_test=540, n_holdout=30, shape=(1, 8, 8)))):
         plan = make_plan(resolve(parse_matrix({**BASE, "dataset": dataset}), reg))
         assert estimate(plan, [], set(), devices=("cpu",), model=model).sizes == sizes
 

@@ -73,8 +73,9 @@ def test_npz_roundtrip_and_errors(tmp_path):
     with pytest.raises(DatasetError, match="lacks arrays y_train, x_test, y_test"):
         Npz(Npz.Params(path=str(tmp_path / "bad.npz"))).load()
     (tmp_path / "corrupt.npz").write_bytes(b"not a zip file at all")
-    with pytest.raises(DatasetError, match="cannot read"):
+    with pytest.raises(DatasetError, match=r"is not an .npz file \(not a zip archive\)") as e:
         Npz(Npz.Params(path=str(tmp_path / "corrupt.npz"))).load()
+    assert "pickle" not in str(e.value)  # numpy's advice to load pickles for any non-npz file is not passed on
 
 
 def test_imagefolder(tmp_path):
@@ -245,6 +246,8 @@ def test_cifar10_finds_an_npz_copy_in_the_data_root_and_keys_it_by_content(tmp_p
     monkeypatch.setattr(tvd, "CIFAR10", offline)
     with pytest.raises(DatasetError, match=r"downloading into .*cache/uebench' failed \(OSError: no network\).*UEBENCH_DATA"):
         Cifar10(Cifar10.Params()).load()
+    with pytest.raises(DatasetError, match=r"not found in '.*typo' \(does not exist\), .*; downloading into"):
+        Cifar10(Cifar10.Params(root=str(tmp_path / "typo"))).load()  # a mistyped root is named as such
     (cache).mkdir(parents=True, exist_ok=True)
     write_cifar_npz(cache / "cifar10.npz", seed=2)
     assert Cifar10(Cifar10.Params()).find() == ("npz", cache / "cifar10.npz")

@@ -26,6 +26,8 @@ def read_npz(path: Path) -> tuple[ImageDataset, ImageDataset]:
     (and optionally ``classes``)."""
     if not path.is_file():
         raise DatasetError(_not_a_file(path))
+    if not zipfile.is_zipfile(path):  # else numpy suggests allow_pickle for any other file
+        raise DatasetError(f"npz: {str(path)!r} is not an .npz file (not a zip archive). Give `path` to a .npz with arrays {', '.join(KEYS)}.")
     try:
         with np.load(path, allow_pickle=False) as d:
             missing = [k for k in KEYS if k not in d.files]

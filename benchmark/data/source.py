@@ -101,5 +101,6 @@ def from_hwc(x: np.ndarray, y: np.ndarray, classes: list[str] | tuple[str, ...])
 def existing_dir(root: str | Path, dataset: str, how_to_get: str) -> Path:
     path = Path(root).expanduser()
     if not path.is_dir():
-        raise DatasetError(f"{dataset}: directory {str(path)!r} does not exist. {how_to_get}")
+        what = "is a file, not a directory" if path.exists() else "does not exist"
+        raise DatasetError(f"{dataset}: directory {str(path)!r} {what}. {how_to_get}")
     return path

@@ -113,8 +113,12 @@ class Cifar10(DatasetSource):
             raise self.not_found()
         return "sha256:" + file_sha256(found[1]) if found and found[0] == "npz" else None
 
+    def searched(self) -> str:
+        """The folders searched, each one that does not exist marked so (a mistyped ``root``)."""
+        return ", ".join(repr(str(r)) + ("" if r.is_dir() else " (does not exist)") for r in self.roots())
+
     def not_found(self) -> DatasetError:
-        where = ", ".join(repr(str(r)) for r in self.roots())
+        where = self.searched()
         return DatasetError(
             f"cifar10: not found in {where}. Set `download: true` in the dataset entry to fetch it, "
             f"or point `root` (or ${DATA_ENV}) at a folder holding cifar-10-batches-py/ or {NPZ_NAMES[1]}."
@@ -135,7 +139,8 @@ class Cifar10(DatasetSource):
                 tvd.CIFAR10(root=str(root), train=True, download=True)
             except Exception as e:  # noqa: BLE001 - no network, a proxy, a truncated archive...
                 raise DatasetError(
-                    f"cifar10: downloading into {str(root)!r} failed ({type(e).__name__}: {e}). Without internet, "
+                    f"cifar10: not found in {self.searched()}; downloading into {str(root)!r} failed "
+                    f"({type(e).__name__}: {e}). Without internet, "
                     f"point `root` (or ${DATA_ENV}) at a folder holding cifar-10-batches-py/ or {NPZ_NAMES[1]}."
                 ) from None
         else:

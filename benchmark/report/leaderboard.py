@@ -35,7 +35,8 @@ def write_leaderboard(results: str | Path, out: str | Path | None = None) -> Pat
     root = Path(results)
     records = ResultStore(root).records()
     path = Path(out) if out else root / "LEADERBOARD.md"
-    res = load_results(records, str(root))
+    # a folder name that is not UTF-8 (bytes the file system kept as surrogates) is shown with U+FFFD
+    res = load_results(records, str(root).encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
     tables = build_tables(res)
     folder = path.parent / "figures"
     stamps = load_stamps(folder)

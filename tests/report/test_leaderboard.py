@@ -4,6 +4,7 @@ units, superseded versions, same-label entries, mixed environments."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from benchmark.report.exports import value_json
 from benchmark.report.leaderboard import render, write_leaderboard
@@ -277,3 +278,12 @@ def test_cells_of_one_poison_spec_that_saw_different_poisons_are_announced():
     # a record without poison_meta (older) is left out, not a generation of its own
     del recs[0]["poison_meta"]
     assert "several poisons" not in render(recs, "r")
+
+
+def test_a_results_folder_whose_name_is_not_utf8_is_shown_not_a_crash(tmp_path):
+    import os
+
+    root = Path(os.fsdecode(os.fsencode(str(tmp_path)) + b"/res\xff"))  # a surrogate-escaped name
+    write(root, RECORDS)
+    text = write_leaderboard(root).read_text()
+    assert "res\ufffd" in text
