@@ -422,8 +422,18 @@ def _one_line(message: str) -> str:
     return clip(message.strip(), MAX_ERROR_CHARS)
 
 
+#: The arguments that name a file or directory (an empty one is refused).
+PATH_ARGS = ("matrix", "results", "out", "claims", "json", "keep", "data", "root")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    empty = [k for k in PATH_ARGS if getattr(args, k, None) == ""]
+    if empty:  # "" is the current directory to pathlib: never what was meant
+        given = argv if argv is not None else sys.argv[1:]
+        name = f"--{empty[0]}" if any(a.split("=")[0] == f"--{empty[0]}" for a in given) else empty[0].upper()
+        print(f"error: {name} is an empty string; give a path", file=sys.stderr)
+        return 2
     try:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread (bench embedded in another program): leave SIGTERM alone

@@ -456,3 +456,10 @@ def test_executor_params_are_read_with_the_matrix_files_safeguards(capsys):
     one_error_line(*run_cli(capsys, *base, "-E", "workers=" + "[" * 10_000), "--executor-param workers: nested more than 64 levels deep")
     one_error_line(*run_cli(capsys, *base, "-E", "workers=" + "9" * 5000), "--executor-param workers: not a usable YAML value")
     one_error_line(*run_cli(capsys, *base, "-E", "workers=[1"), "executor.params.workers: Input should be a valid integer")  # not YAML: the text
+
+
+def test_an_empty_path_is_refused_not_taken_for_the_current_directory(capsys):
+    one_error_line(*run_cli(capsys, "run", ""), "MATRIX is an empty string; give a path")
+    one_error_line(*run_cli(capsys, "run", "m.yaml", "--results", ""), "--results is an empty string; give a path")
+    one_error_line(*run_cli(capsys, "leaderboard", ""), "RESULTS is an empty string; give a path")
+    one_error_line(*run_cli(capsys, "claims", "res", "--out="), "--out is an empty string; give a path")
