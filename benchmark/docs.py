@@ -228,7 +228,7 @@ def render_speed(spec: Spec, root: Path, where: str) -> str:
 
 PLUGIN_ROWS = (("attack", "attacks", "docs/attacks.md"), ("victim", "victims", "docs/victims.md"),
                ("defense", "defenses", "docs/defenses.md"), ("metric", "metrics", "docs/metrics.md"),
-               ("dataset", "datasets", ""), ("executor", "executors", "#on-a-slurm-cluster"),
+               ("dataset", "datasets", "docs/datasets.md"), ("executor", "executors", "#on-a-slurm-cluster"),
                ("model", "architectures", ""))
 STAGE_WORDS = {"none": "", "data": "data stage", "train": "train stage", "model": "model stage (repair with the clean `dataset.holdout`)"}
 

@@ -256,3 +256,16 @@ def test_every_bench_command_the_docs_show_has_its_subcommand_and_flags():
             seen += 1
             bad += [f"{path.relative_to(REPO)}: bench {sub}{rest} (no flag {f})" for f in flags if f not in known]
     assert seen >= 20 and not bad, "\n".join(bad)
+
+
+def test_the_readme_names_the_evidence_datas_content_digest():
+    """README, "The evidence's data": the digest a rebuilt copy is compared with is the one the
+    committed records carry."""
+    import json
+    import re
+
+    text = (REPO / "README.md").read_text()
+    stated = re.search(r"`([0-9a-f]{64})` for this copy", text)
+    assert stated
+    digests = {json.loads(p.read_text()).get("dataset_sha256") for p in (REPO / "results" / "cifar10-quick" / "cells").glob("*.json")}
+    assert digests == {stated.group(1)}

@@ -1,5 +1,5 @@
-"""Architectures. Each is registered by name through the ``uebench_models`` hook; ``timm/<name>``
-builds any timm model as a backbone."""
+"""Architectures. Each is registered by name through the ``register_models`` hook
+(:mod:`benchmark.hookspecs`); ``timm/<name>`` builds any timm model as a backbone."""
 
 from __future__ import annotations
 
