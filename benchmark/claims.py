@@ -206,7 +206,7 @@ def parse_claims(data: Any, path: str = "claims") -> ClaimsFile:
 def load_claims(path: str | Path | None = None) -> ClaimsFile:
     """Read a claims file with the matrix files' safeguards (a small UTF-8 text, bounded YAML, no
     key twice) and validate it."""
-    from benchmark.config import load_yaml_documents, read_text_file
+    from benchmark.yaml_file import load_yaml_documents, read_text_file
 
     p = Path(path) if path else DEFAULT_CLAIMS
     docs = load_yaml_documents(read_text_file(p, "claims file"), file=str(p))

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from benchmark.errors import ConfigError, UserError, clip
 from benchmark.profiles import PROFILES
+from benchmark.records import results_root
 
 #: The longest error line printed: a message quoting user input is shortened where it quotes it,
 #: and cut here whatever it holds.
@@ -24,7 +25,8 @@ def _executor_override(matrix_executor: Any, name: str | None, pairs: list[str],
     (``-E key=value``; values are YAML: ``-E gpus=1 -E sbatch.account=lab``) and ``--workers``
     applied. Another executor's name starts from empty params."""
 
-    from benchmark.config import ExecutorSpec, load_yaml_documents
+    from benchmark.config import ExecutorSpec
+    from benchmark.yaml_file import load_yaml_documents
 
     spec = matrix_executor
     if workers is not None:  # checked by _workers_arg (>= 1)
@@ -172,9 +174,7 @@ def _out_file(value: str | None, flag: str) -> None:
 def _leaderboard(args: argparse.Namespace) -> int:
     from benchmark.report import write_leaderboard
 
-    root = Path(args.results)
-    if not (root / "cells").is_dir():
-        raise UserError(f"{str(root)!r} holds no results (no cells/ folder); run `bench run MATRIX --results {root}` first")
+    root = results_root(args.results)
     _out_file(args.out, "--out")
     if args.out is None and (root / "LEADERBOARD.md").is_dir():
         raise UserError(f"{str(root / 'LEADERBOARD.md')!r} is a directory; move it, or write elsewhere with --out FILE")
@@ -191,9 +191,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from benchmark.report import write_report
 
-    root = Path(args.results)
-    if not (root / "cells").is_dir():
-        raise UserError(f"{str(root)!r} holds no results (no cells/ folder); run `bench run MATRIX --results {root}` first")
+    root = results_root(args.results)
     out = Path(args.out) if args.out else root / "report"
     if out.exists() and not out.is_dir():
         raise UserError(f"-o {str(out)!r} is a file; give a directory for the report")
@@ -205,7 +203,9 @@ def _report(args: argparse.Namespace) -> int:
 
 def _claims(args: argparse.Namespace) -> int:
     """Check the papers' claims on a results directory; write CLAIMS.md. A failing claim is
-    reported, not an error: the exit code is 0 unless the claims file or the results are unreadable."""
+    reported, not an error: the exit code is 0 unless the claims file or the results are unreadable,
+    or a claim's condition cannot be evaluated on the measured values (a division by zero: the
+    claims file's arithmetic, which its author fixes)."""
     from benchmark.claims import claim_lines, render_text, write_claims
 
     _out_file(args.out, "--out")
@@ -230,8 +230,7 @@ def _audit(args: argparse.Namespace) -> int:
         raise UserError(f"--keep {args.keep!r} is a file; give a directory to recompute into")
     if args.data is not None and not Path(args.data).is_dir():
         raise UserError(f"--data {args.data!r} is not a directory")
-    if not (Path(args.results) / "cells").is_dir():
-        raise UserError(f"{args.results!r} holds no results (no cells/ folder); nothing to audit")
+    results_root(args.results)
     from benchmark.config import check_device
     from benchmark.runner import pick_device
 
@@ -247,7 +246,9 @@ def _audit(args: argparse.Namespace) -> int:
                 keep=args.keep, data=args.data, strict=args.strict, log=lambda m: print(m, file=sys.stderr, flush=True))
     print(render(res))
     if args.json:
-        Path(args.json).write_text(to_json(res) + "\n")
+        from benchmark.store import atomic_write_bytes
+
+        atomic_write_bytes(Path(args.json), (to_json(res) + "\n").encode())  # creates a missing parent folder
     return 0 if res.ok else 1
 
 
@@ -431,7 +432,9 @@ def main(argv: list[str] | None = None) -> int:
     empty = [k for k in PATH_ARGS if getattr(args, k, None) == ""]
     if empty:  # "" is the current directory to pathlib: never what was meant
         given = argv if argv is not None else sys.argv[1:]
-        name = f"--{empty[0]}" if any(a.split("=")[0] == f"--{empty[0]}" for a in given) else empty[0].upper()
+        flags = [a.split("=")[0] for i, a in enumerate(given)
+                 if a.startswith("-") and (a.endswith("=") or (i + 1 < len(given) and given[i + 1] == "" and "=" not in a))]
+        name = flags[0] if flags else empty[0].upper()  # an option as typed (-o, --out), else the positional
         print(f"error: {name} is an empty string; give a path", file=sys.stderr)
         return 2
     try:

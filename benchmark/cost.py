@@ -249,6 +249,7 @@ def dataset_sizes(resolved: Any, model: CostModel) -> Sizes:
     shape: tuple[int, ...] = (3, 32, 32)
     if known:
         train, test = int(known["train"]), int(known["test"])
+        shape = tuple(known.get("shape", shape))
     else:
         tr, te = resolved.dataset.load()
         train, test, shape = len(tr), len(te), tuple(tr.x.shape[1:])

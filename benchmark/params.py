@@ -106,6 +106,13 @@ def format_error(e: Any, model: type[BaseModel]) -> tuple[str, str]:
     return loc, f"{msg} (got {shorten(e.get('input'))})"
 
 
+def _member_tag(part: Any) -> bool:
+    """Whether a path element is pydantic's name for a union member (``str``, ``int``,
+    ``function-after[f(), str]``, ``list[int]``), not a field name or a list index."""
+    return isinstance(part, str) and (part in ("str", "int", "float", "bool", "none", "bytes")
+                                      or re.match(r"^[a-z-]+\[.*\]$", part) is not None)
+
+
 def union_error(errors: list[Any]) -> Any:
     """The first of ``errors`` with a union's members folded into one: pydantic reports a value that
     fits none of ``str | int`` once per member, with the member's name as the last key of its path
@@ -114,7 +121,7 @@ def union_error(errors: list[Any]) -> Any:
     e0 = errors[0]
     loc = tuple(e0["loc"])
     same = [e for e in errors if len(e["loc"]) == len(loc) and tuple(e["loc"][:-1]) == loc[:-1] and e.get("input") is e0.get("input")]
-    if not loc or len(same) < 2 or e0["type"] in ("extra_forbidden", "missing"):
+    if not loc or len(same) < 2 or e0["type"] in ("extra_forbidden", "missing") or not all(_member_tag(e["loc"][-1]) for e in same):
         return e0
     kinds = [re.sub(r"^function-\w+\[(?:.*, )?(.+)\]$", r"\1", str(e["loc"][-1])) for e in same]
     names = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true/false", "none": "null"}

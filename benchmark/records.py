@@ -34,14 +34,19 @@ def poison_outcomes(meta: dict[str, Any]) -> dict[str, Any]:
 SPEC = ("dataset_spec", "attack_spec", "victim_spec", "defense_spec")
 
 
+def results_root(results: str | Path) -> Path:
+    """``results`` as a path, or a :class:`UserError` when it holds no results (no ``cells/`` folder)."""
+    root = Path(results)
+    if not (root / "cells").is_dir():
+        raise UserError(f"{str(root)!r} holds no results (no cells/ folder); run `bench run MATRIX --results {root}` first")
+    return root
+
+
 def load_records(results: str | Path) -> list[dict[str, Any]]:
     """Every cell record of a results directory (in the current record schema)."""
     from benchmark.store import ResultStore
 
-    root = Path(results)
-    if not (root / "cells").is_dir():
-        raise UserError(f"{str(root)!r} holds no results (no cells/ folder); run `bench run MATRIX --results {root}` first")
-    return ResultStore(root, warn=lambda m: None).records()
+    return ResultStore(results_root(results), warn=lambda m: None).records()
 
 
 def _spec_id(rec: dict[str, Any]) -> str:

@@ -314,3 +314,11 @@ def test_a_damaged_record_is_listed_as_unauditable_not_a_crash(recorded, edit, w
     assert [(r["key"], w) for r, w in bad] == [(broken["key"], f"a damaged record: {why}")]
     assert len(ok) == len(recs) - 1
     assert candidates([{**recs[0], "provenance": None, "spec": None}])[0][0].poison == ""  # absent blocks are not damage
+
+
+def test_audit_json_goes_into_a_folder_it_creates(recorded, tmp_path):
+    from benchmark.cli import main
+
+    out = tmp_path / "new" / "audit.json"
+    assert main(["audit", str(recorded), "--cells", "0", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["seed"] == "0"

@@ -64,9 +64,10 @@ def write(tmp_path: Path, text: str | bytes, name: str = "m.yaml") -> Path:
         (GOOD.encode() + b"defenses: [iss-jpeg]\ndefenses: [none]\n", "line 6: duplicate key 'defenses' (first at line 5)"),
         (b"dataset: {name: digits, subset: 100, subset: 50}\nattacks: [clean]\nvictims: [sl]\n", "line 1: duplicate key 'subset' (first at line 1)"),
         (b"dataset: digits\nvictims: [sl]\nattacks: [" + b"9" * 5000 + b"]\n", "not a usable YAML value: Exceeds the limit (4300 digits)"),
+        (GOOD.encode() + b"~: a\nnull: b\n", "line 6: duplicate key 'null' (first at line 5)"),  # the same key as YAML reads it
     ],
     ids=["binary", "latin-1", "empty", "comment-only", "second-document-a-list", "broken-yaml", "a-list", "duplicate-key",
-         "duplicate-nested-key", "5000-digit-int"],
+         "duplicate-nested-key", "5000-digit-int", "null-twice"],
 )
 def test_a_file_that_is_not_a_matrix(tmp_path, capsys, content, expected):
     m = write(tmp_path, content)
@@ -80,7 +81,7 @@ def test_a_directory_a_device_file_a_missing_file_and_a_huge_file_as_the_matrix(
     big = tmp_path / "big.yaml"
     with open(big, "wb") as f:
         f.truncate(9 * 2**20)  # sparse: 9 MiB of NULs without writing them
-    one_error_line(*run_cli(capsys, "run", str(big)), "is larger than 8 MiB; is it a matrix?")
+    one_error_line(*run_cli(capsys, "run", str(big)), "is larger than 8 MiB; is it a matrix file?")
 
 
 def test_an_alias_bomb_is_refused_in_bounded_memory_and_output(tmp_path, capsys):
@@ -163,12 +164,14 @@ def test_huge_rejected_values_and_keys_are_never_echoed_whole(tmp_path, capsys):
          "split_seed, test_fraction)")),
         ("subset: 100", "subset: 100, holdout: 0.05", "dataset.holdout: holdout must be a count of images or a percentage like '5%' (got 0.05)"),
         ("subset: 100", "subset: 100, params: [1], foo: 2", "dataset: params: must be a mapping of the source's params (got [1])"),
+        ("subset: 100", "params: {subset: 100}", "dataset.params.subset: 'subset' is a key of the matrix's dataset entry: write it beside `name`"),
+        ("profile: smoke", "profile: smoke\nseeds: [-1, -1]", "seeds[0]: Input should be greater than or equal to 0 (got -1)"),  # not a union
         ("profile: smoke", "profile: smoke\nexecutor: {name: slurm, params: {sbatch: {account: [1, 2]}}}",
          "executor.params.sbatch.account: must be a string or an integer or a number or true/false (got [1, 2])"),
     ],
     ids=["typo-attaks", "tpu", "seed-2^97", "seed-negative", "seed-true", "seed-float", "attack-seed-2^64", "subset-true",
          "subset-0", "threads-inf", "eps-2", "eps-nan", "eps-1e400", "eps-true", "eps-8/0", "steps-true", "arch", "surrogate-arch", "timm-arch",
-         "dataset-key-typo", "holdout-fraction", "params-a-list", "sbatch-union"],
+         "dataset-key-typo", "holdout-fraction", "params-a-list", "matrix-key-in-params", "same-value-twice", "sbatch-union"],
 )
 def test_bad_matrix_values(tmp_path, capsys, old, new, expected):
     assert old in GOOD
@@ -443,7 +446,7 @@ def test_an_output_path_that_cannot_be_a_file_is_refused_before_any_work(tmp_pat
         (["audit", str(res), "--cells", "1", "--json", str(tmp_path)], f"--json {str(tmp_path)!r} is a directory; give a file path"),
         (["audit", str(res), "--cells", "1", "--keep", str(tmp_path / "afile")], "is a file; give a directory to recompute into"),
         (["audit", str(res), "--cells", "1", "--data", str(tmp_path / "nope")], "is not a directory"),
-        (["audit", str(tmp_path / "nope"), "--cells", "1"], "holds no results (no cells/ folder); nothing to audit"),
+        (["audit", str(tmp_path / "nope"), "--cells", "1"], "holds no results (no cells/ folder); run `bench run MATRIX --results"),
     ]:
         one_error_line(*run_cli(capsys, *argv), expected)
     assert not (tmp_path / "new").exists() and not (tmp_path / "figures").exists()
@@ -463,3 +466,12 @@ def test_an_empty_path_is_refused_not_taken_for_the_current_directory(capsys):
     one_error_line(*run_cli(capsys, "run", "m.yaml", "--results", ""), "--results is an empty string; give a path")
     one_error_line(*run_cli(capsys, "leaderboard", ""), "RESULTS is an empty string; give a path")
     one_error_line(*run_cli(capsys, "claims", "res", "--out="), "--out is an empty string; give a path")
+    one_error_line(*run_cli(capsys, "report", "res", "-o", ""), "-o is an empty string; give a path")
+
+
+def test_keys_that_only_look_alike_are_not_duplicates():
+    from benchmark.yaml_file import load_yaml_documents
+
+    assert load_yaml_documents("{1: a, '1': b}") == [{1: "a", "1": "b"}]
+    assert load_yaml_documents("{true: c, 'true': d}") == [{True: "c", "true": "d"}]
+    assert load_yaml_documents("base: &b {x: 1}\nm: {<<: *b, x: 2}\n")[0]["m"] == {"x": 2}  # a merge key overrides, not a duplicate

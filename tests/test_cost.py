@@ -291,3 +291,14 @@ def test_the_headline_matrix_has_the_shape_issue_19_names():
     assert fe.documents == 1 and fe.jobs == 10 and fe.estimate.unknown == []
     assert fe.cells == 10 * 6 * 8 and fe.na_cells == 10 * 5 * 2
     assert 0 < fe.estimate.device_hours("cuda-h100") < estimate_file("examples/cifar10-paper.yaml").estimate.device_hours("cuda-h100")
+
+
+def test_a_known_dataset_of_other_images_says_its_rates_are_cifars():
+    from types import SimpleNamespace
+
+    from benchmark.config import DatasetSpec
+    from benchmark.cost import dataset_sizes
+
+    for name, shape in (("fashion-mnist", (1, 28, 28)), ("cifar10", (3, 32, 32))):
+        r = SimpleNamespace(matrix=SimpleNamespace(dataset=DatasetSpec(name=name, subset=100)), dataset=SimpleNamespace(name=name), file=None)
+        assert dataset_sizes(r, CostModel()).shape == shape  # from costs.yaml: nothing loaded

@@ -115,7 +115,10 @@ class Cifar10(DatasetSource):
 
     def searched(self) -> str:
         """The folders searched, each one that does not exist marked so (a mistyped ``root``)."""
-        return ", ".join(repr(str(r)) + ("" if r.is_dir() else " (does not exist)") for r in self.roots())
+        def state(r: Path) -> str:
+            return "" if r.is_dir() else " (a file, not a directory)" if r.exists() else " (does not exist)"
+
+        return ", ".join(repr(str(r)) + state(r) for r in self.roots())
 
     def not_found(self) -> DatasetError:
         where = self.searched()
