@@ -146,7 +146,7 @@ def _status(args: argparse.Namespace) -> int:
         raise UserError(f"results directory {str(root)!r} " + ("is a file, not a directory" if root.exists() else "does not exist"))
     if args.profile and not args.matrix:
         raise UserError("--profile needs MATRIX: it says which profile of the matrix's plan to compare with")
-    survey = Survey(root)
+    survey = Survey(root, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
     if args.matrix:
         over = argparse.Namespace(device=None, profile=args.profile, executor=None, executor_param=[], workers=None)
         statuses = [survey.of_matrix(r) for r in _load_resolved(args.matrix, over if args.profile else None)]

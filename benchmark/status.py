@@ -11,7 +11,7 @@ results directory knows is shown: records, held locks, SLURM submissions.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,11 +94,13 @@ def _holder_text(info: dict[str, Any] | None) -> str:
 class Survey:
     """What a results directory says about its cells: records, locks, SLURM tasks."""
 
-    def __init__(self, results: str | Path, *, queue: bool = True) -> None:
+    def __init__(self, results: str | Path, *, queue: bool = True, warn: Callable[[str], None] | None = None) -> None:
+        """``warn``: told of each record that is not valid (it is set aside for the next run to
+        recompute, as every command that reads records does); silent by default."""
         from benchmark.executors.slurm_queue import active_tasks, my_jobs, read_submissions
 
         self.root = Path(results)
-        self.store = ResultStore(self.root, warn=lambda m: None)
+        self.store = ResultStore(self.root, warn=warn or (lambda m: None))
         self.cache = ArtifactCache(self.root, warn=lambda m: None)
         folder = self.root / "slurm"
         self.submissions = read_submissions(folder)

@@ -61,3 +61,12 @@ def test_a_cell_to_recompute_says_which_metric_it_lacks_and_why(tmp_path):
     (line,) = s.pending
     assert line.detail == "to recompute: accuracy (other params or version), certified-learnability (not computed)"
     assert Survey(tmp_path).of_matrix(first).done == 1
+
+
+def test_status_says_which_record_it_set_aside(tmp_path, capsys):
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "cells" / "abc.json").write_text("{not json")
+    assert main(["status", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: skipping result") and "abc.json: not a valid record" in err and "the next run recomputes it" in err
+    assert (tmp_path / "cells" / "abc.json.corrupt").exists()
