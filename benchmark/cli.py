@@ -156,10 +156,13 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _out_file(value: str | None, flag: str) -> None:
+def _out_file(value: str | None, flag: str, default: Path | None = None) -> None:
     """Refuse, before any work, an output FILE that cannot be one: a directory, a path ending in
-    ``/``, or one under a file. A missing parent folder is created when the file is written."""
+    ``/``, or one under a file; without ``value``, the ``default`` the command would write. A
+    missing parent folder is created when the file is written."""
     if value is None:
+        if default is not None and default.is_dir():
+            raise UserError(f"{str(default)!r} is a directory; move it, or write elsewhere with {flag} FILE")
         return
     p = Path(value)
     if not value or value.endswith(("/", os.sep)) or p.is_dir():
@@ -175,9 +178,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     from benchmark.report import write_leaderboard
 
     root = results_root(args.results)
-    _out_file(args.out, "--out")
-    if args.out is None and (root / "LEADERBOARD.md").is_dir():
-        raise UserError(f"{str(root / 'LEADERBOARD.md')!r} is a directory; move it, or write elsewhere with --out FILE")
+    _out_file(args.out, "--out", root / "LEADERBOARD.md")
     try:
         path = write_leaderboard(root, args.out)
     except OSError as e:
@@ -208,9 +209,7 @@ def _claims(args: argparse.Namespace) -> int:
     claims file's arithmetic, which its author fixes)."""
     from benchmark.claims import claim_lines, render_text, write_claims
 
-    _out_file(args.out, "--out")
-    if args.out is None and (Path(args.results) / "CLAIMS.md").is_dir():
-        raise UserError(f"{str(Path(args.results) / 'CLAIMS.md')!r} is a directory; move it, or write elsewhere with --out FILE")
+    _out_file(args.out, "--out", Path(args.results) / "CLAIMS.md")
     path, report = write_claims(args.results, args.claims, args.out)
     print("\n".join(claim_lines(report)) if args.lines else render_text(report))
     print(f"claims: {path}", file=sys.stderr)

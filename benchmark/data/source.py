@@ -98,9 +98,13 @@ def from_hwc(x: np.ndarray, y: np.ndarray, classes: list[str] | tuple[str, ...])
     return ImageDataset(t, torch.from_numpy(np.asarray(y).astype(np.int64)), tuple(str(c) for c in classes))
 
 
+def missing_dir(path: Path) -> str:
+    """Why ``path`` is not a directory (``"is a file, not a directory"``, ``"does not exist"``), or ``""``."""
+    return "" if path.is_dir() else "is a file, not a directory" if path.exists() else "does not exist"
+
+
 def existing_dir(root: str | Path, dataset: str, how_to_get: str) -> Path:
     path = Path(root).expanduser()
-    if not path.is_dir():
-        what = "is a file, not a directory" if path.exists() else "does not exist"
+    if what := missing_dir(path):
         raise DatasetError(f"{dataset}: directory {str(path)!r} {what}. {how_to_get}")
     return path

@@ -11,7 +11,7 @@ import numpy as np
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.data.npz import read_npz
-from benchmark.data.source import DatasetSource, ResolvedPath, file_sha256, from_hwc
+from benchmark.data.source import DatasetSource, ResolvedPath, file_sha256, from_hwc, missing_dir
 from benchmark.errors import DatasetError
 from benchmark.params import Params as BaseParams  # `class Params(Params)` trips mypy (python/mypy#10958)
 
@@ -115,10 +115,7 @@ class Cifar10(DatasetSource):
 
     def searched(self) -> str:
         """The folders searched, each one that does not exist marked so (a mistyped ``root``)."""
-        def state(r: Path) -> str:
-            return "" if r.is_dir() else " (a file, not a directory)" if r.exists() else " (does not exist)"
-
-        return ", ".join(repr(str(r)) + state(r) for r in self.roots())
+        return ", ".join(repr(str(r)) + (f" ({what})" if (what := missing_dir(r)) else "") for r in self.roots())
 
     def not_found(self) -> DatasetError:
         where = self.searched()
