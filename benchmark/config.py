@@ -21,7 +21,7 @@ from pydantic_core import ErrorDetails
 from benchmark.errors import ConfigError, PluginNotFound, UserError, did_you_mean, shorten
 from benchmark.executor import Executor
 from benchmark.interfaces import Attack, Defense, Metric, Victim
-from benchmark.params import resolve_params, union_error
+from benchmark.params import resolve_params, shown_input, union_error
 from benchmark.profiles import PROFILES, Profile
 from benchmark.registry import Registry
 from benchmark.yaml_file import load_yaml_documents, read_text_file
@@ -219,7 +219,7 @@ def parse_matrix(data: Any, file: str | None = None) -> Matrix:
         if e["type"] == "missing":
             raise ConfigError("this key is required", file=file, path=_loc(loc)) from None
         msg = e["msg"].removeprefix("Value error, ")
-        shown = "" if e["type"] == "value_error" and "(got " in msg else f" (got {shorten(e.get('input'))})"
+        shown = "" if e["type"] == "value_error" and "(got " in msg else shown_input(e)
         raise ConfigError(f"{msg}{shown}", file=file, path=_loc(loc)) from None
 
 

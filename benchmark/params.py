@@ -103,7 +103,27 @@ def format_error(e: Any, model: type[BaseModel]) -> tuple[str, str]:
             f"unknown key {shorten(key)}{did_you_mean(key, allowed)} (allowed: {', '.join(allowed) or 'none'})"
         )
     msg = str(e["ctx"]["error"]) if e["type"] == "value_error" and "error" in e.get("ctx", {}) else e["msg"]
-    return loc, f"{msg} (got {shorten(e.get('input'))})"
+    return loc, msg + shown_input(e)
+
+
+def shown_input(e: Any) -> str:
+    """`` (got VALUE)`` for a pydantic error, shortened; a number YAML read as text (``'100'``,
+    ``1e3``: PyYAML wants a dot in an exponent) is named as such, with the number to write."""
+    from benchmark.errors import shorten
+
+    got = e.get("input")
+    if e["type"] in ("int_type", "float_type") and isinstance(got, str) and _number(got) is not None:
+        return f" (got the string {shorten(got)}: YAML reads a quoted number, or an exponent without a dot, as text; write {_number(got)})"
+    return f" (got {shorten(got)})"
+
+
+def _number(text: str) -> int | float | None:
+    """What a user meant by ``text`` when it reads as a number (``'1e3'`` -> 1000), else None."""
+    try:
+        x = float(text)
+    except ValueError:
+        return None
+    return int(x) if x.is_integer() and abs(x) < 2**53 else x
 
 
 def _member_tag(part: Any) -> bool:

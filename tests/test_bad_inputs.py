@@ -148,6 +148,9 @@ def test_huge_rejected_values_and_keys_are_never_echoed_whole(tmp_path, capsys):
         ("profile: smoke", "profile: smoke\nattack_seed: 18446744073709551616", "attack_seed: Input should be less than or equal to 4294967295"),
         ("subset: 100", "subset: true", "dataset.subset: Input should be a valid integer (got True)"),
         ("subset: 100", "subset: 0", "dataset.subset: Input should be greater than 0"),
+        ("subset: 100", "subset: 1e3", ("dataset.subset: Input should be a valid integer (got the string '1e3': YAML reads a quoted number, "
+                                        "or an exponent without a dot, as text; write 1000)")),
+        ("subset: 100", "subset: '100'", "dataset.subset: Input should be a valid integer (got the string '100': YAML reads"),
         ("profile: smoke", "profile: smoke\nthreads: .inf", "threads: Input should be a valid integer"),
         ("attacks: [clean]", "attacks: [{name: random-noise, params: {eps: 2.0}}]", "attacks[0].params.eps: Input should be less than or equal to 1 (got 2.0)"),
         ("attacks: [clean]", "attacks: [{name: random-noise, params: {eps: .nan}}]", "attacks[0].params.eps: Input should be a finite number (got nan)"),
@@ -170,7 +173,7 @@ def test_huge_rejected_values_and_keys_are_never_echoed_whole(tmp_path, capsys):
          "executor.params.sbatch.account: must be a string or an integer or a number or true/false (got [1, 2])"),
     ],
     ids=["typo-attaks", "tpu", "seed-2^97", "seed-negative", "seed-true", "seed-float", "attack-seed-2^64", "subset-true",
-         "subset-0", "threads-inf", "eps-2", "eps-nan", "eps-1e400", "eps-true", "eps-8/0", "steps-true", "arch", "surrogate-arch", "timm-arch",
+         "subset-0", "subset-1e3", "subset-quoted", "threads-inf", "eps-2", "eps-nan", "eps-1e400", "eps-true", "eps-8/0", "steps-true", "arch", "surrogate-arch", "timm-arch",
          "dataset-key-typo", "holdout-fraction", "params-a-list", "matrix-key-in-params", "same-value-twice", "sbatch-union"],
 )
 def test_bad_matrix_values(tmp_path, capsys, old, new, expected):

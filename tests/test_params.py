@@ -37,6 +37,17 @@ def test_fraction_only_for_float_fields():
     assert p.label == "8/255"  # a string field keeps the string
 
 
+def test_numbers_yaml_reads_as_text_are_numbers_in_plugin_params():
+    """PyYAML reads `1e-3` as a string (it wants a dot in an exponent): a plugin's params take it as
+    the number, with the same validated dump (so the same cache key) as the number itself."""
+    from benchmark.yaml_file import load_yaml_documents
+
+    [doc] = load_yaml_documents("eps: 1e-3\nsteps: '7'\nmaybe: 25E-2")
+    assert doc == {"eps": "1e-3", "steps": "7", "maybe": "25E-2"}
+    p = resolve_params(Toy, "paper", doc)
+    assert p.model_dump() == Toy.Params(eps=0.001, steps=7, maybe=0.25).model_dump()
+
+
 def test_profile_then_overrides():
     assert resolve_params(Toy, "paper", {}).steps == 20
     assert resolve_params(Toy, "quick", {}).steps == 10
