@@ -94,7 +94,9 @@ class TAAP(Attack):
 class UTAAP(TAAP):
     """UT-AAP: untargeted augmented adversarial poisoning (Wang, Zhu & Gao, NeurIPS 2024):
     maximize CE(f(aug(x + delta)), y). Same threat model (L-inf 8/255, sample-wise), reference model
-    (shared with T-AAP through the cache) and loop as :class:`TAAP`."""
+    (shared with T-AAP through the cache) and loop as :class:`TAAP`, the official ``aap.py`` without a
+    target class, with :class:`TAAP`'s deviations. ``delta`` ``[N, C, H, W]`` in the L-inf ball; output
+    uint8 ``[N, C, H, W]``."""
 
     name = "ut-aap"
     targeted = False

@@ -7,7 +7,8 @@ from benchmark.interfaces import Attack, Budget, Poison, RunContext
 
 
 class Clean(Attack):
-    """No poisoning: the released images are the clean images (threat model: L-inf, eps 0).
+    """No poisoning: the released images are the clean images (threat model: L-inf, eps 0). The clean
+    row of every availability-poisoning table (EM, TAP, ISS, APBench); no source code to follow.
 
     Output ``x`` uint8 ``[N, C, H, W]`` equal to the input.
     """

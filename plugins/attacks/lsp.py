@@ -43,7 +43,7 @@ def synthetic_clusters(
 
 class LSP(Attack):
     """Sample-wise synthetic noise that is linearly separable by class: a shortcut by construction,
-    crafted without any model.
+    crafted without any model (Yu et al., KDD 2022; dayu11/Availability-Attacks-Create-Shortcuts).
 
     Threat model: **L2**, ``eps`` = 6/255 * sqrt(3 * 32 * 32) = 1.304 per image in [0, 1] units
     (the official code's L-inf-equivalent radius at 32x32x3; the ISS table labels it "l2 1.0"),

@@ -34,7 +34,7 @@ def pixel_scores(x: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
 
 class OPS(Attack):
     """One pixel per image set to an extreme colour, the same position and colour for a whole
-    class: a model-free shortcut.
+    class: a model-free shortcut (Wu et al., ICLR 2023; cychomatica/One-Pixel-Shotcut).
 
     Threat model: **L0**, ``eps`` = 1 pixel position per image (all channels of that position
     may change, to anything), class-wise in (position, colour), released per sample.

@@ -129,7 +129,8 @@ class TAP(Attack):
 class TAPUntargeted(TAP):
     """TAP's untargeted recipe (Fowl et al., NeurIPS 2021): maximize CE(f(aug(x + delta)), y).
     Same threat model and loop as :class:`TAP` with ``targeted = False``; the official README calls
-    it brittle and seed-dependent."""
+    it brittle and seed-dependent. ``delta`` ``[N, C, H, W]`` in the L-inf ball; output uint8
+    ``[N, C, H, W]``; :class:`TAP`'s deviations apply."""
 
     name = "tap-untargeted"
 

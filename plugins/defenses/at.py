@@ -100,7 +100,12 @@ class ATHooks(TrainHooks):
 
 
 class AT(Defense):
-    """PGD adversarial training as a training-stage defense against unlearnable examples.
+    """PGD adversarial training as a training-stage defense against unlearnable examples (Madry et al.,
+    ICLR 2018, as EM's repository and APBench's ``madrys.py`` run it).
+    
+    Threat model: the data user trains on the released set and cannot tell poisoned images apart; AT
+    assumes the poison is a small L-inf perturbation and trains against the worst one in that ball.
+    Works on the victim's float batches ``[B, C, H, W]`` in [0, 1] after its augmentation.
 
     Stage ``train``: replaces the supervised victim's per-step loss by the loss on PGD examples
     (paper defaults: L-inf, eps 8/255, step 2/255, 10 steps, Gaussian start ``step * N(0, I)``, BN in

@@ -75,6 +75,8 @@ class Scratch(Defense):
     is worth without the poisoned training set (the floor a repair must beat to have used the
     victim at all).
 
+    Threat model: the data user owns a small clean, labelled hold-out (``dataset.holdout``, uint8
+    ``[n, C, H, W]``) and ignores the released set; returns a classifier over ``[B, C, H, W]`` in [0, 1].
     Stage ``model`` (it takes the victim's classifier only for its architecture and input
     normalization; every parameter and BatchNorm statistic is re-initialized by torch's defaults).
     Recipe: the CIFAR standard, SGD lr 0.1, momentum 0.9, wd 5e-4, cosine, crop (pad 4) + flip,

@@ -83,7 +83,8 @@ def perturbation_mask(n: int, fraction: float, generator: torch.Generator, devic
 
 class IBAU(Defense):
     """I-BAU: repair a trained classifier with a clean hold-out by adversarial unlearning of one
-    universal perturbation, through the implicit hypergradient.
+    universal perturbation, through the implicit hypergradient (Zeng et al., ICLR 2022;
+    YiZeng623/I-BAU).
 
     Threat model: the data user trained on the released (poisoned) set and also owns a small clean,
     labelled hold-out (``dataset.holdout``: class-balanced clean originals the victim never trained

@@ -61,7 +61,9 @@ class _ISS(Defense):
 
 
 class ISSGray(_ISS):
-    """ISS grayscale: training images to 3-channel luminance (test images untouched).
+    """ISS grayscale (Liu, Zhao & Larson, ICML 2023): training images to 3-channel luminance (test
+    images untouched; :func:`grayscale_u8`). Threat model: the data user preprocesses the whole
+    released set, blind to which images are poisoned.
 
     Stage ``data``, uint8 ``[N, 3, H, W]`` -> same shape. Removes low-frequency, colour-coded
     shortcuts (EM, REM, class-wise noise); does little against TAP (ISS Table 1).
@@ -74,7 +76,9 @@ class ISSGray(_ISS):
 
 
 class ISSJpeg(_ISS):
-    """ISS JPEG: re-encode every training image as JPEG, quality 10 by default (ISS's setting).
+    """ISS JPEG (Liu, Zhao & Larson, ICML 2023): re-encode every training image as JPEG, quality 10 by
+    default (ISS's setting; Pillow's encoder, :func:`jpeg_u8`). Threat model: the data user
+    preprocesses the whole released set, blind to which images are poisoned.
 
     Stage ``data``, uint8 ``[N, C, H, W]`` -> same shape. Removes high-frequency perturbations
     (TAP, SEP) and most others, at a cost on clean accuracy.
@@ -91,7 +95,9 @@ class ISSJpeg(_ISS):
 
 
 class ISSBdr(_ISS):
-    """ISS bit-depth reduction: keep the top ``bits`` bits (2, as in APBench) of each channel.
+    """ISS bit-depth reduction (Liu, Zhao & Larson, ICML 2023, as APBench runs it): keep the top
+    ``bits`` bits (2, as in APBench) of each channel. Threat model: the data user preprocesses the
+    whole released set, blind to which images are poisoned.
 
     Stage ``data``, uint8 ``[N, C, H, W]`` -> same shape.
     """

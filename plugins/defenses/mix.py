@@ -95,7 +95,8 @@ class MixUp(_Mix):
 
 
 class CutMix(_Mix):
-    """CutMix on every training batch: a box of ``floor(sqrt(1 - lam) * side)`` per side, ``lam ~
+    """CutMix (Yun et al., ICCV 2019) on every training batch ``[B, C, H, W]`` in [0, 1] (threat model:
+    the data user augments blind to which images are poisoned): a box of ``floor(sqrt(1 - lam) * side)`` per side, ``lam ~
     Beta(beta, beta)``, placed uniformly inside the image, pasted from a paired sample; the loss
     weights each label by its share of the pixels (kornia's ``RandomCutMixV2``).
 

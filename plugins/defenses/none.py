@@ -6,7 +6,8 @@ from benchmark.interfaces import Defense
 
 
 class NoDefense(Defense):
-    """The data user trains on the released data as it is (stage ``none``)."""
+    """The data user trains on the released data as it is (stage ``none``): no countermeasure, the
+    baseline column of every table; the victim sees uint8 ``[N, C, H, W]`` unchanged."""
 
     name = "none"
     stage = "none"

@@ -21,7 +21,9 @@ from benchmark.weight_noise import distance, project_, snapshot
 
 
 class Recovery(Defense):
-    """What an adversary with a little clean data regains inside a parameter-space ball: fine-tune
+    """PUE's recovery attack (Wang et al., NDSS 2025; NeuralSec/certified-data-learnability). Threat
+    model: the data user holds the trained model and a little clean data. What such an adversary
+    regains inside a parameter-space ball: fine-tune
     the trained model ``theta0`` on the clean hold-out with SGD and, after every step, rescale
     ``theta - theta0`` (all parameters concatenated, BN affine included) to L2 norm exactly ``eta``
     (``onto: sphere``, the official ``project``; ``ball`` only shrinks longer moves). With ``eta``

@@ -12,7 +12,9 @@ from benchmark.training import accuracy
 class Accuracy(Metric):
     """Clean-test top-1 accuracy of the cell's final model, in [0, 1] (eval mode, no augmentation).
 
-    The measure of every availability-poisoning paper: low means the protection worked.
+    The measure of every availability-poisoning paper (source: the tables of EM, TAP, ISS, APBench;
+    no threat model: it reads the cell's model and the clean test split): low means the protection
+    worked.
     Input: the test split, uint8 ``[N, C, H, W]``.
     """
 

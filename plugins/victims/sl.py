@@ -17,7 +17,10 @@ from benchmark.training import SGDRecipe, train_supervised
 
 
 class SL(Victim):
-    """Supervised learning with cross-entropy (the standard CIFAR recipe of EM, ISS, TAP and APBench).
+    """Supervised learning with cross-entropy (the standard CIFAR recipe of EM, ISS, TAP and APBench:
+    Huang et al., ICLR 2021, HanxunH/Unlearnable-Examples; lafeat/apbench ``train.py``).
+    
+    Role: the victim, the data user who trains on the released data (no threat model of its own).
 
     Paper profile: CIFAR ResNet-18, SGD lr 0.1, momentum 0.9, wd 5e-4, batch 128, 200 epochs cosine,
     random crop (pad 4) + flip, final-epoch model: the
