@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -118,15 +120,52 @@ def _base_class(kind: str) -> type | None:
             "executor": Executor}.get(kind)
 
 
+#: a plugin name: it becomes part of file names, table headers and matrix keys
+NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+NAME_RULE = "lowercase letters, digits and single hyphens, starting with a letter"
+NAME_MAX = 64
+
+
+def name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot name a plugin, or ``None``."""
+    if not isinstance(name, str) or not name.strip():
+        return f"has no usable `name` (got {name!r}): set a class attribute `name = \"...\"`"
+    if len(name) > NAME_MAX:
+        return f"has a `name` of {len(name)} characters ({name[:24]!r}...): at most {NAME_MAX}"
+    if not NAME.match(name):
+        return f"has the `name` {name!r}: use {NAME_RULE}"
+    return None
+
+
+def _declaration_problem(kind: str, obj: type) -> str | None:
+    """Class attributes the runner and the reports rely on: a version string, a victim's paradigm,
+    a metric's unit (what ``benchmark.testing.check_plugin`` also requires)."""
+    from benchmark.interfaces import UNITS
+
+    version = getattr(obj, "version", None)
+    if not isinstance(version, str) or not version.strip():
+        return f"has `version = {version!r}`: a non-empty string, such as \"1\""
+    if kind == "victim" and getattr(obj, "paradigm", None) not in ("supervised", "contrastive"):
+        return f"has `paradigm = {getattr(obj, 'paradigm', None)!r}`: 'supervised' or 'contrastive'"
+    if kind == "metric" and getattr(obj, "unit", None) not in UNITS:
+        return f"has `unit = {getattr(obj, 'unit', None)!r}`: one of {', '.join(UNITS)}"
+    return None
+
+
 def _class_problem(kind: str, name: Any, obj: Any) -> str | None:
     """Why ``obj`` cannot be the ``kind`` plugin ``name``, or ``None``."""
-    if not isinstance(name, str) or not name.strip() or len(name) > 64 or any(c.isspace() for c in name):
-        return f"has no usable `name` (got {name!r}): set a class attribute `name = \"...\"`"
+    problem = name_problem(name)
+    if problem:
+        return problem
     if kind == "model":
         return None if callable(obj) else f"is not callable (got {type(obj).__name__})"
     base = _base_class(kind)
     if not (isinstance(obj, type) and base is not None and issubclass(obj, base)):
         return f"is not a subclass of benchmark.{base.__name__ if base else kind} (got {obj!r:.80})"
+    if kind in ("attack", "victim", "defense", "metric"):
+        problem = _declaration_problem(kind, obj)
+        if problem:
+            return problem
     return (_stage_problem(obj) if kind == "defense" else None) or _defaults_problem(obj)
 
 
@@ -190,6 +229,7 @@ class Registry:
         self.pm = pm
         self._entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
         self._broken: list[Entry] = list(getattr(pm, "broken", []))
+        self._warned: set[tuple[str, str]] = set()
         dists: dict[int, tuple[str, str]] = dict(getattr(pm, "dists", {}))
         for plugin, dist in pm.list_plugin_distinfo():  # registered by pluggy's own loader
             dists.setdefault(id(plugin), (dist.project_name, dist.version))
@@ -258,9 +298,12 @@ class Registry:
         suspects = [e for e in self._broken if e.kind in (kind, "module") and (e.name == name or e.kind == "module" or e.name.startswith("<"))]
         if not suspects:
             return ""
-        # the plugin itself, else a module named after it (``uebench_foo`` for ``foo``), else the first
+        # the plugin itself, else a module named after it (``uebench_foo`` for ``foo``); else only a count
         e = next((s for s in suspects if s.name == name), None) or next(
-            (s for s in suspects if s.name.replace("_", "-").endswith("-" + name)), suspects[0])
+            (s for s in suspects if s.name.replace("_", "-").endswith("-" + name)), None)
+        if e is None:
+            n = len(suspects)
+            return f"; {n} broken plugin {'package' if n == 1 else 'packages'} might provide it (see `bench plugins`)"
         more = f" and {len(suspects) - 1} more" if len(suspects) > 1 else ""
         return f"; a broken plugin package may provide it: {e.name} from {e.origin}: {e.error}{more} (see `bench plugins`)"
 
@@ -268,6 +311,11 @@ class Registry:
         """The class (or model factory) registered as ``name``; unknown names raise
         :class:`PluginNotFound`, broken ones :class:`BrokenPlugin`."""
         entry = self.entry(kind, name)
+        shadowed = [b for b in self._broken if b.kind == kind and b.name == name and b is not entry]
+        if shadowed and entry.error is None and (kind, name) not in self._warned:
+            self._warned.add((kind, name))
+            print(f"warning: {kind} {name!r} is uebench's own; {', '.join(f'{b.origin} ({b.source})' for b in shadowed)} "
+                  "also registers that name and is not used: rename it there", file=sys.stderr)
         if entry.error:
             raise BrokenPlugin(f"{kind} {name!r} from {entry.origin} ({entry.source}) is broken: {entry.error}")
         if entry.missing:

@@ -11,17 +11,18 @@ from pathlib import Path
 from benchmark.errors import UserError
 
 KINDS = ("attack", "victim", "defense", "metric")
-NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
 
 def check_name(kind: str, name: str) -> None:
     """A plugin name a package can be named after: lowercase letters, digits and single hyphens,
-    starting with a letter, at most 40 characters, not a name an installed plugin of ``kind`` has."""
+    starting with a letter (the registry's rule), at most 40 characters (the package is named
+    ``uebench-NAME``), not a name an installed plugin of ``kind`` has."""
+    from benchmark.registry import NAME, NAME_RULE
+
     if kind not in KINDS:
         raise UserError(f"kind must be one of {', '.join(KINDS)} (got {kind[:40]!r})")
     if not NAME.match(name) or len(name) > 40:
-        raise UserError(f"NAME must be lowercase letters, digits and single hyphens, starting with a letter, "
-                        f"at most 40 characters (got {name[:60]!r})")
+        raise UserError(f"NAME must be {NAME_RULE}, at most 40 characters (got {name[:60]!r})")
     from benchmark.registry import get_registry
 
     if name in get_registry().names(kind):

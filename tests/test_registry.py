@@ -256,3 +256,66 @@ def test_a_matrix_naming_a_broken_plugin_gets_one_line_naming_it_and_its_package
         "params fail validation at profile 'smoke': eps: Input should be less than or equal to 1 (got 3.0)")
     with pytest.raises(ConfigError, match=r"unknown attack 'noimport'.*a broken plugin package may provide it: uebench_noimport from uebench-noimport 0.1: cannot import"):
         resolve(parse_matrix({**base, "attacks": ["noimport"]}), r)
+
+
+DECLARATIONS = """
+    from benchmark import Attack, Metric, Poison, Victim, hookimpl
+
+    def attack(name, **attrs):
+        def generate(self, train, ctx):
+            return Poison(x=train.x)
+        return type("A", (Attack,), {"__doc__": "A test attack.", "name": name, "generate": generate, **attrs})
+
+    class Percent(Metric):
+        "Says 'percentage', which no report knows."
+        name = "percent-unit"
+        unit = "percentage"
+        def compute(self, cell, ctx):
+            return {"p": 1.0}
+
+    class Selfish(Victim):
+        "A paradigm the runner does not know."
+        name = "selfish"
+        paradigm = "selfsupervised"
+
+    @hookimpl
+    def register_attacks():
+        return [attack("UPPER"), attack("a/b"), attack("../../evil"), attack("under_score"), attack("x" * 65),
+                attack("no-version", version=""), attack("int-version", version=2), attack("fine")]
+
+    @hookimpl
+    def register_metrics():
+        return [Percent]
+
+    @hookimpl
+    def register_victims():
+        return [Selfish]
+"""
+
+
+def test_names_versions_paradigms_and_units_the_runner_relies_on_are_checked_when_registered(tmp_path, monkeypatch):
+    """A name becomes a file name and a table header: `a/b` or `../../evil` would write outside the
+    report's folder; a unit or paradigm the runner does not know would be shown or run wrongly."""
+    _write_module(tmp_path, "uebench_declarations", DECLARATIONS, monkeypatch)
+    pm = make_plugin_manager(["uebench_declarations"], entry_points=False)
+    why = {e.name: e.error for e in Registry(pm).broken()}
+    assert why["UPPER"] == "has the `name` 'UPPER': use lowercase letters, digits and single hyphens, starting with a letter"
+    assert {"a/b", "../../evil", "under_score"} <= set(why)
+    assert why["x" * 65] == "has a `name` of 65 characters ('xxxxxxxxxxxxxxxxxxxxxxxx'...): at most 64"
+    assert why["no-version"] == "has `version = ''`: a non-empty string, such as \"1\""
+    assert why["int-version"] == "has `version = 2`: a non-empty string, such as \"1\""
+    assert why["percent-unit"] == "has `unit = 'percentage'`: one of fraction, percent, ratio, number"
+    assert why["selfish"] == "has `paradigm = 'selfsupervised'`: 'supervised' or 'contrastive'"
+    assert "fine" not in why and Registry(pm).names("attack") == ["fine"]
+
+
+def test_a_third_party_plugin_named_like_a_built_in_is_named_in_a_warning_when_the_name_is_used(broken_site, capsys):
+    r = Registry(make_plugin_manager())
+    assert r.get("attack", "em").__module__ == "plugins.attacks.em"
+    r.get("attack", "em")  # once per registry
+    assert capsys.readouterr().err == (
+        "warning: attack 'em' is uebench's own; uebench-dupem 0.1 (uebench_dupem) also registers that name and is not used: "
+        "rename it there\n")
+    with pytest.raises(PluginNotFound) as e:  # no broken package is named after it: a count, not a guess
+        r.get("attack", "misspelled")
+    assert str(e.value).endswith("; 4 broken plugin packages might provide it (see `bench plugins`)")
