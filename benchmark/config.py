@@ -360,7 +360,7 @@ def resolve(matrix: Matrix, registry: Registry, file: str | None = None) -> Reso
         with _plugin_code(d, f"defenses[{i}]", file):  # the plan asks it of every victim
             for v in axes["victims"]:
                 d.applies_to(v)
-        if (d.needs_holdout or d.stage == "model") and not matrix.dataset.holdout:
+        if d.stage == "model" and not matrix.dataset.holdout:
             raise ConfigError(
                 f"defense {d.name!r} repairs a model with clean data: set dataset.holdout (e.g. 5% of the training set)",
                 file=file,

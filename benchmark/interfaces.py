@@ -89,6 +89,14 @@ class Budget:
     norm: Norm = "linf"
     eps: float = 8 / 255
 
+    def __str__(self) -> str:
+        """``L-inf 8/255``, ``L2 1.304``, ``L0 1``, ``unbounded``: as messages name the budget."""
+        if self.norm == "none":
+            return "unbounded"
+        name = {"linf": "L-inf", "l2": "L2", "l0": "L0"}[self.norm]
+        on255 = self.eps * 255
+        return f"{name} {round(on255)}/255" if self.norm == "linf" and abs(on255 - round(on255)) < 1e-6 else f"{name} {self.eps:.4g}"
+
     def violation(self, clean: torch.Tensor, poison: torch.Tensor) -> str | None:
         """``None`` if every image of ``poison`` (uint8 ``[N,C,H,W]``) is within budget of ``clean``,
         else a message naming the worst image."""
@@ -219,8 +227,6 @@ class Defense(Plugin):
     stage: ClassVar[str] = "none"
     #: what :meth:`applies_to` accepts, in words (N/A cells and leaderboards show it)
     applies_note: ClassVar[str] = ""
-    #: clean hold-out samples a ``model``-stage defense needs (taken from the training set).
-    needs_holdout: ClassVar[bool] = False
 
     def applies_to(self, victim: Victim) -> bool:
         return True

@@ -26,7 +26,8 @@ from benchmark.data.dataset import DataSplits, ImageDataset
 from benchmark.data.split import SplitError, make_splits
 from benchmark.errors import ConfigError, DatasetError, UserError
 from benchmark.fitting import defense_context
-from benchmark.interfaces import CellArtifacts, Poison, RunContext
+from benchmark.interfaces import CellArtifacts, Poison, RunContext, TrainHooks
+from benchmark.output_checks import PluginError, logits_problem, metric_problem, poison_problem, transform_problem
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.poison_artifact import poison_digest, poison_to_tensors, tensors_to_poison
 from benchmark.provenance import numerics, provenance
@@ -122,6 +123,7 @@ class Runner:
         # trained victims kept for the next cell: (model, curves, RNG state, key of the cell that trained it)
         self._victims: OrderedDict[str, tuple[nn.Module, list[dict[str, Any]], dict[str, Any], str]] = OrderedDict()
         self.reuse_victims = reuse_victims
+        self._hook_calls = 0  # calls of the train hooks' loss in the last fit_victim
         self._reused: str | None = None  # the key of the cell whose victim the last fit_victim call reused
 
     # -------------------------------------------------------------------------------- queries
@@ -259,9 +261,9 @@ class Runner:
                 raise RuntimeError(f"attack {job.attack.name!r} changed the training set it was given in place "
                                    "(generate must leave its input alone and return a new Poison)")
             reads = list({a["key"]: a for a in self.cache.reads[n0:]}.values())
-            bad = budget.violation(train.x, p.x)
+            bad = poison_problem(train, p, budget)
             if bad:
-                raise RuntimeError(f"attack {job.attack.name!r} broke its budget {budget}: {bad}")
+                raise PluginError(f"attack {job.attack.name!r} {bad}")
             tensors, meta = poison_to_tensors(p)
             meta["wall_s"] = round(time.perf_counter() - t0, 2)
             # what the generation found made by other jobs (CP-C's class-wise delta, TAP's reference):
@@ -300,8 +302,9 @@ class Runner:
         it again: the same model, curves and RNG state as a fresh training, so the same numbers.
         Not when a metric observes the training (``reuse=False``): it must see every epoch."""
         self._reused = None
+        self._hook_calls = 0
         if not (reuse and self.reuse_victims and cell.defense.leaves_training_alone()):
-            return cell.victim.fit(train, ctx, cell.defense.train_hooks(ctx))
+            return cell.victim.fit(train, ctx, self._counted(cell.defense.train_hooks(ctx)))
         key = spec_key({"kind": "victim", "poison": cell.job.key, "victim": cell.victim.spec(), "seed": cell.seed})
         if key in self._victims:
             self._victims.move_to_end(key)
@@ -321,6 +324,42 @@ class Runner:
         while len(self._victims) > max(2, len(self.r.matrix.seeds)):
             self._victims.popitem(last=False)
         return model
+
+    def _counted(self, hooks: TrainHooks) -> TrainHooks:
+        """``hooks`` with its ``loss`` calls counted in ``self._hook_calls`` (a victim that never
+        calls it would make a train-stage defense a silent no-op)."""
+        runner = self
+
+        class Counted(TrainHooks):
+            def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+                runner._hook_calls += 1
+                return hooks.loss(model, x, y, criterion)
+
+            def __getattr__(self, name: str) -> Any:  # anything else of the defense's hooks
+                return getattr(hooks, name)
+
+        return Counted()
+
+    def plugin_packages(self, cell: Cell) -> dict[str, str]:
+        """``"kind name" -> "package version"`` for the cell's third-party plugins (empty for
+        built-ins only): their classes' ``version`` is in the keys, their packages' is not."""
+        from benchmark.registry import get_registry
+
+        reg = get_registry()
+        out = {}
+        for p in (cell.job.attack, cell.victim, cell.defense, *self.r.metrics):
+            try:
+                entry = reg.entry(p.kind, p.name)
+            except UserError:  # not registered here (a test's own class)
+                continue
+            if entry.package != "uebench":
+                out[f"{p.kind} {p.name}"] = entry.origin
+        return out
+
+    @staticmethod
+    def _require(problem: str | None, who: str) -> None:
+        if problem:
+            raise PluginError(f"{who} {problem}")
 
     def run_cell(self, cell: Cell) -> dict[str, Any]:
         """Compute one cell and return its record (status ``ok``, ``n/a`` or ``failed``)."""
@@ -346,6 +385,7 @@ class Runner:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "executor": self.tag,
             "provenance": provenance(self.device),
+            "plugin_packages": self.plugin_packages(cell),  # a third party's package version is in no key
             "numerics": numerics(self.device, self.r.matrix.precision),  # what besides code, data and seeds can change a number
         }
         t0 = time.perf_counter()
@@ -374,9 +414,16 @@ class Runner:
                     ctx.trace.subscribe(listener)
             torch.manual_seed(cell.seed)
             train = splits.train.with_images(poison.x)
-            train = cell.defense.transform(train, defense_context(ctx))  # as benchmark.fitting.defend_and_fit
+            defended = cell.defense.transform(train, defense_context(ctx))  # as benchmark.fitting.defend_and_fit
+            self._require(transform_problem(train, defended), f"defense {cell.defense.display!r}")
+            train = defended
             t_fit = time.perf_counter()
             model = self.fit_victim(cell, train, ctx, curves, reuse=not observed)
+            self._require(logits_problem(model, splits.test, self.device, "fit"), f"victim {cell.victim.display!r}")
+            if cell.defense.stage == "train" and self._hook_calls == 0:
+                raise PluginError(f"victim {cell.victim.display!r} never called hooks.loss, so the train-stage defense "
+                                  f"{cell.defense.display!r} changed nothing (train with benchmark.training.train_supervised, "
+                                  "or call hooks.loss in the victim's loop)")
             timing: dict[str, Any] = {"victim_s": round(time.perf_counter() - t_fit, 2), "victim_reused": self._reused is not None}
             if self._reused is not None:
                 timing["victim_from"] = self._reused  # the cell that trained it: what recomputing this one alone repeats
@@ -384,6 +431,7 @@ class Runner:
                 assert splits.holdout is not None
                 t_rep = time.perf_counter()
                 model = cell.defense.repair(model, splits.holdout, ctx)  # its "repair" epochs join the curves
+                self._require(logits_problem(model, splits.test, self.device, "repair"), f"defense {cell.defense.display!r}")
                 timing["repair_s"] = round(time.perf_counter() - t_rep, 2)
             rec["timing"] = timing
             rec["curves"] = curves.events
@@ -394,7 +442,14 @@ class Runner:
             metrics: dict[str, float] = {}
             units: dict[str, dict[str, str]] = {}  # output key -> the metric that made it and its declared scale
             for m in r.metrics:
-                for k, v in m.compute(art, ctx).items():
+                try:
+                    values = m.compute(art, ctx)
+                except (KeyboardInterrupt, UserError):
+                    raise
+                except Exception as e:
+                    raise PluginError(f"metric {m.name!r} failed: {type(e).__name__}: {e}") from e
+                self._require(metric_problem(values, m.unit_of), f"metric {m.name!r}")
+                for k, v in values.items():
                     metrics[k] = float(v)
                     units[k] = {"metric": m.name, "unit": m.unit_of(k)}
             if self.cache.reads:  # made by other cells: recomputing this one alone makes them again (bench audit)

@@ -235,8 +235,8 @@ class __CLASS__(Defense):
 
     Stage ``data``: the released training set, uint8 ``[N, C, H, W]`` -> uint8 ``[N, C, H, W]`` with
     the same labels and indices, once, before the victim trains; applies to every victim. (A
-    ``train``-stage defense overrides ``train_hooks`` instead, a ``model``-stage one ``repair``
-    with ``needs_holdout = True``; see docs/writing-plugins.md.) Source: TODO. Deviations: TODO.
+    ``train``-stage defense overrides ``train_hooks`` instead, a ``model``-stage one ``repair``,
+    which gets the matrix's clean hold-out; see docs/writing-plugins.md.) Source: TODO. Deviations: TODO.
     """
 
     name = "__NAME__"

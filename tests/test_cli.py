@@ -144,6 +144,8 @@ def test_broken_plugin_packages_never_break_bench(tmp_path):
     m.write_text("dataset: {name: digits, subset: 100}\nprofile: smoke\nattacks: [clean, shift]\nvictims: [sl]\n")
     run = bench("run", str(m), "--results", str(tmp_path / "res"), "--quiet", path=(site,))
     assert run.returncode == 0 and "2 computed" in run.stderr, run.stderr
+    packages = sorted((json.loads(f.read_text())["plugin_packages"] for f in (tmp_path / "res" / "cells").glob("*.json")), key=len)
+    assert packages == [{}, {"attack shift": "uebench-shift 0.1"}]  # a third party's package version, in the record
     m.write_text("dataset: digits\nprofile: smoke\nattacks: [bad-default]\nvictims: [sl]\n")
     bad = bench("run", str(m), "--results", str(tmp_path / "res"), path=(site,))
     assert bad.returncode == 2 and bad.stdout == ""

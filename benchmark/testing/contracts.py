@@ -29,36 +29,37 @@ from benchmark.testing.stubs import KitContrastive, KitNone, KitSupervised, synt
 #: Every contract, by the name a :class:`ContractError` and ``docs/writing-plugins.md`` give it.
 CONTRACTS: dict[str, str] = {
     "plugin.registrable": "a subclass of its kind's base class (benchmark.Attack, Victim, Defense, Metric, DatasetSource) "
-    "with a `name` (no spaces, at most 64 characters) and a `Params` subclass of benchmark.Params whose defaults validate at every profile",
+    "with a `name` (lowercase letters, digits and single hyphens, at most 64 characters) and a `Params` subclass of benchmark.Params whose defaults validate at every profile",
     "plugin.docstring": "the class docstring cites the paper, the threat model (or role), the tensor shapes, the source it follows and every deviation",
     "plugin.version": "`version` is a non-empty string, part of every cache key: bump it whenever results change",
     "plugin.profiles": f"`profiles` names only {', '.join(PROFILES)} and each profile's params validate",
     "attack.poison": "generate(train, ctx) returns a benchmark.Poison",
     "attack.release": "poison.x is uint8 of train.x's shape; with a delta, poison.x == benchmark.release(train.x, delta) "
-    "(class-wise: release(train.x, delta[train.y]))",
+    "(class-wise: release(train.x, delta[train.y])); the runner checks it on every poison it generates",
     "attack.budget": "every image of poison.x is within attack.budget() of its clean image (the runner checks it on every poison)",
     "attack.alignment": "poison.kind is samplewise, classwise or none; a sample-wise delta is [N, C, H, W] indexed like the "
-    "training set, a class-wise one [K, C, H, W] indexed by label",
-    "attack.meta": "poison.meta is JSON (numbers, strings, lists, dicts): it goes into every cell record",
+    "training set, a class-wise one [K, C, H, W] indexed by label (the runner checks the kind and shape on every poison it generates)",
+    "attack.meta": "poison.meta is JSON (numbers, strings, lists, dicts): it goes into every cell record (the runner checks it)",
     "attack.input": "generate does not change the training set it is given",
     "attack.determinism": "the same seeds give the same poison: randomness comes from ctx.generator(...) or torch's global RNG, "
     "which the runner seeds with the job's seed",
-    "victim.model": "fit(train, ctx, hooks) returns an nn.Module mapping float [B, C, H, W] in [0, 1] to logits [B, K]",
+    "victim.model": "fit(train, ctx, hooks) returns an nn.Module mapping float [B, C, H, W] in [0, 1] to logits [B, K] "
+    "(the runner checks the logits' shape in every cell)",
     "victim.paradigm": "paradigm is 'supervised' or 'contrastive' (defenses decide where they apply by it)",
     "victim.hooks": "a supervised victim computes every training step's loss through hooks.loss(model, x, y, criterion), "
-    "so training-stage defenses apply",
+    "so training-stage defenses apply (the runner checks it whenever a train-stage defense applies)",
     "victim.input": "fit does not change the training set it is given",
     "victim.determinism": "the same seed gives the same model: randomness comes from ctx.generator(...) or torch's global RNG, "
     "which the runner seeds with the cell's seed",
     "defense.stage": "stage is none, data, train or model, and the class overrides exactly the method of its stage "
     "(data: transform, train: train_hooks, model: repair; none: none of them)",
-    "defense.transform": "transform returns uint8 images of the same shape with the same labels and indices, does not change "
-    "its input, and is deterministic for a seed",
+    "defense.transform": "transform returns uint8 images of the same shape with the same labels and indices (the runner "
+    "checks these in every cell), does not change its input, and is deterministic for a seed",
     "defense.train-hooks": "train_hooks(ctx).loss(model, x, y, criterion) returns a finite scalar with a gradient for the model",
-    "defense.repair": "a model-stage defense sets needs_holdout = True and repair(model, holdout, ctx) returns a model with the "
-    "same inputs and logits [B, K]",
+    "defense.repair": "repair(model, holdout, ctx) returns a model with the same inputs and logits [B, K] "
+    "(the runner checks the logits in every cell)",
     "defense.applies-to": "applies_to(victim) returns a bool (False: the cell is n/a, not an error)",
-    "metric.values": "compute(cell, ctx) returns a non-empty dict of output name -> float",
+    "metric.values": "compute(cell, ctx) returns a non-empty dict of output name -> float (the runner checks it in every cell)",
     "metric.units": f"every output's unit (Metric.unit, Metric.units) is one of {', '.join(UNITS)}; a fraction is in [0, 1] or NaN",
     "metric.audit-tolerance": "audit_tolerance maps output keys of compute (or '*') to finite numbers >= 0",
     "metric.observer": "observer(ctx) returns None or a callable taking a benchmark.trace.EpochEvent",
@@ -275,7 +276,6 @@ def check_defense(cls: type[Defense], data: ImageDataset | None = None, params: 
                 f"loss is {loss!r:.80}, expected a finite scalar tensor")
         require(loss.requires_grad, cls, "defense.train-hooks", "the loss has no gradient")
         if stage == "model":
-            require(cls.needs_holdout, cls, "defense.repair", "needs_holdout is False: the runner gives the clean hold-out only when it is True")
             holdout = synthetic_dataset(16, data.num_classes, data.shape[1], 2, data.shape[0])
             with _breach(cls, "defense.repair", "repair(model, holdout, ctx)"):
                 repaired = _seeded(0, lambda: defense.repair(model.eval(), holdout, ctx))

@@ -37,7 +37,6 @@ class FineTune(Defense):
 
     name = "finetune"
     stage = "model"
-    needs_holdout = True
 
     class Params(FinetuneParams):
         shuffle: bool = True  # False: shuffled once, then a fixed order (I-BAU's loader)
@@ -89,7 +88,6 @@ class Scratch(Defense):
 
     name = "scratch"
     stage = "model"
-    needs_holdout = True
 
     class Params(Params):
         epochs: int = Field(200, ge=1)

@@ -116,7 +116,6 @@ class IBAU(Defense):
 
     name = "i-bau"
     stage = "model"
-    needs_holdout = True
 
     class Params(Params):
         rounds: int = Field(5, ge=1)

@@ -47,7 +47,6 @@ class Recovery(Defense):
 
     name = "recovery"
     stage = "model"
-    needs_holdout = True
 
     class Params(Params):
         eta: float = Field(1.0, ge=0)  # L2 radius in parameter space

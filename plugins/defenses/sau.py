@@ -169,7 +169,6 @@ class SAU(Defense):
 
     name = "sau"
     stage = "model"
-    needs_holdout = True
 
     class Params(FinetuneParams):
         eps: float = Field(0.2, gt=0)  # trigger_norm (L-inf, [0, 1] units)

@@ -72,8 +72,10 @@ def test_model_stage_defense_without_a_holdout_is_a_config_error():
     m = parse_matrix({"dataset": "digits", "attacks": ["clean"], "victims": ["sl"], "defenses": ["none", "i-bau"]})
     with pytest.raises(ConfigError, match=r"defenses\[1\]: defense 'i-bau' repairs a model with clean data: set dataset.holdout"):
         resolve(m, get_registry())
-    for name in ("sau", "finetune", "scratch"):
-        assert get_registry().get("defense", name).needs_holdout
+    for name in ("sau", "finetune", "scratch", "recovery"):  # every model-stage defense gets the hold-out
+        m = parse_matrix({"dataset": "digits", "attacks": ["clean"], "victims": ["sl"], "defenses": [name]})
+        with pytest.raises(ConfigError, match=rf"defenses\[0\]: defense '{name}' repairs a model with clean data"):
+            resolve(m, get_registry())
 
 
 def test_bad_holdouts_exit_2_with_one_line_naming_the_key(tmp_path):

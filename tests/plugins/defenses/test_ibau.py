@@ -118,7 +118,7 @@ def test_repair_is_a_seeded_copy_in_eval_mode_with_one_event_per_round():
     assert get_registry().get("defense", "i-bau") is IBAU
     p = IBAU.Params()
     assert (p.rounds, p.batch_size, p.lr, p.optimizer, p.fixed_point_iters, p.bn) == (5, 100, 1e-3, "adam", 5, "eval")
-    assert IBAU.stage == "model" and IBAU.needs_holdout
+    assert IBAU.stage == "model"
     hold = tiny_dataset(n=24, size=16)
     model = _model()
     before = {k: v.clone() for k, v in model.state_dict().items()}

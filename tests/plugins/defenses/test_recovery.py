@@ -32,7 +32,7 @@ def test_params_are_the_official_recipe():
     assert (p.eta, p.onto, p.project, p.epochs, p.batch_size, p.lr, p.momentum, p.weight_decay, p.grad_clip, p.augment) == (
         1.0, "sphere", True, 60, 128, 0.01, 0.9, 5e-4, 5.0, False,
     )  # fmt: skip
-    assert Recovery.stage == "model" and Recovery.needs_holdout
+    assert Recovery.stage == "model"
 
 
 def test_conformance():

@@ -92,7 +92,7 @@ def test_shared_pgd_bounded_and_early_exit_changes_nothing():
 
 
 def test_repair_defaults_copy_and_frozen_bn():
-    assert get_registry().get("defense", "sau") is SAU and SAU.stage == "model" and SAU.needs_holdout
+    assert get_registry().get("defense", "sau") is SAU and SAU.stage == "model"
     p = SAU.Params()
     assert (p.epochs, p.batch_size, p.lr, p.amsgrad, p.eps, p.pgd_step, p.pgd_steps, p.pgd_init) == (100, 256, 1e-4, True, 0.2, 0.2, 5, "max")
     assert (p.beta_adv, p.beta_share, p.lambda_clean, p.lambda_adv, p.lambda_share, p.bn) == (0.01, 1.0, 1.0, 0.0, 1.0, "eval")

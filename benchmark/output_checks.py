@@ -1,0 +1,108 @@
+"""What the runner checks of every plugin's output, in every cell: the cheap half of the contracts
+:func:`benchmark.testing.check_plugin` tests, so that a broken third-party plugin fails its cell
+with the contract it broke instead of producing a plausible number.
+
+Each function returns ``None`` when the output is fine, else one line saying what is wrong (the
+runner raises :class:`PluginOutputError` with the plugin's name in front). None of them draws
+random numbers or changes a model, so a cell computes the same numbers with or without them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from benchmark.data.dataset import ImageDataset
+from benchmark.interfaces import UNITS, Budget, Poison, release
+
+
+class PluginError(RuntimeError):
+    """A plugin returned something its contract does not allow, or a metric crashed: the cell fails
+    with this one line, which names the plugin."""
+
+
+def poison_problem(train: ImageDataset, p: Any, budget: Budget) -> str | None:
+    """An attack's :class:`~benchmark.interfaces.Poison` for ``train`` (uint8 ``[N, C, H, W]``):
+    uint8 images of the training set's shape within ``budget``; a ``kind`` the runner knows; a
+    ``delta`` of that kind's shape whose release is ``p.x``; JSON ``meta``."""
+    if not isinstance(p, Poison):
+        return f"generate returned {type(p).__name__}, not a benchmark.Poison"
+    x = p.x
+    want = tuple(train.x.shape)
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or tuple(x.shape) != want:
+        return f"poison.x is {getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}, expected torch.uint8 {want}"
+    bad = budget.violation(train.x, x)
+    if bad:
+        return f"broke its budget {budget}: {bad}"
+    if p.kind not in ("samplewise", "classwise", "none"):
+        return f"poison.kind is {p.kind!r}: samplewise, classwise or none"
+    if p.delta is not None:
+        shape = (len(train) if p.kind == "samplewise" else train.num_classes, *train.shape)
+        if p.kind == "none" or not isinstance(p.delta, torch.Tensor) or tuple(p.delta.shape) != shape:
+            return f"a {p.kind} delta has shape {tuple(getattr(p.delta, 'shape', ()))}, expected {shape}"
+        per_image = p.delta if p.kind == "samplewise" else p.delta[train.y.to(p.delta.device)]
+        diff = int((release(train.x, per_image.detach().float()).int() - x.int()).abs().max().item()) if len(x) else 0
+        if diff:
+            return (f"poison.x differs from release(train.x, delta) by up to {diff}/255: release with benchmark.release, "
+                    "or return delta=None when the poison is not x + delta")
+    try:
+        json.dumps(p.meta, allow_nan=True)
+    except (TypeError, ValueError) as e:
+        return f"poison.meta is not JSON: {e}"
+    return None
+
+
+def transform_problem(train: ImageDataset, out: Any) -> str | None:
+    """A data-stage defense's output: an :class:`ImageDataset` of uint8 images of the input's
+    shape, with the input's labels and indices (a defense changes pixels, not which images or
+    labels the victim gets)."""
+    if not isinstance(out, ImageDataset):
+        return f"transform returned {type(out).__name__}, not a benchmark.ImageDataset"
+    if out.x.dtype != torch.uint8 or out.x.shape != train.x.shape:
+        return f"transform returned {out.x.dtype} {tuple(out.x.shape)}, expected torch.uint8 {tuple(train.x.shape)}"
+    if not (torch.equal(out.y, train.y) and torch.equal(out.index, train.index)):
+        return "transform changed the labels or the order of the images (it may change pixels only)"
+    return None
+
+
+def logits_problem(model: Any, test: ImageDataset, device: torch.device, what: str) -> str | None:
+    """The model a victim (or a repair) returns: an ``nn.Module`` mapping float ``[B, C, H, W]`` in
+    [0, 1] to logits ``[B, num_classes]``; tried on two test images in eval mode, without
+    gradients, and left in the mode it was in."""
+    if not isinstance(model, nn.Module):
+        return f"{what} returned {type(model).__name__}, not an nn.Module"
+    was = model.training
+    try:
+        with torch.no_grad():
+            out = model.eval()(test.float_batch(torch.arange(min(2, len(test)))).to(device))
+    finally:
+        model.train(was)
+    want = (min(2, len(test)), test.num_classes)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
+        return f"the model {what} returned gives {type(out).__name__} {tuple(getattr(out, 'shape', ()))} for 2 images, expected logits {want}"
+    return None
+
+
+def metric_problem(values: Any, unit_of: Any) -> str | None:
+    """A metric's ``compute`` output: a non-empty mapping of string keys to real numbers (not
+    booleans), each key's unit one the reports know, a ``fraction`` in [0, 1] (or NaN)."""
+    if not isinstance(values, Mapping) or not values:
+        return f"compute returned {type(values).__name__} {values!r:.60}, expected a dict of str to float"
+    for key, value in values.items():
+        if not isinstance(key, str):
+            return f"compute returned the key {key!r:.40}, not a string"
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return f"compute returned {key} = {value!r:.40} ({type(value).__name__}), expected a float"
+        unit = unit_of(key)
+        if unit not in UNITS:
+            return f"the unit of {key!r} is {unit!r}: one of {', '.join(UNITS)}"
+        v = float(value)
+        if unit == "fraction" and not (math.isnan(v) or 0.0 <= v <= 1.0):
+            return f"{key} = {v:.6g} is declared a fraction but is outside [0, 1]"
+    return None

@@ -1,0 +1,169 @@
+"""What the runner checks of every plugin's output (benchmark/output_checks.py): each broken output
+fails its cell with one line naming the plugin and the contract, where it used to give an "ok" cell
+with a plausible number."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from benchmark.data.dataset import ImageDataset
+from benchmark.interfaces import Budget, Poison, release
+from benchmark.output_checks import logits_problem, metric_problem, poison_problem, transform_problem
+from tests.test_bad_inputs import run_cli, write
+
+
+def data(n: int = 6, k: int = 3) -> ImageDataset:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, 3, 4, 4), generator=g, dtype=torch.uint8)
+    return ImageDataset(x, torch.arange(n) % k, tuple("abcdefghij"[:k]))
+
+
+def test_a_poison_is_checked_for_shape_budget_kind_release_and_meta():
+    train, budget = data(), Budget("linf", 8 / 255)
+    delta = torch.full((6, 3, 4, 4), 4 / 255)
+    good = Poison(x=release(train.x, delta), delta=delta, kind="samplewise", meta={"a": [1.0]})
+    assert poison_problem(train, good, budget) is None
+    assert poison_problem(train, Poison(x=train.x.clone()), Budget("none", 0)) is None
+    assert poison_problem(train, train.x, budget) == "generate returned Tensor, not a benchmark.Poison"
+    assert poison_problem(train, Poison(x=train.x[:5]), budget) == (
+        "poison.x is torch.uint8 (5, 3, 4, 4), expected torch.uint8 (6, 3, 4, 4)")  # a shape, not a budget breach
+    assert poison_problem(train, Poison(x=train.x.float()), budget) == (
+        "poison.x is torch.float32 (6, 3, 4, 4), expected torch.uint8 (6, 3, 4, 4)")
+    far = release(train.x, torch.full((6, 3, 4, 4), 0.5))
+    assert poison_problem(train, Poison(x=far), budget).startswith("broke its budget L-inf 8/255: linf distance 128 of image 0 exceeds the budget 8")
+    assert poison_problem(train, Poison(x=good.x, delta=delta, kind="sample-wise"), budget) == (
+        "poison.kind is 'sample-wise': samplewise, classwise or none")
+    assert poison_problem(train, Poison(x=good.x, delta=delta[:3], kind="classwise"), budget) is None  # one delta per class
+    assert poison_problem(train, Poison(x=good.x, delta=delta, kind="classwise"), budget) == (
+        "a classwise delta has shape (6, 3, 4, 4), expected (3, 3, 4, 4)")
+    other = Poison(x=release(train.x, -delta), delta=delta, kind="samplewise")  # x is not what delta releases
+    assert poison_problem(train, other, budget).startswith("poison.x differs from release(train.x, delta) by up to")
+    assert poison_problem(train, Poison(x=good.x, meta={"t": torch.tensor(1.0)}), budget).startswith("poison.meta is not JSON")
+
+
+def test_a_transform_keeps_the_shape_labels_and_order():
+    train = data()
+    assert transform_problem(train, train.with_images(255 - train.x)) is None
+    assert transform_problem(train, train.x) == "transform returned Tensor, not a benchmark.ImageDataset"
+    cropped = ImageDataset(train.x[:, :, :3, :3].contiguous(), train.y, train.classes)
+    assert transform_problem(train, cropped) == "transform returned torch.uint8 (6, 3, 3, 3), expected torch.uint8 (6, 3, 4, 4)"
+    relabelled = ImageDataset(train.x, torch.zeros_like(train.y), train.classes)
+    assert transform_problem(train, relabelled) == "transform changed the labels or the order of the images (it may change pixels only)"
+
+
+def test_a_model_gives_one_logit_per_class_and_keeps_its_mode():
+    test = data()
+    good = nn.Sequential(nn.Flatten(), nn.Linear(48, 3), nn.Dropout(0.5)).train()
+    assert logits_problem(good, test, torch.device("cpu"), "fit") is None and good.training
+    narrow = nn.Sequential(nn.Flatten(), nn.Linear(48, 7))
+    assert logits_problem(narrow, test, torch.device("cpu"), "fit") == (
+        "the model fit returned gives Tensor (2, 7) for 2 images, expected logits (2, 3)")
+    assert logits_problem(None, test, torch.device("cpu"), "repair") == "repair returned NoneType, not an nn.Module"
+
+
+def test_metric_values_are_real_numbers_of_known_units():
+    unit = {"acc": "fraction", "loss": "number", "pct": "percentage"}.__getitem__
+    assert metric_problem({"acc": 0.5, "loss": 3.0}, unit) is None
+    assert metric_problem({"acc": math.nan}, unit) is None
+    assert metric_problem(0.5, unit) == "compute returned float 0.5, expected a dict of str to float"
+    assert metric_problem({}, unit) == "compute returned dict {}, expected a dict of str to float"
+    assert metric_problem({"acc": "high"}, unit) == "compute returned acc = 'high' (str), expected a float"
+    assert metric_problem({"acc": True}, unit) == "compute returned acc = True (bool), expected a float"
+    assert metric_problem({"acc": 3.0}, unit) == "acc = 3 is declared a fraction but is outside [0, 1]"
+    assert metric_problem({"pct": 3.0}, unit) == "the unit of 'pct' is 'percentage': one of fraction, percent, ratio, number"
+
+
+BROKEN_OUTPUTS = '''
+import torch
+from torch import nn
+from benchmark import Defense, Metric, Params, Victim, hookimpl
+from benchmark.data.dataset import ImageDataset
+from benchmark.training import train_supervised
+
+
+class Relabel(Defense):
+    "Sets every label to 0 (a broken data-stage defense)."
+    name, stage = "relabel", "data"
+    def transform(self, train, ctx):
+        return ImageDataset(train.x.clone(), torch.zeros_like(train.y), train.classes, train.index)
+
+
+class Narrow(Victim):
+    "A classifier with 7 logits for the data's 10 classes."
+    name = "narrow"
+    def fit(self, train, ctx, hooks):
+        return nn.Sequential(nn.Flatten(), nn.LazyLinear(7))
+
+
+class NoHooks(Victim):
+    "Trains without ever calling hooks.loss."
+    name = "no-hooks"
+    def fit(self, train, ctx, hooks):
+        model = nn.Sequential(nn.Flatten(), nn.LazyLinear(train.num_classes))
+        model(train.float_batch(torch.arange(2)))
+        return model
+
+
+class Scalar(Metric):
+    "Returns a bare float."
+    name = "scalar"
+    def compute(self, cell, ctx):
+        return 0.5
+
+
+class Crash(Metric):
+    "Raises."
+    name = "crash"
+    def compute(self, cell, ctx):
+        raise KeyError("no such curve")
+
+
+class Triple(Metric):
+    "A fraction of 3."
+    name, unit = "triple", "fraction"
+    def compute(self, cell, ctx):
+        return {"triple": 3.0}
+
+
+@hookimpl
+def register_defenses():
+    return [Relabel]
+
+@hookimpl
+def register_victims():
+    return [Narrow, NoHooks]
+
+@hookimpl
+def register_metrics():
+    return [Scalar, Crash, Triple]
+'''
+
+
+@pytest.mark.parametrize(
+    ("matrix", "error"),
+    [
+        ("victims: [sl]\ndefenses: [relabel]", "defense 'relabel' transform changed the labels or the order of the images"),
+        ("victims: [narrow]", "victim 'narrow' the model fit returned gives Tensor (2, 7) for 2 images, expected logits (2, 10)"),
+        ("victims: [no-hooks]\ndefenses: [cutout]", "victim 'no-hooks' never called hooks.loss, so the train-stage defense 'cutout' changed nothing"),
+        ("victims: [sl]\nmetrics: [accuracy, scalar]", "metric 'scalar' compute returned float 0.5, expected a dict of str to float"),
+        ("victims: [sl]\nmetrics: [crash]", "metric 'crash' failed: KeyError: 'no such curve'"),
+        ("victims: [sl]\nmetrics: [triple]", "metric 'triple' triple = 3 is declared a fraction but is outside [0, 1]"),
+    ],
+    ids=["labels", "logits", "hooks", "metric-float", "metric-crash", "metric-fraction"],
+)
+def test_a_broken_plugin_output_fails_its_cell_naming_the_plugin(tmp_path, capsys, monkeypatch, matrix, error):
+    (tmp_path / "broken_outputs.py").write_text(BROKEN_OUTPUTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from benchmark.registry import DEFAULT_PLUGINS
+
+    monkeypatch.setenv("UEBENCH_PLUGINS", ",".join([*DEFAULT_PLUGINS, "broken_outputs"]))
+    m = write(tmp_path, "dataset: {name: digits, subset: 100}\nprofile: smoke\nattacks: [clean]\n" + matrix + "\n")
+    code, err = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "res"), "--quiet")
+    assert code == 1, err
+    [record] = [json.loads(p.read_text()) for p in (tmp_path / "res" / "cells").glob("*.json")]
+    assert record["status"] == "failed" and record["error"].startswith("PluginError: " + error), record["error"]
