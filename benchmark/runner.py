@@ -356,6 +356,24 @@ class Runner:
                 out[f"{p.kind} {p.name}"] = entry.origin
         return out
 
+    def _warn_package_changes(self, done: list[Cell]) -> None:
+        """One line per third-party plugin whose done cells were computed with another version of
+        its package than the one installed: they are reused (the package's version is in no key),
+        which is right only if that release did not change numbers."""
+        changed: dict[tuple[str, str], int] = {}
+        for cell in done:
+            now = self.plugin_packages(cell)
+            if not now:
+                continue
+            then = (self.store.get(cell.key) or {}).get("plugin_packages") or {}
+            for plugin, origin in now.items():
+                if then.get(plugin, origin) != origin:
+                    k = (plugin, f"{then[plugin]} -> {origin}")
+                    changed[k] = changed.get(k, 0) + 1
+        for (plugin, how), n in changed.items():
+            self.log(f"warning: {n} done cells of {plugin} were computed with another release of its package ({how}); "
+                     "they are reused: if the new release changes numbers, bump the plugin class's `version`")
+
     @staticmethod
     def _require(problem: str | None, who: str) -> None:
         if problem:
@@ -479,6 +497,7 @@ class Runner:
         summary.skipped = summary.planned - len(todo) - len(summary.failed_before)
         if summary.skipped:
             self.log(f"{summary.skipped} of {summary.planned} cells already done; computing {len(todo)}")
+            self._warn_package_changes([c for c in chosen if c.key not in kept])
         if summary.failed_before:
             self.log(f"{len(summary.failed_before)} cells failed in an earlier run; keeping them "
                      "(`bench run --retry-failed` recomputes them)")
