@@ -106,3 +106,15 @@ def metric_problem(values: Any, unit_of: Any) -> str | None:
         if unit == "fraction" and not (math.isnan(v) or 0.0 <= v <= 1.0):
             return f"{key} = {v:.6g} is declared a fraction but is outside [0, 1]"
     return None
+
+
+def loss_problem(events: list[dict[str, Any]]) -> str | None:
+    """The first training epoch (a cell's recorded curve: :meth:`EpochEvent.numbers` dicts) whose
+    mean loss is not finite: a diverged training (or a defense's hook returning NaN) would be
+    recorded as a model that learned nothing, the number a working protection gives."""
+    for e in events:
+        loss = e.get("loss")
+        if loss is None or not math.isfinite(loss):
+            return (f"the training loss is {'NaN' if loss is None else loss} at epoch {e.get('epoch')} of {e.get('epochs')} "
+                    f"({e.get('phase')}): a diverged training measures nothing about the protection")
+    return None

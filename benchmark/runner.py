@@ -27,7 +27,7 @@ from benchmark.data.split import SplitError, make_splits
 from benchmark.errors import ConfigError, DatasetError, UserError
 from benchmark.fitting import defense_context
 from benchmark.interfaces import CellArtifacts, Poison, RunContext, TrainHooks
-from benchmark.output_checks import PluginError, logits_problem, metric_problem, poison_problem, transform_problem
+from benchmark.output_checks import PluginError, logits_problem, loss_problem, metric_problem, poison_problem, transform_problem
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.poison_artifact import poison_digest, poison_to_tensors, tensors_to_poison
 from benchmark.provenance import numerics, provenance
@@ -438,6 +438,7 @@ class Runner:
             t_fit = time.perf_counter()
             model = self.fit_victim(cell, train, ctx, curves, reuse=not observed)
             self._require(logits_problem(model, splits.test, self.device, "fit"), f"victim {cell.victim.display!r}")
+            self._require(loss_problem(curves.events), f"victim {cell.victim.display!r} with defense {cell.defense.display!r}:")
             if cell.defense.stage == "train" and self._hook_calls == 0:
                 raise PluginError(f"victim {cell.victim.display!r} never called hooks.loss, so the train-stage defense "
                                   f"{cell.defense.display!r} changed nothing (train with benchmark.training.train_supervised, "
@@ -450,6 +451,7 @@ class Runner:
                 t_rep = time.perf_counter()
                 model = cell.defense.repair(model, splits.holdout, ctx)  # its "repair" epochs join the curves
                 self._require(logits_problem(model, splits.test, self.device, "repair"), f"defense {cell.defense.display!r}")
+                self._require(loss_problem(curves.events), f"defense {cell.defense.display!r}:")
                 timing["repair_s"] = round(time.perf_counter() - t_rep, 2)
             rec["timing"] = timing
             rec["curves"] = curves.events

@@ -13,7 +13,7 @@ from torch import nn
 
 from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import Budget, Poison, release
-from benchmark.output_checks import logits_problem, metric_problem, poison_problem, transform_problem
+from benchmark.output_checks import logits_problem, loss_problem, metric_problem, poison_problem, transform_problem
 from tests.test_bad_inputs import run_cli, write
 
 
@@ -78,10 +78,18 @@ def test_metric_values_are_real_numbers_of_known_units():
     assert metric_problem({"pct": 3.0}, unit) == "the unit of 'pct' is 'percentage': one of fraction, percent, ratio, number"
 
 
+def test_a_non_finite_training_loss_is_a_diverged_training():
+    curve = [{"phase": "supervised", "epoch": 1, "epochs": 2, "loss": 2.3}, {"phase": "supervised", "epoch": 2, "epochs": 2, "loss": 0.5}]
+    assert loss_problem(curve) is None and loss_problem([]) is None
+    assert loss_problem([*curve, {"phase": "repair", "epoch": 1, "epochs": 5, "loss": None}]).startswith(
+        "the training loss is NaN at epoch 1 of 5 (repair)")  # NaN is stored as null
+    assert loss_problem([{**curve[0], "loss": math.inf}]).startswith("the training loss is inf at epoch 1 of 2")
+
+
 BROKEN_OUTPUTS = '''
 import torch
 from torch import nn
-from benchmark import Defense, Metric, Params, Victim, hookimpl
+from benchmark import Defense, Metric, Params, TrainHooks, Victim, hookimpl
 from benchmark.data.dataset import ImageDataset
 from benchmark.training import train_supervised
 
@@ -91,6 +99,18 @@ class Relabel(Defense):
     name, stage = "relabel", "data"
     def transform(self, train, ctx):
         return ImageDataset(train.x.clone(), torch.zeros_like(train.y), train.classes, train.index)
+
+
+class NanHooks(TrainHooks):
+    def loss(self, model, x, y, criterion):
+        return criterion(model(x), y) * float("nan")
+
+
+class NanLoss(Defense):
+    "A training hook whose loss is NaN."
+    name, stage = "nan-loss", "train"
+    def train_hooks(self, ctx):
+        return NanHooks()
 
 
 class Narrow(Victim):
@@ -132,7 +152,7 @@ class Triple(Metric):
 
 @hookimpl
 def register_defenses():
-    return [Relabel]
+    return [Relabel, NanLoss]
 
 @hookimpl
 def register_victims():
@@ -148,13 +168,14 @@ def register_metrics():
     ("matrix", "error"),
     [
         ("victims: [sl]\ndefenses: [relabel]", "defense 'relabel' transform changed the labels or the order of the images"),
+        ("victims: [sl]\ndefenses: [nan-loss]", "victim 'sl' with defense 'nan-loss': the training loss is NaN at epoch 1 of 2 (supervised)"),
         ("victims: [narrow]", "victim 'narrow' the model fit returned gives Tensor (2, 7) for 2 images, expected logits (2, 10)"),
         ("victims: [no-hooks]\ndefenses: [cutout]", "victim 'no-hooks' never called hooks.loss, so the train-stage defense 'cutout' changed nothing"),
         ("victims: [sl]\nmetrics: [accuracy, scalar]", "metric 'scalar' compute returned float 0.5, expected a dict of str to float"),
         ("victims: [sl]\nmetrics: [crash]", "metric 'crash' failed: KeyError: 'no such curve'"),
         ("victims: [sl]\nmetrics: [triple]", "metric 'triple' triple = 3 is declared a fraction but is outside [0, 1]"),
     ],
-    ids=["labels", "logits", "hooks", "metric-float", "metric-crash", "metric-fraction"],
+    ids=["labels", "nan-loss", "logits", "hooks", "metric-float", "metric-crash", "metric-fraction"],
 )
 def test_a_broken_plugin_output_fails_its_cell_naming_the_plugin(tmp_path, capsys, monkeypatch, matrix, error):
     (tmp_path / "broken_outputs.py").write_text(BROKEN_OUTPUTS)
