@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Candidate:
+    """A committed record the audit may recompute, with its recorded cost: seconds of poison generation and of the cell."""
     record: dict[str, Any]
     poison_s: float
     cell_s: float
@@ -72,6 +73,7 @@ class Candidate:
 
 @dataclass
 class Comparison:
+    """One metric value of one recomputed cell: the record's, the recomputation's, and the tolerance between them."""
     cell: str
     key: str
     metric: str
@@ -104,6 +106,7 @@ class Comparison:
 
 @dataclass
 class AuditResult:
+    """What ``bench audit`` did: its seed, the cells it chose or skipped (and why), every comparison and error."""
     seed: str
     chosen: list[Candidate]
     skipped: list[tuple[Candidate, str]]

@@ -83,6 +83,7 @@ class Selector:
 
 @dataclass(frozen=True)
 class Claim:
+    """One claim of a claims file: the paper's statement, the values it reads from the records, and the condition that must hold."""
     id: str
     source: str
     statement: str
@@ -93,6 +94,7 @@ class Claim:
 
 @dataclass
 class ClaimsFile:
+    """A parsed claims file: its claims and the scope (dataset, profile) their records are read from."""
     path: str
     claims: list[Claim]
     scope: dict[str, str] = field(default_factory=dict)
@@ -264,6 +266,7 @@ class Measured:
 
 @dataclass
 class Result:
+    """A claim checked on the records: it holds, fails, or is not measured (its records are missing), with the values read."""
     claim: Claim
     status: str
     measured: list[Measured]

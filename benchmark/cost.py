@@ -107,6 +107,7 @@ class Work:
 
 @dataclass
 class Sizes:
+    """The images a matrix's cells see (training, test, hold-out) and one image's shape: what the per-image rates multiply."""
     n: int  # training images
     n_test: int
     n_holdout: int

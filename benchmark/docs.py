@@ -53,6 +53,7 @@ def doc_files(root: Path) -> list[Path]:
 
 @dataclass
 class Spec:
+    """One ``<!-- generated: KIND key=value ... -->`` marker of a docs file: the block to generate there."""
     kind: str
     opts: dict[str, str]
 

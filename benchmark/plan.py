@@ -38,6 +38,7 @@ class Cell:
 
 @dataclass
 class Plan:
+    """A resolved matrix expanded: the attack jobs (one poison each) and the cells (attack x victim x defense x seed) to run."""
     resolved: Resolved
     dataset_spec: dict[str, Any]
     jobs: list[AttackJob]

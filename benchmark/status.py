@@ -66,6 +66,7 @@ class Line:
 
 @dataclass
 class MatrixStatus:
+    """One matrix's progress in a results directory: cells planned, done, ok, n/a, running, failed and pending."""
     matrix: str
     cells: int | None  # planned cells (None: the matrix was not given)
     done: int = 0

@@ -11,6 +11,7 @@ from torch import nn
 
 
 class BasicBlock(nn.Module):
+    """ResNet's two-convolution block (He et al., CVPR 2016), with a 1x1 projection shortcut when the shape changes."""
     expansion = 1
 
     def __init__(self, cin: int, planes: int, stride: int) -> None:
@@ -30,6 +31,7 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
+    """ResNet's 1x1-3x3-1x1 bottleneck block (He et al., CVPR 2016), 4x expansion, projection shortcut when the shape changes."""
     expansion = 4
 
     def __init__(self, cin: int, planes: int, stride: int) -> None:

@@ -64,12 +64,14 @@ class Value:
 
 @dataclass
 class Row:
+    """One row of a leaderboard table: its label and one value per column."""
     label: str
     values: list[Value]
 
 
 @dataclass
 class Table:
+    """One leaderboard table: a metric of the records laid out by defense, by victim or as the best defense, with its unit."""
     id: str
     kind: str  # by-defense | by-victim | best-defense | metric
     title: str

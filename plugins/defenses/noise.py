@@ -32,6 +32,8 @@ def add_noise(
 
 
 class NoiseHooks(TrainHooks):
+    """The loss on each float batch ``[B, C, H, W]`` in [0, 1] with fresh noise added (see :func:`add_noise`)."""
+
     def __init__(self, scale: float, distribution: Literal["gaussian", "uniform"], generator: torch.Generator) -> None:
         self.scale = scale
         self.distribution = distribution
