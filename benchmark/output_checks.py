@@ -19,7 +19,11 @@ import torch
 from torch import nn
 
 from benchmark.data.dataset import ImageDataset
-from benchmark.interfaces import UNITS, Budget, Poison, release
+from benchmark.interfaces import UNITS, Budget, Poison, RunContext, release
+
+#: keys of a poison's stored meta that the runner writes (the poison's kind and surrogate, its cost,
+#: what it read, its numerics and digest): an attack's own meta must not use them
+RESERVED_META = frozenset({"kind", "surrogate", "wall_s", "reads", "numerics", "x_sha256"})
 
 
 class PluginError(RuntimeError):
@@ -51,6 +55,11 @@ def poison_problem(train: ImageDataset, p: Any, budget: Budget) -> str | None:
         if diff:
             return (f"poison.x differs from release(train.x, delta) by up to {diff}/255: release with benchmark.release, "
                     "or return delta=None when the poison is not x + delta")
+    if not isinstance(p.meta, dict):
+        return f"poison.meta is {type(p.meta).__name__}, not a dict"
+    taken = sorted(RESERVED_META & p.meta.keys())
+    if taken:
+        return f"poison.meta uses the key {taken[0]!r}, which uebench sets itself ({', '.join(sorted(RESERVED_META))})"
     try:
         json.dumps(p.meta, allow_nan=True)
     except (TypeError, ValueError) as e:
@@ -66,26 +75,32 @@ def transform_problem(train: ImageDataset, out: Any) -> str | None:
         return f"transform returned {type(out).__name__}, not a benchmark.ImageDataset"
     if out.x.dtype != torch.uint8 or out.x.shape != train.x.shape:
         return f"transform returned {out.x.dtype} {tuple(out.x.shape)}, expected torch.uint8 {tuple(train.x.shape)}"
-    if not (torch.equal(out.y, train.y) and torch.equal(out.index, train.index)):
+    if not (torch.equal(out.y.cpu(), train.y.cpu()) and torch.equal(out.index.cpu(), train.index.cpu())):
         return "transform changed the labels or the order of the images (it may change pixels only)"
     return None
 
 
-def logits_problem(model: Any, test: ImageDataset, device: torch.device, what: str) -> str | None:
+def logits_problem(model: Any, test: ImageDataset, ctx: RunContext, what: str) -> str | None:
     """The model a victim (or a repair) returns: an ``nn.Module`` mapping float ``[B, C, H, W]`` in
-    [0, 1] to logits ``[B, num_classes]``; tried on two test images in eval mode, without
-    gradients, and left in the mode it was in."""
+    [0, 1] to logits ``[B, num_classes]``; tried on two test images as the metrics run it (eval
+    mode, no gradients, the cell's autocast), and every submodule left in the mode it was in."""
+    from benchmark.registry import one_line
+    from benchmark.training import autocast, to_model
+
     if not isinstance(model, nn.Module):
         return f"{what} returned {type(model).__name__}, not an nn.Module"
-    was = model.training
+    modes = [(m, m.training) for m in model.modules()]
+    n = min(2, len(test))
     try:
-        with torch.no_grad():
-            out = model.eval()(test.float_batch(torch.arange(min(2, len(test)))).to(device))
+        with torch.no_grad(), autocast(ctx):
+            out = model.eval()(to_model(test.float_batch(torch.arange(n), ctx.device)))
+    except Exception as e:  # noqa: BLE001 - the plugin's model, named by the caller
+        return f"the model {what} returned fails on {n} test images: {one_line(e)}"
     finally:
-        model.train(was)
-    want = (min(2, len(test)), test.num_classes)
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
-        return f"the model {what} returned gives {type(out).__name__} {tuple(getattr(out, 'shape', ()))} for 2 images, expected logits {want}"
+        for m, was in modes:
+            m.training = was
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n, test.num_classes):
+        return f"the model {what} returned gives {type(out).__name__} {tuple(getattr(out, 'shape', ()))} for {n} images, expected logits {(n, test.num_classes)}"
     return None
 
 
@@ -102,7 +117,12 @@ def metric_problem(values: Any, unit_of: Any) -> str | None:
         unit = unit_of(key)
         if unit not in UNITS:
             return f"the unit of {key!r} is {unit!r}: one of {', '.join(UNITS)}"
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:
+            v = math.inf
+        if math.isinf(v):
+            return f"{key} is infinite: return NaN where a value is undefined"
         if unit == "fraction" and not (math.isnan(v) or 0.0 <= v <= 1.0):
             return f"{key} = {v:.6g} is declared a fraction but is outside [0, 1]"
     return None

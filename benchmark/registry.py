@@ -132,7 +132,7 @@ def name_problem(name: Any) -> str | None:
         return f"has no usable `name` (got {name!r}): set a class attribute `name = \"...\"`"
     if len(name) > NAME_MAX:
         return f"has a `name` of {len(name)} characters ({name[:24]!r}...): at most {NAME_MAX}"
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         return f"has the `name` {name!r}: use {NAME_RULE}"
     return None
 

@@ -374,6 +374,16 @@ class Runner:
             self.log(f"warning: {n} done cells of {plugin} were computed with another release of its package ({how}); "
                      "they are reused: if the new release changes numbers, bump the plugin class's `version`")
 
+    def _unchanged(self, data: ImageDataset, checksum: str, who: str, method: str) -> None:
+        """``data`` (a poison's images, shared by the cells after this one) must still have
+        ``checksum`` after ``who``'s ``method``: else the data are loaded again and the cell fails."""
+        if data_checksum(data) != checksum:
+            self._splits = None
+            self._poisons.clear()
+            self._victims.clear()
+            raise PluginError(f"{who} changed the training set it was given in place ({method} must leave its "
+                              "input alone and return new tensors)")
+
     @staticmethod
     def _require(problem: str | None, who: str) -> None:
         if problem:
@@ -432,14 +442,23 @@ class Runner:
                     ctx.trace.subscribe(listener)
             torch.manual_seed(cell.seed)
             train = splits.train.with_images(poison.x)
+            released = data_checksum(train)  # the poison's images, shared with the next cells: read-only
             defended = cell.defense.transform(train, defense_context(ctx))  # as benchmark.fitting.defend_and_fit
+            self._unchanged(train, released, f"defense {cell.defense.display!r}", "transform")
             self._require(transform_problem(train, defended), f"defense {cell.defense.display!r}")
             train = defended
+            given = data_checksum(train) if defended.x.device.type == "cpu" else None
             t_fit = time.perf_counter()
             model = self.fit_victim(cell, train, ctx, curves, reuse=not observed)
-            self._require(logits_problem(model, splits.test, self.device, "fit"), f"victim {cell.victim.display!r}")
+            if given is not None:
+                self._unchanged(train, given, f"victim {cell.victim.display!r}", "fit")
+            self._require(logits_problem(model, splits.test, ctx, "fit"), f"victim {cell.victim.display!r}")
             self._require(loss_problem(curves.events), f"victim {cell.victim.display!r} with defense {cell.defense.display!r}:")
             if cell.defense.stage == "train" and self._hook_calls == 0:
+                if cell.victim.paradigm != "supervised":
+                    raise PluginError(f"defense {cell.defense.display!r} is a train-stage defense, which acts through "
+                                      f"hooks.loss, but applies to the {cell.victim.paradigm} victim {cell.victim.display!r}, "
+                                      "whose loop has none: make its applies_to refuse such victims (as the built-ins do)")
                 raise PluginError(f"victim {cell.victim.display!r} never called hooks.loss, so the train-stage defense "
                                   f"{cell.defense.display!r} changed nothing (train with benchmark.training.train_supervised, "
                                   "or call hooks.loss in the victim's loop)")
@@ -450,7 +469,7 @@ class Runner:
                 assert splits.holdout is not None
                 t_rep = time.perf_counter()
                 model = cell.defense.repair(model, splits.holdout, ctx)  # its "repair" epochs join the curves
-                self._require(logits_problem(model, splits.test, self.device, "repair"), f"defense {cell.defense.display!r}")
+                self._require(logits_problem(model, splits.test, ctx, "repair"), f"defense {cell.defense.display!r}")
                 self._require(loss_problem(curves.events), f"defense {cell.defense.display!r}:")
                 timing["repair_s"] = round(time.perf_counter() - t_rep, 2)
             rec["timing"] = timing
@@ -469,6 +488,10 @@ class Runner:
                 except Exception as e:
                     raise PluginError(f"metric {m.name!r} failed: {type(e).__name__}: {e}") from e
                 self._require(metric_problem(values, m.unit_of), f"metric {m.name!r}")
+                for k in values:
+                    if k in units:
+                        raise PluginError(f"metric {m.name!r} returned {k!r}, which metric {units[k]['metric']!r} "
+                                          "already returned: output names must differ")
                 for k, v in values.items():
                     metrics[k] = float(v)
                     units[k] = {"metric": m.name, "unit": m.unit_of(k)}

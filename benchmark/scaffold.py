@@ -21,7 +21,7 @@ def check_name(kind: str, name: str) -> None:
 
     if kind not in KINDS:
         raise UserError(f"kind must be one of {', '.join(KINDS)} (got {kind[:40]!r})")
-    if not NAME.match(name) or len(name) > 40:
+    if not NAME.fullmatch(name) or len(name) > 40:
         raise UserError(f"NAME must be {NAME_RULE}, at most 40 characters (got {name[:60]!r})")
     from benchmark.registry import get_registry
 

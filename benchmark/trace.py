@@ -23,7 +23,8 @@ class EpochEvent:
     """The end of one training epoch.
 
     ``phase`` names the loop (``"supervised"``, ``"pretrain"``, ``"probe"``...); ``epoch`` counts
-    from 1 to ``epochs``; ``loss`` is the mean training loss of the epoch and ``accuracy`` the
+    from 1 to ``epochs``; ``loss`` is the mean training loss of the epoch (finite: the runner fails
+    a cell whose recorded loss is NaN or infinite, as a diverged training) and ``accuracy`` the
     fraction of training samples classified correctly while training (on the (augmented,
     possibly adversarial) batches the model saw; NaN where the loop has no labels to predict);
     ``lr`` the learning rate at the end of the epoch. ``model`` is the live module being trained:

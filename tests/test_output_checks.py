@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from benchmark.data.dataset import ImageDataset
-from benchmark.interfaces import Budget, Poison, release
+from benchmark.interfaces import Budget, Poison, RunContext, release
 from benchmark.output_checks import logits_problem, loss_problem, metric_problem, poison_problem, transform_problem
 from tests.test_bad_inputs import run_cli, write
 
@@ -44,6 +44,9 @@ def test_a_poison_is_checked_for_shape_budget_kind_release_and_meta():
     other = Poison(x=release(train.x, -delta), delta=delta, kind="samplewise")  # x is not what delta releases
     assert poison_problem(train, other, budget).startswith("poison.x differs from release(train.x, delta) by up to")
     assert poison_problem(train, Poison(x=good.x, meta={"t": torch.tensor(1.0)}), budget).startswith("poison.meta is not JSON")
+    assert poison_problem(train, Poison(x=good.x, meta=[1, 2]), budget) == "poison.meta is list, not a dict"
+    assert poison_problem(train, Poison(x=good.x, meta={"kind": "gaussian"}), budget).startswith(
+        "poison.meta uses the key 'kind', which uebench sets itself")
 
 
 def test_a_transform_keeps_the_shape_labels_and_order():
@@ -58,12 +61,16 @@ def test_a_transform_keeps_the_shape_labels_and_order():
 
 def test_a_model_gives_one_logit_per_class_and_keeps_its_mode():
     test = data()
+    ctx = RunContext(seed=0)
     good = nn.Sequential(nn.Flatten(), nn.Linear(48, 3), nn.Dropout(0.5)).train()
-    assert logits_problem(good, test, torch.device("cpu"), "fit") is None and good.training
+    good[1].eval()  # a frozen part: every submodule keeps its own mode
+    assert logits_problem(good, test, ctx, "fit") is None
+    assert [m.training for m in good.modules()] == [True, True, False, True]
     narrow = nn.Sequential(nn.Flatten(), nn.Linear(48, 7))
-    assert logits_problem(narrow, test, torch.device("cpu"), "fit") == (
-        "the model fit returned gives Tensor (2, 7) for 2 images, expected logits (2, 3)")
-    assert logits_problem(None, test, torch.device("cpu"), "repair") == "repair returned NoneType, not an nn.Module"
+    assert logits_problem(narrow, test, ctx, "fit") == "the model fit returned gives Tensor (2, 7) for 2 images, expected logits (2, 3)"
+    assert logits_problem(None, test, ctx, "repair") == "repair returned NoneType, not an nn.Module"
+    fixed = nn.Sequential(nn.Flatten(), nn.Unflatten(0, (4, 1)))  # only takes batches of 4
+    assert logits_problem(fixed, test, ctx, "fit").startswith("the model fit returned fails on 2 test images: RuntimeError: ")
 
 
 def test_metric_values_are_real_numbers_of_known_units():
@@ -76,6 +83,8 @@ def test_metric_values_are_real_numbers_of_known_units():
     assert metric_problem({"acc": True}, unit) == "compute returned acc = True (bool), expected a float"
     assert metric_problem({"acc": 3.0}, unit) == "acc = 3 is declared a fraction but is outside [0, 1]"
     assert metric_problem({"pct": 3.0}, unit) == "the unit of 'pct' is 'percentage': one of fraction, percent, ratio, number"
+    assert metric_problem({"loss": math.inf}, unit) == "loss is infinite: return NaN where a value is undefined"
+    assert metric_problem({"loss": 10**400}, unit) == "loss is infinite: return NaN where a value is undefined"
 
 
 def test_a_non_finite_training_loss_is_a_diverged_training():
@@ -113,6 +122,21 @@ class NanLoss(Defense):
         return NanHooks()
 
 
+class InPlace(Defense):
+    "Squeezes the bits of the images it is given, in place."
+    name, stage = "in-place", "data"
+    def transform(self, train, ctx):
+        train.x.bitwise_and_(0xC0)
+        return train
+
+
+class EveryVictim(Defense):
+    "A train-stage defense that claims to apply to contrastive victims too."
+    name, stage = "every-victim", "train"
+    def train_hooks(self, ctx):
+        return TrainHooks()
+
+
 class Narrow(Victim):
     "A classifier with 7 logits for the data's 10 classes."
     name = "narrow"
@@ -143,6 +167,13 @@ class Crash(Metric):
         raise KeyError("no such curve")
 
 
+class Collide(Metric):
+    "Returns another metric's output name."
+    name = "collide"
+    def compute(self, cell, ctx):
+        return {"accuracy": 0.0}
+
+
 class Triple(Metric):
     "A fraction of 3."
     name, unit = "triple", "fraction"
@@ -152,7 +183,7 @@ class Triple(Metric):
 
 @hookimpl
 def register_defenses():
-    return [Relabel, NanLoss]
+    return [Relabel, NanLoss, InPlace, EveryVictim]
 
 @hookimpl
 def register_victims():
@@ -160,7 +191,7 @@ def register_victims():
 
 @hookimpl
 def register_metrics():
-    return [Scalar, Crash, Triple]
+    return [Scalar, Crash, Triple, Collide]
 '''
 
 
@@ -173,9 +204,12 @@ def register_metrics():
         ("victims: [no-hooks]\ndefenses: [cutout]", "victim 'no-hooks' never called hooks.loss, so the train-stage defense 'cutout' changed nothing"),
         ("victims: [sl]\nmetrics: [accuracy, scalar]", "metric 'scalar' compute returned float 0.5, expected a dict of str to float"),
         ("victims: [sl]\nmetrics: [crash]", "metric 'crash' failed: KeyError: 'no such curve'"),
+        ("victims: [sl]\nmetrics: [accuracy, collide]", "metric 'collide' returned 'accuracy', which metric 'accuracy' already returned"),
+        ("victims: [simclr]\ndefenses: [every-victim]", ("defense 'every-victim' is a train-stage defense, which acts through hooks.loss, "
+         "but applies to the contrastive victim 'simclr'")),
         ("victims: [sl]\nmetrics: [triple]", "metric 'triple' triple = 3 is declared a fraction but is outside [0, 1]"),
     ],
-    ids=["labels", "nan-loss", "logits", "hooks", "metric-float", "metric-crash", "metric-fraction"],
+    ids=["labels", "nan-loss", "logits", "hooks", "metric-float", "metric-crash", "metric-collision", "contrastive-hooks", "metric-fraction"],
 )
 def test_a_broken_plugin_output_fails_its_cell_naming_the_plugin(tmp_path, capsys, monkeypatch, matrix, error):
     (tmp_path / "broken_outputs.py").write_text(BROKEN_OUTPUTS)
@@ -188,3 +222,20 @@ def test_a_broken_plugin_output_fails_its_cell_naming_the_plugin(tmp_path, capsy
     assert code == 1, err
     [record] = [json.loads(p.read_text()) for p in (tmp_path / "res" / "cells").glob("*.json")]
     assert record["status"] == "failed" and record["error"].startswith("PluginError: " + error), record["error"]
+
+
+def test_a_defense_that_writes_into_the_poison_in_place_fails_and_the_next_cell_trains_on_the_poison(tmp_path, capsys, monkeypatch):
+    (tmp_path / "broken_outputs.py").write_text(BROKEN_OUTPUTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from benchmark.registry import DEFAULT_PLUGINS
+
+    monkeypatch.setenv("UEBENCH_PLUGINS", ",".join([*DEFAULT_PLUGINS, "broken_outputs"]))
+    base = "dataset: {name: digits, subset: 100}\nprofile: smoke\nattacks: [random-noise]\nvictims: [sl]\n"
+    results = {}
+    for name, defenses in (("both", "[in-place, none]"), ("alone", "[none]")):
+        m = write(tmp_path, base + f"defenses: {defenses}\n", f"{name}.yaml")
+        run_cli(capsys, "run", str(m), "--results", str(tmp_path / name), "--quiet")
+        results[name] = {r["defense"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / name / "cells").glob("*.json"))}
+    assert results["both"]["in-place"]["error"].startswith(
+        "PluginError: defense 'in-place' changed the training set it was given in place (transform must leave its input alone")
+    assert results["both"]["none"]["metrics"] == results["alone"]["none"]["metrics"]  # not the squeezed images

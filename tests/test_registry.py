@@ -280,7 +280,7 @@ DECLARATIONS = """
 
     @hookimpl
     def register_attacks():
-        return [attack("UPPER"), attack("a/b"), attack("../../evil"), attack("under_score"), attack("x" * 65),
+        return [attack("UPPER"), attack("a/b"), attack("../../evil"), attack("under_score"), attack("x" * 65), attack("newline" + chr(10)),
                 attack("no-version", version=""), attack("int-version", version=2), attack("fine")]
 
     @hookimpl
@@ -300,7 +300,7 @@ def test_names_versions_paradigms_and_units_the_runner_relies_on_are_checked_whe
     pm = make_plugin_manager(["uebench_declarations"], entry_points=False)
     why = {e.name: e.error for e in Registry(pm).broken()}
     assert why["UPPER"] == "has the `name` 'UPPER': use lowercase letters, digits and single hyphens, starting with a letter"
-    assert {"a/b", "../../evil", "under_score"} <= set(why)
+    assert {"a/b", "../../evil", "under_score", "newline\n"} <= set(why)
     assert why["x" * 65] == "has a `name` of 65 characters ('xxxxxxxxxxxxxxxxxxxxxxxx'...): at most 64"
     assert why["no-version"] == "has `version = ''`: a non-empty string, such as \"1\""
     assert why["int-version"] == "has `version = 2`: a non-empty string, such as \"1\""

@@ -21,6 +21,7 @@ from torch import nn
 
 from benchmark.data.dataset import DataSplits, ImageDataset
 from benchmark.interfaces import UNITS, Attack, CellArtifacts, Defense, Metric, Poison, RunContext, TrainHooks, Victim, release
+from benchmark.output_checks import RESERVED_META
 from benchmark.params import PROFILES, Params, resolve_params
 from benchmark.plugin import Plugin
 from benchmark.store import ArtifactCache
@@ -39,7 +40,8 @@ CONTRACTS: dict[str, str] = {
     "attack.budget": "every image of poison.x is within attack.budget() of its clean image (the runner checks it on every poison)",
     "attack.alignment": "poison.kind is samplewise, classwise or none; a sample-wise delta is [N, C, H, W] indexed like the "
     "training set, a class-wise one [K, C, H, W] indexed by label (the runner checks the kind and shape on every poison it generates)",
-    "attack.meta": "poison.meta is JSON (numbers, strings, lists, dicts): it goes into every cell record (the runner checks it)",
+    "attack.meta": "poison.meta is a JSON dict (numbers, strings, lists, dicts) without the keys uebench writes itself "
+    "(kind, surrogate, wall_s, reads, numerics, x_sha256): it goes into every cell record (the runner checks it)",
     "attack.input": "generate does not change the training set it is given",
     "attack.determinism": "the same seeds give the same poison: randomness comes from ctx.generator(...) or torch's global RNG, "
     "which the runner seeds with the job's seed",
@@ -178,6 +180,9 @@ def check_attack(cls: type[Attack], data: ImageDataset | None = None, params: di
         if attack.budget().norm == "linf":
             worst = p.delta.abs().max().item()
             require(worst <= attack.budget().eps + 1e-6, cls, "attack.budget", f"|delta| reaches {worst:.5g} > eps {attack.budget().eps:.5g}")
+    require(isinstance(p.meta, dict), cls, "attack.meta", f"poison.meta is {type(p.meta).__name__}, not a dict")
+    taken = sorted(RESERVED_META & p.meta.keys())
+    require(not taken, cls, "attack.meta", f"poison.meta uses {', '.join(map(repr, taken))}, which uebench writes itself")
     try:
         json.dumps(p.meta, allow_nan=True)
     except (TypeError, ValueError) as e:
