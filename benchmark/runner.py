@@ -454,7 +454,7 @@ class Runner:
                 self._unchanged(train, given, f"victim {cell.victim.display!r}", "fit")
             self._require(logits_problem(model, splits.test, ctx, "fit"), f"victim {cell.victim.display!r}")
             self._require(loss_problem(curves.events), f"victim {cell.victim.display!r} with defense {cell.defense.display!r}:")
-            if cell.defense.stage == "train" and self._hook_calls == 0:
+            if cell.defense.stage == "train" and self._hook_calls == 0 and curves.events:  # it trained (epochs: 0 does not)
                 if cell.victim.paradigm != "supervised":
                     raise PluginError(f"defense {cell.defense.display!r} is a train-stage defense, which acts through "
                                       f"hooks.loss, but applies to the {cell.victim.paradigm} victim {cell.victim.display!r}, "

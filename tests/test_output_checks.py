@@ -239,3 +239,10 @@ def test_a_defense_that_writes_into_the_poison_in_place_fails_and_the_next_cell_
     assert results["both"]["in-place"]["error"].startswith(
         "PluginError: defense 'in-place' changed the training set it was given in place (transform must leave its input alone")
     assert results["both"]["none"]["metrics"] == results["alone"]["none"]["metrics"]  # not the squeezed images
+
+
+def test_an_untrained_victim_under_a_train_stage_defense_is_not_blamed_for_skipping_hooks(tmp_path, capsys):
+    m = write(tmp_path, "dataset: {name: digits, subset: 100}\nprofile: smoke\nattacks: [clean]\n"
+                        "victims: [{name: sl, params: {epochs: 0}}]\ndefenses: [cutout]\n")
+    code, err = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "res"), "--quiet")
+    assert code == 0, err
