@@ -22,8 +22,8 @@ from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import UNITS, Budget, Poison, RunContext, release
 
 #: keys of a poison's stored meta that the runner writes (the poison's kind and surrogate, its cost,
-#: what it read, its numerics and digest): an attack's own meta must not use them
-RESERVED_META = frozenset({"kind", "surrogate", "wall_s", "reads", "numerics", "x_sha256"})
+#: what it read, its numerics and digest, a third party's package): an attack's own meta must not use them
+RESERVED_META = frozenset({"kind", "surrogate", "wall_s", "reads", "numerics", "x_sha256", "package"})
 
 
 class PluginError(RuntimeError):

@@ -248,6 +248,7 @@ class Runner:
             return p
         train = self.splits().train
         budget = job.attack.budget()  # from the validated params, before generate could change them
+        package = self._package(job.attack)
 
         def create() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             self.log(f"generating poison {job.attack.name} ({job.key}) on {len(train)} images")
@@ -271,6 +272,8 @@ class Runner:
             meta["reads"] = reads
             meta["numerics"] = numerics(self.device, self.r.matrix.precision)  # the poison is shared: cells say how it was made
             meta["x_sha256"] = poison_digest(tensors["x"])  # which generation: one spec made twice (another CPU) may differ
+            if package:
+                meta["package"] = package  # a third party's release: in no key
             self.log(f"poison {job.attack.name} done in {meta['wall_s']:.1f} s")
             return tensors, meta
 
@@ -283,8 +286,12 @@ class Runner:
             return budget.violation(train.x, x)
 
         try:
-            tensors, meta, _ = self.cache.get_or_create(job.spec, create, check=check,
-                                                       holder=self.holder(f"poison {job.attack.display}"))
+            tensors, meta, cached = self.cache.get_or_create(job.spec, create, check=check,
+                                                            holder=self.holder(f"poison {job.attack.display}"))
+            if cached and meta.get("package", package) != package:
+                self.log(f"warning: the cached poison of attack {job.attack.name!r} was generated with another release of "
+                         f"its package ({meta.get('package')} -> {package}); it is reused: if the new release changes "
+                         "numbers, bump the plugin class's `version`")
             p = tensors_to_poison(tensors, meta)
         except (KeyboardInterrupt, UserError):
             raise
@@ -343,18 +350,24 @@ class Runner:
     def plugin_packages(self, cell: Cell) -> dict[str, str]:
         """``"kind name" -> "package version"`` for the cell's third-party plugins (empty for
         built-ins only): their classes' ``version`` is in the keys, their packages' is not."""
-        from benchmark.registry import get_registry
-
-        reg = get_registry()
         out = {}
         for p in (cell.job.attack, cell.victim, cell.defense, *self.r.metrics):
-            try:
-                entry = reg.entry(p.kind, p.name)
-            except UserError:  # not registered here (a test's own class)
-                continue
-            if entry.package != "uebench":
-                out[f"{p.kind} {p.name}"] = entry.origin
+            package = self._package(p)
+            if package:
+                out[f"{p.kind} {p.name}"] = package
         return out
+
+    @staticmethod
+    def _package(plugin: Any) -> str:
+        """``"package version"`` of a third-party plugin, ``""`` for a built-in (or a class the
+        registry does not hold, as in tests)."""
+        from benchmark.registry import get_registry
+
+        try:
+            entry = get_registry().entry(plugin.kind, plugin.name)
+        except UserError:
+            return ""
+        return "" if entry.package == "uebench" else entry.origin
 
     def _warn_package_changes(self, done: list[Cell]) -> None:
         """One line per third-party plugin whose done cells were computed with another version of

@@ -149,8 +149,11 @@ def test_broken_plugin_packages_never_break_bench(tmp_path):
     info = site / "uebench_shift-0.1.dist-info"  # a new release of the package, the class's version unchanged
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: uebench-shift\nVersion: 0.2\n")
     info.rename(site / "uebench_shift-0.2.dist-info")
+    m.write_text(m.read_text() + "defenses: [none, iss-gray]\n")  # new cells on the cached poisons
     again = bench("run", str(m), "--results", str(tmp_path / "res"), "--quiet", path=(site,))
-    assert again.returncode == 0 and "0 computed" in again.stderr, again.stderr
+    assert again.returncode == 0 and "2 already done, 2 computed" in again.stderr, again.stderr
+    assert ("warning: the cached poison of attack 'shift' was generated with another release of its package (uebench-shift 0.1 -> "
+            "uebench-shift 0.2); it is reused") in again.stderr
     assert ("warning: 1 done cells of attack shift were computed with another release of its package (uebench-shift 0.1 -> "
             "uebench-shift 0.2); they are reused: if the new release changes numbers, bump the plugin class's `version`") in again.stderr
     m.write_text("dataset: digits\nprofile: smoke\nattacks: [bad-default]\nvictims: [sl]\n")

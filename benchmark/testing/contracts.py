@@ -41,7 +41,7 @@ CONTRACTS: dict[str, str] = {
     "attack.alignment": "poison.kind is samplewise, classwise or none; a sample-wise delta is [N, C, H, W] indexed like the "
     "training set, a class-wise one [K, C, H, W] indexed by label (the runner checks the kind and shape on every poison it generates)",
     "attack.meta": "poison.meta is a JSON dict (numbers, strings, lists, dicts) without the keys uebench writes itself "
-    "(kind, surrogate, wall_s, reads, numerics, x_sha256): it goes into every cell record (the runner checks it)",
+    "(kind, surrogate, wall_s, reads, numerics, x_sha256, package): it goes into every cell record (the runner checks it)",
     "attack.input": "generate does not change the training set it is given",
     "attack.determinism": "the same seeds give the same poison: randomness comes from ctx.generator(...) or torch's global RNG, "
     "which the runner seeds with the job's seed",
