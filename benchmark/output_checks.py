@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
 from benchmark.data.dataset import ImageDataset
-from benchmark.interfaces import UNITS, Budget, Poison, RunContext, release
+from benchmark.interfaces import UNITS, Budget, Poison, RunContext, TrainHooks, release
 
 #: keys of a poison's stored meta that the runner writes (the poison's kind and surrogate, its cost,
 #: what it read, its numerics and digest, a third party's package): an attack's own meta must not use them
@@ -29,6 +29,24 @@ RESERVED_META = frozenset({"kind", "surrogate", "wall_s", "reads", "numerics", "
 class PluginError(RuntimeError):
     """A plugin returned something its contract does not allow, or a metric crashed: the cell fails
     with this one line, which names the plugin."""
+
+
+class CountingHooks(TrainHooks):
+    """``inner``'s training hooks (plain ERM by default) with the calls of ``loss`` counted in
+    ``calls``: a victim that never calls it makes a train-stage defense a silent no-op."""
+
+    def __init__(self, inner: TrainHooks | None = None) -> None:
+        self.inner = inner or TrainHooks()
+        self.calls = 0
+
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        self.calls += 1
+        return self.inner.loss(model, x, y, criterion)
+
+    def __getattr__(self, name: str) -> Any:  # anything else of the defense's hooks
+        if name == "inner":  # not set yet (a copy being built)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
 
 def poison_problem(train: ImageDataset, p: Any, budget: Budget) -> str | None:

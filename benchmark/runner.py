@@ -26,8 +26,17 @@ from benchmark.data.dataset import DataSplits, ImageDataset
 from benchmark.data.split import SplitError, make_splits
 from benchmark.errors import ConfigError, DatasetError, UserError
 from benchmark.fitting import defense_context
-from benchmark.interfaces import CellArtifacts, Poison, RunContext, TrainHooks
-from benchmark.output_checks import PluginError, logits_problem, loss_problem, metric_problem, poison_problem, transform_problem
+from benchmark.interfaces import CellArtifacts, Poison, RunContext
+from benchmark.output_checks import (
+    CountingHooks,
+    PluginError,
+    logits_problem,
+    loss_problem,
+    metric_problem,
+    poison_problem,
+    transform_problem,
+)
+from benchmark.packages import package_changes, package_of, plugin_packages
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.poison_artifact import poison_digest, poison_to_tensors, tensors_to_poison
 from benchmark.provenance import numerics, provenance
@@ -123,7 +132,7 @@ class Runner:
         # trained victims kept for the next cell: (model, curves, RNG state, key of the cell that trained it)
         self._victims: OrderedDict[str, tuple[nn.Module, list[dict[str, Any]], dict[str, Any], str]] = OrderedDict()
         self.reuse_victims = reuse_victims
-        self._hook_calls = 0  # calls of the train hooks' loss in the last fit_victim
+        self._hooks = CountingHooks()  # the train hooks the last fit_victim gave its victim, counting calls
         self._reused: str | None = None  # the key of the cell whose victim the last fit_victim call reused
 
     # -------------------------------------------------------------------------------- queries
@@ -248,7 +257,7 @@ class Runner:
             return p
         train = self.splits().train
         budget = job.attack.budget()  # from the validated params, before generate could change them
-        package = self._package(job.attack)
+        package = package_of(job.attack)
 
         def create() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             self.log(f"generating poison {job.attack.name} ({job.key}) on {len(train)} images")
@@ -309,9 +318,9 @@ class Runner:
         it again: the same model, curves and RNG state as a fresh training, so the same numbers.
         Not when a metric observes the training (``reuse=False``): it must see every epoch."""
         self._reused = None
-        self._hook_calls = 0
+        self._hooks = CountingHooks(cell.defense.train_hooks(ctx))
         if not (reuse and self.reuse_victims and cell.defense.leaves_training_alone()):
-            return cell.victim.fit(train, ctx, self._counted(cell.defense.train_hooks(ctx)))
+            return cell.victim.fit(train, ctx, self._hooks)
         key = spec_key({"kind": "victim", "poison": cell.job.key, "victim": cell.victim.spec(), "seed": cell.seed})
         if key in self._victims:
             self._victims.move_to_end(key)
@@ -331,61 +340,6 @@ class Runner:
         while len(self._victims) > max(2, len(self.r.matrix.seeds)):
             self._victims.popitem(last=False)
         return model
-
-    def _counted(self, hooks: TrainHooks) -> TrainHooks:
-        """``hooks`` with its ``loss`` calls counted in ``self._hook_calls`` (a victim that never
-        calls it would make a train-stage defense a silent no-op)."""
-        runner = self
-
-        class Counted(TrainHooks):
-            def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
-                runner._hook_calls += 1
-                return hooks.loss(model, x, y, criterion)
-
-            def __getattr__(self, name: str) -> Any:  # anything else of the defense's hooks
-                return getattr(hooks, name)
-
-        return Counted()
-
-    def plugin_packages(self, cell: Cell) -> dict[str, str]:
-        """``"kind name" -> "package version"`` for the cell's third-party plugins (empty for
-        built-ins only): their classes' ``version`` is in the keys, their packages' is not."""
-        out = {}
-        for p in (cell.job.attack, cell.victim, cell.defense, *self.r.metrics):
-            package = self._package(p)
-            if package:
-                out[f"{p.kind} {p.name}"] = package
-        return out
-
-    @staticmethod
-    def _package(plugin: Any) -> str:
-        """``"package version"`` of a third-party plugin, ``""`` for a built-in (or a class the
-        registry does not hold, as in tests)."""
-        from benchmark.registry import get_registry
-
-        try:
-            entry = get_registry().entry(plugin.kind, plugin.name)
-        except UserError:
-            return ""
-        return "" if entry.package == "uebench" else entry.origin
-
-    def _warn_package_changes(self, done: list[Cell]) -> None:
-        """One line per third-party plugin whose done cells were computed with another version of
-        its package than the one installed: they are reused (the package's version is in no key),
-        which is right only if that release did not change numbers."""
-        changed: dict[tuple[str, str], int] = {}
-        for cell in done:
-            now = self.plugin_packages(cell)
-            if not now:
-                continue
-            then = (self.store.get(cell.key) or {}).get("plugin_packages") or {}
-            for plugin, origin in now.items():
-                if then.get(plugin, origin) != origin:
-                    k = (plugin, f"{then[plugin]} -> {origin}")
-                    changed[k] = changed.get(k, 0) + 1
-        for (plugin, how), n in changed.items():
-            self.log(f"warning: {n} done cells of {plugin} were computed with another release of its package ({how}); "
-                     "they are reused: if the new release changes numbers, bump the plugin class's `version`")
 
     def _unchanged(self, data: ImageDataset, checksum: str, who: str, method: str) -> None:
         """``data`` (a poison's images, shared by the cells after this one) must still have
@@ -426,7 +380,7 @@ class Runner:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "executor": self.tag,
             "provenance": provenance(self.device),
-            "plugin_packages": self.plugin_packages(cell),  # a third party's package version is in no key
+            "plugin_packages": plugin_packages(cell, r.metrics),  # a third party's package version is in no key
             "numerics": numerics(self.device, self.r.matrix.precision),  # what besides code, data and seeds can change a number
         }
         t0 = time.perf_counter()
@@ -467,7 +421,7 @@ class Runner:
                 self._unchanged(train, given, f"victim {cell.victim.display!r}", "fit")
             self._require(logits_problem(model, splits.test, ctx, "fit"), f"victim {cell.victim.display!r}")
             self._require(loss_problem(curves.events), f"victim {cell.victim.display!r} with defense {cell.defense.display!r}:")
-            if cell.defense.stage == "train" and self._hook_calls == 0 and curves.events:  # it trained (epochs: 0 does not)
+            if cell.defense.stage == "train" and self._hooks.calls == 0 and curves.events:  # it trained (epochs: 0 does not)
                 if cell.victim.paradigm != "supervised":
                     raise PluginError(f"defense {cell.defense.display!r} is a train-stage defense, which acts through "
                                       f"hooks.loss, but applies to the {cell.victim.paradigm} victim {cell.victim.display!r}, "
@@ -535,7 +489,8 @@ class Runner:
         summary.skipped = summary.planned - len(todo) - len(summary.failed_before)
         if summary.skipped:
             self.log(f"{summary.skipped} of {summary.planned} cells already done; computing {len(todo)}")
-            self._warn_package_changes([c for c in chosen if c.key not in kept])
+            for line in package_changes(self.store, [c for c in chosen if c.key not in kept], self.r.metrics):
+                self.log(line)
         if summary.failed_before:
             self.log(f"{len(summary.failed_before)} cells failed in an earlier run; keeping them "
                      "(`bench run --retry-failed` recomputes them)")

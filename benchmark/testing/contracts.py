@@ -21,7 +21,7 @@ from torch import nn
 
 from benchmark.data.dataset import DataSplits, ImageDataset
 from benchmark.interfaces import UNITS, Attack, CellArtifacts, Defense, Metric, Poison, RunContext, TrainHooks, Victim, release
-from benchmark.output_checks import RESERVED_META
+from benchmark.output_checks import RESERVED_META, CountingHooks
 from benchmark.params import PROFILES, Params, resolve_params
 from benchmark.plugin import Plugin
 from benchmark.store import ArtifactCache
@@ -194,17 +194,6 @@ def check_attack(cls: type[Attack], data: ImageDataset | None = None, params: di
 
 
 # ------------------------------------------------------------------------------------------ victim
-
-
-class CountingHooks(TrainHooks):
-    """Plain ERM that counts its calls (the ``victim.hooks`` check)."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        self.calls += 1
-        return criterion(model(x), y)
 
 
 def _logits(cls: type, contract: str, model: Any, data: ImageDataset, what: str) -> torch.Tensor:

@@ -1,0 +1,56 @@
+"""Which release of a third-party plugin's package made a result.
+
+A plugin class's ``version`` is part of every cache key; its package's version is not, so a new
+release of a package that changes numbers without bumping the class's ``version`` would be served
+the old results silently. Records and poisons name the package (``plugin_packages``, ``package``)
+and ``bench run`` warns when it reuses results made with another release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from benchmark.errors import UserError
+
+
+def package_of(plugin: Any) -> str:
+    """``"package version"`` of a third-party plugin instance, ``""`` for a built-in (or a class
+    the registry does not hold, as in tests)."""
+    from benchmark.registry import get_registry
+
+    try:
+        entry = get_registry().entry(plugin.kind, plugin.name)
+    except UserError:
+        return ""
+    return "" if entry.package == "uebench" else entry.origin
+
+
+def plugin_packages(cell: Any, metrics: Iterable[Any]) -> dict[str, str]:
+    """``"kind name" -> "package version"`` for the cell's third-party plugins (empty when all
+    are built-ins)."""
+    out = {}
+    for p in (cell.job.attack, cell.victim, cell.defense, *metrics):
+        package = package_of(p)
+        if package:
+            out[f"{p.kind} {p.name}"] = package
+    return out
+
+
+def package_changes(store: Any, done: Iterable[Any], metrics: Iterable[Any]) -> list[str]:
+    """One warning line per third-party plugin whose ``done`` cells (records in ``store``) were
+    computed with another release of its package than the one installed."""
+    metrics = list(metrics)
+    changed: dict[tuple[str, str], int] = {}
+    for cell in done:
+        now = plugin_packages(cell, metrics)
+        if not now:
+            continue
+        then = (store.get(cell.key) or {}).get("plugin_packages") or {}
+        for plugin, origin in now.items():
+            if then.get(plugin, origin) != origin:
+                k = (plugin, f"{then[plugin]} -> {origin}")
+                changed[k] = changed.get(k, 0) + 1
+    return [f"warning: {n} done cells of {plugin} were computed with another release of its package ({how}); "
+            "they are reused: if the new release changes numbers, bump the plugin class's `version`"
+            for (plugin, how), n in changed.items()]
