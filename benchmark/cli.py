@@ -103,12 +103,14 @@ def _run(args: argparse.Namespace) -> int:
     resolved = _load_resolved(args.matrix, args)
     many = len(resolved) > 1
     if args.dry_run:
+        from benchmark.dry_run import describe
+
         earlier: dict[str, int] = {}  # poison key -> the document that generates it first
         for i, r in enumerate(resolved):
             runner = Runner(r, args.results, progress=False, retry_failed=args.retry_failed)
             head = f"document {i + 1} of {len(resolved)}: " if many else ""
             local = r.executor.name in ("inline", "local")  # a scheduler's jobs run elsewhere
-            print(head + runner.describe(every_cell=args.verbose, slots=r.executor.slots(r), here=local, earlier=earlier))
+            print(head + describe(runner, every_cell=args.verbose, slots=r.executor.slots(r), here=local, earlier=earlier))
             for key in runner.poisons_to_generate():
                 earlier.setdefault(key, i + 1)
         return 0
