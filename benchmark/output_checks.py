@@ -49,6 +49,19 @@ class CountingHooks(TrainHooks):
         return getattr(self.inner, name)
 
 
+def hooks_problem(calls: int, events: list[dict[str, Any]]) -> str | None:
+    """A supervised victim's use of its training hooks: ``calls`` of ``hooks.loss`` during a fit that
+    emitted the epoch ``events`` (:class:`~benchmark.trace.CurveRecorder`'s). Every training step goes
+    through ``hooks.loss``, so there is at least one call per ``supervised`` epoch; a fit that
+    emitted no epoch did not train (``epochs: 0``) and is not blamed."""
+    epochs = sum(1 for e in events if e.get("phase") == "supervised")
+    if events and calls == 0:
+        return "never called hooks.loss"
+    if calls < epochs:
+        return f"called hooks.loss {calls} time{'s' if calls != 1 else ''} in {epochs} supervised epochs"
+    return None
+
+
 def poison_problem(train: ImageDataset, p: Any, budget: Budget) -> str | None:
     """An attack's :class:`~benchmark.interfaces.Poison` for ``train`` (uint8 ``[N, C, H, W]``):
     uint8 images of the training set's shape within ``budget``; a ``kind`` the runner knows; a

@@ -30,6 +30,7 @@ from benchmark.interfaces import CellArtifacts, Poison, RunContext
 from benchmark.output_checks import (
     CountingHooks,
     PluginError,
+    hooks_problem,
     logits_problem,
     loss_problem,
     metric_problem,
@@ -379,14 +380,15 @@ class Runner:
                 self._unchanged(train, given, f"victim {cell.victim.display!r}", "fit")
             self._require(logits_problem(model, splits.test, ctx, "fit"), f"victim {cell.victim.display!r}")
             self._require(loss_problem(curves.events), f"victim {cell.victim.display!r} with defense {cell.defense.display!r}:")
-            if cell.defense.stage == "train" and self._hooks.calls == 0 and curves.events:  # it trained (epochs: 0 does not)
-                if cell.victim.paradigm != "supervised":
-                    raise PluginError(f"defense {cell.defense.display!r} is a train-stage defense, which acts through "
-                                      f"hooks.loss, but applies to the {cell.victim.paradigm} victim {cell.victim.display!r}, "
-                                      "whose loop has none: make its applies_to refuse such victims (as the built-ins do)")
-                raise PluginError(f"victim {cell.victim.display!r} never called hooks.loss, so the train-stage defense "
-                                  f"{cell.defense.display!r} changed nothing (train with benchmark.training.train_supervised, "
-                                  "or call hooks.loss in the victim's loop)")
+            hooks = hooks_problem(self._hooks.calls, curves.events) if cell.defense.stage == "train" else None
+            if hooks and cell.victim.paradigm != "supervised":
+                raise PluginError(f"defense {cell.defense.display!r} is a train-stage defense, which acts through "
+                                  f"hooks.loss, but applies to the {cell.victim.paradigm} victim {cell.victim.display!r}, "
+                                  "whose loop has none: make its applies_to refuse such victims (as the built-ins do)")
+            if hooks:
+                raise PluginError(f"victim {cell.victim.display!r} {hooks}, so the train-stage defense {cell.defense.display!r} "
+                                  f"{'changed nothing' if self._hooks.calls == 0 else 'missed training steps'} (call hooks.loss "
+                                  "for every batch, as benchmark.training.train_supervised does)")
             timing: dict[str, Any] = {"victim_s": round(time.perf_counter() - t_fit, 2), "victim_reused": self._reused is not None}
             if self._reused is not None:
                 timing["victim_from"] = self._reused  # the cell that trained it: what recomputing this one alone repeats

@@ -156,6 +156,17 @@ class NoHooks(Victim):
         return model
 
 
+class OnceHooks(Victim):
+    "Trains two epochs (it reports them) but calls hooks.loss on one batch only."
+    name = "once-hooks"
+    def fit(self, train, ctx, hooks):
+        model = nn.Sequential(nn.Flatten(), nn.LazyLinear(train.num_classes))
+        loss = hooks.loss(model, train.float_batch(torch.arange(2)), train.y[:2], nn.functional.cross_entropy)
+        for epoch in (1, 2):
+            ctx.trace.emit(EpochEvent("supervised", epoch, 2, loss.item()))
+        return model
+
+
 class Scalar(Metric):
     "Returns a bare float."
     name = "scalar"
@@ -190,7 +201,7 @@ def register_defenses():
 
 @hookimpl
 def register_victims():
-    return [Narrow, NoHooks]
+    return [Narrow, NoHooks, OnceHooks]
 
 @hookimpl
 def register_metrics():
@@ -205,6 +216,8 @@ def register_metrics():
         ("victims: [sl]\ndefenses: [nan-loss]", "victim 'sl' with defense 'nan-loss': the training loss is NaN at epoch 1 of 2 (supervised)"),
         ("victims: [narrow]", "victim 'narrow' the model fit returned gives Tensor (2, 7) for 2 images, expected logits (2, 10)"),
         ("victims: [no-hooks]\ndefenses: [cutout]", "victim 'no-hooks' never called hooks.loss, so the train-stage defense 'cutout' changed nothing"),
+        ("victims: [once-hooks]\ndefenses: [cutout]", ("victim 'once-hooks' called hooks.loss 1 time in 2 supervised epochs, "
+         "so the train-stage defense 'cutout' missed training steps")),
         ("victims: [sl]\nmetrics: [accuracy, scalar]", "metric 'scalar' compute returned float 0.5, expected a dict of str to float"),
         ("victims: [sl]\nmetrics: [crash]", "metric 'crash' failed: KeyError: 'no such curve'"),
         ("victims: [sl]\nmetrics: [accuracy, collide]", "metric 'collide' returned 'accuracy', which metric 'accuracy' already returned"),
@@ -212,7 +225,7 @@ def register_metrics():
          "but applies to the contrastive victim 'simclr'")),
         ("victims: [sl]\nmetrics: [triple]", "metric 'triple' triple = 3 is declared a fraction but is outside [0, 1]"),
     ],
-    ids=["labels", "nan-loss", "logits", "hooks", "metric-float", "metric-crash", "metric-collision", "contrastive-hooks", "metric-fraction"],
+    ids=["labels", "nan-loss", "logits", "hooks", "hooks-once", "metric-float", "metric-crash", "metric-collision", "contrastive-hooks", "metric-fraction"],
 )
 def test_a_broken_plugin_output_fails_its_cell_naming_the_plugin(tmp_path, capsys, monkeypatch, matrix, error):
     (tmp_path / "broken_outputs.py").write_text(BROKEN_OUTPUTS)

@@ -21,11 +21,12 @@ from torch import nn
 
 from benchmark.data.dataset import DataSplits, ImageDataset
 from benchmark.interfaces import UNITS, Attack, CellArtifacts, Defense, Metric, Poison, RunContext, TrainHooks, Victim, release
-from benchmark.output_checks import RESERVED_META, CountingHooks
+from benchmark.output_checks import RESERVED_META, CountingHooks, hooks_problem
 from benchmark.params import PROFILES, Params, resolve_params
 from benchmark.plugin import Plugin
 from benchmark.store import ArtifactCache
 from benchmark.testing.stubs import KitContrastive, KitNone, KitSupervised, synthetic_dataset
+from benchmark.trace import CurveRecorder
 
 #: Every contract, by the name a :class:`ContractError` and ``docs/writing-plugins.md`` give it.
 CONTRACTS: dict[str, str] = {
@@ -211,14 +212,16 @@ def check_victim(cls: type[Victim], data: ImageDataset | None = None, params: di
     victim = smoke_instance(cls, params)
     require(victim.paradigm in ("supervised", "contrastive"), cls, "victim.paradigm", f"paradigm is {victim.paradigm!r}")
     before = data.x.clone()
-    hooks = CountingHooks()
+    hooks, curves = CountingHooks(), CurveRecorder()
     with smoke_context() as ctx, _breach(cls, "victim.model", "fit(train, ctx, hooks)"):
+        ctx.trace.subscribe(curves)
         model = _seeded(0, lambda: victim.fit(data, ctx, hooks))
     out = _logits(cls, "victim.model", model, data, "fit")
     require(torch.equal(data.x, before), cls, "victim.input", "the training images changed during fit")
     if victim.paradigm == "supervised":
-        require(hooks.calls > 0, cls, "victim.hooks", "fit never called hooks.loss (train with benchmark.training.train_supervised, "
-                "or call hooks.loss in your loop)")
+        problem = hooks_problem(hooks.calls, curves.events) or (None if hooks.calls else "never called hooks.loss")
+        require(problem is None, cls, "victim.hooks", f"fit {problem} (train with benchmark.training.train_supervised, "
+                "or call hooks.loss for every batch of your loop)")
     with smoke_context() as ctx:
         again = _seeded(0, lambda: victim.fit(data, ctx, TrainHooks()))
     require(torch.equal(_logits(cls, "victim.model", again, data, "fit"), out), cls, "victim.determinism",

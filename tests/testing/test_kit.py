@@ -24,6 +24,7 @@ from benchmark.testing import (
     KitSupervised,
     check_plugin,
 )
+from benchmark.trace import EpochEvent
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,6 +63,26 @@ class Misaligned(KitNoise):
 
     def generate(self, train, ctx):
         return Poison(x=train.x.clone(), delta=torch.zeros(len(train) + 1, *train.shape), kind="samplewise")
+
+
+class HooksOnce(KitSupervised):
+    """Reports two epochs but computes only the first batch's loss through hooks.loss (breaks
+    victim.hooks). Test-only."""
+
+    name = "test-hooks-once"
+
+    def fit(self, train, ctx, hooks):
+        c, h, w = train.shape
+        model = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, train.num_classes))
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        for epoch in (1, 2):
+            x, y = train.float_batch(torch.arange(len(train))), train.y
+            loss = hooks.loss(model, x, y, nn.functional.cross_entropy) if epoch == 1 else nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            ctx.trace.emit(EpochEvent("supervised", epoch, 2, loss.item()))
+        return model
 
 
 class NoHooks(KitSupervised):
@@ -121,7 +142,7 @@ class Undocumented(Attack):
 @pytest.mark.parametrize(
     ("cls", "contract"),
     [(LoudNoise, "attack.budget"), (RoundedDown, "attack.release"), (Misaligned, "attack.alignment"),
-     (NoHooks, "victim.hooks"), (WrongStage, "defense.stage"), (OverOne, "metric.units"),
+     (NoHooks, "victim.hooks"), (HooksOnce, "victim.hooks"), (WrongStage, "defense.stage"), (OverOne, "metric.units"),
      (GuessedTolerance, "metric.audit-tolerance"), (Undocumented, "plugin.docstring")],
     ids=lambda v: v if isinstance(v, str) else v.name,
 )
