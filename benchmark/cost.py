@@ -25,7 +25,7 @@ import torch
 import yaml
 
 from benchmark.calibration import Calibration, calibrate
-from benchmark.data.split import SplitError, check_sizes, holdout_size
+from benchmark.data.split import SplitError, check_sizes, holdout_size, make_splits
 from benchmark.errors import ConfigError, UserError
 from benchmark.interfaces import Metric, RunContext
 
@@ -254,8 +254,10 @@ def dataset_sizes(resolved: Any, model: CostModel) -> Sizes:
     else:
         tr, te = resolved.dataset.load()
         train, test, shape = len(tr), len(te), tuple(tr.x.shape[1:])
-    try:  # what the run would refuse, the dry-run refuses (costs.yaml sizes need no loading)
+    try:  # what the run would refuse, the dry-run refuses (costs.yaml sizes need no loading; loaded data, class balance too)
         check_sizes(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout)
+        if not known:
+            make_splits(tr, te, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout, seed=d.split_seed)
     except SplitError as e:
         raise ConfigError(f"dataset {d.display!r}: {e}", file=resolved.file, path=f"dataset.{e.key}") from None
     # as benchmark.data.split.make_splits: a percentage is of the subset when there is one (the

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import shutil
 import struct
 from pathlib import Path
 
@@ -47,6 +48,9 @@ def test_fashion_mnist_idx_files(tmp_path, gz):
 def test_fashion_mnist_errors(tmp_path):
     with pytest.raises(DatasetError, match="apt-get install dataset-fashion-mnist"):
         FashionMNIST(FashionMNIST.Params(root=str(tmp_path / "nope"))).load()
+    for split in ("train", "t10k"):
+        write_idx(tmp_path / f"{split}-images-idx3-ubyte", np.zeros((5, 28, 28)), False)
+        write_idx(tmp_path / f"{split}-labels-idx1-ubyte", np.arange(5), False)
     (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + struct.pack(">3I", 5, 28, 28) + b"\x00" * 10)
     with pytest.raises(DatasetError, match="truncated"):
         FashionMNIST(FashionMNIST.Params(root=str(tmp_path))).load()
@@ -287,3 +291,110 @@ def test_cifar10_cache_keys_follow_the_content_wherever_it_lies(tmp_path, monkey
         return [c.key for c in make_plan(resolve(m, get_registry())).cells]
 
     assert keys("a") == keys("b") != keys("c")
+
+
+def _npz(path: Path, **arrays: np.ndarray) -> str:
+    rng = np.random.default_rng(0)
+    base = {"x_train": rng.integers(0, 256, (6, 5, 5, 3), dtype=np.uint8), "y_train": np.arange(6) % 3,
+            "x_test": rng.integers(0, 256, (3, 5, 5, 3), dtype=np.uint8), "y_test": np.arange(3) % 3}
+    np.savez(path, **{**base, **arrays})
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "error"),
+    [
+        ({"x_train": np.zeros((6, 3, 5, 5), np.uint8)}, r"x_train has shape \(6, 3, 5, 5\), which looks channels-first"),
+        ({"x_test": np.zeros((3, 4, 4, 3), np.uint8)}, r"the test images are \[3, 4, 4\] \[C,H,W\] but the training images \[3, 5, 5\]"),
+        ({"x_test": np.zeros((3, 5, 5), np.uint8)}, r"the test images are \[1, 5, 5\]"),
+        ({"x_test": np.zeros((0, 5, 5, 3), np.uint8), "y_test": np.zeros(0, np.int64)}, "the test split has no images"),
+        ({"y_train": np.arange(6) % 3 + 1, "y_test": np.arange(3) % 3 + 1}, r"class '0' has no training images"),
+        ({"y_train": (np.arange(6) % 3) * 2}, r"classes '1', '3' have no training images"),
+        ({"y_test": np.array([0, 1, 3])}, r"labels of .* x_test range over 0..3, outside 0..2"),
+        ({"y_train": np.array([0, 1, 2, 0, 1, 3]), "classes": np.array(["a", "b", "c"])}, r"x_train range over 0..3, outside 0..2 \(3 classes\)"),
+        ({"y_train": np.array([0, 1, 2, 0, 1, -1])}, r"range over -1..2"),
+        ({"y_train": (np.arange(6) % 3) + 0.9}, r"y_train must be a 1-D array of integer class indices, got float64"),
+        ({"y_train": (np.arange(6) % 3)[:, None]}, r"y_train must be a 1-D array of integer class indices, got int64 \(6, 1\)"),
+        ({"x_train": np.zeros((6, 5, 5, 3))}, r"x_train must be uint8, got float64 \(from floats in \[0, 1\]: \(x \* 255\)"),
+    ],
+    ids=["channels-first", "test-size", "test-gray", "test-empty", "labels-from-1", "labels-gaps", "test-label", "classes-short",
+         "negative", "float-labels", "column-labels", "float-images"],
+)
+def test_npz_refuses_malformed_arrays_naming_file_and_array(tmp_path, arrays, error):
+    path = _npz(tmp_path / "d.npz", **arrays)
+    with pytest.raises(DatasetError, match=error) as e:
+        Npz(Npz.Params(path=path)).load()
+    assert "d.npz" in str(e.value)
+
+
+def _folder(root: Path, classes=("cat", "dog"), n=2, splits=("train", "test")) -> None:
+    rng = np.random.default_rng(0)
+    for split in splits:
+        for cls in classes:
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / split / cls / f"{i}.png")
+
+
+def test_imagefolder_reads_as_torchvision_does_and_skips_hidden_files(tmp_path):
+    _folder(tmp_path)
+    for split in ("train", "test"):
+        (tmp_path / split / ".ipynb_checkpoints").mkdir()
+        (tmp_path / split / "dog" / "more").mkdir()
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / split / "dog" / "more" / "nested.png")
+        (tmp_path / split / "cat" / "._0.png").write_bytes(b"AppleDouble")
+        (tmp_path / split / "cat" / ".DS_Store").write_bytes(b"x")
+    train, test = ImageFolder(ImageFolder.Params(root=str(tmp_path), size=8)).load()
+    assert train.classes == ("cat", "dog") and train.y.tolist() == [0, 0, 1, 1, 1] and len(test) == 5
+    assert int(train.x[4].sum()) == 0  # dog/more/nested.png, sorted after dog/1.png
+
+
+@pytest.mark.parametrize(
+    ("change", "params", "error"),
+    [
+        (lambda r: (r / "train" / "bird").mkdir(), {}, r"class folder '.*train/bird' has no images"),
+        (lambda r: _folder(r, ("zebra",), splits=("test",)), {}, r"test' has class folders that .*train' lacks: 'zebra'"),
+        (lambda r: shutil.rmtree(r / "test" / "dog"), {}, r"class folder '.*test/dog' is missing \(the folder has 'cat'\)"),
+        (lambda r: Image.fromarray(np.full((8, 8), 32768, np.uint16)).save(r / "train" / "cat" / "wide.png"), {},
+         r"wide.png' has 'I;16' pixels \(16-bit or float\)"),
+        (lambda r: None, {"test_split": "train"}, r"the test split '.*train' is the training split"),
+        (lambda r: (r / "val").mkdir(), {"test_split": "tset"}, r"tset' does not exist"),
+    ],
+    ids=["empty-class", "test-only-class", "missing-test-class", "16-bit", "test-is-train", "typo-not-val"],
+)
+def test_imagefolder_refuses_layouts_that_would_train_or_score_wrongly(tmp_path, change, params, error):
+    _folder(tmp_path)
+    change(tmp_path)
+    with pytest.raises(DatasetError, match=error):
+        ImageFolder(ImageFolder.Params(root=str(tmp_path), size=8, **params)).load()
+
+
+def test_imagefolder_keys_name_the_files_not_the_folder(tmp_path):
+    _folder(tmp_path / "a")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # copy2: modification times kept
+    ident = ImageFolder(ImageFolder.Params(root=str(tmp_path / "a"))).identity()
+    assert ident == ImageFolder(ImageFolder.Params(root=str(tmp_path / "b"))).identity()
+    assert "root" not in ident["params"] and ident["content"].startswith("files:")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "b" / "test" / "dog" / "0.png")  # a test image edited
+    assert ImageFolder(ImageFolder.Params(root=str(tmp_path / "b"))).identity() != ident
+    (tmp_path / "a" / "train" / "cat" / "1.png").rename(tmp_path / "a" / "train" / "dog" / "9.png")  # an image moved to another class
+    assert ImageFolder(ImageFolder.Params(root=str(tmp_path / "a"))).identity() != ident
+
+
+def test_fashion_mnist_other_files_get_their_own_keys(tmp_path):
+    keys = []
+    for name, shift in (("x", 0), ("y", 1)):
+        (tmp_path / name).mkdir()
+        for split in ("train", "t10k"):
+            write_idx(tmp_path / name / f"{split}-images-idx3-ubyte", np.full((10, 28, 28), shift), False)
+            write_idx(tmp_path / name / f"{split}-labels-idx1-ubyte", (np.arange(10) + shift) % 10, False)
+        keys.append(FashionMNIST(FashionMNIST.Params(root=str(tmp_path / name))).identity())
+    assert keys[0] != keys[1] and all(k["content"].startswith("sha256:") and "root" not in k["params"] for k in keys)
+    if Path("/usr/share/datasets/fashion-mnist").is_dir():  # Debian's files: named by the name alone, as before
+        assert "content" not in FashionMNIST(FashionMNIST.Params()).identity()
+
+
+def test_cifar10_refuses_an_npz_that_is_not_cifar10(tmp_path):
+    _npz(tmp_path / "cifar10.npz")
+    with pytest.raises(DatasetError, match=r"holds 3 classes of \[3, 5, 5\] \[C,H,W\] images, not CIFAR-10's"):
+        Cifar10(Cifar10.Params(root=str(tmp_path), download=False)).load()

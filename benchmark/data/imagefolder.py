@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import Field
 
 from benchmark.data.dataset import ImageDataset
-from benchmark.data.source import DatasetSource, ResolvedPath, existing_dir, from_hwc
+from benchmark.data.source import DatasetSource, ResolvedPath, check_splits, existing_dir, from_hwc
 from benchmark.errors import DatasetError
 from benchmark.params import Params as BaseParams  # `class Params(Params)` trips mypy (python/mypy#10958)
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".tif", ".tiff"}
 HOW = "Expected `root/train/<class>/<image>` and `root/test/<class>/<image>` (the test split may be named `val`)."
+#: Pillow modes of more than 8 bits per channel: ``convert("RGB")`` clips them to 0 or 255
+WIDE_MODES = {"I", "F", "I;16", "I;16B", "I;16L", "I;16N", "I;16S"}
+
+
+def _hidden(path: Path, top: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(top).parts)
+
+
+def image_files(class_dir: Path) -> list[Path]:
+    """The images of one class folder, its subfolders included (as torchvision's ``ImageFolder``
+    walks them), sorted; hidden files and folders (``.ipynb_checkpoints``, macOS's ``._x.png``) skipped."""
+    return sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file() and not _hidden(p, class_dir))
+
+
+def class_folders(split_dir: Path) -> list[str]:
+    """The class folder names of a split, sorted; hidden folders skipped."""
+    return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 class ImageFolder(DatasetSource):
@@ -21,16 +40,66 @@ class ImageFolder(DatasetSource):
 
     Class names are the sorted folder names of ``train/``; the test split must use the same names.
     Shapes: ``[N, 3, size, size]`` uint8. Decoding is per image, but it happens once, at load time.
+    The cache keys name the files (each one's path under ``root``, size and modification time), not
+    where ``root`` lies: an edited, added or removed image gives new keys, and so does a copy that
+    does not keep modification times (``cp -r``; ``cp -a`` and ``rsync -a`` keep them).
     """
 
     name = "imagefolder"
+    version = "2"
     description = "image folders"
+
+    locators = ("root",)  # the files are named by content_id
 
     class Params(BaseParams):
         root: ResolvedPath
         size: int = Field(32, ge=1, le=4096)
-        test_split: str = "test"
+        #: the test split's folder; unset: `test`, else `val`
+        test_split: str | None = None
     params: Params
+
+    def _splits(self) -> tuple[Path, Path]:
+        root = existing_dir(self.params.root, "imagefolder", HOW)
+        train_dir = root / "train"
+        if self.params.test_split is not None:
+            test_dir = root / self.params.test_split
+        else:
+            test_dir = root / "test" if (root / "test").is_dir() or not (root / "val").is_dir() else root / "val"
+        for d in (train_dir, test_dir):
+            if not d.is_dir():
+                raise DatasetError(f"imagefolder: {str(d)!r} does not exist. {HOW}")
+        if test_dir.resolve() == train_dir.resolve():
+            raise DatasetError(f"imagefolder: the test split {str(test_dir)!r} is the training split: give `test_split` "
+                               "another folder (a model scored on its training images says nothing)")
+        return train_dir, test_dir
+
+    def _classes(self, train_dir: Path, test_dir: Path) -> list[str]:
+        classes = class_folders(train_dir)
+        if not classes:
+            raise DatasetError(f"imagefolder: no class folders in {str(train_dir)!r}. {HOW}")
+        extra = sorted(set(class_folders(test_dir)) - set(classes))
+        if extra:
+            raise DatasetError(f"imagefolder: {str(test_dir)!r} has class folders that {str(train_dir)!r} lacks: "
+                               f"{', '.join(map(repr, extra[:5]))} (the training split's folders are "
+                               f"{', '.join(map(repr, classes[:10]))}{', ...' if len(classes) > 10 else ''})")
+        return classes
+
+    @classmethod
+    def describe(cls, identity: dict[str, Any]) -> str:
+        content = str(identity.get("content", ""))
+        return f"image folders ({content[:18]}…)" if content else "image folders"
+
+    def content_id(self) -> str | None:
+        """A digest of every image file's path under ``root``, size and modification time (no pixel
+        is read: listing an ImageNet-sized folder takes seconds, reading it minutes)."""
+        train_dir, test_dir = self._splits()
+        h = hashlib.sha256()
+        for split_dir in (train_dir, test_dir):
+            for cls in self._classes(train_dir, test_dir):
+                for f in image_files(split_dir / cls) if (split_dir / cls).is_dir() else []:
+                    st = f.stat()
+                    h.update(f"{f.relative_to(split_dir.parent).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return "files:" + h.hexdigest()
 
     def _read_split(self, split_dir: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
         from PIL import Image, UnidentifiedImageError
@@ -41,10 +110,19 @@ class ImageFolder(DatasetSource):
         for label, cls in enumerate(classes):
             cdir = split_dir / cls
             if not cdir.is_dir():
-                raise DatasetError(f"imagefolder: class folder {str(cdir)!r} is missing. {HOW}")
-            for f in sorted(p for p in cdir.iterdir() if p.suffix.lower() in EXTENSIONS):
+                present = class_folders(split_dir)
+                raise DatasetError(f"imagefolder: class folder {str(cdir)!r} is missing (the folder has "
+                                   f"{', '.join(map(repr, present[:10])) or 'none'}). {HOW}")
+            files = image_files(cdir)
+            if not files:
+                raise DatasetError(f"imagefolder: class folder {str(cdir)!r} has no images "
+                                   f"(extensions {', '.join(sorted(EXTENSIONS))})")
+            for f in files:
                 try:
                     with Image.open(f) as im:
+                        if im.mode in WIDE_MODES:
+                            raise DatasetError(f"imagefolder: {str(f)!r} has {im.mode!r} pixels (16-bit or float), which "
+                                               "do not convert to 8-bit RGB without clipping: save it as 8-bit")
                         im = im.convert("RGB")
                         if im.size != (size, size):
                             im = im.resize((size, size), Image.BILINEAR)  # type: ignore[attr-defined]  # set at import (== Resampling.BILINEAR)
@@ -52,22 +130,12 @@ class ImageFolder(DatasetSource):
                 except (UnidentifiedImageError, OSError) as e:
                     raise DatasetError(f"imagefolder: cannot decode {str(f)!r}: {e}") from None
                 ys.append(label)
-        if not xs:
-            raise DatasetError(f"imagefolder: no images found under {str(split_dir)!r}. {HOW}")
         return np.stack(xs), np.asarray(ys, dtype=np.int64)
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
-        root = existing_dir(self.params.root, "imagefolder", HOW)
-        train_dir = root / "train"
-        test_dir = root / self.params.test_split
-        if not test_dir.is_dir() and (root / "val").is_dir():
-            test_dir = root / "val"
-        for d in (train_dir, test_dir):
-            if not d.is_dir():
-                raise DatasetError(f"imagefolder: {str(d)!r} does not exist. {HOW}")
-        classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
-        if not classes:
-            raise DatasetError(f"imagefolder: no class folders in {str(train_dir)!r}. {HOW}")
+        train_dir, test_dir = self._splits()
+        classes = self._classes(train_dir, test_dir)
         xtr, ytr = self._read_split(train_dir, classes)
         xte, yte = self._read_split(test_dir, classes)
-        return from_hwc(xtr, ytr, classes), from_hwc(xte, yte, classes)
+        name = f"imagefolder {str(self.params.root)!r}"
+        return check_splits(from_hwc(xtr, ytr, classes, f"{name} train"), from_hwc(xte, yte, classes, f"{name} test"), name)

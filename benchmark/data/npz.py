@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.data.dataset import ImageDataset
-from benchmark.data.source import DatasetSource, ResolvedPath, file_sha256, from_hwc
+from benchmark.data.source import DatasetSource, ResolvedPath, check_splits, file_sha256, from_hwc
 from benchmark.errors import DatasetError
 from benchmark.params import Params as BaseParams  # `class Params(Params)` trips mypy (python/mypy#10958)
 
@@ -37,14 +37,21 @@ def read_npz(path: Path) -> tuple[ImageDataset, ImageDataset]:
                     f"expected {', '.join(KEYS)}"
                 )
             arrays = {k: d[k] for k in KEYS}
-            classes = [str(c) for c in d["classes"]] if "classes" in d.files else None
+            classes = [c.decode() if isinstance(c, bytes) else str(c) for c in d["classes"]] if "classes" in d.files else None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise DatasetError(f"npz: cannot read {str(path)!r}: {e}") from None
-    n = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
-    classes = classes or [str(i) for i in range(n)]
-    return (
-        from_hwc(arrays["x_train"], arrays["y_train"], classes),
-        from_hwc(arrays["x_test"], arrays["y_test"], classes),
+    name = f"npz {str(path)!r}"
+    for k in ("y_train", "y_test"):
+        y = arrays[k]
+        if y.dtype.kind not in "iu" or y.ndim != 1:
+            raise DatasetError(f"{name}: {k} must be a 1-D array of integer class indices, got {y.dtype} {y.shape}")
+    if classes is None:
+        n = int(arrays["y_train"].max()) + 1 if arrays["y_train"].size else 0
+        classes = [str(i) for i in range(n)]
+    return check_splits(
+        from_hwc(arrays["x_train"], arrays["y_train"], classes, f"{name} x_train"),
+        from_hwc(arrays["x_test"], arrays["y_test"], classes, f"{name} x_test"),
+        name,
     )
 
 

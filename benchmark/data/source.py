@@ -85,17 +85,47 @@ def file_sha256(path: str | Path) -> str:
     return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
 
 
-def from_hwc(x: np.ndarray, y: np.ndarray, classes: list[str] | tuple[str, ...]) -> ImageDataset:
-    """Build an :class:`ImageDataset` from numpy uint8 ``[N,H,W,C]`` or ``[N,H,W]`` arrays."""
+def from_hwc(x: np.ndarray, y: np.ndarray, classes: list[str] | tuple[str, ...], what: str = "images") -> ImageDataset:
+    """Build an :class:`ImageDataset` from numpy uint8 ``[N,H,W,C]`` or ``[N,H,W]`` images and
+    integer labels in ``0..len(classes)-1``; ``what`` names the arrays in errors (``"npz 'f.npz'
+    x_train"``)."""
     if x.dtype != np.uint8:
-        raise DatasetError(f"images must be uint8, got {x.dtype}")
+        hint = " (from floats in [0, 1]: (x * 255).round().astype(np.uint8))" if x.dtype.kind == "f" else ""
+        raise DatasetError(f"{what} must be uint8, got {x.dtype}{hint}")
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4:
-        raise DatasetError(f"images must be [N,H,W,C] or [N,H,W], got shape {x.shape}")
+        raise DatasetError(f"{what} must be [N,H,W,C] or [N,H,W], got shape {x.shape}")
+    if x.shape[-1] not in (1, 3, 4) and x.shape[1] in (1, 3, 4):  # [N,C,H,W] would read as C-pixel-high images
+        raise DatasetError(f"{what} has shape {x.shape}, which looks channels-first [N,C,H,W]: give [N,H,W,C] "
+                           "(np.transpose(x, (0, 2, 3, 1)))")
+    y = np.asarray(y)
+    if y.dtype.kind not in "iu":
+        raise DatasetError(f"labels of {what} must be integers, got {y.dtype}")
+    if y.shape != (x.shape[0],):
+        raise DatasetError(f"labels of {what} must have shape [{x.shape[0]}] (one class index per image), got {y.shape}")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(classes)):
+        raise DatasetError(f"labels of {what} range over {int(y.min())}..{int(y.max())}, outside 0..{len(classes) - 1} "
+                           f"({len(classes)} classes): labels must be class indices from 0")
     x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     t = torch.from_numpy(x if x.flags.writeable else x.copy())
-    return ImageDataset(t, torch.from_numpy(np.asarray(y).astype(np.int64)), tuple(str(c) for c in classes))
+    return ImageDataset(t, torch.from_numpy(y.astype(np.int64)), tuple(str(c) for c in classes))
+
+
+def check_splits(train: ImageDataset, test: ImageDataset, what: str) -> tuple[ImageDataset, ImageDataset]:
+    """``(train, test)`` once they fit together: the same image shape, a test split that is not
+    empty, and training images for every class (a class with none would be a class the model
+    never sees, counted in its logits)."""
+    if train.shape != test.shape:
+        raise DatasetError(f"{what}: the test images are {list(test.shape)} [C,H,W] but the training images {list(train.shape)}")
+    if not len(test):
+        raise DatasetError(f"{what}: the test split has no images")
+    counts = torch.bincount(train.y, minlength=train.num_classes)
+    if bool((counts == 0).any()):
+        empty = [train.classes[i] for i in torch.nonzero(counts == 0).flatten().tolist()]
+        raise DatasetError(f"{what}: class{'es' if len(empty) > 1 else ''} {', '.join(map(repr, empty[:5]))} "
+                           f"{'have' if len(empty) > 1 else 'has'} no training images (labels must be 0..K-1, each used)")
+    return train, test
 
 
 def missing_dir(path: Path) -> str:

@@ -16,8 +16,9 @@ class SplitError(ValueError):
         self.key = key
 
 
-def balanced_indices(y: torch.Tensor, n: int, seed: int, num_classes: int) -> torch.Tensor:
-    """``n`` indices with (as near as possible) ``n / num_classes`` per class, drawn with ``seed``.
+def balanced_indices(y: torch.Tensor, n: int, seed: int, num_classes: int, names: tuple[str, ...] = ()) -> torch.Tensor:
+    """``n`` indices with (as near as possible) ``n / num_classes`` per class, drawn with ``seed``
+    (``names``: the class names, for errors).
 
     Returned sorted, so the order of the source is kept.
     """
@@ -32,7 +33,8 @@ def balanced_indices(y: torch.Tensor, n: int, seed: int, num_classes: int) -> to
         want = base + (1 if i < extra else 0)
         pool = torch.nonzero(y == c).flatten()
         if want > len(pool):
-            raise ValueError(f"class {c} has {len(pool)} samples, fewer than the {want} asked for")
+            named = f"class {names[c]!r} ({c})" if c < len(names) and names[c] != str(c) else f"class {c}"
+            raise ValueError(f"{named} has {len(pool)} samples, fewer than the {want} asked for")
         chosen.append(pool[torch.randperm(len(pool), generator=g)[:want]])
     return torch.cat(chosen).sort().values
 
@@ -95,13 +97,13 @@ def make_splits(
     full = train
     if subset is not None:
         try:
-            chosen = balanced_indices(train.y, subset, seed, train.num_classes)
+            chosen = balanced_indices(train.y, subset, seed, train.num_classes, train.classes)
         except ValueError as e:
             raise SplitError("subset", str(e)) from None
         train = train.select(chosen)
     if test_subset is not None:
         try:
-            test = test.select(balanced_indices(test.y, test_subset, seed, test.num_classes))
+            test = test.select(balanced_indices(test.y, test_subset, seed, test.num_classes, test.classes))
         except ValueError as e:
             raise SplitError("test_subset", str(e)) from None
     hold = None
@@ -112,13 +114,13 @@ def make_splits(
             rest[chosen] = False
             outside = torch.nonzero(rest).flatten()
             try:
-                h = outside[balanced_indices(full.y[outside], n_hold, seed + 1, full.num_classes)]
+                h = outside[balanced_indices(full.y[outside], n_hold, seed + 1, full.num_classes, full.classes)]
             except ValueError as e:
                 raise SplitError("holdout", f"a hold-out of {n_hold} outside the subset: {e}") from None
             hold = full.select(h)
         else:
             try:
-                h = balanced_indices(train.y, n_hold, seed + 1, train.num_classes)
+                h = balanced_indices(train.y, n_hold, seed + 1, train.num_classes, train.classes)
             except ValueError as e:
                 raise SplitError("holdout", f"a hold-out of {n_hold}: {e}") from None
             keep = torch.ones(len(train), dtype=torch.bool)

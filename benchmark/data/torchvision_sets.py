@@ -129,7 +129,11 @@ class Cifar10(DatasetSource):
 
         found = self.find()
         if found is not None and found[0] == "npz":
-            return read_npz(found[1])
+            data = read_npz(found[1])
+            if data[0].shape != (3, 32, 32) or data[0].num_classes != 10:
+                raise DatasetError(f"cifar10: {str(found[1])!r} holds {data[0].num_classes} classes of {list(data[0].shape)} "
+                                   "[C,H,W] images, not CIFAR-10's 10 of [3, 32, 32]: load other data with the `npz` source")
+            return data
         if found is None:
             if not self.params.download:
                 raise self.not_found()
