@@ -394,3 +394,28 @@ def test_model_stage_cells_reuse_the_plain_victim_with_identical_numbers(tmp_pat
     none = r1.store.get(none_cell.key)
     assert not none["timing"]["victim_reused"] and none["timing"]["victim_s"] > 0 and "repair_s" not in none["timing"]
     assert rec["timing"]["victim_from"] == none_cell.key and "victim_from" not in none["timing"]  # who trained it
+
+
+def test_done_cells_computed_on_other_data_are_named_when_the_run_loads_the_data(tmp_path):
+    """A source whose identity does not name its content (a third party's) and whose files changed:
+    the finished cells keep their keys, so the run reuses them, but it says they were computed on
+    other data (their records' dataset_sha256) instead of mixing old and new numbers silently."""
+    logs: list[str] = []
+    m = parse_matrix({**BASE, "attacks": ["clean"], "defenses": ["none"]})
+    first = Runner(resolve(m, get_registry()), tmp_path / "res", log=logs.append, progress=False)
+    first.run()
+    (path,) = (tmp_path / "res" / "cells").glob("*.json")
+    rec = json.loads(path.read_text())
+    rec["dataset_sha256"] = "0" * 64  # as if computed before the files changed
+    path.write_text(json.dumps(rec))
+    m = parse_matrix({**BASE, "attacks": ["clean"], "defenses": ["none"], "seeds": [0, 1]})
+    again = Runner(resolve(m, get_registry()), tmp_path / "res", log=logs.append, progress=False)
+    assert again.run().ok == 1  # seed 1; seed 0 reused
+    [line] = [line for line in logs if "other data" in line]
+    assert line.startswith("warning: 1 done cells (first: clean") and "dataset_sha256 differs" in line and path.name in line
+    logs.clear()
+    rec["dataset_sha256"] = again.dataset_sha256
+    path.write_text(json.dumps(rec))
+    m = parse_matrix({**BASE, "attacks": ["clean"], "defenses": ["none"], "seeds": [0, 1, 2]})
+    Runner(resolve(m, get_registry()), tmp_path / "res", log=logs.append, progress=False).run()
+    assert not any("other data" in line for line in logs)
