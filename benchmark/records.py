@@ -2,9 +2,11 @@
 
 A results directory that grows over months holds, under one label, records of older specs too: a
 plugin whose numbers changed bumps its ``version`` (new keys) and the cells are recomputed, but
-the old files stay. Tables, claims and docs must not average the two. :func:`current` keeps, for
-every (dataset, profile, attack, victim, defense) label, the records of one spec: the one whose
-newest record is the latest (``started``), and says how many it left out.
+the old files stay. Tables, claims and docs must not average the two, nor compare a cell of the
+old spec with one of the new. :func:`current` takes, for each component label (the dataset, an
+attack with its ``attack_seed``, a victim, a defense; within one dataset label and profile), the
+spec of its latest record (``started``, as an instant) as the current one, and keeps the records
+whose every component is current; it says how many it left out.
 """
 
 from __future__ import annotations
@@ -33,6 +35,26 @@ def poison_outcomes(meta: dict[str, Any]) -> dict[str, Any]:
 
 SPEC = ("dataset_spec", "attack_spec", "victim_spec", "defense_spec")
 
+#: what names each component's spec in a record: the poison also depends on the attack's seed
+COMPONENTS: dict[str, tuple[str, ...]] = {
+    "dataset": ("dataset_spec",), "attack": ("attack_spec", "attack_seed"), "victim": ("victim_spec",), "defense": ("defense_spec",),
+}
+
+
+def started_at(rec: dict[str, Any]) -> float:
+    """When a record's cell started, in seconds since the epoch (``started`` carries its time zone;
+    records from machines in other zones compare as instants); ``-inf`` when it has none."""
+    from datetime import UTC, datetime
+
+    text = str(rec.get("started", ""))
+    for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            t = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+    return -math.inf
+
 
 def results_root(results: str | Path) -> Path:
     """``results`` as a path, or a :class:`UserError` when it holds no results (no ``cells/`` folder)."""
@@ -49,8 +71,8 @@ def load_records(results: str | Path) -> list[dict[str, Any]]:
     return ResultStore(results_root(results), warn=lambda m: None).records()
 
 
-def _spec_id(rec: dict[str, Any]) -> str:
-    return json.dumps([rec.get(k) for k in SPEC], sort_keys=True, default=str)
+def _component(rec: dict[str, Any], name: str) -> str:
+    return json.dumps([rec.get(k, 0 if k == "attack_seed" else None) for k in COMPONENTS[name]], sort_keys=True, default=str)
 
 
 @dataclass
@@ -62,21 +84,19 @@ class Current:
 
 
 def current(records: list[dict[str, Any]]) -> Current:
-    """Finished (``ok``) records, one spec per label (see the module docstring)."""
-    groups: dict[tuple[Any, ...], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        if r.get("status") == "ok":
-            groups[tuple(r.get(k) for k in LABEL)][_spec_id(r)].append(r)
-    kept: list[dict[str, Any]] = []
-    superseded = 0
-    for by_spec in groups.values():
-        best = max(by_spec, key=lambda s: max(str(r.get("started", "")) for r in by_spec[s]))
-        for spec, recs in by_spec.items():
-            if spec == best:
-                kept += recs
-            else:
-                superseded += len(recs)
-    return Current(kept, superseded)
+    """Finished (``ok``) records whose every component has its current spec (see the module docstring)."""
+    ok = [r for r in records if r.get("status") == "ok"]
+    latest: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
+    for r in ok:
+        t = started_at(r)
+        for name in COMPONENTS:
+            seen = latest[(r.get("dataset"), r.get("profile"), name, r.get(name) if name != "dataset" else None)]
+            spec = _component(r, name)
+            seen[spec] = max(seen.get(spec, -math.inf), t)
+    best = {label: max(specs, key=lambda s: specs[s]) for label, specs in latest.items()}
+    kept = [r for r in ok if all(best[(r.get("dataset"), r.get("profile"), name, r.get(name) if name != "dataset" else None)]
+                                 == _component(r, name) for name in COMPONENTS)]
+    return Current(kept, len(ok) - len(kept))
 
 
 def value(rec: dict[str, Any], metric: str) -> float | None:

@@ -140,6 +140,35 @@ def test_superseded_records_are_set_aside():
     assert cell_mean(cur.records, "em", "sl", "none", "accuracy").mean == pytest.approx(11.0)
 
 
+def test_a_claim_never_compares_cells_of_an_old_and_a_new_victim_spec():
+    """The victim's params changed and only the clean cells were computed again: EM's cell (of the
+    old victim) is not current, so a claim comparing EM with clean is not measured (it compared
+    epochs=3 with epochs=4)."""
+    old = {"victim_spec": {"name": "sl", "params": {"epochs": 3}}}
+    new = {"victim_spec": {"name": "sl", "params": {"epochs": 4}}}
+    records = [{**rec("em", "sl", 0.80, started="2026-01-01T00:00:00"), **old}, {**rec("clean", "sl", 0.85, started="2026-01-01T00:00:00"), **old},
+               {**rec("clean", "sl", 0.90, started="2026-02-01T00:00:00"), **new}]
+    cur = current(records)
+    assert [(r["attack"], r["metrics"]["accuracy"]) for r in cur.records] == [("clean", 0.90)] and cur.superseded == 2
+    r = results(check_all(claims(claim("x", {"em": {"attack": "em"}, "clean": {"attack": "clean"}}, "em <= clean - 1")), records))
+    assert r["x"].status == NOT_MEASURED
+
+
+def test_another_attack_seed_is_another_spec_not_another_seed():
+    """Poisons generated with attack_seed 0 and then 1: the newest, alone, is current (the two were averaged as two seeds)."""
+    records = [rec("em", "sl", 0.20, started="2026-01-01T00:00:00"), {**rec("em", "sl", 0.40, started="2026-01-02T00:00:00"), "attack_seed": 1}]
+    cur = current(records)
+    assert [r["metrics"]["accuracy"] for r in cur.records] == [0.40]
+    assert cell_mean(cur.records, "em", "sl", "none", "accuracy").n == 1
+
+
+def test_the_newest_spec_is_the_latest_instant_across_time_zones():
+    """02:00 in Los Angeles (10:00 UTC) is later than 09:00 UTC, though it sorts first as text."""
+    utc = rec("em", "sl", 0.20, started="2026-01-01T09:00:00+0000", version="1")
+    la = rec("em", "sl", 0.40, started="2026-01-01T02:00:00-0800", version="2")
+    assert [r["metrics"]["accuracy"] for r in current([utc, la]).records] == [0.40]
+
+
 def test_scope_filters_profile():
     records = [rec("em", "sl", 0.1), {**rec("em", "sl", 0.9), "profile": "smoke"}]
     cf = claims(claim("x", {"em": {"attack": "em"}}, "em < 50"), scope={"profile": "quick"})

@@ -268,7 +268,10 @@ def _axis_spec(rec: dict[str, Any], axis: str) -> dict[str, Any]:
     if not isinstance(spec, dict):
         cell = cast("dict[str, Any]", rec.get("spec") if isinstance(rec.get("spec"), dict) else {})
         spec = cast("dict[str, Any]", cell.get(axis) if isinstance(cell.get(axis), dict) else {})
-    return {"name": spec.get("name", rec.get(axis)), "version": spec.get("version"), "params": spec.get("params") or {}}
+    params = dict(spec.get("params") or {})
+    if axis == "attack":  # another attack seed is another poison, not another seed of the same one
+        params["attack_seed"] = rec.get("attack_seed", 0)
+    return {"name": spec.get("name", rec.get(axis)), "version": spec.get("version"), "params": params}
 
 
 def _metric_units(rec: dict[str, Any], fallback: Any) -> dict[str, tuple[str | None, str]]:

@@ -154,6 +154,14 @@ def test_same_label_different_params_are_told_apart():
     assert row(lines, "em(eps=0.03137)")[1] == "10.0" and row(lines, "em(eps=0.06275)")[1] == "30.0"
 
 
+def test_poisons_of_another_attack_seed_are_told_apart_not_averaged_as_seeds():
+    a = record("em", "sl", "none", 0, 0.1, attack_spec=spec("em", "1"))
+    b = {**record("em", "sl", "none", 0, 0.3, attack_spec=spec("em", "1")), "attack_seed": 1}
+    lines = section(render([a, b], "r"), "defense `none`: attacks × victims")
+    assert row(lines, "em(attack_seed=0)")[1] == "10.0" and row(lines, "em(attack_seed=1)")[1] == "30.0"
+    assert row(section(render([b], "r"), "defense `none`: attacks × victims"), "em")[1] == "30.0"  # one seed: the plain name
+
+
 def test_mixed_numeric_environments_are_announced():
     same = render(small_matrix(), "r")
     assert "Mixed numeric environments" not in same
