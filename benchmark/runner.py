@@ -41,6 +41,7 @@ from benchmark.packages import package_changes, package_of, plugin_packages
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.poison_artifact import poison_digest, poison_to_tensors, tensors_to_poison
 from benchmark.provenance import numerics, provenance
+from benchmark.reuse import reuse_warnings
 from benchmark.runtime import tune_cpu_allocator
 from benchmark.store import SCHEMA_VERSION, ArtifactCache, ResultStore, spec_key
 from benchmark.summary import Summary
@@ -456,8 +457,9 @@ class Runner:
                      "(`bench run --retry-failed` recomputes them)")
         if todo:
             self.splits()  # a dataset that cannot load stops the run here, once, before any work
-            if other := self._other_data([c for c in chosen if c.key not in kept]):
-                self.log(other)
+        done = [c for c in chosen if c.key not in kept]  # reused: on the data loaded now (if any), in this precision?
+        for line in reuse_warnings(self.store, done, self.dataset_sha256, numerics(self.device, self.r.matrix.precision)["dtype"]):
+            self.log(line)
         bar = tqdm(total=len(todo), disable=not self.progress, unit="cell", file=sys.stderr)
         deferred: list[Cell] = []
         try:
@@ -481,20 +483,6 @@ class Runner:
             bar.close()
         summary.wall = time.perf_counter() - t0
         return summary
-
-    def _other_data(self, done: list[Cell]) -> str | None:
-        """A warning when ``done`` cells' records were computed on other data than the data loaded
-        now (their ``dataset_sha256`` differs): a source whose identity does not name its content
-        (a third party's, say) was changed on disk, and the old numbers would be shown with the new."""
-        other = [c for c in done if (rec := self.store.get(c.key)) and rec.get("dataset_sha256")
-                 and rec["dataset_sha256"] != self.dataset_sha256]
-        if not other:
-            return None
-        return (f"warning: {len(other)} done cells (first: {other[0].label}) were computed on other data than the "
-                f"data {self.r.dataset.name!r} loads now (their records' dataset_sha256 differs): they are reused, "
-                "and tables mix them with the new cells. If the data changed, delete their records "
-                f"({self.store.path(other[0].key)}, ...) or use another results directory; a dataset source "
-                "should name its content in content_id")
 
     def _failed_since(self, cell: Cell, since: float) -> bool:
         """Whether ``cell``'s failure was recorded at ``since`` or later."""

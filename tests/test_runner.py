@@ -419,3 +419,17 @@ def test_done_cells_computed_on_other_data_are_named_when_the_run_loads_the_data
     m = parse_matrix({**BASE, "attacks": ["clean"], "defenses": ["none"], "seeds": [0, 1, 2]})
     Runner(resolve(m, get_registry()), tmp_path / "res", log=logs.append, progress=False).run()
     assert not any("other data" in line for line in logs)
+
+
+def test_done_cells_of_another_precision_are_named_when_reused(tmp_path):
+    """The precision is not in the keys (an execution detail, as the device): a float32 results
+    directory rerun with `precision: bfloat16` reuses its cells, and says so."""
+    logs: list[str] = []
+    m = parse_matrix({**BASE, "attacks": ["clean"], "defenses": ["none"]})
+    Runner(resolve(m, get_registry()), tmp_path / "res", log=logs.append, progress=False).run()
+    assert not any("computed in" in line for line in logs)
+    m = parse_matrix({**BASE, "attacks": ["clean"], "defenses": ["none"], "precision": "bfloat16"})
+    s = Runner(resolve(m, get_registry()), tmp_path / "res", log=logs.append, progress=False).run()
+    assert (s.ok, s.skipped) == (0, 1)
+    [line] = [line for line in logs if "computed in" in line]
+    assert line.startswith("warning: 1 done cells were computed in float32, where this run computes in bfloat16-autocast")
