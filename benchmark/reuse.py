@@ -1,5 +1,6 @@
-"""Warnings about finished cells a run reuses: their keys match, but their records say they were
-computed on other data or in another precision than this run would use.
+"""Finished cells a run reuses: warnings where their keys match but their records say they were
+computed on other data or in another precision than this run would use, and their labels brought
+up to date with the matrix (:func:`relabel`).
 
 Neither is in a cell's key: a dataset source may not name its content (a third party's), and the
 precision is an execution detail like the device (README, ``precision``). The runner reuses such
@@ -37,3 +38,23 @@ def reuse_warnings(store: Any, done: Iterable[Any], dataset_sha256: str | None, 
                    "reused (the precision is not in the cell keys) and so are their cached poisons; to compute them "
                    f"in {dtype}, use another results directory")
     return out
+
+
+#: the fields of a record that only name a cell in tables (the matrix's labels), not what it computed;
+#: not the matrix's name: a cell two matrices share (the PUE matrix reuses cells of the quick one) keeps its first
+LABELS = ("profile", "dataset", "attack", "victim", "defense")
+
+
+def relabel(store: Any, done: Iterable[Any], labels: Any) -> int:
+    """Give the ``done`` cells' records the labels this run's matrix gives them (``labels(cell)``:
+    a dict of :data:`LABELS`), where they differ: a label renamed, a profile whose params resolve
+    to the same keys (a cell two matrices label differently takes the labels of the last run). The key says the computation is the same; the tables name it as the matrix
+    last run does. Returns how many records were rewritten."""
+    n = 0
+    for cell in done:
+        rec = store.get(cell.key)
+        want = labels(cell)
+        if rec and rec.get("status") in ("ok", "n/a") and any(rec.get(k) != v for k, v in want.items()):
+            store.put(cell.key, {**rec, **want})
+            n += 1
+    return n

@@ -41,7 +41,7 @@ from benchmark.packages import package_changes, package_of, plugin_packages
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.poison_artifact import poison_digest, poison_to_tensors, tensors_to_poison
 from benchmark.provenance import numerics, provenance
-from benchmark.reuse import reuse_warnings
+from benchmark.reuse import relabel, reuse_warnings
 from benchmark.runtime import tune_cpu_allocator
 from benchmark.store import SCHEMA_VERSION, ArtifactCache, ResultStore, spec_key
 from benchmark.summary import Summary
@@ -324,15 +324,11 @@ class Runner:
             "key": cell.key,
             "spec": cell.spec,
             "matrix": r.matrix.name,
-            "profile": r.matrix.profile,
-            "dataset": r.matrix.dataset.display,
+            **self.labels(cell),  # the matrix's labels, else the plugin names
             "dataset_spec": self.plan.dataset_spec,  # what the data is (the key's part)
             "dataset_source": r.dataset.spec(),  # where it was read from here
-            "attack": cell.job.attack.display,  # the matrix's label, else the plugin name
             "attack_spec": cell.job.attack.spec(),
-            "victim": cell.victim.display,
             "victim_spec": cell.victim.spec(),
-            "defense": cell.defense.display,
             "defense_spec": cell.defense.spec(),
             "seed": cell.seed,
             "metric_plugins": [m.name for m in r.metrics],  # also on failed cells: the tables they belong to
@@ -460,6 +456,8 @@ class Runner:
         done = [c for c in chosen if c.key not in kept]  # reused: on the data loaded now (if any), in this precision?
         for line in reuse_warnings(self.store, done, self.dataset_sha256, numerics(self.device, self.r.matrix.precision)["dtype"]):
             self.log(line)
+        if n := relabel(self.store, done, self.labels):
+            self.log(f"{n} done cells renamed as this matrix names them (a label or the profile's name changed)")
         bar = tqdm(total=len(todo), disable=not self.progress, unit="cell", file=sys.stderr)
         deferred: list[Cell] = []
         try:
@@ -483,6 +481,12 @@ class Runner:
             bar.close()
         summary.wall = time.perf_counter() - t0
         return summary
+
+    def labels(self, cell: Cell) -> dict[str, Any]:
+        """What a record of ``cell`` is named by (:data:`benchmark.reuse.LABELS`): the matrix's labels."""
+        m = self.r.matrix
+        return {"profile": m.profile, "dataset": m.dataset.display, "attack": cell.job.attack.display,
+                "victim": cell.victim.display, "defense": cell.defense.display}
 
     def _failed_since(self, cell: Cell, since: float) -> bool:
         """Whether ``cell``'s failure was recorded at ``since`` or later."""

@@ -433,3 +433,22 @@ def test_done_cells_of_another_precision_are_named_when_reused(tmp_path):
     assert (s.ok, s.skipped) == (0, 1)
     [line] = [line for line in logs if "computed in" in line]
     assert line.startswith("warning: 1 done cells were computed in float32, where this run computes in bfloat16-autocast")
+
+
+def test_reused_cells_take_the_matrix_labels_so_one_setting_stays_one_row(tmp_path):
+    """A label is not in the key: renamed in the matrix, the reused cells were still shown under the
+    old name, and a dataset label changed along with a new seed split one setting into two sections."""
+    from benchmark.report.leaderboard import render
+
+    logs: list[str] = []
+    m = parse_matrix({**BASE, "defenses": ["none"]})
+    Runner(resolve(m, get_registry()), tmp_path / "res", log=logs.append, progress=False).run()
+    m = parse_matrix({**BASE, "defenses": ["none"], "seeds": [0, 1], "dataset": {**BASE["dataset"], "label": "sk-digits"},
+                      "attacks": ["clean", {"name": "random-noise", "label": "noise"}]})
+    again = Runner(resolve(m, get_registry()), tmp_path / "res", log=logs.append, progress=False)
+    assert again.run().ok == 2
+    assert "2 done cells renamed as this matrix names them (a label or the profile's name changed)" in logs
+    recs = again.store.records()
+    assert {(r["dataset"], r["attack"]) for r in recs} == {("sk-digits", "clean"), ("sk-digits", "noise")}
+    md = render(recs, "res")
+    assert "## sk-digits" in md and "## digits" not in md and "| noise |" in md
