@@ -161,6 +161,12 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _matrix_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--matrix", metavar="FILE", help="only the cells of this matrix file (every document): not the records "
+                   "of settings it no longer has")
+    p.add_argument("--profile", choices=PROFILES, help="with --matrix: its cells at this profile (as `bench run --profile` ran it)")
+
+
 def _out_file(value: str | None, flag: str, default: Path | None = None) -> None:
     """Refuse, before any work, an output FILE that cannot be one: a directory, a path ending in
     ``/``, or one under a file; without ``value``, the ``default`` the command would write. A
@@ -179,13 +185,27 @@ def _out_file(value: str | None, flag: str, default: Path | None = None) -> None
             break
 
 
+def _matrix_keys(args: argparse.Namespace) -> set[str] | None:
+    """The keys of the cells of ``--matrix`` (every document, at ``--profile`` when given), or
+    ``None`` without it: the tables then show every record of the directory."""
+    if args.profile and not args.matrix:
+        raise UserError("--profile needs --matrix: it says at which profile the matrix's cells are chosen")
+    if not args.matrix:
+        return None
+    from benchmark.plan import make_plan
+
+    over = argparse.Namespace(device=None, profile=args.profile, executor=None, executor_param=[], workers=None)
+    return {c.key for r in _load_resolved(args.matrix, over) for c in make_plan(r).cells}
+
+
 def _leaderboard(args: argparse.Namespace) -> int:
     from benchmark.report import write_leaderboard
 
     root = results_root(args.results)
     _out_file(args.out, "--out", root / "LEADERBOARD.md")
+    keys = _matrix_keys(args)
     try:
-        path = write_leaderboard(root, args.out)
+        path = write_leaderboard(root, args.out, keys=keys)
     except OSError as e:
         where = e.filename or args.out or root / "LEADERBOARD.md"
         raise UserError(f"cannot write the leaderboard to {str(where)!r}: {e.strerror or e}; "
@@ -202,7 +222,7 @@ def _report(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"-o {str(out)!r} is a file; give a directory for the report")
     report = write_report(root, out, figures=not args.no_figures, poisons=not args.no_poisons,
-                          log=lambda m: print(m, file=sys.stderr))
+                          log=lambda m: print(m, file=sys.stderr), keys=_matrix_keys(args))
     print(report.text())
     return 0
 
@@ -356,12 +376,14 @@ def parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("leaderboard", help="write LEADERBOARD.md from a results directory")
     lb.add_argument("results", nargs="?", default="results")
     lb.add_argument("--out", help="output file (default: RESULTS/LEADERBOARD.md)")
+    _matrix_args(lb)
     lb.set_defaults(fn=_leaderboard)
     rp = sub.add_parser("report", help="write a static HTML report (tables, figures, cell pages) and CSV/JSON/markdown exports")
     rp.add_argument("results", nargs="?", default="results", help="results directory (default: results)")
     rp.add_argument("-o", "--out", help="output directory (default: RESULTS/report)")
     rp.add_argument("--no-figures", action="store_true", help="tables and pages only (existing figures are left alone)")
     rp.add_argument("--no-poisons", action="store_true", help="no perturbation galleries or t-SNEs (they load the poisons and the data)")
+    _matrix_args(rp)
     rp.set_defaults(fn=_report)
     cl = sub.add_parser("claims", help="check the papers' claims on a results directory; write CLAIMS.md")
     cl.add_argument("results", nargs="?", default="results")

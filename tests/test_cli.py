@@ -31,6 +31,25 @@ def test_smoke_matrix_end_to_end(tmp_path):
     assert lb.returncode == 0 and (tmp_path / "LB.md").exists()
 
 
+def test_leaderboard_and_report_of_one_matrix_leave_out_settings_it_no_longer_has(tmp_path):
+    res = tmp_path / "res"
+    base = "dataset: {name: digits, subset: 200}\nprofile: smoke\nattacks: [clean]\ndefenses: [none]\n"
+    for name, epochs in (("old", 1), ("new", 2)):
+        (tmp_path / f"{name}.yaml").write_text(base + f"victims: [{{name: sl, params: {{epochs: {epochs}}}}}]\n")
+        assert bench("run", str(tmp_path / f"{name}.yaml"), "--results", str(res), "--quiet").returncode == 0
+    both = (res / "LEADERBOARD.md").read_text()
+    assert "sl(epochs=1)" in both and "sl(epochs=2)" in both
+    p = bench("leaderboard", str(res), "--matrix", str(tmp_path / "new.yaml"), "--out", str(tmp_path / "LB.md"))
+    assert p.returncode == 0, p.stderr
+    board = (tmp_path / "LB.md").read_text()
+    assert "sl(epochs" not in board and "| attack | sl | **Worst** |" in board and ": 1 cells (0 failed" in board
+    p = bench("report", str(res), "--matrix", str(tmp_path / "new.yaml"), "--no-figures", "--no-poisons", "-o", str(tmp_path / "rep"))
+    assert p.returncode == 0, p.stderr
+    assert len((tmp_path / "rep" / "cells.csv").read_text().strip().splitlines()) == 2  # a header and one cell
+    p = bench("leaderboard", str(res), "--profile", "smoke")
+    assert p.returncode == 2 and "--profile needs --matrix" in p.stderr
+
+
 def test_dry_run_lists_jobs_and_cells(tmp_path):
     p = bench("run", "examples/smoke.yaml", "--dry-run", "--results", str(tmp_path))
     assert p.returncode == 0

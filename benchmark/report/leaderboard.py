@@ -28,12 +28,12 @@ def render(records: list[Any], source: str, figures: dict[tuple[str, str, str], 
     return render_markdown(results, tables, figs)
 
 
-def write_leaderboard(results: str | Path, out: str | Path | None = None) -> Path:
+def write_leaderboard(results: str | Path, out: str | Path | None = None, keys: set[str] | None = None) -> Path:
     """Write ``LEADERBOARD.md`` (default: inside ``results``) with a ``figures/`` folder of
     heatmaps (attacks x defenses, one per victim) beside it, and return its path. Heatmaps whose
-    data did not change are not redrawn."""
+    data did not change are not redrawn. ``keys``: only the records of these cells (a matrix's)."""
     root = Path(results)
-    records = ResultStore(root).records()
+    records = [r for r in ResultStore(root).records() if keys is None or r.get("key") in keys]
     path = Path(out) if out else root / "LEADERBOARD.md"
     # a folder name that is not UTF-8 (bytes the file system kept as surrogates) is shown with U+FFFD
     res = load_results(records, str(root).encode("utf-8", "surrogateescape").decode("utf-8", "replace"))

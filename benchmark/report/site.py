@@ -120,14 +120,16 @@ def write_report(
     figures: bool = True,
     poisons: bool = True,
     log: Callable[[str], None] = print,
+    keys: set[str] | None = None,
 ) -> Report:
     """Write the report of the results directory ``results`` into ``out`` (default
     ``results/report``). ``figures=False`` writes tables and pages only (existing figures are
-    left alone and not shown); ``poisons=False`` skips galleries and t-SNEs."""
+    left alone and not shown); ``poisons=False`` skips galleries and t-SNEs; ``keys``: only the
+    records of these cells (a matrix's)."""
     t0 = time.perf_counter()
     root = Path(results)
     out = Path(out) if out is not None else root / "report"
-    res = load_results(ResultStore(root, warn=log).records(), str(root))
+    res = load_results([r for r in ResultStore(root, warn=log).records() if keys is None or r.get("key") in keys], str(root))
     tables = build_tables(res)
     figs: Figures = {}
     drawn = 0
