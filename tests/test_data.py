@@ -316,9 +316,10 @@ def _npz(path: Path, **arrays: np.ndarray) -> str:
         ({"y_train": (np.arange(6) % 3) + 0.9}, r"y_train must be a 1-D array of integer class indices, got float64"),
         ({"y_train": (np.arange(6) % 3)[:, None]}, r"y_train must be a 1-D array of integer class indices, got int64 \(6, 1\)"),
         ({"x_train": np.zeros((6, 5, 5, 3))}, r"x_train must be uint8, got float64 \(from floats in \[0, 1\]: \(x \* 255\)"),
+        ({"classes": np.array(["a", "b", None], dtype=object)}, r"its `classes` array is an object array \(pickled\)"),
     ],
     ids=["channels-first", "test-size", "test-gray", "test-empty", "labels-from-1", "labels-gaps", "test-label", "classes-short",
-         "negative", "float-labels", "column-labels", "float-images"],
+         "negative", "float-labels", "column-labels", "float-images", "object-classes"],
 )
 def test_npz_refuses_malformed_arrays_naming_file_and_array(tmp_path, arrays, error):
     path = _npz(tmp_path / "d.npz", **arrays)
@@ -398,3 +399,15 @@ def test_cifar10_refuses_an_npz_that_is_not_cifar10(tmp_path):
     _npz(tmp_path / "cifar10.npz")
     with pytest.raises(DatasetError, match=r"holds 3 classes of \[3, 5, 5\] \[C,H,W\] images, not CIFAR-10's"):
         Cifar10(Cifar10.Params(root=str(tmp_path), download=False)).load()
+
+
+def test_cifar100_and_svhn_missing_files_are_found_missing_when_the_matrix_is_planned(tmp_path):
+    """`--dry-run` prices them from costs.yaml without loading: their absence was found only by the run."""
+    from benchmark.data.torchvision_sets import Cifar100
+
+    for cls, missing in ((Cifar100, "cifar-100-python"), (SVHN, "train_32x32.mat, test_32x32.mat")):
+        with pytest.raises(DatasetError, match=f"{cls.name}: {missing} not found under"):
+            cls(cls.Params(root=str(tmp_path))).identity()
+        assert "content" not in cls(cls.Params(root=str(tmp_path), download=True)).identity()  # to be fetched
+    (tmp_path / "cifar-100-python").mkdir()
+    assert Cifar100(Cifar100.Params(root=str(tmp_path))).identity()["name"] == "cifar100"

@@ -37,7 +37,12 @@ def read_npz(path: Path) -> tuple[ImageDataset, ImageDataset]:
                     f"expected {', '.join(KEYS)}"
                 )
             arrays = {k: d[k] for k in KEYS}
-            classes = [c.decode() if isinstance(c, bytes) else str(c) for c in d["classes"]] if "classes" in d.files else None
+            try:
+                names = d["classes"] if "classes" in d.files else None
+            except ValueError:  # numpy refuses an object array without pickles
+                raise DatasetError(f"npz: {str(path)!r}: its `classes` array is an object array (pickled), which is not "
+                                   "loaded: save the names as strings, np.array(names, dtype=str)") from None
+            classes = None if names is None else [c.decode() if isinstance(c, bytes) else str(c) for c in names]
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise DatasetError(f"npz: cannot read {str(path)!r}: {e}") from None
     name = f"npz {str(path)!r}"

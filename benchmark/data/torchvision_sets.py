@@ -36,11 +36,26 @@ def _open(cls: Any, name: str, root: str, download: bool, **kw: Any) -> Any:
         raise DatasetError(f"{name}: cannot read {root_path!r}: {e}") from None
 
 
+def _require_files(name: str, root: str, download: bool, files: tuple[str, ...]) -> None:
+    """At plan time (``--dry-run`` too): torchvision's ``files`` under ``root``, unless they are to be
+    downloaded; their md5 is torchvision's check, when the data loads."""
+    base = Path(root).expanduser()
+    missing = [f for f in files if not (base / f).exists()]
+    if missing and not download:
+        raise DatasetError(f"{name}: {', '.join(missing)} not found under {str(base)!r}. Set `download: true` in the "
+                           "dataset entry to fetch it, or point `root` at an existing copy.")
+
+
 class _Cifar(DatasetSource):
     tv_class: ClassVar[str]
+    tv_files: ClassVar[tuple[str, ...]]
     Params = _TorchvisionParams
     params: _TorchvisionParams
     locators = ("root", "download")  # torchvision verifies the archive's md5: the name is the content
+
+    def content_id(self) -> str | None:
+        _require_files(self.name, self.params.root, self.params.download, self.tv_files)
+        return None
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         import torchvision.datasets as tvd
@@ -162,6 +177,7 @@ class Cifar100(_Cifar):
     name = "cifar100"
     description = "CIFAR-100"
     tv_class = "CIFAR100"
+    tv_files = ("cifar-100-python",)
 
 
 class SVHN(DatasetSource):
@@ -172,6 +188,10 @@ class SVHN(DatasetSource):
     Params = _TorchvisionParams
     params: _TorchvisionParams
     locators = ("root", "download")  # torchvision verifies the files' md5: the name is the content
+
+    def content_id(self) -> str | None:
+        _require_files(self.name, self.params.root, self.params.download, ("train_32x32.mat", "test_32x32.mat"))
+        return None
 
     def load(self) -> tuple[ImageDataset, ImageDataset]:
         import torchvision.datasets as tvd
