@@ -154,7 +154,15 @@ def _status(args: argparse.Namespace) -> int:
     survey = Survey(root, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
     if args.matrix:
         over = argparse.Namespace(device=None, profile=args.profile, executor=None, executor_param=[], workers=None)
-        statuses = [survey.of_matrix(r) for r in _load_resolved(args.matrix, over if args.profile else None)]
+        resolved = _load_resolved(args.matrix, over if args.profile else None)
+        statuses = [survey.of_matrix(r) for r in resolved]
+        if not args.profile and not any(s.done or s.failed or s.running for s in statuses):  # run at another profile?
+            names = {r.matrix.name: r.matrix.profile for r in resolved}
+            other = sorted({str(rec.get("profile")) for rec in survey.store.records()
+                            if rec.get("matrix") in names and rec.get("profile") != names[rec.get("matrix")]})
+            if other:
+                print(f"note: {str(root)!r} holds this matrix's cells at profile {', '.join(other)}: "
+                      f"`bench status {args.results} {args.matrix} --profile {other[0]}` compares with those", file=sys.stderr)
     else:
         statuses = survey.of_results()
     print(to_json(statuses) if args.json else render(statuses, root, limit=0 if args.all else 20))

@@ -70,3 +70,16 @@ def test_status_says_which_record_it_set_aside(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("warning: skipping result") and "abc.json: not a valid record" in err and "the next run recomputes it" in err
     assert (tmp_path / "cells" / "abc.json.corrupt").exists()
+
+
+def test_status_of_a_matrix_run_at_another_profile_says_which(tmp_path, capsys):
+    import yaml
+
+    m = tmp_path / "m.yaml"
+    m.write_text(yaml.safe_dump({**BASE, "attacks": ["clean"], "defenses": ["none"], "profile": "quick"}))
+    assert main(["run", str(m), "--profile", "smoke", "--results", str(tmp_path / "res"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(tmp_path / "res"), str(m)]) == 0
+    assert f"holds this matrix's cells at profile smoke: `bench status {tmp_path / 'res'} {m} --profile smoke`" in capsys.readouterr().err
+    assert main(["status", str(tmp_path / "res"), str(m), "--profile", "smoke"]) == 0
+    assert "holds this matrix's cells" not in capsys.readouterr().err
