@@ -316,7 +316,7 @@ def record_problem(rec: Any, key: str | None = None) -> str | None:
     """Why ``rec`` is not a usable cell record (what the runner and the leaderboards rely on), or
     ``None``: a JSON object with a known ``status``, the names of its dataset, profile, attack,
     victim and defense, an integer seed, ``metrics`` mapping names to numbers (empty for a failed or
-    n/a cell, never absent), and, when ``key`` is given, that key (a record copied under another
+    n/a cell and only for those, never absent), and, when ``key`` is given, that key (a record copied under another
     cell's name is not that cell's)."""
     if not isinstance(rec, dict):
         return f"a JSON {type(rec).__name__}, not an object"
@@ -336,6 +336,8 @@ def record_problem(rec: Any, key: str | None = None) -> str | None:
         isinstance(k, str) and (v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))) for k, v in metrics.items()
     ):
         return "'metrics' is not a mapping of names to numbers"
+    if rec["status"] == "ok" and not metrics:  # every metric returns at least one value (the runner checks)
+        return "an 'ok' record with no metrics"
     return None
 
 

@@ -98,6 +98,7 @@ def test_result_store_corrupt_json(tmp_path):
         (json.dumps({**RECORD, "metrics": {"accuracy": "high"}}), "'metrics' is not a mapping of names to numbers"),
         (json.dumps({**RECORD, "metrics": [0.5]}), "'metrics' is not a mapping of names to numbers"),
         (json.dumps({k: v for k, v in RECORD.items() if k != "metrics"}), "'metrics' is missing"),  # not a done cell without numbers
+        (json.dumps({**RECORD, "metrics": {}}), "an 'ok' record with no metrics"),  # it was done, and dropped out of every table
     ],
 )
 def test_a_record_that_is_json_but_not_a_record_is_moved_aside(tmp_path, content, why):
@@ -176,7 +177,7 @@ def test_records_carry_their_schema_and_other_schemas_fail_naming_both(tmp_path)
     from benchmark.store import SCHEMA_VERSION, SchemaError, upgrade_record
 
     store = ResultStore(tmp_path)
-    cell = {"status": "ok", "dataset": "d", "profile": "quick", "attack": "clean", "victim": "sl", "defense": "none", "seed": 0, "metrics": {}}
+    cell = {"status": "ok", "dataset": "d", "profile": "quick", "attack": "clean", "victim": "sl", "defense": "none", "seed": 0, "metrics": {"accuracy": 0.5}}
     store.put("old", {"key": "old", **cell})  # written before records had a schema field: schema 1
     store.put("now", {"schema": SCHEMA_VERSION, "key": "now", **cell})
     assert [r["key"] for r in store.records()] == ["now", "old"]
