@@ -35,6 +35,9 @@ from benchmark.records import cell_mean, current, groups
 
 #: the project's claims file (package data)
 DEFAULT_CLAIMS = Path(__file__).with_name("claims.yaml")
+#: what the count of records :func:`benchmark.records.current` left out means
+SET_ASIDE = ("records of a setting that is not current were set aside (claims compare the newest spec of each "
+             "dataset, attack, victim and defense label; `bench leaderboard` shows every variant)")
 
 HOLDS, FAILS, NOT_MEASURED = "holds", "fails", "not measured"
 AXES = ("attack", "victim", "defense")
@@ -355,7 +358,7 @@ def render_text(report: Report) -> str:
     c = report.counts()
     lines.append(f"{c[HOLDS]} hold, {c[FAILS]} fail, {c[NOT_MEASURED]} not measured")
     if report.superseded:
-        lines.append(f"({report.superseded} records of older specs under the same labels were set aside)")
+        lines.append(f"({report.superseded} {SET_ASIDE})")
     return "\n".join(lines)
 
 
@@ -381,7 +384,7 @@ def render_markdown(report: Report, source: str, claims_path: str) -> str:
             out.append(f"| {claim} | {_cell(r.claim.source)} | `{_cell(r.claim.holds)}` | {_cell(r.measured_text())} | {status} |")
         out.append("")
     if report.superseded:
-        out += [f"_{report.superseded} records of older specs under the same labels were set aside._", ""]
+        out += [f"_{report.superseded} {SET_ASIDE}._", ""]
     return "\n".join(out)
 
 

@@ -153,8 +153,7 @@ def _status(args: argparse.Namespace) -> int:
         raise UserError("--profile needs MATRIX: it says which profile of the matrix's plan to compare with")
     survey = Survey(root, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
     if args.matrix:
-        over = argparse.Namespace(device=None, profile=args.profile, executor=None, executor_param=[], workers=None)
-        resolved = _load_resolved(args.matrix, over if args.profile else None)
+        resolved = _load_resolved(args.matrix, _profile_only(args.profile))
         statuses = [survey.of_matrix(r) for r in resolved]
         if not args.profile and not any(s.done or s.failed or s.running for s in statuses):  # run at another profile?
             names = {r.matrix.name: r.matrix.profile for r in resolved}
@@ -202,8 +201,14 @@ def _matrix_keys(args: argparse.Namespace) -> set[str] | None:
         return None
     from benchmark.plan import make_plan
 
-    over = argparse.Namespace(device=None, profile=args.profile, executor=None, executor_param=[], workers=None)
-    return {c.key for r in _load_resolved(args.matrix, over) for c in make_plan(r).cells}
+    return {c.key for r in _load_resolved(args.matrix, _profile_only(args.profile)) for c in make_plan(r).cells}
+
+
+def _profile_only(profile: str | None) -> argparse.Namespace | None:
+    """The overrides of a command that takes a matrix file only to read its plan: the profile, if given."""
+    if not profile:
+        return None
+    return argparse.Namespace(device=None, profile=profile, executor=None, executor_param=[], workers=None)
 
 
 def _leaderboard(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,6 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
 def started_at(rec: dict[str, Any]) -> float:
     """When a record's cell started, in seconds since the epoch (``started`` carries its time zone;
     records from machines in other zones compare as instants); ``-inf`` when it has none."""
-    from datetime import UTC, datetime
-
     text = str(rec.get("started", ""))
     for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"):
         try:
@@ -84,18 +83,19 @@ class Current:
 
 
 def current(records: list[dict[str, Any]]) -> Current:
-    """Finished (``ok``) records whose every component has its current spec (see the module docstring)."""
+    """Finished (``ok``) records whose every component has its current spec (see the module
+    docstring). Two specs of one label (other params, another version, another attack seed) are two
+    settings: claims compare the newest, where the leaderboard shows each as a variant."""
     ok = [r for r in records if r.get("status") == "ok"]
+    parts = [[((r.get("dataset"), r.get("profile"), name, r.get(name) if name != "dataset" else None), _component(r, name))
+              for name in COMPONENTS] for r in ok]
     latest: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
-    for r in ok:
+    for r, comps in zip(ok, parts):
         t = started_at(r)
-        for name in COMPONENTS:
-            seen = latest[(r.get("dataset"), r.get("profile"), name, r.get(name) if name != "dataset" else None)]
-            spec = _component(r, name)
-            seen[spec] = max(seen.get(spec, -math.inf), t)
+        for label, spec in comps:
+            latest[label][spec] = max(latest[label].get(spec, -math.inf), t)
     best = {label: max(specs, key=lambda s: specs[s]) for label, specs in latest.items()}
-    kept = [r for r in ok if all(best[(r.get("dataset"), r.get("profile"), name, r.get(name) if name != "dataset" else None)]
-                                 == _component(r, name) for name in COMPONENTS)]
+    kept = [r for r, comps in zip(ok, parts) if all(best[label] == spec for label, spec in comps)]
     return Current(kept, len(ok) - len(kept))
 
 

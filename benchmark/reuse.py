@@ -1,33 +1,53 @@
-"""Finished cells a run reuses: warnings where their keys match but their records say they were
-computed on other data or in another precision than this run would use, and their labels brought
-up to date with the matrix (:func:`relabel`).
+"""The finished cells a run reuses: their keys say they are the same computation, but a record can
+say what the key does not. Read once per run, each such record gets
 
-Neither is in a cell's key: a dataset source may not name its content (a third party's), and the
-precision is an execution detail like the device (README, ``precision``). The runner reuses such
-cells, as their keys say it may, and says so in one line each, so that old numbers are never
-shown as the new setting's without a word.
+- a warning when it was computed on other data than the data loaded now (its ``dataset_sha256``:
+  a source whose identity does not name its content, changed on disk), or in another precision
+  (``numerics.dtype``: the precision is an execution detail like the device, not in the keys);
+- this matrix's labels when the matrix renamed an entry or its profile (:data:`LABELS`), so that
+  tables name one setting once. Only the records this matrix made (their ``matrix`` is its name):
+  a cell two matrices share and label differently keeps the labels of the matrix that made it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmark.plan import Cell
+    from benchmark.store import ResultStore
+
+#: the fields of a record that only name a cell in tables (the matrix's labels), not what it computed
+LABELS = ("profile", "dataset", "attack", "victim", "defense")
 
 
-def reuse_warnings(store: Any, done: Iterable[Any], dataset_sha256: str | None, dtype: str) -> list[str]:
-    """One warning line per kind of mismatch between the ``done`` cells' records in ``store`` and
-    this run: records of other data (``dataset_sha256``) and records of another ``numerics.dtype``."""
-    other_data: list[Any] = []
+def review_reuse(store: ResultStore, done: Iterable[Cell], *, matrix: str, labels: Callable[[Cell], dict[str, Any]],
+                 dataset_sha256: str | None, dtype: str) -> list[str]:
+    """Relabel the ``done`` cells' records that ``matrix`` made and now labels otherwise, and return
+    the lines to tell the user: how many were renamed, and one warning per kind of mismatch among
+    the finished (``ok``) ones: other data (``dataset_sha256``, when this run loaded the data)
+    and another ``dtype``."""
+    other_data: list[Cell] = []
     dtypes: Counter[str] = Counter()
+    renamed = 0
     for cell in done:
-        rec = store.get(cell.key) or {}
+        rec = store.get(cell.key)
+        if not rec or rec.get("status") not in ("ok", "n/a"):
+            continue
+        want = labels(cell)
+        if rec.get("matrix") == matrix and any(rec.get(k) != v for k, v in want.items()):
+            store.put(cell.key, {**rec, **want})
+            renamed += 1
+        if rec["status"] != "ok":  # n/a: nothing was computed
+            continue
         if dataset_sha256 and rec.get("dataset_sha256") and rec["dataset_sha256"] != dataset_sha256:
             other_data.append(cell)
         then = (rec.get("numerics") or {}).get("dtype")
         if then and then != dtype:
             dtypes[then] += 1
-    out = []
+    out = [f"{renamed} done cells renamed as this matrix now names them (a label or the profile's name changed)"] if renamed else []
     if other_data:
         out.append(f"warning: {len(other_data)} done cells (first: {other_data[0].label}) were computed on other data "
                    "than the data loaded now (their records' dataset_sha256 differs): they are reused, and tables mix "
@@ -38,23 +58,3 @@ def reuse_warnings(store: Any, done: Iterable[Any], dataset_sha256: str | None, 
                    "reused (the precision is not in the cell keys) and so are their cached poisons; to compute them "
                    f"in {dtype}, use another results directory")
     return out
-
-
-#: the fields of a record that only name a cell in tables (the matrix's labels), not what it computed;
-#: not the matrix's name: a cell two matrices share (the PUE matrix reuses cells of the quick one) keeps its first
-LABELS = ("profile", "dataset", "attack", "victim", "defense")
-
-
-def relabel(store: Any, done: Iterable[Any], labels: Any) -> int:
-    """Give the ``done`` cells' records the labels this run's matrix gives them (``labels(cell)``:
-    a dict of :data:`LABELS`), where they differ: a label renamed, a profile whose params resolve
-    to the same keys (a cell two matrices label differently takes the labels of the last run). The key says the computation is the same; the tables name it as the matrix
-    last run does. Returns how many records were rewritten."""
-    n = 0
-    for cell in done:
-        rec = store.get(cell.key)
-        want = labels(cell)
-        if rec and rec.get("status") in ("ok", "n/a") and any(rec.get(k) != v for k, v in want.items()):
-            store.put(cell.key, {**rec, **want})
-            n += 1
-    return n

@@ -41,7 +41,7 @@ from benchmark.packages import package_changes, package_of, plugin_packages
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.poison_artifact import poison_digest, poison_to_tensors, tensors_to_poison
 from benchmark.provenance import numerics, provenance
-from benchmark.reuse import relabel, reuse_warnings
+from benchmark.reuse import review_reuse
 from benchmark.runtime import tune_cpu_allocator
 from benchmark.store import SCHEMA_VERSION, ArtifactCache, ResultStore, spec_key
 from benchmark.summary import Summary
@@ -453,11 +453,9 @@ class Runner:
                      "(`bench run --retry-failed` recomputes them)")
         if todo:
             self.splits()  # a dataset that cannot load stops the run here, once, before any work
-        done = [c for c in chosen if c.key not in kept]  # reused: on the data loaded now (if any), in this precision?
-        for line in reuse_warnings(self.store, done, self.dataset_sha256, numerics(self.device, self.r.matrix.precision)["dtype"]):
-            self.log(line)
-        if n := relabel(self.store, done, self.labels):
-            self.log(f"{n} done cells renamed as this matrix names them (a label or the profile's name changed)")
+        for line in review_reuse(self.store, [c for c in chosen if c.key not in kept], matrix=self.r.matrix.name, labels=self.labels,
+                                 dataset_sha256=self.dataset_sha256, dtype=numerics(self.device, self.r.matrix.precision)["dtype"]):
+            self.log(line)  # reused cells: renamed as the matrix names them now; other data or precision: a warning
         bar = tqdm(total=len(todo), disable=not self.progress, unit="cell", file=sys.stderr)
         deferred: list[Cell] = []
         try:

@@ -208,6 +208,19 @@ def test_a_dry_run_refuses_the_splits_the_run_would_refuse(tmp_path, capsys, mon
     one_error_line(code, err, expected)
 
 
+def test_a_dry_run_of_loaded_data_refuses_a_subset_its_classes_cannot_balance(tmp_path, capsys):
+    """Data costs.yaml does not know is loaded to be priced: its class balance is checked too (the
+    dry-run passed and the run refused)."""
+    import numpy as np
+
+    y = np.array([0] * 20 + [1] * 4 + [2] * 20)
+    np.savez(tmp_path / "lopsided.npz", x_train=np.zeros((44, 4, 4, 3), np.uint8), y_train=y, x_test=np.zeros((3, 4, 4, 3), np.uint8),
+             y_test=np.arange(3), classes=np.array(["cat", "dog", "bird"]))
+    m = write(tmp_path, GOOD.replace("{name: digits, subset: 100}", f"{{name: npz, path: {tmp_path / 'lopsided.npz'}, subset: 30}}"))
+    code, err = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "res"), "--dry-run")
+    one_error_line(code, err, "dataset.subset: dataset 'npz': class 'dog' (1) has 4 samples, fewer than the 10 asked for")
+
+
 def test_a_dataset_plugin_that_crashes_fails_once_with_its_reason(tmp_path, capsys, monkeypatch):
     (tmp_path / "crashing_data.py").write_text(
         "from benchmark import DatasetSource, hookimpl\n"

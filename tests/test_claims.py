@@ -19,6 +19,7 @@ from benchmark.claims import (
     load_claims,
     parse_claims,
     render_markdown,
+    render_text,
 )
 from benchmark.errors import UserError
 from benchmark.records import cell_mean, current
@@ -167,6 +168,29 @@ def test_the_newest_spec_is_the_latest_instant_across_time_zones():
     utc = rec("em", "sl", 0.20, started="2026-01-01T09:00:00+0000", version="1")
     la = rec("em", "sl", 0.40, started="2026-01-01T02:00:00-0800", version="2")
     assert [r["metrics"]["accuracy"] for r in current([utc, la]).records] == [0.40]
+
+
+def test_a_record_without_a_readable_start_time_is_older_than_any_with_one():
+    from benchmark.records import started_at
+
+    assert started_at({}) == started_at({"started": "yesterday"}) == float("-inf")
+    assert started_at({"started": "2026-01-01T00:00:00"}) == started_at({"started": "2026-01-01T00:00:00+0000"})  # naive: UTC
+    old = {**rec("em", "sl", 0.20, version="1"), "started": "?"}
+    assert [r["metrics"]["accuracy"] for r in current([old, rec("em", "sl", 0.40, version="2")]).records] == [0.40]
+
+
+def test_two_param_variants_of_one_victim_label_claims_take_the_newest_setting_whole():
+    """Matrix A ran em and clean on sl(epochs=1); matrix B later ran clean on sl(epochs=2). Claims
+    compare the newest setting (B's), where EM is not measured yet; A's pair is set aside whole,
+    not mixed with B (the leaderboard shows both variants)."""
+    a = {"victim_spec": {"name": "sl", "params": {"epochs": 1}}}
+    b = {"victim_spec": {"name": "sl", "params": {"epochs": 2}}}
+    records = [{**rec("em", "sl", 0.2, started="2026-01-01T00:00:00"), **a}, {**rec("clean", "sl", 0.8, started="2026-01-01T00:00:00"), **a},
+               {**rec("clean", "sl", 0.9, started="2026-01-02T00:00:00"), **b}]
+    cur = current(records)
+    assert [(r["attack"], r["victim_spec"]["params"]["epochs"]) for r in cur.records] == [("clean", 2)] and cur.superseded == 2
+    text = render_text(check_all(claims(claim("x", {"em": {"attack": "em"}, "clean": {"attack": "clean"}}, "em <= clean - 1")), records))
+    assert "2 records of a setting that is not current were set aside" in text
 
 
 def test_scope_filters_profile():

@@ -147,6 +147,8 @@ def test_balanced_indices():
     assert not torch.equal(idx, balanced_indices(y, 9, seed=1, num_classes=3))
     with pytest.raises(ValueError):
         balanced_indices(y, 31, 0, 3)
+    with pytest.raises(ValueError, match=r"class 'bird' \(2\) has 10 samples, fewer than the 11 asked for"):
+        balanced_indices(torch.tensor([0] * 12 + [1] * 12 + [2] * 10), 33, 0, 3, ("cat", "dog", "bird"))
 
 
 def test_stratified_fraction_handles_imbalance():
@@ -380,6 +382,19 @@ def test_imagefolder_keys_name_the_files_not_the_folder(tmp_path):
     assert ImageFolder(ImageFolder.Params(root=str(tmp_path / "b"))).identity() != ident
     (tmp_path / "a" / "train" / "cat" / "1.png").rename(tmp_path / "a" / "train" / "dog" / "9.png")  # an image moved to another class
     assert ImageFolder(ImageFolder.Params(root=str(tmp_path / "a"))).identity() != ident
+    named = ImageFolder(ImageFolder.Params(root=str(tmp_path / "b"), test_split="test")).identity()
+    assert named == ImageFolder(ImageFolder.Params(root=str(tmp_path / "b"))).identity()  # the default, named: the same data
+    (tmp_path / "b" / "test").rename(tmp_path / "b" / "val")
+    assert ImageFolder(ImageFolder.Params(root=str(tmp_path / "b"))).identity() != named  # the same files as another split
+
+
+def test_imagefolder_follows_linked_subfolders_as_torchvision_does(tmp_path):
+    _folder(tmp_path)
+    (tmp_path / "extra").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "extra" / "b.png")
+    (tmp_path / "train" / "cat" / "linked").symlink_to(tmp_path / "extra", target_is_directory=True)
+    train, _ = ImageFolder(ImageFolder.Params(root=str(tmp_path), size=8)).load()
+    assert train.y.tolist() == [0, 0, 0, 1, 1]
 
 
 def test_fashion_mnist_other_files_get_their_own_keys(tmp_path):

@@ -435,6 +435,16 @@ def test_done_cells_of_another_precision_are_named_when_reused(tmp_path):
     assert line.startswith("warning: 1 done cells were computed in float32, where this run computes in bfloat16-autocast")
 
 
+def test_not_applicable_cells_computed_nothing_and_are_not_counted_as_reused_in_another_precision(tmp_path):
+    logs: list[str] = []
+    over = {"attacks": ["clean"], "victims": [{"name": "simclr"}], "defenses": ["at"]}  # AT does not apply to simclr
+    Runner(resolve(parse_matrix({**BASE, **over}), get_registry()), tmp_path / "res", log=logs.append, progress=False).run()
+    assert [r["status"] for r in Runner(resolve(parse_matrix({**BASE, **over}), get_registry()), tmp_path / "res").store.records()] == ["n/a"]
+    s = Runner(resolve(parse_matrix({**BASE, **over, "precision": "bfloat16"}), get_registry()), tmp_path / "res",
+               log=logs.append, progress=False).run()
+    assert s.skipped == 1 and not any("computed in" in line for line in logs)
+
+
 def test_reused_cells_take_the_matrix_labels_so_one_setting_stays_one_row(tmp_path):
     """A label is not in the key: renamed in the matrix, the reused cells were still shown under the
     old name, and a dataset label changed along with a new seed split one setting into two sections."""
@@ -447,8 +457,16 @@ def test_reused_cells_take_the_matrix_labels_so_one_setting_stays_one_row(tmp_pa
                       "attacks": ["clean", {"name": "random-noise", "label": "noise"}]})
     again = Runner(resolve(m, get_registry()), tmp_path / "res", log=logs.append, progress=False)
     assert again.run().ok == 2
-    assert "2 done cells renamed as this matrix names them (a label or the profile's name changed)" in logs
+    assert "2 done cells renamed as this matrix now names them (a label or the profile's name changed)" in logs
     recs = again.store.records()
     assert {(r["dataset"], r["attack"]) for r in recs} == {("sk-digits", "clean"), ("sk-digits", "noise")}
     md = render(recs, "res")
     assert "## sk-digits" in md and "## digits" not in md and "| noise |" in md
+    logs.clear()
+    Runner(resolve(m, get_registry()), tmp_path / "res", log=logs.append, progress=False).run()
+    assert not any("renamed" in line for line in logs)  # once
+    # another matrix sharing the cells, with other labels, leaves them as the matrix that made them names them
+    other = parse_matrix({**BASE, "name": "other", "defenses": ["none"], "seeds": [0, 1]})
+    Runner(resolve(other, get_registry()), tmp_path / "res", log=logs.append, progress=False).run()
+    assert not any("renamed" in line for line in logs)
+    assert {(r["dataset"], r["attack"]) for r in again.store.records()} == {("sk-digits", "clean"), ("sk-digits", "noise")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,21 @@ HOW = "Expected `root/train/<class>/<image>` and `root/test/<class>/<image>` (th
 WIDE_MODES = {"I", "F", "I;16", "I;16B", "I;16L", "I;16N", "I;16S"}
 
 
-def _hidden(path: Path, top: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(top).parts)
-
-
-def image_files(class_dir: Path) -> list[Path]:
-    """The images of one class folder, its subfolders included (as torchvision's ``ImageFolder``
-    walks them), sorted; hidden files and folders (``.ipynb_checkpoints``, macOS's ``._x.png``) skipped."""
-    return sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file() and not _hidden(p, class_dir))
+def image_files(class_dir: Path) -> list[tuple[str, os.stat_result]]:
+    """The images of one class folder with their ``stat``, sorted by path: its subfolders (linked
+    ones too) included, as torchvision's ``ImageFolder`` walks them; hidden files and folders
+    (``.ipynb_checkpoints``, macOS's ``._x.png``) skipped. One ``stat`` per file, no pixel read."""
+    out = []
+    for top, dirs, files in os.walk(class_dir, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in EXTENSIONS:
+                path = os.path.join(top, name)
+                try:
+                    out.append((path, os.stat(path)))
+                except OSError:  # a dangling link: the decoder names it, if it is ever read
+                    continue
+    return sorted(out)
 
 
 def class_folders(split_dir: Path) -> list[str]:
@@ -49,7 +57,7 @@ class ImageFolder(DatasetSource):
     version = "2"
     description = "image folders"
 
-    locators = ("root",)  # the files are named by content_id
+    locators = ("root", "test_split")  # content_id names the files, each by its path from root (train/..., test/...)
 
     class Params(BaseParams):
         root: ResolvedPath
@@ -90,15 +98,16 @@ class ImageFolder(DatasetSource):
         return f"image folders ({content[:18]}…)" if content else "image folders"
 
     def content_id(self) -> str | None:
-        """A digest of every image file's path under ``root``, size and modification time (no pixel
-        is read: listing an ImageNet-sized folder takes seconds, reading it minutes)."""
+        """A digest of every image file's path under ``root``, size and modification time (one
+        ``stat`` per file and no pixel read: well under a second for 60,000 files on a local disk)."""
         train_dir, test_dir = self._splits()
         h = hashlib.sha256()
+        classes = self._classes(train_dir, test_dir)
         for split_dir in (train_dir, test_dir):
-            for cls in self._classes(train_dir, test_dir):
-                for f in image_files(split_dir / cls) if (split_dir / cls).is_dir() else []:
-                    st = f.stat()
-                    h.update(f"{f.relative_to(split_dir.parent).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            skip = len(str(split_dir.parent)) + 1
+            for cls in classes:
+                for f, st in image_files(split_dir / cls) if (split_dir / cls).is_dir() else []:
+                    h.update(f"{f[skip:]}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return "files:" + h.hexdigest()
 
     def _read_split(self, split_dir: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +126,7 @@ class ImageFolder(DatasetSource):
             if not files:
                 raise DatasetError(f"imagefolder: class folder {str(cdir)!r} has no images "
                                    f"(extensions {', '.join(sorted(EXTENSIONS))})")
-            for f in files:
+            for f, _ in files:
                 try:
                     with Image.open(f) as im:
                         if im.mode in WIDE_MODES:
