@@ -118,8 +118,11 @@ class AuditResult:
 
     @property
     def checked_nothing(self) -> bool:
-        """Cells were drawn but every one was skipped (another device, over the budget): no audit."""
-        return bool(self.skipped) and not any(not c.unverifiable for c in self.comparisons)
+        """No cell was drawn (no finished record, ``--cells 0``), or every drawn one was skipped
+        (another device, over the budget): no audit. (Cells whose poison came out otherwise on this
+        CPU, "another poison", are reported, and the audit draws others in their place.)"""
+        drawn = bool(self.chosen) or bool(self.skipped)
+        return not drawn or (bool(self.skipped) and not any(not c.unverifiable for c in self.comparisons))
 
     @property
     def ok(self) -> bool:
@@ -162,9 +165,12 @@ def candidates(records: list[dict[str, Any]]) -> tuple[list[Candidate], list[tup
     bad += [(r, f"a damaged record: {damaged[id(r)]}") for r in records if id(r) in damaged]
     records = [r for r in records if id(r) not in damaged]
     fits = _training_costs(records)
-    trained = {r.get("key"): _victim_s(r) for r in records if r.get("status") == "ok"}
+    trained = {r["key"]: _victim_s(r) for r in records if r.get("status") == "ok" and r.get("key")}
     for r in sorted(records, key=lambda r: str(r.get("key"))):
         if r.get("status") != "ok":
+            continue
+        if not r.get("key"):
+            bad.append((r, "the record names no cell key (a copy or a hand edit)"))
             continue
         missing = [k for k in ("dataset_spec", "dataset_source", "attack_spec", "victim_spec", "defense_spec", "metric_specs") if not r.get(k)]
         if missing:
@@ -351,7 +357,9 @@ def audit(results: str | Path, *, cells: int, budget_min: float, seed: str, thre
     for c in chosen:
         spent += _cost(c, seen_poisons)
         seen_poisons.add(c.poison)
-    for r, why in unusable:
+    for r, why in unusable:  # read by tables and claims, checkable by no audit: the audit does not pass over them
+        res.errors.append(f"{r.get('attack')} × {r.get('victim')} × {r.get('defense')} (seed {r.get('seed')}) "
+                          f"[{r.get('key')}]: cannot be audited: {why}")
         log(f"cannot audit {r.get('key')}: {why}")
     t0 = time.perf_counter()
     queue = list(chosen)
@@ -428,7 +436,8 @@ def render(res: AuditResult) -> str:
     lines.append(f"{same} of {len(checked)} values identical to the record"
                  + (f" ({len(res.unverifiable)} cells not checkable on this CPU: another poison)" if res.unverifiable else ""))
     if res.checked_nothing and not res.errors:
-        lines.append("audit FAILED: it checked nothing (every drawn cell was skipped, see above)")
+        lines.append("audit FAILED: it checked nothing (every drawn cell was skipped, see above)" if res.skipped
+                     else "audit FAILED: it checked nothing (no finished record to draw, or --cells 0)")
     else:
         lines.append("audit passed" if res.ok else f"audit FAILED: {bad} values beyond tolerance, {len(res.errors)} cells not recomputed")
     return "\n".join(lines)

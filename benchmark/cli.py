@@ -265,6 +265,9 @@ def _audit(args: argparse.Namespace) -> int:
     _out_file(args.json, "--json")  # checked now: an audit can take hours before it writes
     if args.keep is not None and Path(args.keep).exists() and not Path(args.keep).is_dir():
         raise UserError(f"--keep {args.keep!r} is a file; give a directory to recompute into")
+    if args.keep is not None and any((Path(args.keep) / "cells").glob("*.json")):  # the audited directory itself, a copy of it...
+        raise UserError(f"--keep {args.keep!r} already holds records: the audit would find its cells done and compare "
+                        "records with themselves; give a new or empty directory")
     if args.data is not None and not Path(args.data).is_dir():
         raise UserError(f"--data {args.data!r} is not a directory")
     results_root(args.results)

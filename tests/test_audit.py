@@ -316,6 +316,35 @@ def test_a_damaged_record_is_listed_as_unauditable_not_a_crash(recorded, edit, w
     assert candidates([{**recs[0], "provenance": None, "spec": None}])[0][0].poison == ""  # absent blocks are not damage
 
 
+def test_records_no_audit_can_check_fail_the_audit(recorded, tmp_path):
+    """A record the tables and claims read but the audit cannot rebuild (a damaged field, specs
+    removed, no key) was only logged, and a tampered value hid behind it: now each is an error."""
+    recs = records(recorded)
+    (tmp_path / "cells").mkdir()
+    for r in recs:
+        (tmp_path / "cells" / f"{r['key']}.json").write_text(json.dumps(r))
+    hidden = {**recs[0], "timing": "x", "metrics": {"accuracy": 0.01}}
+    (tmp_path / "cells" / f"{hidden['key']}.json").write_text(json.dumps(hidden))
+    keyless = {k: v for k, v in recs[1].items() if k != "key"}
+    (tmp_path / "cells" / "copy.json").write_text(json.dumps(keyless))
+    from benchmark.audit import audit
+
+    res = audit(tmp_path, cells=0, budget_min=60, seed="s0", log=lambda m: None)
+    assert not res.ok and len(res.errors) == 2, res.errors
+    assert any(f"[{hidden['key']}]: cannot be audited: a damaged record: its timing is a str" in e for e in res.errors)
+    assert any("[None]: cannot be audited: the record names no cell key" in e for e in res.errors)
+
+
+def test_an_audit_that_draws_nothing_fails_and_keep_must_be_a_new_directory(recorded, tmp_path):
+    p = bench("audit", str(recorded), "--cells", "0")
+    assert p.returncode == 1 and "audit FAILED: it checked nothing (no finished record to draw, or --cells 0)" in p.stdout
+    (tmp_path / "cells").mkdir()
+    p = bench("audit", str(tmp_path))
+    assert p.returncode == 1 and "it checked nothing" in p.stdout
+    p = bench("audit", str(recorded), "--keep", str(recorded))
+    assert p.returncode == 2 and "already holds records: the audit would find its cells done" in p.stderr
+
+
 def test_audit_json_goes_into_a_folder_it_creates(recorded, tmp_path):
     from benchmark.cli import main
 
