@@ -17,12 +17,16 @@ from ``defaults``) in display units (accuracy in %), or, when one of ``attack``/
 is a list, an aggregate of the cells' seed means with ``over``: ``worst`` (the highest: the
 leaderboard's Worst, the best any data user does), ``best`` (the lowest), ``max``, ``min``, ``mean``. A claim whose
 values are not all measured is *not measured*; otherwise it *holds* or *fails*. ``holds`` is an
-arithmetic comparison (``+ - * /``, ``abs min max``, chained comparisons, ``and or not``).
+arithmetic comparison (``+ - * /``, ``abs min max``, chained comparisons), or comparisons joined
+with ``and or not``; anything else (a difference with no comparison, a constant) is refused, as it
+would hold whenever it is not 0. The directory's records count once per cell and seed (a copied
+record file is not another seed), of each label's newest spec (:func:`benchmark.records.current`).
 """
 
 from __future__ import annotations
 
 import ast
+import keyword
 import math
 import operator
 from collections.abc import Callable
@@ -52,6 +56,8 @@ CMPOPS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.Gt
 
 #: The longest ``holds`` condition read (the project's longest is under 100 characters).
 MAX_CONDITION_CHARS = 2000
+#: how deeply a condition may nest (its evaluation recurses once per level)
+MAX_CONDITION_DEPTH = 100
 
 
 class ClaimsError(UserError):
@@ -125,7 +131,13 @@ def _names(expr: str, path: str, where: str) -> set[str]:
         raise _err(path, where, f"not a valid condition: {expr!r} ({e.msg})") from None
     except (RecursionError, MemoryError):
         raise _err(path, where, "a condition nested too deeply to read") from None
+    if _depth(tree) > MAX_CONDITION_DEPTH:
+        raise _err(path, where, "a condition nested too deeply to read")
+    if not _is_test(tree.body):
+        raise _err(path, where, f"{expr!r} is not a comparison (it would hold whenever it is not 0): write one, "
+                                "e.g. `em <= clean - 10`, or several joined with and/or")
     names = set()
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     for node in ast.walk(tree):
         ok = (ast.Expression, ast.Compare, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Call, ast.Name, ast.Constant, ast.Load,
               ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd, *BINOPS, *CMPOPS)
@@ -139,9 +151,30 @@ def _names(expr: str, path: str, where: str) -> set[str]:
             if (len(node.args) != 1) if node.func.id == "abs" else (len(node.args) < 2):
                 want = "one argument" if node.func.id == "abs" else "two or more arguments (values are numbers)"
                 raise _err(path, where, f"{expr!r}: {node.func.id}() takes {want}, given {len(node.args)}")
-        elif isinstance(node, ast.Name):
+        elif isinstance(node, ast.Name) and id(node) not in called:
+            if node.id in FUNCS:
+                raise _err(path, where, f"{expr!r}: {node.id} is a function here: call it, {node.id}(...)")
             names.add(node.id)
-    return names - set(FUNCS)
+    return names
+
+
+def _depth(tree: ast.AST) -> int:
+    """How deeply ``tree`` nests (iteratively: a deep tree must not overflow the stack here)."""
+    deepest, todo = 0, [(tree, 1)]
+    while todo:
+        node, d = todo.pop()
+        deepest = max(deepest, d)
+        todo += [(child, d + 1) for child in ast.iter_child_nodes(node)]
+    return deepest
+
+
+def _is_test(node: ast.AST) -> bool:
+    """A comparison, or comparisons joined by and/or/not: what a claim's condition must be."""
+    if isinstance(node, ast.Compare):
+        return True
+    if isinstance(node, ast.BoolOp):
+        return all(_is_test(v) for v in node.values)
+    return isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not) and _is_test(node.operand)
 
 
 def _selector(raw: Any, defaults: dict[str, Any], path: str, where: str) -> Selector:
@@ -197,8 +230,8 @@ def parse_claims(data: Any, path: str = "claims") -> ClaimsFile:
             raise _err(path, f"{where}.values", "must be a mapping of names to cells")
         values = {}
         for name, sel in c["values"].items():
-            if not str(name).isidentifier() or str(name) in FUNCS:
-                raise _err(path, f"{where}.values.{name}", "a value name must be an identifier (letters, digits, _) other than abs/min/max")
+            if not str(name).isidentifier() or keyword.iskeyword(str(name)) or str(name) in FUNCS:
+                raise _err(path, f"{where}.values.{name}", "a value name must be an identifier (letters, digits, _), not a Python keyword nor abs/min/max")
             values[str(name)] = _selector(sel, defaults, path, f"{where}.values.{name}")
         used = _names(str(c["holds"]), path, f"{where}.holds")
         unknown = sorted(used - set(values))

@@ -64,10 +64,13 @@ def results_root(results: str | Path) -> Path:
 
 
 def load_records(results: str | Path) -> list[dict[str, Any]]:
-    """Every cell record of a results directory (in the current record schema)."""
+    """Every cell record of a results directory (in the current record schema); one that is not a
+    usable record is moved aside (the next run recomputes it), with a warning on stderr."""
+    import sys
+
     from benchmark.store import ResultStore
 
-    return ResultStore(results_root(results), warn=lambda m: None).records()
+    return ResultStore(results_root(results), warn=lambda m: print(f"warning: {m}", file=sys.stderr)).records()
 
 
 def _component(rec: dict[str, Any], name: str) -> str:
@@ -95,7 +98,14 @@ def current(records: list[dict[str, Any]]) -> Current:
         for label, spec in comps:
             latest[label][spec] = max(latest[label].get(spec, -math.inf), t)
     best = {label: max(specs, key=lambda s: specs[s]) for label, specs in latest.items()}
-    kept = [r for r, comps in zip(ok, parts) if all(best[label] == spec for label, spec in comps)]
+    newest: dict[tuple[Any, ...], dict[str, Any]] = {}  # one record per cell and seed: a copied file is not another seed
+    for r, comps in zip(ok, parts):
+        if all(best[label] == spec for label, spec in comps):
+            cell = (*comps, r.get("seed"))
+            if cell not in newest or started_at(r) > started_at(newest[cell]):
+                newest[cell] = r
+    keep = {id(r) for r in newest.values()}
+    kept = [r for r in ok if id(r) in keep]  # in the directory's order
     return Current(kept, len(ok) - len(kept))
 
 

@@ -59,6 +59,34 @@ def test_conditions_evaluate_without_eval():
         claims(claim("x", {"a": {"attack": "em"}}, "a == 5"))
 
 
+@pytest.mark.parametrize(
+    ("values", "holds", "error"),
+    [
+        ({"a": {"attack": "em"}}, "a > abs", r"abs is a function here: call it, abs\(...\)"),
+        ({"a": {"attack": "em"}}, "max(a, min) > 0", r"min is a function here"),
+        ({"a": {"attack": "em"}}, "-" * 1500 + "a > 0", "a condition nested too deeply to read"),
+        ({"a": {"attack": "em"}, "c": {"attack": "clean"}}, "a - c", r"'a - c' is not a comparison \(it would hold whenever it is not 0\)"),
+        ({"a": {"attack": "em"}}, "5", "is not a comparison"),
+        ({"a": {"attack": "em"}}, "True", "is not a comparison"),
+        ({"a": {"attack": "em"}}, "a > 1 and a", "is not a comparison"),
+        ({"True": {"attack": "em"}}, "True > 1", "not a Python keyword"),
+    ],
+    ids=["bare-abs", "bare-min", "deep", "difference", "constant", "true", "and-value", "keyword-name"],
+)
+def test_a_condition_that_would_crash_or_hold_by_accident_is_refused_naming_the_claim(values, holds, error):
+    with pytest.raises(ClaimsError, match=error) as e:
+        claims(claim("x", values, holds))
+    assert "claims[0] (x)" in str(e.value)
+    assert evaluate_condition("not a > 1 or (a < 0 and a > -1)", {"a": 0.5})  # comparisons joined: still allowed
+
+
+def test_a_copied_record_is_not_another_seed():
+    """A record copied under another file name (its key removed) counted as a third seed."""
+    records = [rec("em", "sl", 0.2, 0), rec("em", "sl", 0.4, 1), {**rec("em", "sl", 0.9, 0, started="2025-01-01T00:00:00")}]
+    m = cell_mean(current(records).records, "em", "sl", "none", "accuracy")
+    assert m.seeds == [0, 1] and m.mean == pytest.approx(30.0)
+
+
 def test_seed_means_offsets_and_statuses():
     records = [
         rec("clean", "sl", 0.70, 0), rec("clean", "sl", 0.66, 1),  # mean 68
@@ -207,7 +235,8 @@ def test_scope_filters_profile():
         (lambda c: c["claims"][0].pop("source"), "claims[0].source: this key is required"),
         (lambda c: c["claims"][0].update(holds="em <= clen - 30"), "unknown value 'clen'; did you mean 'clean'"),
         (lambda c: c["claims"][0].update(holds="em <="), "not a valid condition"),
-        (lambda c: c["claims"][0].update(holds="__import__('os')"), "only abs, min, max may be called"),
+        (lambda c: c["claims"][0].update(holds="__import__('os') > 0"), "only abs, min, max may be called"),
+        (lambda c: c["claims"][0].update(holds="__import__('os')"), "is not a comparison"),
         (lambda c: c["claims"][0]["values"].update(w={"attack": "em", "victim": ["sl", "simclr"]}), "a list of cells needs `over`"),
         (lambda c: c["claims"][0]["values"].update(w={"attack": "em", "victim": ["sl"], "over": "wrst"}), "did you mean 'worst'"),
         (lambda c: c["claims"][0]["values"]["em"].update(atack="em"), "values.em.atack: unknown key 'atack'"),
@@ -301,3 +330,13 @@ def test_a_claims_file_is_read_with_the_matrix_files_safeguards(tmp_path, conten
         load_claims(f)
     with pytest.raises(UserError, match="claims file .* is a directory"):
         load_claims(tmp_path)
+
+
+def test_claims_say_which_record_they_moved_aside(tmp_path, capsys):
+    """An invalid record is moved aside (the next run recomputes it): silently, before."""
+    from benchmark.records import load_records
+
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "cells" / "abc.json").write_text('{"status": "ok", "seed": "1"}')
+    assert load_records(tmp_path) == []
+    assert "warning: skipping result" in capsys.readouterr().err and (tmp_path / "cells" / "abc.json.corrupt").exists()
