@@ -318,7 +318,7 @@ def measure(sel: Selector, records: list[dict[str, Any]], name: str) -> Measured
     for a, v, d in sel.cells():
         m = cell_mean(records, a, v, d, sel.metric, seeds)
         if m is None:
-            return Measured(name, None, f"not measured ({a} × {v} × {d}, {sel.metric})")
+            return Measured(name, None, f"not measured ({a} × {v} × {d}, {sel.metric}{_absent(records, a, v, d, sel.metric, seeds)})")
         means[(a, v, d)] = m
     if sel.over is None:
         m = next(iter(means.values()))
@@ -331,6 +331,21 @@ def measure(sel: Selector, records: list[dict[str, Any]], name: str) -> Measured
         varying = [i for i, axis in enumerate(AXES) if len(getattr(sel, axis)) > 1]
         which = " at " + "/".join(at[i] for i in varying)
     return Measured(name, value, f"{value:.1f} ({sel.over} of {len(means)} cells{which}; ≥{n} seed{'s' if n != 1 else ''} each)")
+
+
+def _absent(records: list[dict[str, Any]], attack: str, victim: str, defense: str, metric: str, seeds: list[int] | None) -> str:
+    """Why a cell has no value, where the records in scope say more than "no record yet": a label
+    or metric no record has (a typo?), or seeds none of its records has."""
+    for axis, want in (("attack", attack), ("victim", victim), ("defense", defense)):
+        have = sorted({str(r.get(axis)) for r in records})
+        if want not in have:
+            return f"; no record here has {axis} {want!r}{did_you_mean(want, have)}"
+    metrics = sorted({k for r in records for k in (r.get("metrics") or {})})
+    if metric not in metrics:
+        return f"; no record here has metric {metric!r}{did_you_mean(metric, metrics)}"
+    if seeds is not None:
+        return f"; seeds {', '.join(map(str, seeds))} asked for"
+    return ""
 
 
 def check(claim: Claim, records: list[dict[str, Any]]) -> Result:

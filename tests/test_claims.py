@@ -340,3 +340,15 @@ def test_claims_say_which_record_they_moved_aside(tmp_path, capsys):
     (tmp_path / "cells" / "abc.json").write_text('{"status": "ok", "seed": "1"}')
     assert load_records(tmp_path) == []
     assert "warning: skipping result" in capsys.readouterr().err and (tmp_path / "cells" / "abc.json.corrupt").exists()
+
+
+def test_a_value_not_measured_says_when_no_record_has_its_label_metric_or_seeds():
+    records = [rec("em", "sl", 0.1, 0), rec("em-class", "sl", 0.2, 0), rec("clean", "sl", 0.7, 0)]
+    cf = claims(claim("a", {"x": {"attack": "em-clas"}}, "x < 1"), claim("m", {"x": {"attack": "em", "metric": "acuracy"}}, "x < 1"),
+                claim("s", {"x": {"attack": "em", "seeds": [7]}}, "x < 1"), claim("v", {"x": {"attack": "em", "victim": "simclr"}}, "x < 1"))
+    r = results(check_all(cf, records))
+    assert {k: v.status for k, v in r.items()} == dict.fromkeys("amsv", NOT_MEASURED)
+    assert "no record here has attack 'em-clas'; did you mean 'em-class'" in r["a"].measured_text()
+    assert r["m"].measured_text().endswith("no record here has metric 'acuracy'; did you mean 'accuracy'?)")
+    assert r["s"].measured_text().endswith("seeds 7 asked for)")
+    assert "no record here has victim 'simclr'" in r["v"].measured_text()
