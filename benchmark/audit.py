@@ -446,6 +446,7 @@ def render(res: AuditResult) -> str:
 def to_json(res: AuditResult) -> str:
     return json.dumps({
         "seed": res.seed, "wall_s": round(res.wall_s, 1), "ok": res.ok, "errors": res.errors, "changes": res.changes, "unverifiable": res.unverifiable,
-        "comparisons": [{**c.__dict__, "diff": c.diff, "identical": c.identical, "ok": c.ok} for c in res.comparisons],
+        "comparisons": [{k: None if isinstance(v, float) and math.isnan(v) else v  # strict JSON: NaN (an abstaining certificate) as null
+                         for k, v in {**c.__dict__, "diff": c.diff, "identical": c.identical, "ok": c.ok}.items()} for c in res.comparisons],
         "chosen": [{"key": c.record["key"], "cell": c.label, "recorded_cost_s": c.poison_s + c.cell_s} for c in res.chosen],
     }, indent=2)
