@@ -35,22 +35,3 @@ def plugin_packages(cell: Any, metrics: Iterable[Any]) -> dict[str, str]:
         if package:
             out[f"{p.kind} {p.name}"] = package
     return out
-
-
-def package_changes(store: Any, done: Iterable[Any], metrics: Iterable[Any]) -> list[str]:
-    """One warning line per third-party plugin whose ``done`` cells (records in ``store``) were
-    computed with another release of its package than the one installed."""
-    metrics = list(metrics)
-    changed: dict[tuple[str, str], int] = {}
-    for cell in done:
-        now = plugin_packages(cell, metrics)
-        if not now:
-            continue
-        then = (store.get(cell.key) or {}).get("plugin_packages") or {}
-        for plugin, origin in now.items():
-            if then.get(plugin, origin) != origin:
-                k = (plugin, f"{then[plugin]} -> {origin}")
-                changed[k] = changed.get(k, 0) + 1
-    return [f"warning: {n} done cells of {plugin} were computed with another release of its package ({how}); "
-            "they are reused: if the new release changes numbers, bump the plugin class's `version`"
-            for (plugin, how), n in changed.items()]

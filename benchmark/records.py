@@ -92,20 +92,20 @@ def current(records: list[dict[str, Any]]) -> Current:
     ok = [r for r in records if r.get("status") == "ok"]
     parts = [[((r.get("dataset"), r.get("profile"), name, r.get(name) if name != "dataset" else None), _component(r, name))
               for name in COMPONENTS] for r in ok]
+    times = [started_at(r) for r in ok]
     latest: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
-    for r, comps in zip(ok, parts):
-        t = started_at(r)
+    for t, comps in zip(times, parts):
         for label, spec in comps:
             latest[label][spec] = max(latest[label].get(spec, -math.inf), t)
     best = {label: max(specs, key=lambda s: specs[s]) for label, specs in latest.items()}
-    newest: dict[tuple[Any, ...], dict[str, Any]] = {}  # one record per cell and seed: a copied file is not another seed
-    for r, comps in zip(ok, parts):
+    newest: dict[tuple[Any, ...], int] = {}  # one record per cell and seed: a copied file is not another seed
+    for i, (r, comps) in enumerate(zip(ok, parts)):
         if all(best[label] == spec for label, spec in comps):
             cell = (*comps, r.get("seed"))
-            if cell not in newest or started_at(r) > started_at(newest[cell]):
-                newest[cell] = r
-    keep = {id(r) for r in newest.values()}
-    kept = [r for r in ok if id(r) in keep]  # in the directory's order
+            if cell not in newest or times[i] > times[newest[cell]]:
+                newest[cell] = i
+    keep = set(newest.values())
+    kept = [r for i, r in enumerate(ok) if i in keep]  # in the directory's order
     return Current(kept, len(ok) - len(kept))
 
 

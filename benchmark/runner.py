@@ -37,7 +37,7 @@ from benchmark.output_checks import (
     poison_problem,
     transform_problem,
 )
-from benchmark.packages import package_changes, package_of, plugin_packages
+from benchmark.packages import package_of, plugin_packages
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.poison_artifact import poison_digest, poison_to_tensors, tensors_to_poison
 from benchmark.provenance import numerics, provenance
@@ -446,15 +446,14 @@ class Runner:
         summary.skipped = summary.planned - len(todo) - len(summary.failed_before)
         if summary.skipped:
             self.log(f"{summary.skipped} of {summary.planned} cells already done; computing {len(todo)}")
-            for line in package_changes(self.store, [c for c in chosen if c.key not in kept], self.r.metrics):
-                self.log(line)
         if summary.failed_before:
             self.log(f"{len(summary.failed_before)} cells failed in an earlier run; keeping them "
                      "(`bench run --retry-failed` recomputes them)")
         if todo:
             self.splits()  # a dataset that cannot load stops the run here, once, before any work
         for line in review_reuse(self.store, [c for c in chosen if c.key not in kept], matrix=self.r.matrix.name, labels=self.labels,
-                                 dataset_sha256=self.dataset_sha256, dtype=numerics(self.device, self.r.matrix.precision)["dtype"]):
+                                 dataset_sha256=self.dataset_sha256, dtype=numerics(self.device, self.r.matrix.precision)["dtype"],
+                                 metrics=self.r.metrics):
             self.log(line)  # reused cells: renamed as the matrix names them now; other data or precision: a warning
         bar = tqdm(total=len(todo), disable=not self.progress, unit="cell", file=sys.stderr)
         deferred: list[Cell] = []
