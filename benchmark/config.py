@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from benchmark.errors import ConfigError, PluginNotFound, UserError, did_you_mean, shorten
@@ -77,6 +77,9 @@ class DatasetSpec(_Strict):
     # clean samples for model-repair defenses: a count, or a percentage of the training set ("5%");
     # drawn from outside the subset when there is one (benchmark.data.split.make_splits)
     holdout: int | str = 0
+    # for data without a test split (an image folder or npz with training images only): the test
+    # split carved from the training images, class-balanced; a count or a percentage ("20%")
+    test_from_train: int | str = 0
     split_seed: Seed = 0
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -95,20 +98,19 @@ class DatasetSpec(_Strict):
                 data["params"] = {**data.get("params", {}), **extra}
         return data
 
-    @field_validator("holdout", mode="before")
+    @field_validator("holdout", "test_from_train", mode="before")
     @classmethod
-    def _holdout(cls, v: Any) -> int | str:
+    def _count_or_percent(cls, v: Any, info: ValidationInfo) -> int | str:
+        example = "'20%'" if info.field_name == "test_from_train" else "'5%'"
         if isinstance(v, bool) or not isinstance(v, (int, str)):
-            raise ValueError(f"holdout must be a count of images or a percentage like '5%' (got {shorten(v)})")  # noqa: TRY004 - pydantic reports ValueErrors
+            raise ValueError(f"{info.field_name} must be a count of images or a percentage like {example} (got {shorten(v)})")  # noqa: TRY004 - pydantic reports ValueErrors
         if isinstance(v, str):
-            import re
-
             m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*%\s*", v)
             if not m or not 0 < float(m.group(1)) < 100:
-                raise ValueError("holdout must be a count of images or a percentage like '5%'")
+                raise ValueError(f"{info.field_name} must be a count of images or a percentage like {example}")
             return f"{float(m.group(1)):g}%"
         if v < 0:
-            raise ValueError("holdout must be >= 0")
+            raise ValueError(f"{info.field_name} must be >= 0")
         return v
 
     @property

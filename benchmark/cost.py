@@ -25,7 +25,7 @@ import torch
 import yaml
 
 from benchmark.calibration import Calibration, calibrate
-from benchmark.data.split import SplitError, check_sizes, holdout_size, make_splits
+from benchmark.data.split import SplitError, carved_sizes, check_sizes, holdout_size, make_splits
 from benchmark.errors import ConfigError, UserError
 from benchmark.interfaces import Metric, RunContext
 
@@ -255,11 +255,13 @@ def dataset_sizes(resolved: Any, model: CostModel) -> Sizes:
         tr, te = resolved.dataset.load()
         train, test, shape = len(tr), len(te), tuple(tr.x.shape[1:])
     try:  # what the run would refuse, the dry-run refuses (costs.yaml sizes need no loading; loaded data, class balance too)
-        check_sizes(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout)
+        check_sizes(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout, test_from_train=d.test_from_train)
         if not known:
-            make_splits(tr, te, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout, seed=d.split_seed)
+            make_splits(tr, te, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout,
+                        test_from_train=d.test_from_train, seed=d.split_seed)
     except SplitError as e:
         raise ConfigError(f"dataset {d.display!r}: {e}", file=resolved.file, path=f"dataset.{e.key}") from None
+    train, test = carved_sizes(train, test, d.test_from_train)
     # as benchmark.data.split.make_splits: a percentage is of the subset when there is one (the
     # hold-out is then drawn outside it), else of the training set, which it leaves
     if d.subset:

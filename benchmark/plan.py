@@ -53,6 +53,8 @@ def dataset_spec(r: Resolved) -> dict[str, Any]:
         "test_subset": d.test_subset,
         "holdout": d.holdout,
         "split_seed": d.split_seed,
+        # only when set, so the keys of data with a test split stay as they were
+        **({"test_from_train": d.test_from_train} if d.test_from_train else {}),
     }
 
 

@@ -60,6 +60,7 @@ def rebuild_matrix(rec: dict[str, Any], *, threads: int | None = None, device: s
         "subset": ds_spec.get("subset"),
         "test_subset": ds_spec.get("test_subset"),
         "holdout": ds_spec.get("holdout", 0),
+        "test_from_train": ds_spec.get("test_from_train", 0),
         "split_seed": ds_spec.get("split_seed", 0),
         **_relocate(source, data or data_dirs()),
     }

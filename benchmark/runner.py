@@ -74,7 +74,8 @@ def load_splits(r: Resolved) -> tuple[DataSplits, str]:
     train, test = r.dataset.load()
     digest = data_checksum(train, test)
     try:
-        splits = make_splits(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout, seed=d.split_seed)
+        splits = make_splits(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout,
+                             test_from_train=d.test_from_train, seed=d.split_seed)
     except SplitError as e:
         raise ConfigError(f"dataset {d.display!r}: {e}", file=r.file, path=f"dataset.{e.key}") from None
     except ValueError as e:

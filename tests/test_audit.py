@@ -351,3 +351,25 @@ def test_audit_json_goes_into_a_folder_it_creates(recorded, tmp_path):
     out = tmp_path / "new" / "audit.json"
     assert main(["audit", str(recorded), "--cells", "0", "--json", str(out)]) == 1  # it checked nothing: written all the same
     assert json.loads(out.read_text())["seed"] == "0"
+
+
+def test_a_cell_on_a_carved_test_split_rebuilds_to_its_key_and_recomputes(tmp_path):
+    """Data with a training split only (``dataset.test_from_train``): the audit rebuilds the same
+    split from the record and recomputes the same value."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (120, 8, 8, 1), dtype=np.uint8)
+    y = np.arange(120) % 3
+    x[y == 1, :4] //= 4  # learnable classes
+    x[y == 2, 4:] //= 4
+    np.savez(tmp_path / "train-only.npz", x_train=x, y_train=y)
+    m = {**MATRIX, "dataset": {"name": "npz", "path": str(tmp_path / "train-only.npz"), "test_from_train": "25%"},
+         "attacks": ["clean"], "defenses": ["none"]}
+    root = tmp_path / "res"
+    Runner(resolve(parse_matrix(m), get_registry()), root, progress=False, log=lambda m: None).run()
+    (rec,) = records(root)
+    assert rec["dataset_spec"]["test_from_train"] == "25%" and rec["status"] == "ok"
+    assert rebuild(rec).matrix.dataset.test_from_train == "25%"  # rebuild checks the key too
+    p = bench("audit", str(root), "--cells", "1", "--budget", "60", "--strict")
+    assert p.returncode == 0 and "1 of 1 values identical to the record" in p.stdout, p.stdout + p.stderr

@@ -163,7 +163,7 @@ def test_huge_rejected_values_and_keys_are_never_echoed_whole(tmp_path, capsys):
          "metrics[0].params.surrogate_arch: unknown model 'vgg16'; did you mean 'vgg19'"),
         ("victims: [sl]", "victims: [{name: sl, params: {arch: timm/resnet10x}}]", "victims[0].params.arch: unknown timm model 'resnet10x'; did you mean 'resnet10t'"),
         ("subset: 100", "subsett: 100",
-         ("dataset.subsett: unknown key 'subsett'; did you mean 'subset', 'test_subset'? (allowed: name, label, subset, test_subset, holdout, "
+         ("dataset.subsett: unknown key 'subsett'; did you mean 'subset', 'test_subset'? (allowed: name, label, subset, test_subset, holdout, test_from_train, "
          "split_seed, test_fraction)")),
         ("subset: 100", "subset: 100, holdout: 0.05", "dataset.holdout: holdout must be a count of images or a percentage like '5%' (got 0.05)"),
         ("subset: 100", "subset: 100, params: [1], foo: 2", "dataset: params: must be a mapping of the source's params (got [1])"),
@@ -199,6 +199,8 @@ def test_a_subset_larger_than_the_dataset_fails_once_before_any_work(tmp_path, c
         ("{name: cifar10, subset: 45000, holdout: 6000}",
          "dataset.holdout: dataset 'cifar10': a hold-out of 6000 does not fit in the 5000 training images outside the subset of 45000"),
         ("{name: digits, subset: 5000}", "dataset.subset: dataset 'digits': asked for 5000 samples but the split has only"),
+        ("{name: cifar10, test_from_train: 10%}",
+         "dataset.test_from_train: dataset 'cifar10': the data has a test split (10000 images); test_from_train carves one"),
     ],
 )
 def test_a_dry_run_refuses_the_splits_the_run_would_refuse(tmp_path, capsys, monkeypatch, dataset, expected):

@@ -72,6 +72,9 @@ def test_holdout_count_or_percentage_and_threads():
     for bad in ("5", "150%", "0%", -3):
         with pytest.raises(ConfigError, match="dataset.holdout"):
             parse_matrix({"dataset": {"name": "digits", "holdout": bad}, **base})
+        with pytest.raises(ConfigError, match="dataset.test_from_train: .*test_from_train must be"):
+            parse_matrix({"dataset": {"name": "npz", "test_from_train": bad}, **base})
+    assert parse_matrix({"dataset": {"name": "npz", "test_from_train": "20 %"}, **base}).dataset.test_from_train == "20%"
     m = parse_matrix({"dataset": "digits", **base})
     assert m.threads == 1  # one torch thread per job by default, whatever the executor
     with pytest.raises(ConfigError, match="threads"):

@@ -167,6 +167,20 @@ def test_holdout_sizes_follow_the_splits():
         assert estimate(plan, [], set(), devices=("cpu",), model=model).sizes == sizes
 
 
+def test_a_carved_test_split_is_priced_from_the_training_images(tmp_path):
+    """test_from_train (data with a training split only): 20% of 100 images test, then a 10%
+    hold-out of the 80 left; the key names it only when it is set."""
+    import numpy as np
+
+    np.savez(tmp_path / "t.npz", x_train=np.zeros((100, 4, 4, 3), np.uint8), y_train=np.arange(100) % 2)
+    dataset = {"name": "npz", "path": str(tmp_path / "t.npz"), "holdout": "10%"}
+    plan = make_plan(resolve(parse_matrix({**BASE, "dataset": {**dataset, "test_from_train": "20%"}}), get_registry()))
+    assert estimate(plan, [], set(), devices=("cpu",), model=_model()).sizes == Sizes(n=72, n_test=20, n_holdout=8, shape=(3, 4, 4))
+    assert plan.dataset_spec["test_from_train"] == "20%"
+    digits = make_plan(resolve(parse_matrix({**BASE, "dataset": {"name": "digits"}}), get_registry()))
+    assert "test_from_train" not in digits.dataset_spec  # the keys of data with a test split are as they were
+
+
 def test_cells_that_differ_only_in_a_model_stage_defense_pay_for_one_training():
     """clean smoke on 200 digits (hold-out 20): none = sl's 400 train + 540 test forward = 9.4 s;
     finetune (1 epoch x 20 hold-out images) reuses that victim: 0.2 + 5.4 s. A metric that observes

@@ -11,11 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
+from benchmark.data.dataset import ImageDataset
 from benchmark.data.digits import Digits
 from benchmark.data.fashion_mnist import FashionMNIST
 from benchmark.data.imagefolder import ImageFolder
 from benchmark.data.npz import Npz
-from benchmark.data.split import balanced_indices, make_splits, stratified_fraction
+from benchmark.data.split import SplitError, balanced_indices, make_splits, stratified_fraction
 from benchmark.data.torchvision_sets import SVHN, Cifar10
 from benchmark.errors import DatasetError
 from tests.conftest import tiny_dataset
@@ -74,8 +75,11 @@ def test_npz_roundtrip_and_errors(tmp_path):
     with pytest.raises(DatasetError, match="does not exist"):
         Npz(Npz.Params(path=str(tmp_path / "missing.npz"))).load()
     np.savez(tmp_path / "bad.npz", x_train=np.zeros((1, 2, 2), np.uint8))
-    with pytest.raises(DatasetError, match="lacks arrays y_train, x_test, y_test"):
+    with pytest.raises(DatasetError, match=r"lacks arrays y_train \(it has x_train\); expected"):
         Npz(Npz.Params(path=str(tmp_path / "bad.npz"))).load()
+    np.savez(tmp_path / "half.npz", x_train=np.zeros((2, 2, 2), np.uint8), y_train=np.arange(2), x_test=np.zeros((1, 2, 2), np.uint8))
+    with pytest.raises(DatasetError, match="lacks arrays y_test"):
+        Npz(Npz.Params(path=str(tmp_path / "half.npz"))).load()
     (tmp_path / "corrupt.npz").write_bytes(b"not a zip file at all")
     with pytest.raises(DatasetError, match=r"is not an .npz file \(not a zip archive\)") as e:
         Npz(Npz.Params(path=str(tmp_path / "corrupt.npz"))).load()
@@ -184,6 +188,54 @@ def test_make_splits_holdout_carved_without_subset_and_as_percentage():
         make_splits(train, test, holdout=80)
     with pytest.raises(ValueError, match="outside the subset"):
         make_splits(train, test, subset=76, holdout=8)
+
+
+def test_test_from_train_carves_a_test_split_per_class_from_training_only_data():
+    """Data without a test split: ``test_from_train`` carves one off first, in each class's
+    proportion (an imbalanced dataset keeps its proportions), then subset and hold-out come from
+    the rest; seeded, disjoint. Data with a test split refuses it; data without one needs it."""
+    y = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+    train = ImageDataset(torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1).expand(100, 1, 2, 2).clone(), y, ("a", "b", "c"))
+    none = train.select(torch.arange(0))
+    s = make_splits(train, none, test_from_train="20%", subset=30, holdout=6, seed=0)
+    assert torch.bincount(s.test.y).tolist() == [10, 6, 4]  # 20% of each class, hand-counted
+    assert len(s.train) == 30 and len(s.holdout) == 6
+    seen = [set(part.x[:, 0, 0, 0].tolist()) for part in (s.train, s.test, s.holdout)]
+    assert not (seen[0] & seen[1]) and not (seen[1] & seen[2]) and not (seen[0] & seen[2])
+    again = make_splits(train, none, test_from_train=20, subset=30, holdout=6, seed=0)
+    assert torch.equal(again.test.x, s.test.x) and torch.equal(again.train.x, s.train.x)  # 20 images = 20%: the same draw
+    assert not torch.equal(make_splits(train, none, test_from_train=20, seed=1).test.x, s.test.x)
+    assert len(make_splits(train, none, test_from_train=20).train) == 80
+    with pytest.raises(SplitError, match="the data has no test split: set dataset.test_from_train") as e:
+        make_splits(train, none)
+    assert e.value.key == "test_from_train"
+    with pytest.raises(SplitError, match=r"the data has a test split \(5 images\); test_from_train carves one"):
+        make_splits(train, train.select(torch.arange(5)), test_from_train="10%")
+    with pytest.raises(SplitError, match="leaves nothing"):
+        make_splits(train, none, test_from_train=100)
+    lone = ImageDataset(train.x[:11], torch.tensor([0] * 10 + [1]), ("a", "b"))
+    with pytest.raises(SplitError, match=r"class 'b' \(1\) has 1 image: it cannot be in both"):
+        make_splits(lone, none, test_from_train="50%")
+
+
+def test_training_only_npz_and_image_folders_load_with_an_empty_test_split(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "t.npz", x_train=rng.integers(0, 256, (6, 4, 4, 3), dtype=np.uint8), y_train=np.arange(6) % 2)
+    train, test = Npz(Npz.Params(path=str(tmp_path / "t.npz"))).load()
+    assert len(train) == 6 and test.x.shape == (0, 3, 4, 4)
+    _folder(tmp_path / "flat", splits=("",))  # root/<class>/<image>
+    _folder(tmp_path / "trainonly", splits=("train",))  # root/train/<class>/<image>
+    for root in ("flat", "trainonly"):
+        source = ImageFolder(ImageFolder.Params(root=str(tmp_path / root), size=8))
+        train, test = source.load()
+        assert train.classes == ("cat", "dog") and train.y.tolist() == [0, 0, 1, 1] and test.x.shape == (0, 3, 8, 8)
+    # the flat folder's keys name its files from root, wherever it lies
+    shutil.copytree(tmp_path / "flat", tmp_path / "moved", copy_function=shutil.copy2)
+    def content(root):
+        return ImageFolder(ImageFolder.Params(root=str(tmp_path / root), size=8)).content_id()
+    assert content("flat") == content("moved") != content("trainonly")
+    with pytest.raises(DatasetError, match=r"test_split.*does not exist|tset' does not exist"):
+        ImageFolder(ImageFolder.Params(root=str(tmp_path / "trainonly"), test_split="tset")).load()
 
 
 def test_npz_keys_name_the_content_not_the_path(tmp_path):
@@ -309,7 +361,6 @@ def _npz(path: Path, **arrays: np.ndarray) -> str:
         ({"x_train": np.zeros((6, 3, 5, 5), np.uint8)}, r"x_train has shape \(6, 3, 5, 5\), which looks channels-first"),
         ({"x_test": np.zeros((3, 4, 4, 3), np.uint8)}, r"the test images are \[3, 4, 4\] \[C,H,W\] but the training images \[3, 5, 5\]"),
         ({"x_test": np.zeros((3, 5, 5), np.uint8)}, r"the test images are \[1, 5, 5\]"),
-        ({"x_test": np.zeros((0, 5, 5, 3), np.uint8), "y_test": np.zeros(0, np.int64)}, "the test split has no images"),
         ({"y_train": np.arange(6) % 3 + 1, "y_test": np.arange(3) % 3 + 1}, r"class '0' has no training images"),
         ({"y_train": (np.arange(6) % 3) * 2}, r"classes '1', '3' have no training images"),
         ({"y_test": np.array([0, 1, 3])}, r"labels of .* x_test range over 0..3, outside 0..2"),
@@ -320,7 +371,7 @@ def _npz(path: Path, **arrays: np.ndarray) -> str:
         ({"x_train": np.zeros((6, 5, 5, 3))}, r"x_train must be uint8, got float64 \(from floats in \[0, 1\]: \(x \* 255\)"),
         ({"classes": np.array(["a", "b", None], dtype=object)}, r"its `classes` array is an object array \(pickled\)"),
     ],
-    ids=["channels-first", "test-size", "test-gray", "test-empty", "labels-from-1", "labels-gaps", "test-label", "classes-short",
+    ids=["channels-first", "test-size", "test-gray", "labels-from-1", "labels-gaps", "test-label", "classes-short",
          "negative", "float-labels", "column-labels", "float-images", "object-classes"],
 )
 def test_npz_refuses_malformed_arrays_naming_file_and_array(tmp_path, arrays, error):

@@ -1,4 +1,5 @@
-"""Image folders: ``root/train/<class>/*.png`` and ``root/test/<class>/*.png`` (Tiny-ImageNet, ImageNet-100...)."""
+"""Image folders: ``root/train/<class>/*.png`` and ``root/test/<class>/*.png`` (Tiny-ImageNet,
+ImageNet-100...), or one folder of class folders with the test split carved off by the matrix."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from benchmark.errors import DatasetError
 from benchmark.params import Params as BaseParams  # `class Params(Params)` trips mypy (python/mypy#10958)
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".tif", ".tiff"}
-HOW = "Expected `root/train/<class>/<image>` and `root/test/<class>/<image>` (the test split may be named `val`)."
+HOW = ("Expected `root/train/<class>/<image>` and `root/test/<class>/<image>` (the test split may be named `val`), "
+       "or training images only (`root/train/<class>/<image>` or `root/<class>/<image>`) with the matrix's "
+       "`dataset.test_from_train` (e.g. '20%').")
 #: Pillow modes of more than 8 bits per channel: ``convert("RGB")`` clips them to 0 or 255
 WIDE_MODES = {"I", "F", "I;16", "I;16B", "I;16L", "I;16N", "I;16S"}
 
@@ -47,6 +50,9 @@ class ImageFolder(DatasetSource):
     """Class-per-folder images decoded once with Pillow into memory, resized to ``size`` x ``size`` RGB.
 
     Class names are the sorted folder names of ``train/``; the test split must use the same names.
+    Without a ``test``/``val`` folder (and no ``test_split`` given) the data has a training split
+    only, ``root/train/`` or, without it, ``root/`` itself: the matrix's ``dataset.test_from_train``
+    carves the test split from it.
     Shapes: ``[N, 3, size, size]`` uint8. Decoding is per image, but it happens once, at load time.
     The cache keys name the files (each one's path under ``root``, size and modification time), not
     where ``root`` lies: an edited, added or removed image gives new keys, and so does a copy that
@@ -66,26 +72,29 @@ class ImageFolder(DatasetSource):
         test_split: str | None = None
     params: Params
 
-    def _splits(self) -> tuple[Path, Path]:
+    def _splits(self) -> tuple[Path, Path | None]:
+        """The training split's folder and the test split's, ``None`` for training images only."""
         root = existing_dir(self.params.root, "imagefolder", HOW)
         train_dir = root / "train"
         if self.params.test_split is not None:
-            test_dir = root / self.params.test_split
+            test_dir: Path | None = root / self.params.test_split
         else:
-            test_dir = root / "test" if (root / "test").is_dir() or not (root / "val").is_dir() else root / "val"
+            test_dir = next((d for d in (root / "test", root / "val") if d.is_dir()), None)
+            if not train_dir.is_dir() and test_dir is None:
+                return root, None  # root/<class>/<image>: training images only
         for d in (train_dir, test_dir):
-            if not d.is_dir():
+            if d is not None and not d.is_dir():
                 raise DatasetError(f"imagefolder: {str(d)!r} does not exist. {HOW}")
-        if test_dir.resolve() == train_dir.resolve():
+        if test_dir is not None and test_dir.resolve() == train_dir.resolve():
             raise DatasetError(f"imagefolder: the test split {str(test_dir)!r} is the training split: give `test_split` "
                                "another folder (a model scored on its training images says nothing)")
         return train_dir, test_dir
 
-    def _classes(self, train_dir: Path, test_dir: Path) -> list[str]:
+    def _classes(self, train_dir: Path, test_dir: Path | None) -> list[str]:
         classes = class_folders(train_dir)
         if not classes:
             raise DatasetError(f"imagefolder: no class folders in {str(train_dir)!r}. {HOW}")
-        extra = sorted(set(class_folders(test_dir)) - set(classes))
+        extra = sorted(set(class_folders(test_dir)) - set(classes)) if test_dir is not None else []
         if extra:
             raise DatasetError(f"imagefolder: {str(test_dir)!r} has class folders that {str(train_dir)!r} lacks: "
                                f"{', '.join(map(repr, extra[:5]))} (the training split's folders are "
@@ -104,7 +113,10 @@ class ImageFolder(DatasetSource):
         h = hashlib.sha256()
         classes = self._classes(train_dir, test_dir)
         for split_dir in (train_dir, test_dir):
-            skip = len(str(split_dir.parent)) + 1
+            if split_dir is None:
+                continue
+            # each file by its path from root ("train/cat/1.png"; "cat/1.png" when root is the training split)
+            skip = len(str(split_dir if split_dir == Path(self.params.root).expanduser() else split_dir.parent)) + 1
             for cls in classes:
                 for f, st in image_files(split_dir / cls) if (split_dir / cls).is_dir() else []:
                     h.update(f"{f[skip:]}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -145,6 +157,6 @@ class ImageFolder(DatasetSource):
         train_dir, test_dir = self._splits()
         classes = self._classes(train_dir, test_dir)
         xtr, ytr = self._read_split(train_dir, classes)
-        xte, yte = self._read_split(test_dir, classes)
+        xte, yte = self._read_split(test_dir, classes) if test_dir is not None else (xtr[:0], ytr[:0])
         name = f"imagefolder {str(self.params.root)!r}"
         return check_splits(from_hwc(xtr, ytr, classes, f"{name} train"), from_hwc(xte, yte, classes, f"{name} test"), name)

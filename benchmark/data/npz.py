@@ -14,6 +14,8 @@ from benchmark.errors import DatasetError
 from benchmark.params import Params as BaseParams  # `class Params(Params)` trips mypy (python/mypy#10958)
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
+#: the arrays an npz must have (without a test split, the matrix's ``dataset.test_from_train`` carves one)
+REQUIRED = ("x_train", "y_train")
 
 
 def _not_a_file(path: Path) -> str:
@@ -23,20 +25,22 @@ def _not_a_file(path: Path) -> str:
 
 def read_npz(path: Path) -> tuple[ImageDataset, ImageDataset]:
     """``(train, test)`` from an npz with arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``
-    (and optionally ``classes``)."""
+    (and optionally ``classes``). Without ``x_test`` and ``y_test`` the test split is empty."""
     if not path.is_file():
         raise DatasetError(_not_a_file(path))
     if not zipfile.is_zipfile(path):  # else numpy suggests allow_pickle for any other file
         raise DatasetError(f"npz: {str(path)!r} is not an .npz file (not a zip archive). Give `path` to a .npz with arrays {', '.join(KEYS)}.")
     try:
         with np.load(path, allow_pickle=False) as d:
-            missing = [k for k in KEYS if k not in d.files]
+            missing = [k for k in REQUIRED if k not in d.files]
+            if ("x_test" in d.files) != ("y_test" in d.files):
+                missing.append("y_test" if "x_test" in d.files else "x_test")
             if missing:
                 raise DatasetError(
                     f"npz: {str(path)!r} lacks arrays {', '.join(missing)} (it has {', '.join(d.files)}); "
-                    f"expected {', '.join(KEYS)}"
+                    f"expected {', '.join(KEYS)} (without a test split: x_train and y_train only)"
                 )
-            arrays = {k: d[k] for k in KEYS}
+            arrays = {k: d[k] for k in KEYS if k in d.files}
             try:
                 names = d["classes"] if "classes" in d.files else None
             except ValueError:  # numpy refuses an object array without pickles
@@ -46,6 +50,8 @@ def read_npz(path: Path) -> tuple[ImageDataset, ImageDataset]:
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise DatasetError(f"npz: cannot read {str(path)!r}: {e}") from None
     name = f"npz {str(path)!r}"
+    if "x_test" not in arrays:  # a training split only: an empty test split of the same image shape
+        arrays["x_test"], arrays["y_test"] = arrays["x_train"][:0], arrays["y_train"][:0]
     for k in ("y_train", "y_test"):
         y = arrays[k]
         if y.dtype.kind not in "iu" or y.ndim != 1:
@@ -62,7 +68,8 @@ def read_npz(path: Path) -> tuple[ImageDataset, ImageDataset]:
 
 class Npz(DatasetSource):
     """A ``.npz`` with ``x_train``/``x_test`` uint8 ``[N,H,W,C]`` (or ``[N,H,W]``), ``y_train``/``y_test``
-    integer labels, and optionally ``classes`` (names). Loaded as ``[N, C, H, W]`` uint8."""
+    integer labels, and optionally ``classes`` (names). Loaded as ``[N, C, H, W]`` uint8. Without
+    ``x_test``/``y_test``, the matrix's ``dataset.test_from_train`` carves a test split."""
 
     name = "npz"
 

@@ -113,13 +113,12 @@ def from_hwc(x: np.ndarray, y: np.ndarray, classes: list[str] | tuple[str, ...],
 
 
 def check_splits(train: ImageDataset, test: ImageDataset, what: str) -> tuple[ImageDataset, ImageDataset]:
-    """``(train, test)`` once they fit together: the same image shape, a test split that is not
-    empty, and training images for every class (a class with none would be a class the model
-    never sees, counted in its logits)."""
-    if train.shape != test.shape:
+    """``(train, test)`` once they fit together: the same image shape and training images for
+    every class (a class with none would be a class the model never sees, counted in its logits).
+    A test split without images is data with a training split only: the matrix's
+    ``dataset.test_from_train`` carves one (:func:`benchmark.data.split.make_splits`)."""
+    if len(test) and train.shape != test.shape:
         raise DatasetError(f"{what}: the test images are {list(test.shape)} [C,H,W] but the training images {list(train.shape)}")
-    if not len(test):
-        raise DatasetError(f"{what}: the test split has no images")
     counts = torch.bincount(train.y, minlength=train.num_classes)
     if bool((counts == 0).any()):
         empty = [train.classes[i] for i in torch.nonzero(counts == 0).flatten().tolist()]

@@ -50,6 +50,23 @@ def stratified_fraction(y: torch.Tensor, fraction: float, seed: int) -> torch.Te
     return torch.cat(chosen).sort().values
 
 
+def carve_test(y: torch.Tensor, n: int, seed: int, names: tuple[str, ...] = ()) -> torch.Tensor:
+    """About ``n`` indices, drawn per class in proportion to its size (stratified: an imbalanced
+    dataset keeps its proportions in both splits), each class giving at least one and keeping at
+    least one; sorted. ``ValueError`` naming a class with a single image (it cannot be in both)."""
+    g = torch.Generator().manual_seed(seed)
+    fraction = n / len(y)
+    chosen = []
+    for c in torch.unique(y).tolist():
+        pool = torch.nonzero(y == c).flatten()
+        if len(pool) < 2:
+            named = f"class {names[c]!r} ({c})" if c < len(names) and names[c] != str(c) else f"class {c}"
+            raise ValueError(f"{named} has {len(pool)} image: it cannot be in both the training and the test split")
+        want = min(len(pool) - 1, max(1, round(fraction * len(pool))))
+        chosen.append(pool[torch.randperm(len(pool), generator=g)[:want]])
+    return torch.cat(chosen).sort().values
+
+
 def holdout_size(holdout: int | str, n_train: int) -> int:
     """The hold-out size: an int as is, a percentage ``"5%"`` of ``n_train`` (rounded)."""
     if isinstance(holdout, str):
@@ -57,10 +74,30 @@ def holdout_size(holdout: int | str, n_train: int) -> int:
     return int(holdout)
 
 
+def carved_sizes(n_train: int, n_test: int, test_from_train: int | str = 0) -> tuple[int, int]:
+    """``(n_train, n_test)`` once ``test_from_train`` images are carved from the training split, or
+    :class:`SplitError` when the data has a test split already, or has none and none is carved."""
+    if test_from_train and n_test:
+        raise SplitError("test_from_train", f"the data has a test split ({n_test} images); test_from_train carves one from "
+                         "data that has none: remove it (test_subset takes a smaller test split)")
+    if not test_from_train and not n_test:
+        raise SplitError("test_from_train", "the data has no test split: set dataset.test_from_train (a count, or a "
+                         "percentage like '20%') to carve one from the training images, per class")
+    if not test_from_train:
+        return n_train, n_test
+    carve = holdout_size(test_from_train, n_train)
+    if not carve:
+        raise SplitError("test_from_train", f"a test split of {test_from_train} of the {n_train} training images is 0 images")
+    if carve >= n_train:
+        raise SplitError("test_from_train", f"a test split of {carve} leaves nothing of the {n_train} training images")
+    return n_train - carve, carve
+
+
 def check_sizes(n_train: int, n_test: int, *, subset: int | None = None, test_subset: int | None = None,
-                holdout: int | str = 0) -> None:
+                holdout: int | str = 0, test_from_train: int | str = 0) -> None:
     """The count checks of :func:`make_splits` on sizes alone (a dry-run that does not load the
     data): raises :class:`SplitError` where ``make_splits`` would. Class balance is not checked."""
+    n_train, n_test = carved_sizes(n_train, n_test, test_from_train)
     if subset is not None and subset > n_train:
         raise SplitError("subset", f"asked for {subset} samples but the split has only {n_train}")
     if test_subset is not None and test_subset > n_test:
@@ -82,6 +119,7 @@ def make_splits(
     subset: int | None = None,
     test_subset: int | None = None,
     holdout: int | str = 0,
+    test_from_train: int | str = 0,
     seed: int = 0,
 ) -> DataSplits:
     """Class-balanced ``subset`` of the training set, plus ``holdout`` clean samples for
@@ -92,8 +130,20 @@ def make_splits(
     images *outside* the subset, so adding a hold-out leaves the victim's training set unchanged;
     without one it is carved out of the training set. The training set is then shuffled once with
     ``seed`` and its ``index`` re-based to 0..N-1, the order sample-wise perturbations are stored in.
+
+    Data without a test split (its ``test`` has no images) needs ``test_from_train``: a count or a
+    percentage of the training images carved off first as the test split, per class in proportion
+    (:func:`carve_test`, drawn with ``seed``); subset and hold-out are then drawn from the rest.
     """
-    check_sizes(len(train), len(test), subset=subset, test_subset=test_subset, holdout=holdout)
+    check_sizes(len(train), len(test), subset=subset, test_subset=test_subset, holdout=holdout, test_from_train=test_from_train)
+    if test_from_train:
+        try:
+            carved = carve_test(train.y, holdout_size(test_from_train, len(train)), seed + 2, train.classes)
+        except ValueError as e:
+            raise SplitError("test_from_train", f"a test split of {test_from_train}: {e}") from None
+        rest = torch.ones(len(train), dtype=torch.bool)
+        rest[carved] = False
+        train, test = train.select(torch.nonzero(rest).flatten()), train.select(carved)
     full = train
     if subset is not None:
         try:

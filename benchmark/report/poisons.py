@@ -53,7 +53,8 @@ def clean_train(rec: dict[str, Any], log: Callable[[str], None]) -> ImageDataset
         log(f"{rec.get('dataset')}: the data at {src.get('params')} is not the data the records were computed on; no gallery or t-SNE")
         return None
     splits = make_splits(train, test, subset=spec.get("subset"), test_subset=spec.get("test_subset"),
-                         holdout=spec.get("holdout") or 0, seed=spec.get("split_seed") or 0)
+                         holdout=spec.get("holdout") or 0, test_from_train=spec.get("test_from_train") or 0,
+                         seed=spec.get("split_seed") or 0)
     return splits.train
 
 
