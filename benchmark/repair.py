@@ -31,7 +31,7 @@ PHASE = "repair"
 
 
 class FinetuneParams(Params):
-    """The hold-out fine-tuning budget SAU's loop runs (Wei et al., NeurIPS 2023, spec §1.5): Adam
+    """The hold-out fine-tuning budget SAU's loop runs (Wei et al., NeurIPS 2023, spec §1.6): Adam
     (amsgrad) at lr 1e-4, batch 256, 100 epochs, BatchNorm frozen in eval mode. ``sau`` adds its
     shared-adversarial terms to it; ``finetune`` is the same budget without them (SAU's ablation)."""
 

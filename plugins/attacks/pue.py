@@ -221,7 +221,8 @@ class PUE(Attack):
                 "train_accuracy": history,
                 "stopped": history[-1] > p.stop_accuracy,
                 "robust_from": robust_from,
-                ROBUST_SURROGATE_LEVELS: list(levels),
+                # the surrogate is noise-robust (certified as `online_*`) only once the switch fired
+                **({ROBUST_SURROGATE_LEVELS: list(levels)} if robust_from else {}),
                 "generation_images": len(pool),
             },
             surrogate=model,

@@ -35,8 +35,10 @@ def madry_pgd(
     """Loss-*maximizing* PGD examples ``x_adv`` ``[B, C, H, W]`` for a batch ``x`` in [0, 1].
 
     As the reference ``madrys.py`` (EM, ISS, APBench): ``x_adv = x + step_size * N(0, I)``
-    (``random_start="normal"``; ``"uniform"`` is Madry et al.'s U(-eps, eps) start, ``"none"`` starts
-    at ``x``), then ``steps`` times: gradient of ``criterion(model(x_adv), y)`` w.r.t. ``x_adv``,
+    (``random_start="normal"``; for L2, APBench's ``mardrys.py`` start: the draw scaled to L2 norm
+    ``step_size`` per sample — uebench before 2026-12-07 added the unscaled draw, ~55x that for
+    3x32x32 images, without a version bump as no committed record is L2: recompute older L2 cells;
+    ``"uniform"`` is Madry et al.'s U(-eps, eps) start, ``"none"`` starts at ``x``), then ``steps`` times: gradient of ``criterion(model(x_adv), y)`` w.r.t. ``x_adv``,
     ``x_adv += step_size * sign(grad)`` (L2: the per-sample unit-norm gradient), project onto the
     eps-ball around ``x`` (L-inf: clip; L2: per-sample renorm to ``eps``) and clamp to [0, 1].
     The start itself is not clamped before the first gradient, as in the reference.
@@ -49,7 +51,10 @@ def madry_pgd(
     # start (seeded by the runner), so the hot loop never copies noise from the host.
     gen = generator if generator is not None and x.device.type == "cpu" else None
     if random_start == "normal":
-        x_adv = x + step_size * torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
+        noise = torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
+        if norm == "l2":
+            noise = noise / noise.flatten(1).norm(dim=1).clamp_min(1e-10).view(-1, *[1] * (x.dim() - 1))
+        x_adv = x + step_size * noise
     elif random_start == "uniform":
         x_adv = x + (torch.rand(x.shape, generator=gen, dtype=x.dtype, device=x.device) * 2 - 1) * eps
     else:

@@ -1,6 +1,6 @@
 """SAU: Shared Adversarial Unlearning (Wei, Zhang, Zha & Wu, "Shared Adversarial Unlearning:
 Backdoor Mitigation by Unlearning Shared Adversarial Examples", NeurIPS 2023; the first author's
-implementation SCLBD/BackdoorBench ``defense/sau.py``, ``config/defense/sau/cifar10.yaml``),
+implementation SCLBD/BackdoorBench ``defense/sau.py``, ``config/defense/sau/config.yaml``),
 applied to a model trained on unlearnable examples."""
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class SAU(Defense):
     pixel space, 5 steps of 0.2, start at +0.2, beta_adv 0.01, beta_share 1), then one step of
     :func:`sau_loss` (lambda 1 / 0 / 1) with Adam (amsgrad, lr 1e-4, wd 0; the reference builds a
     cosine scheduler but never steps it: constant lr), 100 epochs, batch 256, both models in eval
-    mode (BackdoorBench ``config/defense/sau/cifar10.yaml``; the paper's PGD-5, bound 0.2, 5 % clean
+    mode (BackdoorBench ``config/defense/sau/config.yaml``; the paper's PGD-5, bound 0.2, 5 % clean
     data, 100 epochs).
 
     Deviations: the hold-out is class-balanced (the reference draws 5 % at random); the model

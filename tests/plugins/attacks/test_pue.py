@@ -97,6 +97,8 @@ def test_the_switch_never_fires_below_the_threshold_and_the_stop_rule_ends_the_l
     data = synthetic_dataset(n=48)
     never = _pue(robust_switch=1.0, stop_accuracy=1.0, max_outer=2).generate(data, RunContext())
     assert never.meta["robust_from"] == 0 and never.meta["outer_iterations"] == 2
+    # it never trained with weight noise: no `online_*` certificate is made of it
+    assert "noise_levels" not in never.meta and never.surrogate is not None
     early = _pue(stop_accuracy=0.01, max_outer=5).generate(data, RunContext())
     assert early.meta["outer_iterations"] == 1 and early.meta["stopped"]
 

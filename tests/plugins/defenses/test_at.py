@@ -64,6 +64,19 @@ def test_pgd_stays_in_ball_and_box_and_increases_loss(norm: str) -> None:
     assert all(p.grad is None for p in model.parameters())  # input gradients only
 
 
+def test_the_random_start_is_the_references_for_each_norm() -> None:
+    """With 0 steps PGD returns its start: L-inf ``x + step * N(0, I)`` (EM's ``madrys.py``), L2 the
+    same draw scaled to L2 norm ``step`` per sample (APBench's ``mardrys.py``), inside a 0.5 ball."""
+    data = tiny_dataset(n=4, size=16)
+    x, y = data.float_batch(torch.arange(4)), data.y
+    draw = torch.randn(x.shape, generator=torch.Generator().manual_seed(3))
+    for norm, want in (("linf", x + 0.1 * draw), ("l2", x + 0.1 * draw / draw.flatten(1).norm(dim=1).view(-1, 1, 1, 1))):
+        start = madry_pgd(_model(), x, y, F.cross_entropy, eps=0.5, step_size=0.1, steps=0, norm=norm,  # type: ignore[arg-type]
+                          generator=torch.Generator().manual_seed(3))
+        torch.testing.assert_close(start, want)
+    assert (start - x).flatten(1).norm(dim=1) == pytest.approx([0.1] * 4)
+
+
 def test_pgd_reproducible_with_generator() -> None:
     data = tiny_dataset(n=8)
     x, y = data.float_batch(torch.arange(8)), data.y
