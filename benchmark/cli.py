@@ -168,6 +168,21 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prune(args: argparse.Namespace) -> int:
+    from benchmark.plan import make_plan
+    from benchmark.prune import apply, render, survey
+
+    root = results_root(args.results)
+    found = survey(root, [make_plan(r) for r in _load_resolved(args.matrix, _profile_only(args.profile))])
+    dest = apply(found) if args.apply and not found.empty() else None
+    print(render(found, dest))
+    if dest is not None and (root / "LEADERBOARD.md").is_file():
+        from benchmark.report import write_leaderboard
+
+        print(f"rewrote {write_leaderboard(root)}")
+    return 0
+
+
 def _matrix_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--matrix", metavar="FILE", help="only the cells of this matrix file (every document): not the records "
                    "of settings it no longer has")
@@ -431,6 +446,12 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--all", action="store_true", help="list every running and pending cell (default: the first 20)")
     st.add_argument("--json", action="store_true", help="print JSON")
     st.set_defaults(fn=_status)
+    pr = sub.add_parser("prune", help="move records, poisons and locks of settings MATRIX no longer has into RESULTS/pruned/")
+    pr.add_argument("results", help="results directory")
+    pr.add_argument("matrix", help="matrix file (every document): what to keep")
+    pr.add_argument("--profile", choices=PROFILES, help="keep MATRIX's cells at this profile (as `bench run --profile` ran it)")
+    pr.add_argument("--apply", action="store_true", help="move them (default: list what would move)")
+    pr.set_defaults(fn=_prune)
     pl = sub.add_parser("plugins", help="list installed plugins")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(fn=_plugins)

@@ -1,0 +1,148 @@
+"""``bench prune RESULTS MATRIX``: set aside what a results directory keeps of settings its matrix
+no longer has.
+
+A matrix that evolves (a victim's epochs changed, an attack dropped, a defense relabelled with new
+params) leaves records no table shows under ``--matrix``, poisons only those records used, and the
+lock files of cells that were interrupted. Pruning moves them into ``RESULTS/pruned/<stamp>/`` (the
+same layout), never deletes: delete that folder to free the space, or move files back to restore
+them. What is pruned, for each matrix (every document of the file, at ``--profile`` when given):
+
+* a **record** the matrix made (its ``matrix`` name and ``profile``) whose cell is not in the
+  matrix's plan now;
+* a **poison** artifact only pruned records used (no record left and no attack job of the plan
+  uses it). A poison no record uses at all (another matrix's, still running) is left alone;
+* the **lock file** of a cell that is in no plan, has no record and that no live process holds,
+  when its last holder was this matrix (``bench status`` lists such cells as interrupted).
+
+Records of other matrices, or of this matrix at another profile, are left alone (counted). A
+record whose lock a live process holds is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.store import file_lock, probe_lock
+
+
+@dataclass
+class Pruning:
+    """What :func:`survey` found to set aside under a results directory ``root``."""
+
+    root: Path
+    records: list[Path] = field(default_factory=list)
+    poisons: list[Path] = field(default_factory=list)
+    locks: list[Path] = field(default_factory=list)
+    #: records of the file's matrices at a profile other than the one compared, by profile
+    other_profiles: dict[str, int] = field(default_factory=dict)
+    #: records skipped because a live process holds their lock
+    busy: list[Path] = field(default_factory=list)
+    #: the size of the records and poisons found
+    bytes: int = 0
+
+    def empty(self) -> bool:
+        return not (self.records or self.poisons or self.locks)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def survey(root: Path, plans: list[Any]) -> Pruning:
+    """What to prune in ``root`` for ``plans`` (:class:`~benchmark.plan.Plan`, one per document)."""
+    out = Pruning(root)
+    profiles: dict[str, set[str]] = {}
+    for plan in plans:
+        profiles.setdefault(plan.resolved.matrix.name, set()).add(plan.resolved.matrix.profile)
+    cells = {c.key for plan in plans for c in plan.cells}
+    jobs = {j.key for plan in plans for j in plan.jobs}
+    used: set[str] = set()  # poisons of the records kept
+    pruned_poisons: set[str] = set()
+    for path in sorted((root / "cells").glob("*.json")):
+        rec = _read(path)
+        if rec is None:  # not a record this command judges: `bench run` moves invalid ones aside
+            continue
+        poison = rec.get("spec", {}).get("poison") if isinstance(rec.get("spec"), dict) else None
+        name, profile = str(rec.get("matrix")), rec.get("profile")
+        ours = name in profiles and profile in profiles[name]
+        if name in profiles and not ours:
+            out.other_profiles[str(profile)] = out.other_profiles.get(str(profile), 0) + 1
+        if not ours or path.stem in cells:
+            if isinstance(poison, str):
+                used.add(poison)
+            continue
+        if probe_lock(root / "locks" / f"cell-{path.stem}.lock")[0]:
+            out.busy.append(path)
+            if isinstance(poison, str):
+                used.add(poison)
+            continue
+        out.records.append(path)
+        if isinstance(poison, str):
+            pruned_poisons.add(poison)
+    for key in sorted(pruned_poisons - used - jobs):
+        d = root / "artifacts" / key
+        if d.is_dir() and not probe_lock(root / "locks" / f"artifact-{key}.lock")[0]:
+            out.poisons.append(d)
+    for lock in sorted((root / "locks").glob("cell-*.lock")):
+        key = lock.name[len("cell-"):-len(".lock")]
+        if key in cells or (root / "cells" / f"{key}.json").exists():
+            continue
+        held, holder = probe_lock(lock)
+        if not held and holder is not None and holder.get("matrix") in profiles:
+            out.locks.append(lock)
+    files = [*out.records, *(f for d in out.poisons for f in d.iterdir() if f.is_file())]
+    out.bytes = sum(f.stat().st_size for f in files)
+    return out
+
+
+def apply(p: Pruning) -> Path:
+    """Move what ``p`` found into ``root/pruned/<UTC stamp>/`` (its ``cells``, ``artifacts`` and
+    ``locks``); returns that folder. Each record moves under its lock (and with it), so a runner
+    that took it meanwhile keeps it."""
+    dest = p.root / "pruned" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for sub in ("cells", "artifacts", "locks"):
+        (dest / sub).mkdir(parents=True, exist_ok=True)
+    for rec in p.records:
+        lock = p.root / "locks" / f"cell-{rec.stem}.lock"
+        with file_lock(lock, blocking=False) as mine:
+            if mine:
+                os.replace(rec, dest / "cells" / rec.name)
+                os.replace(lock, dest / "locks" / lock.name)  # the record's lock goes with it
+    for d in p.poisons:
+        with file_lock(p.root / "locks" / f"artifact-{d.name}.lock", blocking=False) as mine:
+            if mine:
+                os.replace(d, dest / "artifacts" / d.name)
+    for lock in p.locks:
+        os.replace(lock, dest / "locks" / lock.name)
+    return dest
+
+
+def render(p: Pruning, applied: Path | None, limit: int = 10) -> str:
+    """What was (``applied``: where to) or would be set aside, and what was left alone."""
+    mb = p.bytes / 2**20
+    verb = "moved" if applied else "would move"
+    lines = [f"{verb} {len(p.records)} records, {len(p.poisons)} poisons ({mb:.1f} MiB) and {len(p.locks)} "
+             f"lock files of cells the matrix no longer has" + (f" to {applied}" if applied else "")]
+    for path in p.records[:limit]:
+        rec = _read(path) or {}
+        lines.append(f"  {rec.get('attack')} × {rec.get('victim')} × {rec.get('defense')} (seed {rec.get('seed')})  {path.stem}")
+    if len(p.records) > limit:
+        lines.append(f"  ... and {len(p.records) - limit} more")
+    for profile, n in sorted(p.other_profiles.items()):
+        lines.append(f"left alone: {n} records of this matrix at profile {profile} (`--profile {profile}` prunes against that plan)")
+    if p.busy:
+        lines.append(f"left alone: {len(p.busy)} records whose cell a live process holds")
+    if applied:
+        lines.append(f"delete {applied} to free the space, or move its files back to restore them")
+    elif not p.empty():
+        lines.append("nothing moved: add --apply to move them")
+    return "\n".join(lines)
