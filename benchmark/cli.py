@@ -132,10 +132,11 @@ def _run(args: argparse.Namespace) -> int:
         if many:
             print(summary.text(), file=sys.stderr)
         total.add(summary)
-        submitted = submitted or bool(summary.submitted)
+        submitted = submitted or bool(summary.submitted or summary.queued)
     print(("all documents: " if many else "") + total.text(), file=sys.stderr)
     if submitted:  # handed to a scheduler: nothing new to tabulate yet
-        print(f"follow it with `bench status {args.results} {args.matrix}`; the leaderboard is written by "
+        profile = f" --profile {args.profile}" if args.profile else ""
+        print(f"follow it with `bench status {args.results} {args.matrix}{profile}`; the leaderboard is written by "
               f"`bench leaderboard {args.results}` (or by `bench run ... --wait`)", file=sys.stderr)
         return total.exit_code
     board = write_leaderboard(args.results)

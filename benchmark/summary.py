@@ -15,7 +15,8 @@ class Summary:
     na: int = 0
     failed: list[str] = field(default_factory=list)  # failed in this run: "label: error"
     failed_before: list[str] = field(default_factory=list)  # failed in an earlier run, not retried
-    submitted: int = 0  # handed to a scheduler (slurm) and not waited for
+    submitted: int = 0  # handed to a scheduler (slurm) by this run and not waited for
+    queued: int = 0  # in a scheduler's jobs of an earlier run, still queued or running: not submitted again
     jobs: list[str] = field(default_factory=list)  # the scheduler's job ids of those
     wall: float = 0.0
 
@@ -33,6 +34,7 @@ class Summary:
         self.failed += other.failed
         self.failed_before += other.failed_before
         self.submitted += other.submitted
+        self.queued += other.queued
         self.jobs += other.jobs
         self.wall += other.wall
 
@@ -45,6 +47,8 @@ class Summary:
             line += f", {len(self.failed_before)} failed earlier (kept: `bench run --retry-failed` recomputes them)"
         if self.submitted:
             line += f", {self.submitted} submitted"
+        if self.queued:
+            line += f", {self.queued} queued earlier"
         line += f" ({self.wall:.0f} s)"
         if self.jobs:
             line += f"\n  jobs: {' '.join(self.jobs)}"

@@ -47,9 +47,10 @@ from pydantic import Field, field_validator
 from benchmark.config import Resolved
 from benchmark.errors import UserError
 from benchmark.executor import Executor, RunOptions
-from benchmark.executors.slurm_queue import ENDED, SUBMISSIONS, active_tasks, my_jobs
+from benchmark.executors.slurm_queue import ENDED, SUBMISSIONS, active_tasks, my_jobs, read_submissions
 from benchmark.executors.slurm_task import SlurmTask
 from benchmark.params import Params
+from benchmark.store import file_lock
 from benchmark.summary import Summary
 
 
@@ -66,7 +67,8 @@ class SlurmParams(Params):
     cells_per_task: int = Field(1, ge=1, le=100_000, description="cells one array task computes, one after the other")
     sbatch: dict[str, str | int | float | bool] = Field(default_factory=dict, description="more sbatch options: {account: a, qos: q}")
     setup: list[str] = Field(default_factory=list, description="shell lines run before each task (module load, venv activate)")
-    folder: str | None = Field(None, description="submitit's pickles and the tasks' logs (default: RESULTS/slurm)")
+    folder: str | None = Field(None, description="submitit's pickles and the tasks' logs (default: RESULTS/slurm; "
+                               "the submissions list stays in RESULTS/slurm)")
     job_name: str = Field("uebench", min_length=1, max_length=64, description="prefix of the jobs' names")
     max_requeues: int = Field(3, ge=0, le=100, description="time-limit requeues per task (preemptions: any number)")
     signal_delay_s: int = Field(90, ge=10, le=3600, description="SIGUSR2 this long before the time limit: requeue")
@@ -141,6 +143,11 @@ class Slurm(Executor):
         return Submission(self.params, resolved, Path(results), options).run()
 
 
+#: the reasons a pending job gives while it waits its turn (squeue %r); any other may never clear
+WAITING = {"None", "Priority", "Resources", "Dependency", "BeginTime", "JobHeldUser", "JobArrayTaskLimit",
+           "QOSJobLimit", "AssocGrpJobsLimit", "QOSGrpCpuLimit", "AssocGrpCpuLimit", "Reservation"}
+
+
 class Submission:
     """One ``bench run`` with the slurm executor: plan, submit, and (``--wait``) follow."""
 
@@ -153,7 +160,10 @@ class Submission:
         self.results = results
         self.options = options
         self.log = options.log or (lambda m: print(m, file=sys.stderr, flush=True))
-        self.folder = Path(params.folder) if params.folder else results / "slurm"
+        # submitit's pickles and the tasks' logs; the list of submissions stays in RESULTS/slurm
+        # whatever the folder, so `bench status` and a rerun from anywhere find it
+        self.folder = Path(params.folder).expanduser().resolve() if params.folder else results / "slurm"
+        self.ledger = results / "slurm"
         self.plan = make_plan(resolved)
         self.store = ResultStore(results, warn=self.log)
         self.cache = ArtifactCache(results, warn=self.log)
@@ -202,8 +212,22 @@ class Submission:
                 summary.failed_before.append(f"{cell.label}: {str(rec.get('error') or 'failed').splitlines()[0][:300]}")
             else:
                 summary.skipped += 1
+        # one submitter at a time per results directory: a second one started meanwhile waits, then
+        # finds the first one's jobs in the queue and does not submit them again
+        with file_lock(self.results / "locks" / "slurm-submit.lock", holder={"pid": os.getpid(), "what": "slurm submission"}):
+            submitted, again = self._submit_new(summary, todo)
+        if not submitted and not again:
+            summary.wall = time.time() - self.t0
+            return summary
+        return self._finish(summary, submitted, again)
+
+    def _submit_new(self, summary: Summary, todo: list[Any]) -> tuple[list[dict[str, Any]], list[Any]]:
+        """Submit the cells of ``todo`` no earlier job still holds: ``(tasks submitted, cells queued earlier)``."""
         queue = my_jobs(self.log)
-        active = active_tasks(self.folder, queue)
+        if queue is None and read_submissions(self.ledger):
+            raise UserError(f"squeue does not answer, so which cells earlier SLURM jobs ({self.ledger / SUBMISSIONS}) still hold "
+                            "is unknown: nothing submitted (it would submit them again); rerun when squeue answers")
+        active = active_tasks(self.ledger, queue)
         busy_cells = {k: t["job"] for t in active if t.get("kind") == "cells" for k in t.get("cells", [])}
         busy_poisons = {t["poison"]: t["job"] for t in active if t.get("kind") == "attack"}
         again = [c for c in todo if c.key in busy_cells]
@@ -211,16 +235,17 @@ class Submission:
             jobs = sorted({busy_cells[c.key] for c in again})
             self.log(f"{len(again)} cells are queued or running in earlier SLURM jobs ({', '.join(jobs[:8])}"
                      f"{', ...' if len(jobs) > 8 else ''}): not submitted again")
+            stuck = {j: queue[j][1] for j in jobs if queue and j in queue and queue[j][0] == "PENDING"
+                     and queue[j][1] not in WAITING}
+            if stuck:
+                job, why = next(iter(stuck.items()))
+                self.log(f"  {len(stuck)} of them pending for a reason other than waiting their turn (job {job}: {why}): "
+                         "if SLURM will never start them, `scancel` them and rerun to submit those cells again")
             summary.jobs += jobs
         todo = [c for c in todo if c.key not in busy_cells]
-        if not todo:
-            if not again:
-                summary.wall = time.time() - self.t0
-                return summary
-            return self._finish(summary, [], again)
-        submitted = self._submit(todo, busy_poisons)
+        submitted = self._submit(todo, busy_poisons) if todo else []
         summary.jobs += [t["job"] for t in submitted]
-        return self._finish(summary, submitted, again)
+        return submitted, again
 
     # ---------------------------------------------------------------- submitting
     def _executor(self) -> Any:
@@ -273,12 +298,12 @@ class Submission:
             with err:
                 self._submit_all(by_job, busy_poisons, prefix, tasks, lines)
         except (FailedJobError, FailedSubmissionError, subprocess.CalledProcessError, OSError) as e:
-            self._record(tasks)
-            text = (err.text + "\n" + str(getattr(e, "stderr", "") or e)).strip().splitlines()
-            detail = next((ln for ln in text if "error" in ln.lower()), text[-1] if text else type(e).__name__)
+            text = [ln for ln in (err.text + "\n" + str(getattr(e, "stderr", "") or e)).strip().splitlines()
+                    if ln.strip() and not ln.lstrip().startswith("Try ")]  # sbatch's "Try sbatch --help" says nothing
+            said = ("error", "unrecognized", "invalid", "unknown")
+            detail = next((ln for ln in text if any(w in ln.lower() for w in said)), text[-1] if text else type(e).__name__)
             done = f" ({len(tasks)} tasks were submitted before it: rerun to submit the rest)" if tasks else ""
             raise UserError(f"sbatch refused a job: {detail.strip()[:300]}{done}") from None
-        self._record(tasks)
         self.log(f"submitted {len(todo)} cells of matrix {self.r.matrix.name!r} to SLURM "
                  f"(logs and submitit files in {self.folder}):\n" + "\n".join(lines))
         return tasks
@@ -295,7 +320,7 @@ class Submission:
                 ex.update_parameters(**self._parameters(f"{prefix}-{job.attack.display}-poison", None))
                 sj = ex.submit(self._task("attack", key, []))
                 attack_id = sj.job_id
-                tasks.append(self._entry(sj, "attack", key, job.attack.display, []))
+                tasks.append(self._record(self._entry(sj, "attack", key, job.attack.display, [])))
                 lines.append(f"  attack job {attack_id}: poison {job.attack.display} ({key})")
             elif attack_id is not None:
                 lines.append(f"  poison {job.attack.display}: being made by job {attack_id}")
@@ -307,7 +332,7 @@ class Submission:
             with ex.batch():
                 subs = [ex.submit(self._task("cells", key, [c.key for c in chunk])) for chunk in chunks]
             for sj, chunk in zip(subs, chunks):
-                tasks.append(self._entry(sj, "cells", key, job.attack.display, [c.key for c in chunk]))
+                tasks.append(self._record(self._entry(sj, "cells", key, job.attack.display, [c.key for c in chunk])))
             first = subs[0].job_id.split("_")[0]
             what = f"array {first} ({len(chunks)} tasks)" if len(chunks) > 1 else f"job {subs[0].job_id}"
             lines.append(f"  cells of {job.attack.display}: {len(cells)} in {what}"
@@ -317,19 +342,22 @@ class Submission:
         return {"job": sj.job_id, "kind": kind, "matrix": self.r.matrix.name, "attack": attack, "poison": poison,
                 "cells": cells, "log": str(sj.paths.stderr), "time": round(self.t0, 3)}
 
-    def _record(self, tasks: list[dict[str, Any]]) -> None:
-        if not tasks:
-            return
-        with open(self.folder / SUBMISSIONS, "a") as f:
-            f.write("".join(json.dumps(t, sort_keys=True) + "\n" for t in tasks))
+    def _record(self, task: dict[str, Any]) -> dict[str, Any]:
+        """Append ``task`` to the submissions list as soon as sbatch accepted it, so an interrupted
+        submission (Ctrl-C, SIGTERM, a dropped ssh session) leaves no job the next run does not know."""
+        self.ledger.mkdir(parents=True, exist_ok=True)
+        with open(self.ledger / SUBMISSIONS, "a") as f:
+            f.write(json.dumps(task, sort_keys=True) + "\n")
             f.flush()
             os.fsync(f.fileno())
+        return task
 
     # ---------------------------------------------------------------- waiting
     def _finish(self, summary: Summary, submitted: list[dict[str, Any]], again: list[Any]) -> Summary:
         cells = {k for t in submitted if t["kind"] == "cells" for k in t["cells"]} | {c.key for c in again}
         if not self.options.wait:
-            summary.submitted = len(cells)
+            summary.submitted = len(cells) - len(again)
+            summary.queued = len(again)
             summary.wall = time.time() - self.t0
             return summary
         ids = set(summary.jobs)
