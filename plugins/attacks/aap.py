@@ -32,8 +32,10 @@ class TAAP(Attack):
 
     Deviations from the official code: both augmentations are our tensor ops
     (:func:`benchmark.augment.contrastive_view`; the official reference model uses torchvision PIL
-    ops and crafting uses kornia; hue is a YIQ rotation, jitter order is fixed); the cosine
-    schedule ends at 0, not 1e-6; the release rounds to nearest (official: floor); the crafting
+    ops and crafting uses kornia; hue is a YIQ rotation, jitter order is fixed; a resized crop that
+    does not fit is shrunk to fit where they redraw it: crops a little larger on average); the
+    reference model's warm-up and cosine schedule change the lr every step, not every epoch, and
+    end at 0, not 1e-6; the release rounds to nearest (official: floor); the crafting
     batch is 512 instead of 128 (no effect on the result: the model is frozen).
     """
 

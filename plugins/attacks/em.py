@@ -145,11 +145,14 @@ class EMClasswise(EM):
     """Class-wise error-minimizing noise: one ``delta`` ``[K, C, H, W]`` per class (Huang et al.,
     ICLR 2021, the class-wise setting). Threat model: L-inf, ``eps`` = 8/255, class-wise.
 
-    The official script generates on a stratified ``subset_fraction`` (20%) of the training set,
-    shuffled, drop-last: each outer iteration runs ``train_steps`` model steps on x + delta[y], then
-    one pass with ``steps`` = 1 PGD step per batch on per-sample copies of the class noise; the new
-    class noise is the mean of the per-sample results of that class in the batch, clipped to eps.
-    Stops at 99% accuracy on the noisy subset.
+    As the official ``perturbation.py`` (``universal_perturbation`` with ``--use_subset``): each outer
+    iteration runs ``train_steps`` model steps on x + delta[y] drawn from the *whole* training set,
+    shuffled, then one pass over a stratified ``subset_fraction`` (20%) of it with ``steps`` = 1 PGD
+    step per batch on per-sample copies of the class noise (drop-last); the new class noise is the
+    mean of the per-sample results of that class in the batch, clipped to eps. Stops at 99%
+    accuracy on the noisy subset. (Before 2026-12-07 the model steps drew from the subset too; at
+    ``subset_fraction`` 1, the quick and smoke profiles, the two are the same poison, bit for bit,
+    so the version was not bumped: recompute a paper-profile ``em-class`` poison made before.)
     """
 
     name = "em-class"
@@ -184,10 +187,14 @@ class EMClasswise(EM):
             y = data.y[idx].to(dev)
             return data.float_batch(idx, dev) + delta[y], y
 
-        it = _cycle(len(sub), bs, g, on)
+        def noisy_train(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # the model steps' batches: any image
+            y = data.y[idx].to(dev)
+            return data.float_batch(idx, dev) + delta[y], y
+
+        it = _cycle(len(train), min(p.batch_size, len(train)), g, on)
         history: list[float] = []
         for outer in range(p.max_outer):
-            self._model_steps(model, opt, it, noisy, ctx)
+            self._model_steps(model, opt, it, noisy_train, ctx)
             fm = fold_batchnorm(model)  # frozen, BN folded: the model is fixed for this pass
             for pos in batches(len(sub), bs, g, drop_last=True, device=on):
                 idx = sub[pos]

@@ -56,9 +56,10 @@ class LSP(Attack):
     ``delta`` is what remains after clamping ``x + delta`` to [0, 1] (L2 norm at most ``eps``).
 
     Deviations from the official code: our own sampler replaces scikit-learn's
-    ``make_classification`` (same distribution family, no dependency); exactly as many points as
-    each class has images (the official code draws N points with random class sizes and fills
-    each class from its own); the release rounds to nearest (official: floor).
+    ``make_classification`` (same distribution family and, measured, the same within-class spread
+    and centroid distances; no dependency); exactly as many points as each class has images
+    (``make_classification`` gives equal class sizes, so on balanced CIFAR-10 the two agree); the
+    release rounds to nearest (official: floor).
     """
 
     name = "lsp"

@@ -64,3 +64,23 @@ def test_paper_defaults():
     assert (p.eps, p.alpha, p.steps, p.train_steps, p.batch_size, p.stop_accuracy, p.arch) == (8 / 255, 0.8 / 255, 20, 10, 512, 0.99, "resnet18")
     c = EMClasswise.Params()
     assert (c.steps, c.subset_fraction) == (1, 0.2)
+
+
+def test_classwise_trains_its_generator_on_the_whole_set(monkeypatch):
+    """As the official ``universal_perturbation`` with ``--use_subset``: the model steps draw from the
+    whole training set (the noise pass and the stop test from the 25% subset)."""
+    from plugins.attacks.em import stratified_fraction
+
+    data = tiny_dataset(n=80, classes=4, size=8)
+    seen: set[int] = set()
+    model_steps = EMClasswise._model_steps
+
+    def spy(self, model, opt, it, batch, ctx):
+        def counted(idx):
+            seen.update(idx.tolist())
+            return batch(idx)
+        return model_steps(self, model, opt, it, counted, ctx)
+
+    monkeypatch.setattr(EMClasswise, "_model_steps", spy)
+    make(EMClasswise, subset_fraction=0.25, max_outer=3, train_steps=4, batch_size=8).generate(data, RunContext(seed=0))
+    assert seen - set(stratified_fraction(data.y, 0.25, 0).tolist())  # images outside the subset trained it
