@@ -347,6 +347,8 @@ class ResultStore:
     def __init__(self, root: str | Path, warn: Callable[[str], None] | None = None) -> None:
         self.root = Path(root)
         self.warn = warn or _stderr
+        #: (file name, why) of every file :meth:`records` skipped and moved aside
+        self.skipped: list[tuple[str, str]] = []
 
     def path(self, key: str) -> Path:
         return self.root / "cells" / f"{key}.json"
@@ -388,6 +390,10 @@ class ResultStore:
     def lock(self, key: str, *, blocking: bool = True, holder: dict[str, Any] | None = None) -> contextlib.AbstractContextManager[bool]:
         return file_lock(self.lock_path(key), blocking=blocking, holder=holder)
 
+    def moved_aside(self) -> list[str]:
+        """The names of the files of ``cells/`` moved aside as not valid records (``*.corrupt``)."""
+        return sorted(p.name for p in (self.root / "cells").glob("*.corrupt"))
+
     def records(self) -> list[dict[str, Any]]:
         """Every valid record, in the current schema (:func:`upgrade_record`); an invalid one is skipped with a warning and moved aside (where the
         directory is writable), so the next ``bench run`` recomputes its cell."""
@@ -397,6 +403,7 @@ class ResultStore:
             if isinstance(rec, str):
                 self.warn(f"skipping result {p}: not a valid record ({rec}); moved aside, the next run recomputes it")
                 _quarantine(p)
+                self.skipped.append((p.name, rec))
                 continue
             out.append(upgrade_record(rec, str(p)))
         return out

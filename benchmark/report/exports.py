@@ -3,8 +3,11 @@
 - ``tables.json``: every table of the model, each value with its mean, std, seed counts and status,
   in the table's display scale (``scale`` says which: ``percent`` for accuracy);
 - ``tables.csv``: the same, one line per table cell (long form: pivot it as you like);
-- ``csv/<table id>.csv``: one file per table in its shown shape (per column: mean, std, n, status);
+- ``csv/<table id>.csv``: one file per table in its shown shape (per column: mean, std, n, status; a
+  Worst/best column also ``not_run`` and ``of``, set where its value is a lower bound);
 - ``cells.csv``: one line per record and metric output, raw values in the metric's declared unit.
+
+Numbers are written at full float precision, never rounded (a tiny value is not ``0.0``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ SCALES = {"%": "percent", "": "as stored"}
 
 
 def _num(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else round(x, 6)
+    """A value as it is (full precision: ``4e-08`` stays ``4e-08``); ``None`` for NaN and inf."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _bound(v: Value) -> list[int | None]:
+    """``not_run`` and ``of`` of a Worst/best value over a row with cells never run (a lower bound),
+    else blanks."""
+    return [v.not_run, v.of] if v.not_run else [None, None]
 
 
 def value_json(v: Value) -> dict[str, Any]:
@@ -93,26 +103,28 @@ def _csv(rows: list[list[Any]]) -> str:
 
 def tables_csv(tables: dict[str, list[Table]]) -> str:
     head = ["table", "kind", "dataset", "profile", "metric", "scale", "row", "column", "mean", "std", "n", "total",
-            "failed", "nan", "na", "status", "note", "page"]
+            "failed", "nan", "na", "status", "not_run", "of", "note", "page"]
     rows: list[list[Any]] = [head]
     for ts in tables.values():
         for t in ts:
             for r in t.rows:
                 for c, v in zip(t.columns, r.values):
                     rows.append([t.id, t.kind, t.section.dataset, t.section.profile, t.metric, SCALES.get(t.display_unit, t.display_unit),
-                                 r.label, c, _num(v.mean), _num(v.std), v.n, v.total, v.failed, v.nan, v.na, v.status, v.note, v.href])
+                                 r.label, c, _num(v.mean), _num(v.std), v.n, v.total, v.failed, v.nan, v.na, v.status, *_bound(v),
+                                 v.note, v.href])
     return _csv(rows)
 
 
 def table_csv(t: Table) -> str:
     head = [t.row_name]
     for c in t.columns:
-        head += [c, f"{c} std", f"{c} n", f"{c} status"]
+        head += [c, f"{c} std", f"{c} n", f"{c} status"] + ([f"{c} not_run", f"{c} of"] if c in t.summary else [])
     rows: list[list[Any]] = [head]
     for r in t.rows:
         line: list[Any] = [r.label]
-        for v in r.values:
+        for c, v in zip(t.columns, r.values):
             line += [_num(v.mean), _num(v.std), v.n, v.status + (f" ({v.note})" if v.note else "")]
+            line += _bound(v) if c in t.summary else []
         rows.append(line)
     return _csv(rows)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmark.report.records import Results, Section, short_hash
+from benchmark.report.records import Results, Section, bounded, short_hash, slug
 from benchmark.report.tables import Table, fmt_number, scale
 
 #: bump to redraw every stored figure once (a change to a ``draw_*`` function's source already does)
@@ -60,6 +60,17 @@ def ensure(
         tmp.unlink(missing_ok=True)
     stamps[path.name] = digest
     return True
+
+
+def figure_path(folder: Path, kind: str, *names: str) -> Path:
+    """``folder/<kind>-<names>.png`` (names already slugs), bounded in length: a long label never
+    makes a name the file system refuses."""
+    return folder / f"{bounded('-'.join([kind, *names]))}.png"
+
+
+def poison_figure_path(folder: Path, kind: str, sec: Section, attack: str) -> Path:
+    """Where the gallery (``kind`` ``gallery``) or t-SNE (``tsne``) of ``attack`` in ``sec`` is."""
+    return figure_path(folder, kind, sec.slug, slug(attack))
 
 
 @functools.cache

@@ -187,7 +187,7 @@ def index_html(results: Results, tables: dict[str, list[Table]], figures: Figure
 
 def _note_blocks(results: Results) -> list[str]:
     out = []
-    lines = notes(results)
+    lines = notes(results, esc=str)
     block: list[str] = []
     for line in lines + [""]:
         if line.startswith(">"):

@@ -7,9 +7,9 @@ from typing import Any
 
 from benchmark.report.figures import draw_heatmap, ensure, heatmap_data, load_stamps, save_stamps
 from benchmark.report.markdown import Figures, render_markdown
-from benchmark.report.records import load_results, slug
+from benchmark.report.records import bounded, load_results, read_store, slug
 from benchmark.report.tables import build_tables
-from benchmark.store import ResultStore, atomic_write_bytes
+from benchmark.store import atomic_write_bytes
 
 
 def render(records: list[Any], source: str, figures: dict[tuple[str, str, str], str] | None = None) -> str:
@@ -33,10 +33,11 @@ def write_leaderboard(results: str | Path, out: str | Path | None = None, keys: 
     heatmaps (attacks x defenses, one per victim) beside it, and return its path. Heatmaps whose
     data did not change are not redrawn. ``keys``: only the records of these cells (a matrix's)."""
     root = Path(results)
-    records = [r for r in ResultStore(root).records() if keys is None or r.get("key") in keys]
+    records, skipped = read_store(root)
+    records = [r for r in records if keys is None or r.get("key") in keys]
     path = Path(out) if out else root / "LEADERBOARD.md"
     # a folder name that is not UTF-8 (bytes the file system kept as surrogates) is shown with U+FFFD
-    res = load_results(records, str(root).encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+    res = load_results(records, str(root).encode("utf-8", "surrogateescape").decode("utf-8", "replace"), skipped)
     tables = build_tables(res)
     folder = path.parent / "figures"
     stamps = load_stamps(folder)
@@ -46,7 +47,7 @@ def write_leaderboard(results: str | Path, out: str | Path | None = None, keys: 
             if t.kind != "by-victim":
                 continue
             victim = t.about
-            png = folder / f"{slug(sec.dataset, sec.profile, victim)}.png"
+            png = folder / f"{bounded(slug(sec.slug, victim))}.png"
             ensure(png, heatmap_data(t), draw_heatmap, stamps)
             figs[t.id] = [(f"{sec.dataset} {sec.profile} {victim}", str(png.relative_to(path.parent)))]
     if stamps:

@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from benchmark.report.records import MAIN_METRIC, Results, Section
 from benchmark.report.tables import LEGEND, Table, nan_word, role, table_marks, value_text
 
+#: how many of the files that are not cell records the notes name (tables.json lists every one)
+MALFORMED_NAMED = 20
 #: figures to show: table id or section id -> [(alt text, path relative to the markdown file)]
 Figures = dict[str, list[tuple[str, str]]]
 
 
+def md_text(s: str) -> str:
+    """Text from records (labels, n/a reasons, errors) as markdown shows it, as text: ``&``, ``<``
+    and ``>`` as entities (a label ``<script>`` is no tag), no link (``](`` escaped), one line."""
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("](", "]\\(").replace("\n", " ")
+
+
 def _esc(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
+    """:func:`md_text` for a table cell (``|`` escaped too)."""
+    return md_text(s).replace("|", "\\|")
+
+
+def md_title(s: str) -> str:
+    """A title whose labels are in code spans (``defense `at`: ...``): the text outside the spans
+    escaped (:func:`md_text`); a code span shows its content as text already."""
+    parts = s.replace("\n", " ").split("`")
+    return "`".join(p if i % 2 else md_text(p) for i, p in enumerate(parts))
+
+
+def _alt(s: str) -> str:
+    return md_text(s).replace("[", "\\[").replace("]", "\\]")
 
 
 def table_markdown(t: Table) -> str:
@@ -36,9 +57,10 @@ def units_line(results: Results) -> str:
     )
 
 
-def notes(results: Results) -> list[str]:
+def notes(results: Results, esc: Callable[[str], str] = md_text) -> list[str]:
     """What a reader must know before trusting the numbers: mixed environments, superseded and
-    unreadable records."""
+    unreadable records. ``esc``: how text from records is written (:func:`md_text` in markdown;
+    the HTML escapes it itself)."""
     out: list[str] = []
     why: dict[str, set[str]] = {}  # n/a note -> defenses
     for c in results.cells:
@@ -46,7 +68,7 @@ def notes(results: Results) -> list[str]:
             why.setdefault(str(c.record.get("not_applicable") or "no reason recorded"), set()).add(c.defense)
     if why:
         out += ["n/a: the defense does not apply to the victim. "
-                + "; ".join(f"{', '.join(f'`{d}`' for d in sorted(ds))}: {note}" for note, ds in sorted(why.items())) + ".", ""]
+                + "; ".join(f"{', '.join(f'`{d}`' for d in sorted(ds))}: {esc(note)}" for note, ds in sorted(why.items())) + ".", ""]
     if len(results.environments) > 1:
         out += [
             (f"> ⚠ **Mixed numeric environments.** These results were computed in {len(results.environments)} environments "
@@ -56,8 +78,8 @@ def notes(results: Results) -> list[str]:
         ]
         out += [f"> - `{env}`: {n} cells" for env, n in results.environments.most_common()]
         if results.numerics_partial:
-            out += [">", (f"> {results.numerics_partial} records predate the full `numerics` fields (the cell's and its poison's); "
-                     f"compared on {', '.join(results.numerics_compared)} only.")]
+            out += [">", (f"> {results.numerics_partial} records predate the full `numerics` fields; compared on "
+                     f"{', '.join(results.numerics_compared)} only (a poison's fields among the records that have them).")]
         out.append("")
     if results.poison_generations:
         out += [
@@ -67,7 +89,7 @@ def notes(results: Results) -> list[str]:
             ">",
         ]
         for attack, gens in results.poison_generations.items():
-            out.append(f"> - {attack}: " + "; ".join(f"{n} cells with `{g}`" for g, n in gens.most_common()))
+            out.append(f"> - {esc(attack)}: " + "; ".join(f"{n} cells with `{g}`" for g, n in gens.most_common()))
         out.append("")
     if results.superseded:
         per: dict[str, int] = {}
@@ -78,11 +100,13 @@ def notes(results: Results) -> list[str]:
             per[name] = per.get(name, 0) + 1
         out += [
             f"> {len(results.superseded)} records made by older plugin versions are not in the tables (a newer version of "
-            "the same entry has records): " + "; ".join(f"{k} ({n})" for k, n in sorted(per.items())),
+            "the same entry has records): " + "; ".join(f"{esc(k)} ({n})" for k, n in sorted(per.items())),
             "",
         ]
     if results.malformed:
-        out += [f"> {len(results.malformed)} files are not cell records and are left out: " + "; ".join(results.malformed[:5]), ""]
+        shown = "; ".join(esc(m) for m in results.malformed[:MALFORMED_NAMED])
+        more = f"; and {len(results.malformed) - MALFORMED_NAMED} more (tables.json lists all)" if len(results.malformed) > MALFORMED_NAMED else ""
+        out += [f"> {len(results.malformed)} files are not cell records and are left out: {shown}{more}", ""]
     return out
 
 
@@ -97,17 +121,17 @@ def failures(sec: Section, limit: int = 300) -> list[str]:
 
 def section_markdown(results: Results, sec: Section, tables: list[Table], figures: Figures, level: int = 2) -> list[str]:
     h = "#" * level
-    out = [f"{h} {sec.title}", ""]
+    out = [f"{h} {md_title(sec.title)}", ""]
     if len(sec.environments) > 1:
         out += [f"_⚠ This section mixes {len(sec.environments)} numeric environments (see above)._", ""]
     for t in tables:
-        out += [f"{h}# {t.title}", "", f"_Dataset: {sec.description}_", "", table_markdown(t), ""]
+        out += [f"{h}# {md_title(t.title)}", "", f"_Dataset: {md_text(sec.description)}_", "", table_markdown(t), ""]
         if table_marks(t):
             out += ["_Marks: see the legend at the top._", ""]
         for alt, path in figures.get(t.id, []):
-            out += [f"![{alt}]({path})", ""]
+            out += [f"![{_alt(alt)}]({path})", ""]
     for alt, path in figures.get(sec.id, []):
-        out += [f"![{alt}]({path})", ""]
+        out += [f"![{_alt(alt)}]({path})", ""]
     fails = failures(sec)
     if fails:
         out += [f"{h}# Failures ({len(fails)} cells)", ""] + fails + [""]

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 
 from benchmark.data.dataset import ImageDataset
-from benchmark.report.figures import DPI, _code, _plt, ensure
-from benchmark.report.records import Cell, Section, slug
+from benchmark.report.figures import DPI, _code, _plt, ensure, poison_figure_path
+from benchmark.report.records import Cell, Section
 
 #: perturbations per t-SNE
 TSNE_POINTS = 500
@@ -190,8 +190,8 @@ def poison_figures(
     for attack in sec.attacks:
         cells = [c for c in sec.cells if c.attack == attack]
         key = _poison_key(cells)
-        gal = folder / f"gallery-{sec.slug}-{slug(attack)}.png"
-        tsn = folder / f"tsne-{sec.slug}-{slug(attack)}.png"
+        gal = poison_figure_path(folder, "gallery", sec, attack)
+        tsn = poison_figure_path(folder, "tsne", sec, attack)
         sha = _artifact_sha(root, key) if key else None
         if sha is not None:
             assert key is not None  # sha is only looked up for a key

@@ -15,7 +15,9 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 from benchmark.records import poison_outcomes
@@ -37,6 +39,18 @@ def short_hash(obj: Any, n: int = 10) -> str:
 
 def slug(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts)).strip("-") or "x"
+
+
+#: the longest file name stem a report writes (file systems allow 255 bytes per name)
+MAX_STEM = 150
+
+
+def bounded(stem: str, limit: int = MAX_STEM) -> str:
+    """``stem`` as a file name stem of at most ``limit`` characters: as it is when it fits, else cut
+    and ended by a digest of the whole (two long stems with one beginning stay two files)."""
+    if len(stem) <= limit:
+        return stem
+    return stem[: limit - 11].rstrip("-") + "-" + short_hash(stem, 10)
 
 
 def order(values: list[str] | set[str], first: tuple[str, ...]) -> list[str]:
@@ -94,7 +108,8 @@ class Section:
 
     @property
     def slug(self) -> str:
-        return slug(self.dataset, self.profile)
+        """What anchors, table ids and file names use: :attr:`id` (unique across sections)."""
+        return self.id
 
 
 @dataclass
@@ -140,37 +155,49 @@ class Results:
 
 def numerics(rec: dict[str, Any]) -> tuple[dict[str, Any], bool] | None:
     """What besides code, data and seeds can change a record's numbers: its ``numerics`` dict and
-    its poison's (``poison_meta.numerics``, as ``poison.<field>``; ``True``: complete), else what
-    its provenance says (device kind and name, threads, torch and CUDA versions, under the
-    ``numerics`` field names; ``False``: partial). ``None``: nothing."""
+    its poison's (``poison_meta.numerics``, as ``poison.<field>``, where the record has one: the
+    ``clean`` attack has no poison); ``True``: the record's own fields are complete. Else what its
+    provenance says (device kind and name, threads, torch and CUDA versions, under the ``numerics``
+    field names; ``False``: partial). ``None``: nothing."""
     p = cast("dict[str, Any]", rec.get("provenance") if isinstance(rec.get("provenance"), dict) else {})
     n = rec.get("numerics", p.get("numerics"))
     meta = rec.get("poison_meta")
     pn = meta.get("numerics") if isinstance(meta, dict) else None
+    poison = {f"{POISON}{k}": v for k, v in pn.items()} if isinstance(pn, dict) else {}  # the shared poison may have been made elsewhere
     if isinstance(n, dict) and n:
-        out = {str(k): v for k, v in n.items()}
-        if isinstance(pn, dict):  # the shared poison may have been made elsewhere
-            out.update({f"poison.{k}": v for k, v in pn.items()})
-        return out, isinstance(pn, dict)
+        return {**{str(k): v for k, v in n.items()}, **poison}, True
     if not p:
         return None
     return {"device_kind": str(p.get("device", "?")).split(":")[0], "device_name": p.get("device_name"),
-            "threads": p.get("threads"), "torch": p.get("torch"), "cuda": p.get("cuda")}, False
+            "threads": p.get("threads"), "torch": p.get("torch"), "cuda": p.get("cuda"), **poison}, False
+
+
+#: the prefix of a poison's numerics fields in :func:`numerics`
+POISON = "poison."
 
 
 def environments(cells: list[tuple[Cell, dict[str, Any], bool]]) -> tuple[dict[str, str], list[str]]:
     """Names each cell's numeric environment by the fields that differ across ``cells`` (the ok
     ones): ``{cell key: "threads=2, cpu_capability=AVX2"}`` (one environment: every name is ""),
-    and the fields compared. Where some records predate the full ``numerics`` dict, only the fields
-    every record has are compared."""
+    and the fields compared. Where some records predate the full ``numerics`` dict, only the own
+    fields every record has are compared. A poison's fields (``poison.*``) are compared among the
+    records that have them: a record without (the ``clean`` attack's, an older one) leaves them out
+    of its name and never switches the comparison off."""
     if not cells:
         return {}, []
-    fields = set.intersection(*(set(n) for _, n, _ in cells)) if not all(full for _, _, full in cells) else set().union(*(set(n) for _, n, _ in cells))
+    own = [{k: v for k, v in n.items() if not k.startswith(POISON)} for _, n, _ in cells]
+    fields = set().union(*(set(n) for _, n, _ in cells))
+    if not all(full for _, _, full in cells):
+        fields = set.intersection(*(set(o) for o in own)) | {f for f in fields if f.startswith(POISON)}
     order = [f for f in dict.fromkeys(k for _, n, _ in cells for k in n) if f in fields]
-    differ = [f for f in order if len({canonical(n.get(f)) for _, n, _ in cells}) > 1]
+    differ = [f for f in order if len({canonical(n.get(f)) for _, n, _ in cells if f in n or not f.startswith(POISON)}) > 1]
+    poison_differ = [f for f in differ if f.startswith(POISON)]
     names = {}
     for c, n, _ in cells:
-        names[c.key + "|" + c.section] = ", ".join(f"{f}={_short(n.get(f))}" for f in differ)
+        parts = [f"{f}={_short(n.get(f))}" for f in differ if f in n or not f.startswith(POISON)]
+        if poison_differ and not any(f in n for f in poison_differ):
+            parts.append("no poison numerics")  # the clean attack (no poison), or an older record
+        names[c.key + "|" + c.section] = ", ".join(parts)
     return names, order
 
 
@@ -316,9 +343,32 @@ def _as_float(v: Any) -> float:
         return math.nan
 
 
-def load_results(records: list[Any], source: str) -> Results:
-    """Check, name and group ``records`` (the parsed JSON of a results directory's cells)."""
-    malformed: list[str] = []
+def read_store(root: Path, warn: Callable[[str], None] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """The records of the results directory ``root`` and, named, the files of its ``cells/`` that
+    are not records: moved aside now (with why) or by an earlier run (``*.corrupt``)."""
+    from benchmark.store import ResultStore
+
+    store = ResultStore(root, warn=warn)
+    records = store.records()
+    now = {name for name, _ in store.skipped}
+    skipped = [f"{name} ({why}; moved aside as {name}.corrupt)" for name, why in store.skipped]
+    skipped += [f"{name} (moved aside earlier)" for name in store.moved_aside() if name.removesuffix(".corrupt") not in now]
+    return records, skipped
+
+
+def section_ids(keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """(dataset label as shown, profile) -> the section's id: the slug of both (anchors, file names),
+    bounded in length; labels whose slugs collide (``cifar10 5k``, ``cifar10-5k``) each get a digest
+    of their exact label, so two datasets are never one section."""
+    slugs = {k: bounded(slug(*k), MAX_STEM - 40) for k in keys}
+    uses = Counter(slugs.values())
+    return {k: s if uses[s] == 1 else f"{s}-{short_hash(list(k), 6)}" for k, s in slugs.items()}
+
+
+def load_results(records: list[Any], source: str, skipped: list[str] | None = None) -> Results:
+    """Check, name and group ``records`` (the parsed JSON of a results directory's cells);
+    ``skipped``: the files of its ``cells/`` that were not records (named in the report)."""
+    malformed: list[str] = list(skipped or [])
     good: list[dict[str, Any]] = []
     for i, r in enumerate(records):
         if not isinstance(r, dict):
@@ -340,17 +390,19 @@ def load_results(records: list[Any], source: str) -> Results:
     by_label: dict[tuple[str, str], set[str]] = {}
     for r in good:
         by_label.setdefault((str(r.get("dataset", "?")), str(r.get("profile", "?"))), set()).add(short_hash(r.get("dataset_spec"), 6))
-    sections: dict[str, Section] = {}
-    raw: dict[str, list[dict[str, Any]]] = {}
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (label as shown, profile) -> records
     for r in good:
         label, profile = str(r.get("dataset", "?")), str(r.get("profile", "?"))
         digest = short_hash(r.get("dataset_spec"), 6)
         shown = label if len(by_label[(label, profile)]) == 1 else f"{label} [{digest}]"
-        sid = slug(shown, profile)
-        if sid not in sections:
-            sections[sid] = Section(id=sid, dataset=shown, profile=profile, description=describe_dataset(r))
-            raw[sid] = []
-        raw[sid].append(r)
+        by_key.setdefault((shown, profile), []).append(r)
+    sec_ids = section_ids(list(by_key))
+    sections: dict[str, Section] = {}
+    raw: dict[str, list[dict[str, Any]]] = {}
+    for (shown, profile), recs in by_key.items():
+        sid = sec_ids[(shown, profile)]
+        sections[sid] = Section(id=sid, dataset=shown, profile=profile, description=describe_dataset(recs[0]))
+        raw[sid] = recs
 
     superseded: list[Cell] = []
     envs: Counter[str] = Counter()

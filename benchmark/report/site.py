@@ -28,15 +28,17 @@ from benchmark.report.figures import (
     draw_curves,
     draw_heatmap,
     ensure,
+    figure_path,
     heatmap_data,
     load_stamps,
+    poison_figure_path,
     save_stamps,
 )
 from benchmark.report.html import CSS, STYLESHEET, group_html, index_html
 from benchmark.report.markdown import Figures, render_markdown
-from benchmark.report.records import Results, load_results, slug
+from benchmark.report.records import Results, Section, bounded, load_results, read_store, slug
 from benchmark.report.tables import Table, build_tables, group_page
-from benchmark.store import ResultStore, atomic_write_bytes
+from benchmark.store import atomic_write_bytes
 
 
 @dataclass
@@ -75,28 +77,27 @@ def make_figures(
     for sec in results.sections:
         for t in tables[sec.id]:
             if t.kind == "by-victim" or (t.kind == "by-defense" and len(t.columns) > 2):
-                png = folder / f"heatmap-{t.id}.png"
+                png = figure_path(folder, "heatmap", t.id)
                 drawn += ensure(png, heatmap_data(t), draw_heatmap, stamps)
                 add(t.id, f"{sec.dataset} ({sec.profile}): {t.title.replace('`', '')}, heatmap", png)
         for defense in sec.defenses:
             d = curves_data(results, sec, defense)
             if d is not None:
-                png = folder / f"curves-{sec.slug}-{slug(defense)}.png"
+                png = figure_path(folder, "curves", sec.slug, slug(defense))
                 drawn += ensure(png, d, draw_curves, stamps)
                 add(sec.id, f"training curves, defense {defense}", png)
         for defense in sec.defenses:
             d = certification_data(results, sec, defense)
             if d is not None:
-                png = folder / f"certification-{sec.slug}-{slug(defense)}.png"
+                png = figure_path(folder, "certification", sec.slug, slug(defense))
                 drawn += ensure(png, d, draw_certification, stamps)
                 add(sec.id, f"certified learnability vs η, defense {defense}", png)
-        if poisons:
-            made, n = poison_figures(root, sec, folder, stamps, log)
-            drawn += n
-            for kind in ("gallery", "tsne"):
-                for k, attack, path in made:
-                    if k == kind:
-                        add(sec.id, f"{'perturbation gallery' if kind == 'gallery' else 't-SNE of perturbations'}: {attack}", path)
+        made, n = poison_figures(root, sec, folder, stamps, log) if poisons else (kept_poison_figures(sec, folder), 0)
+        drawn += n
+        for kind in ("gallery", "tsne"):
+            for k, attack, path in made:
+                if k == kind:
+                    add(sec.id, f"{'perturbation gallery' if kind == 'gallery' else 't-SNE of perturbations'}: {attack}", path)
     for name in list(stamps):  # figures of entries that are gone
         if name not in claimed:
             (folder / name).unlink(missing_ok=True)
@@ -104,6 +105,13 @@ def make_figures(
     if stamps:
         save_stamps(folder, stamps)
     return figs, drawn
+
+
+def kept_poison_figures(sec: Section, folder: Path) -> list[tuple[str, str, Path]]:
+    """The galleries and t-SNEs of ``sec`` drawn before (``--no-poisons``: neither drawn nor
+    deleted, shown as they are): ``(kind, attack, path)``."""
+    return [(kind, attack, path) for attack in sec.attacks for kind in ("gallery", "tsne")
+            if (path := poison_figure_path(folder, kind, sec, attack)).exists()]
 
 
 def _prune(folder: Path, pattern: str, keep: set[str]) -> None:
@@ -124,12 +132,14 @@ def write_report(
 ) -> Report:
     """Write the report of the results directory ``results`` into ``out`` (default
     ``results/report``). ``figures=False`` writes tables and pages only (existing figures are
-    left alone and not shown); ``poisons=False`` skips galleries and t-SNEs; ``keys``: only the
+    left alone and not shown); ``poisons=False`` draws no galleries or t-SNEs (those drawn before
+    stay, shown as they are); ``keys``: only the
     records of these cells (a matrix's)."""
     t0 = time.perf_counter()
     root = Path(results)
     out = Path(out) if out is not None else root / "report"
-    res = load_results([r for r in ResultStore(root, warn=log).records() if keys is None or r.get("key") in keys], str(root))
+    records, skipped = read_store(root, warn=log)
+    res = load_results([r for r in records if keys is None or r.get("key") in keys], str(root), skipped)
     tables = build_tables(res)
     figs: Figures = {}
     drawn = 0
@@ -144,8 +154,9 @@ def write_report(
     csvs = set()
     for ts in tables.values():
         for t in ts:
-            (out / "csv" / f"{t.id}.csv").write_text(table_csv(t))
-            csvs.add(f"{t.id}.csv")
+            name = f"{bounded(t.id)}.csv"
+            (out / "csv" / name).write_text(table_csv(t))
+            csvs.add(name)
     _prune(out / "csv", "*.csv", csvs)
     (out / "cells").mkdir(exist_ok=True)
     pages = set()

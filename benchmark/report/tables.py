@@ -163,6 +163,8 @@ def summary_value(values: list[Value], columns: list[str], pick: str = "max") ->
     out.of = sum(1 for v in values if v.status != "n/a")
     if not have:
         out.nan = out.total - out.failed
+        if values and all(v.status == "n/a" for v in values):  # nothing applies: the row reads n/a, not "not run"
+            out.na = len(values)
         return out
     col, best = max(have, key=lambda cv: cv[1].mean)  # type: ignore[arg-type, return-value]  # first of ties, in column order; every mean in `have` is set
     out.mean, out.n, out.href, out.note = best.mean, len(have), best.href, col

@@ -4,6 +4,7 @@ units, superseded versions, same-label entries, mixed environments."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from benchmark.report.exports import value_json
@@ -190,7 +191,8 @@ def test_mixed_numeric_environments_are_announced():
     assert "Mixed numeric environments" not in render(recs, "r")
     recs[0]["numerics"]["threads"] = 2
     md = render(recs, "r")
-    assert "- `threads=2`: 1 cells" in md and "19 records predate the full `numerics` fields" in md  # recs[0] lacks its poison's
+    # (recs[0] has its own fields; lacking its poison's, it is compared on its own only: it does not predate them)
+    assert "- `threads=2`: 1 cells" in md and "18 records predate the full `numerics` fields" in md
 
 
 def test_malformed_records_are_counted_not_fatal():
@@ -295,3 +297,70 @@ def test_a_results_folder_whose_name_is_not_utf8_is_shown_not_a_crash(tmp_path):
     write(root, RECORDS)
     text = write_leaderboard(root).read_text()
     assert "res\ufffd" in text
+
+
+def test_records_without_poison_numerics_do_not_switch_the_poison_comparison_off():
+    """The clean attack has no poison: its records must not hide that the other attacks' poisons
+    were made on CPUs with other instruction sets."""
+    full = {"device_kind": "cpu", "device_name": "Intel", "threads": 1, "cpu_capability": "AVX512", "torch": "2.14.1+cpu"}
+    recs = [rec("clean", "sl", "none", 0, 0.9), rec("em", "sl", "none", 0, 0.2), rec("tap", "sl", "none", 0, 0.3)]
+    for r in recs:
+        r["numerics"] = dict(full)
+    recs[1]["poison_meta"] = {"numerics": {**full, "device_name": "AMD EPYC", "cpu_capability": "AVX2"}}
+    recs[2]["poison_meta"] = {"numerics": dict(full)}
+    md = render(recs, "r")
+    assert "- `poison.device_name=AMD EPYC, poison.cpu_capability=AVX2`: 1 cells" in md
+    assert "- `poison.device_name=Intel, poison.cpu_capability=AVX512`: 1 cells" in md
+    assert "- `no poison numerics`: 1 cells" in md and "predate" not in md
+    recs[1]["poison_meta"] = {"numerics": dict(full)}  # every poison made where its cells ran: one environment
+    assert "Mixed numeric environments" not in render(recs, "r")
+
+
+def test_labels_whose_slugs_collide_are_two_sections():
+    a = [record("em", "sl", "none", s, 0.7, dataset="cifar10-5k", with_curves=False) for s in (0, 1)]
+    b = [record("em", "sl", "none", s, 0.3, dataset="cifar10 5k", with_curves=False) for s in (0, 1)]
+    res = load_results(a + b, "r")
+    assert [(s.dataset, len(s.cells)) for s in res.sections] == [("cifar10 5k", 2), ("cifar10-5k", 2)]
+    assert len({s.id for s in res.sections}) == 2
+    md = render(a + b, "r")
+    assert row(section(md.split("## cifar10-5k —")[1], "defense `none`: attacks × victims"), "em")[1] == "70.0 ± 0.0"
+    assert row(section(md.split("## cifar10 5k —")[1], "defense `none`: attacks × victims"), "em")[1] == "30.0 ± 0.0"
+
+
+def test_exports_keep_full_precision_and_the_lower_bound_of_a_worst():
+    from benchmark.report.exports import table_csv, tables_csv
+
+    tiny = [record("em", "sl", "none", s, 0.5, extra={"ud": x}, with_curves=False) for s, x in ((0, 4e-8), (1, 6e-8))]
+    ud = next(t for t in build_tables(load_results(tiny, "r"))["toy-quick"] if t.metric == "ud")
+    assert value_json(ud.rows[0].values[0])["mean"] == 5e-08 and value_json(ud.rows[0].values[0])["seeds"][0]["value"] == 4e-08
+    tables = build_tables(load_results(RECORDS, "r"))
+    vt = next(t for t in tables["toy-quick"] if t.id == "toy-quick--victim-sl")
+    long = [dict(zip(lines[0].split(","), line.split(","))) for lines in [tables_csv({"toy-quick": [vt]}).splitlines()] for line in lines[1:]]
+    worst = {r["row"]: r for r in long if r["column"] == "Worst"}
+    assert worst["clean"]["not_run"] == "1" and worst["clean"]["of"] == "2"  # ≥90.0 (1 of 2)
+    assert worst["em"]["not_run"] == "" and worst["em"]["of"] == ""
+    wide = table_csv(vt).splitlines()
+    head = wide[0].split(",")
+    assert head[-6:] == ["Worst", "Worst std", "Worst n", "Worst status", "Worst not_run", "Worst of"]
+    clean = dict(zip(head, next(x for x in wide if x.startswith("clean,")).split(",")))
+    assert clean["Worst"] == "90.0" and clean["Worst not_run"] == "1" and clean["Worst of"] == "2"
+
+
+def test_markdown_escapes_html_and_links_in_labels_reasons_and_errors():
+    bad = "<script>x</script>&[link](http://evil.example/)"
+    recs = [rec(bad, "sl", "none", 0, 0.5), rec("clean", "sl", "at", 0, 0.9), rec("clean", "sl", bad, 0, 0.8)]
+    na = rec(bad, "sl", "at", 0, 0.0, status="n/a")
+    na["not_applicable"] = "<b>never</b>"
+    failed = record("em", "sl", "none", 0, status="failed", error="RuntimeError: <oops> | pipe", with_curves=False)
+    md = render([*recs, na, failed], "r")
+    text = re.sub(r"`[^`\n]*`", "", md)  # a code span shows its content as text
+    assert "<script>" not in text and "<b>" not in text and "<oops>" not in text and "](http" not in text
+    assert "| &lt;script&gt;x&lt;/script&gt;&amp;[link]\\(http://evil.example/) |" in md  # the row label, as text
+    assert "`at`: &lt;b&gt;never&lt;/b&gt;." in md and "RuntimeError: &lt;oops&gt; \\| pipe" in md
+    assert f"### defense `{bad}`: attacks × victims" in md  # in a code span: shown as text already
+
+
+def test_a_worst_over_a_row_of_n_a_cells_reads_n_a():
+    recs = [rec("clean", "sl", "at", 0, 0.9), rec("em", "sl", "at", 0, 0.0, status="n/a")]
+    lines = section(render(recs, "r"), "defense `at`: attacks × victims")
+    assert row(lines, "em")[1:] == ["n/a", "n/a"]

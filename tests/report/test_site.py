@@ -142,3 +142,47 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "holds no results" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")
     assert main(["report", str(root), "-o", str(tmp_path / "file")]) == 2
+
+
+def test_no_poisons_keeps_the_galleries_and_t_snes_drawn_before(tmp_path: Path) -> None:
+    """Committed results have no poisons to redraw them from: --no-poisons must not delete them."""
+    from benchmark.report.figures import load_stamps, save_stamps
+    from tests.report.synthetic import record
+
+    root = write(tmp_path / "res", [record("em", "sl", "none", 0, 0.2, with_curves=False)])
+    figs = tmp_path / "site" / "figures"
+    figs.mkdir(parents=True)
+    names = ["gallery-toy-quick-em.png", "tsne-toy-quick-em.png"]
+    for name in names:
+        (figs / name).write_bytes(b"\x89PNG drawn from a poison that is gone")
+    save_stamps(figs, {name: "0" * 16 for name in names})
+    rep = write_report(root, tmp_path / "site", poisons=False)
+    assert all((figs / name).exists() for name in names) and set(names) <= set(load_stamps(figs))
+    html = (tmp_path / "site" / "index.html").read_text()
+    assert all(f'src="figures/{name}"' in html for name in names)
+    assert rep.figures == 3 and rep.drawn == 1  # the heatmap drawn, the gallery and t-SNE kept
+
+
+def test_long_labels_give_bounded_file_names(tmp_path: Path) -> None:
+    from tests.report.synthetic import record
+
+    long = "verylonglabel" * 25  # 325 characters
+    recs = [record("em", long, long, s, 0.2, dataset=long, with_curves=False) for s in (0, 1)]
+    root = write(tmp_path / "res", recs)
+    write_leaderboard(root)
+    rep = write_report(root, tmp_path / "site", poisons=False)
+    files = [p for p in (tmp_path / "site").rglob("*") if p.is_file()] + list((root / "figures").glob("*.png"))
+    assert rep.figures == 1 and len(files) > 10 and max(len(p.name) for p in files) <= 160  # the heatmap too
+    assert len(list((tmp_path / "site" / "csv").glob("*.csv"))) == rep.tables
+
+
+def test_files_that_are_not_records_are_named_in_the_report(tmp_path: Path) -> None:
+    root = write(tmp_path / "res", small_matrix())
+    (root / "cells" / "garbage.json").write_text("not json")
+    write_report(root, tmp_path / "site", figures=False, log=lambda m: None)
+    md = (tmp_path / "site" / "tables.md").read_text()
+    assert "1 files are not cell records" in md and "garbage.json (unreadable: JSONDecodeError" in md
+    assert "garbage.json" in (tmp_path / "site" / "index.html").read_text()
+    write_report(root, tmp_path / "site", figures=False)  # moved aside by now: still named
+    assert "garbage.json.corrupt (moved aside earlier)" in (tmp_path / "site" / "tables.md").read_text()
+    assert "garbage.json.corrupt (moved aside earlier)" in write_leaderboard(root).read_text()
