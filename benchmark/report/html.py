@@ -64,7 +64,7 @@ function applyFilter(){
 }
 document.querySelectorAll('table.sortable thead th').forEach(function(th){th.addEventListener('click',function(){sortBy(th);});});
 ['filter','section','kind'].forEach(function(id){var el=document.getElementById(id);if(el)el.addEventListener('input',applyFilter);});
-var m=/[#&]filter=([^&]*)/.exec(location.hash);if(m){document.getElementById('filter').value=decodeURIComponent(m[1]);applyFilter();}
+var m=/[#&]filter=([^&]*)/.exec(location.hash);if(m){var v=m[1];try{v=decodeURIComponent(v);}catch(e){}document.getElementById('filter').value=v;applyFilter();}
 window.uebench={sortBy:sortBy,applyFilter:applyFilter};
 })();
 """

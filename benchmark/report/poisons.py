@@ -102,6 +102,11 @@ def gallery_data(clean: ImageDataset, poison: torch.Tensor, title: str) -> dict[
     }
 
 
+def _times(a: float) -> str:
+    """An amplification for a row label: whole above 1 (``16``), two digits below (``0.5``: OPS)."""
+    return f"{a:.0f}" if a >= 1 else f"{a:.2g}"
+
+
 def draw_gallery(d: dict[str, Any], path: Path) -> None:
     """One composed image (rows: clean, amplified noise, poisoned; one column per class), drawn
     with a single ``imshow``: 30 small axes take seconds, one takes a tenth."""
@@ -109,7 +114,7 @@ def draw_gallery(d: dict[str, Any], path: Path) -> None:
 
     plt = _plt()
     k = len(d["classes"])
-    rows = [("clean", d["clean"] / 255.0), (f"noise ×{d['amplify']:.0f}", d["noise"]), ("poisoned", d["poison"] / 255.0)]
+    rows = [("clean", d["clean"] / 255.0), (f"noise ×{_times(d['amplify'])}", d["noise"]), ("poisoned", d["poison"] / 255.0)]
     c, hh, ww = d["clean"].shape[1:]
     gap = max(1, hh // 8)
     grid = np.ones((3 * hh + 2 * gap, k * ww + (k - 1) * gap, 3))
