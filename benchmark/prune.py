@@ -7,8 +7,11 @@ lock files of cells that were interrupted. Pruning moves them into ``RESULTS/pru
 same layout), never deletes: delete that folder to free the space, or move files back to restore
 them. What is pruned, for each matrix (every document of the file, at ``--profile`` when given):
 
-* a **record** the matrix made (its ``matrix`` name and ``profile``) whose cell is not in the
-  matrix's plan now;
+* a **record** of a setting the matrix replaced: made by the matrix (its ``matrix`` name and
+  ``profile``), named as one of the plan's cells (attack, victim and defense labels, seed), but not
+  that cell (another spec under the same names: new params, another version). A record whose
+  names are in no cell of the plan is left alone (counted): several files may share a matrix name
+  and a results directory (the quick evidence's do), and a name this file lacks may be another's;
 * a **poison** artifact only pruned records used (no record left and no attack job of the plan
   uses it). A poison no record uses at all (another matrix's, still running) is left alone;
 * the **lock file** of a cell that is in no plan, has no record and that no live process holds,
@@ -42,10 +45,15 @@ class Pruning:
     other_profiles: dict[str, int] = field(default_factory=dict)
     #: records skipped because a live process holds their lock
     busy: list[Path] = field(default_factory=list)
+    #: records of the file's matrices whose names no cell of the plan has (another file's, or dropped)
+    unnamed: int = 0
     #: the size of the records and poisons found
     bytes: int = 0
+    #: the poison each record to move used
+    poison_of: dict[Path, str] = field(default_factory=dict)
 
     def empty(self) -> bool:
+        """Nothing to set aside."""
         return not (self.records or self.poisons or self.locks)
 
 
@@ -64,6 +72,7 @@ def survey(root: Path, plans: list[Any]) -> Pruning:
     for plan in plans:
         profiles.setdefault(plan.resolved.matrix.name, set()).add(plan.resolved.matrix.profile)
     cells = {c.key for plan in plans for c in plan.cells}
+    names = {(c.job.attack.display, c.victim.display, c.defense.display, c.seed) for plan in plans for c in plan.cells}
     jobs = {j.key for plan in plans for j in plan.jobs}
     used: set[str] = set()  # poisons of the records kept
     pruned_poisons: set[str] = set()
@@ -76,7 +85,10 @@ def survey(root: Path, plans: list[Any]) -> Pruning:
         ours = name in profiles and profile in profiles[name]
         if name in profiles and not ours:
             out.other_profiles[str(profile)] = out.other_profiles.get(str(profile), 0) + 1
-        if not ours or path.stem in cells:
+        replaced = (rec.get("attack"), rec.get("victim"), rec.get("defense"), rec.get("seed")) in names
+        if ours and path.stem not in cells and not replaced:
+            out.unnamed += 1
+        if not ours or path.stem in cells or not replaced:
             if isinstance(poison, str):
                 used.add(poison)
             continue
@@ -88,6 +100,7 @@ def survey(root: Path, plans: list[Any]) -> Pruning:
         out.records.append(path)
         if isinstance(poison, str):
             pruned_poisons.add(poison)
+            out.poison_of[path] = poison
     for key in sorted(pruned_poisons - used - jobs):
         d = root / "artifacts" / key
         if d.is_dir() and not probe_lock(root / "locks" / f"artifact-{key}.lock")[0]:
@@ -111,16 +124,25 @@ def apply(p: Pruning) -> Path:
     dest = p.root / "pruned" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     for sub in ("cells", "artifacts", "locks"):
         (dest / sub).mkdir(parents=True, exist_ok=True)
+    moved = []
     for rec in p.records:
         lock = p.root / "locks" / f"cell-{rec.stem}.lock"
         with file_lock(lock, blocking=False) as mine:
             if mine:
                 os.replace(rec, dest / "cells" / rec.name)
                 os.replace(lock, dest / "locks" / lock.name)  # the record's lock goes with it
-    for d in p.poisons:
+                moved.append(rec)
+            else:  # a runner took it since the survey: it stays, and so does its poison
+                p.busy.append(rec)
+    kept = {p.poison_of.get(rec) for rec in p.records if rec not in moved}
+    p.records, poisons, p.poisons = moved, p.poisons, []
+    for d in poisons:
+        if d.name in kept:
+            continue
         with file_lock(p.root / "locks" / f"artifact-{d.name}.lock", blocking=False) as mine:
             if mine:
                 os.replace(d, dest / "artifacts" / d.name)
+                p.poisons.append(d)
     for lock in p.locks:
         os.replace(lock, dest / "locks" / lock.name)
     return dest
@@ -131,7 +153,7 @@ def render(p: Pruning, applied: Path | None, limit: int = 10) -> str:
     mb = p.bytes / 2**20
     verb = "moved" if applied else "would move"
     lines = [f"{verb} {len(p.records)} records, {len(p.poisons)} poisons ({mb:.1f} MiB) and {len(p.locks)} "
-             f"lock files of cells the matrix no longer has" + (f" to {applied}" if applied else "")]
+             f"lock files of settings the matrix replaced" + (f" to {applied}" if applied else "")]
     for path in p.records[:limit]:
         rec = _read(path) or {}
         lines.append(f"  {rec.get('attack')} × {rec.get('victim')} × {rec.get('defense')} (seed {rec.get('seed')})  {path.stem}")
@@ -141,6 +163,9 @@ def render(p: Pruning, applied: Path | None, limit: int = 10) -> str:
         lines.append(f"left alone: {n} records of this matrix at profile {profile} (`--profile {profile}` prunes against that plan)")
     if p.busy:
         lines.append(f"left alone: {len(p.busy)} records whose cell a live process holds")
+    if p.unnamed:
+        lines.append(f"left alone: {p.unnamed} records of this matrix name under labels no cell of this file has "
+                     "(another file's with the same name, or a setting dropped: move those by hand)")
     if applied:
         lines.append(f"delete {applied} to free the space, or move its files back to restore them")
     elif not p.empty():

@@ -213,6 +213,15 @@ def test_test_from_train_carves_a_test_split_per_class_from_training_only_data()
         make_splits(train, train.select(torch.arange(5)), test_from_train="10%")
     with pytest.raises(SplitError, match="leaves nothing"):
         make_splits(train, none, test_from_train=100)
+    # exactly the count asked for (as the dry-run prices it), by largest remainders: 10% of 3/3/94 is 1/1/8
+    skew = ImageDataset(train.x, torch.tensor([0] * 3 + [1] * 3 + [2] * 94), ("a", "b", "c"))
+    assert torch.bincount(make_splits(skew, none, test_from_train="10%").test.y).tolist() == [1, 1, 8]
+    with pytest.raises(SplitError, match="a test split of 2 cannot take one image of each of the 3 classes"):
+        make_splits(skew, none, test_from_train=2)
+    from benchmark.data.describe import describe_data
+
+    assert describe_data({"name": "npz", "test_from_train": "20%", "subset": 30}).endswith(
+        "30 subset, test split of 20% carved from the training images")
     lone = ImageDataset(train.x[:11], torch.tensor([0] * 10 + [1]), ("a", "b"))
     with pytest.raises(SplitError, match=r"class 'b' \(1\) has 1 image: it cannot be in both"):
         make_splits(lone, none, test_from_train="50%")

@@ -24,50 +24,59 @@ def _keys(root, sub="cells"):
     return sorted(p.stem for p in (root / sub).glob("*.json")) if sub == "cells" else sorted(p.name for p in (root / sub).iterdir())
 
 
-def test_prune_sets_aside_what_the_matrix_no_longer_has_and_nothing_else(tmp_path, capsys):
-    """v1: clean and random-noise on sl(epochs 1); v2 drops random-noise and trains 2 epochs. Pruning
-    against v2 moves v1's cells and random-noise's poison (only pruned records used it), keeps clean's
-    poison (v2 uses it), another matrix's records (and the poison they use), this matrix's records at another profile, and a
-    record a live process holds; an interrupted cell of v1 loses its lock file."""
+V1 = {"attacks": ["clean", {"name": "random-noise", "label": "noise", "params": {"eps": "4/255"}},
+                   {"name": "random-noise", "label": "dropped", "params": {"eps": "2/255"}}],
+      "victims": [{"name": "sl", "label": "sl", "params": {"epochs": 1}}]}
+V2 = {"attacks": ["clean", {"name": "random-noise", "label": "noise", "params": {"eps": "8/255"}}],
+      "victims": [{"name": "sl", "label": "sl", "params": {"epochs": 2}}]}
+
+
+def test_prune_sets_aside_the_settings_the_matrix_replaced_and_nothing_else(tmp_path, capsys):
+    """v1 -> v2: `sl` trains 2 epochs instead of 1, `noise` is made with eps 8/255 instead of 4/255,
+    `dropped` is gone. Pruning against v2 moves v1's records under the names v2 still has (clean and
+    noise: 4) and the poison only they used (noise at 4/255); it keeps `dropped`'s records (a name v2
+    lacks may be another file's: the quick evidence's files share one matrix name), clean's poison
+    (v2 uses it), another matrix's records, this matrix's records at another profile, and a record a
+    live process holds; an interrupted cell of this matrix loses its lock file."""
     root = tmp_path / "res"
-    v1 = _run(root, victims=[{"name": "sl", "params": {"epochs": 1}}])
-    v2 = _run(root, attacks=["clean"], victims=[{"name": "sl", "params": {"epochs": 2}}])
+    v1 = _run(root, **V1)
+    v2 = _run(root, **V2)
     other = _run(root, name="other", attacks=["random-noise"], dataset={"name": "digits", "subset": 150})
-    old = {c.key for c in v1.plan.cells}
-    keep = {c.key for c in v2.plan.cells} | {c.key for c in other.plan.cells}
-    assert set(_keys(root)) == old | keep
-    # an interrupted cell of an old version of the matrix: a lock file, no record
+    old = {c.key: c for c in v1.plan.cells}
+    replaced = {k for k, c in old.items() if c.job.attack.display != "dropped"}
+    keep = {c.key for c in v2.plan.cells} | {c.key for c in other.plan.cells} | (set(old) - replaced)
+    assert set(_keys(root)) == set(old) | keep and len(replaced) == 4
     with file_lock(root / "locks" / "cell-0123abcd.lock", holder={"matrix": "t", "pid": 1}):
-        pass
+        pass  # an interrupted cell of an old version of the matrix: a lock file, no record
     with file_lock(root / "locks" / "cell-4567cdef.lock", holder={"matrix": "other", "pid": 1}):
         pass
-    # this matrix's record at another profile
-    at_quick = json.loads(v1.store.path(next(c.key for c in v1.plan.cells if c.job.attack.name == "clean")).read_text())
+    clean_v1 = next(k for k, c in old.items() if c.job.attack.name == "clean" and c.defense.name == "none")
+    at_quick = json.loads(v1.store.path(clean_v1).read_text())  # this matrix's record at another profile
     v1.store.put("feedfacefeedfacefeed", {**at_quick, "profile": "quick", "key": "feedfacefeedfacefeed"})
     matrix = tmp_path / "m.yaml"
-    matrix.write_text(yaml.safe_dump({**BASE, "seeds": [0], "attacks": ["clean"], "victims": [{"name": "sl", "params": {"epochs": 2}}]}))
+    matrix.write_text(yaml.safe_dump({**BASE, "seeds": [0], **V2}))
 
-    assert main(["leaderboard", str(root)]) == 0 and "sl(epochs=1)" in (root / "LEADERBOARD.md").read_text()
+    assert main(["leaderboard", str(root)]) == 0 and "noise" in (root / "LEADERBOARD.md").read_text()
     assert main(["prune", str(root), str(matrix)]) == 0  # a listing only
     out = capsys.readouterr().out
-    assert f"would move {len(old)} records, 1 poisons" in out and "1 lock files" in out and "add --apply" in out
+    assert "would move 4 records, 1 poisons" in out and "1 lock files" in out and "add --apply" in out
     assert "left alone: 1 records of this matrix at profile quick" in out
-    assert set(_keys(root)) == old | keep | {"feedfacefeedfacefeed"}
+    assert "left alone: 2 records of this matrix name under labels no cell of this file has" in out
+    assert set(_keys(root)) == set(old) | keep | {"feedfacefeedfacefeed"}
 
-    busy = next(c.key for c in v1.plan.cells if c.job.attack.name == "clean" and c.defense.name == "none")
-    with file_lock(v1.store.lock_path(busy), holder={"matrix": "t"}):  # a live runner holds one
+    with file_lock(v1.store.lock_path(clean_v1), holder={"matrix": "t"}):  # a live runner holds one
         assert main(["prune", str(root), str(matrix), "--apply"]) == 0
     out = capsys.readouterr().out
-    assert f"moved {len(old) - 1} records, 1 poisons" in out and "left alone: 1 records whose cell a live process holds" in out
-    assert set(_keys(root)) == keep | {busy, "feedfacefeedfacefeed"}
+    assert "moved 3 records, 1 poisons" in out and "left alone: 1 records whose cell a live process holds" in out
+    assert set(_keys(root)) == keep | {clean_v1, "feedfacefeedfacefeed"}
     (dest,) = (root / "pruned").iterdir()
-    assert set(_keys(dest)) == old - {busy}
-    noise = next(j.key for j in v1.plan.jobs if j.attack.name == "random-noise")
+    assert set(_keys(dest)) == replaced - {clean_v1}
+    noise = next(j.key for j in v1.plan.jobs if j.attack.display == "noise")
     clean = next(j.key for j in v2.plan.jobs if j.attack.name == "clean")
     assert _keys(dest, "artifacts") == [noise] and (root / "artifacts" / clean / "data.pt").exists()
     assert "cell-0123abcd.lock" in _keys(dest, "locks") and (root / "locks" / "cell-4567cdef.lock").exists()
     # the leaderboard is rewritten without them; a rerun of v2 computes nothing
-    assert f"rewrote {root / 'LEADERBOARD.md'}" in out and "random-noise" not in (root / "LEADERBOARD.md").read_text().split("other")[0]
+    assert f"rewrote {root / 'LEADERBOARD.md'}" in out
     assert main(["run", str(matrix), "--results", str(root), "--quiet"]) == 0
     assert "0 computed" in capsys.readouterr().err
     assert main(["prune", str(root), str(matrix), "--apply"]) == 0

@@ -45,7 +45,12 @@ def describe_data(spec: dict[str, Any] | None) -> str:
     parts = [data_name(spec)]
     subset, test_subset = spec.get("subset"), spec.get("test_subset")
     parts.append(f"{_count(subset)} subset" if subset else "full training set")
-    parts.append(f"{_count(test_subset)} test images" if test_subset else "full test set")
+    carved = spec.get("test_from_train")
+    if carved:  # the data had no test split: it was carved from the training images
+        parts.append(f"test split of {_count(carved) if isinstance(carved, int) else carved} carved from the training images"
+                     + (f", {_count(test_subset)} of it" if test_subset else ""))
+    else:
+        parts.append(f"{_count(test_subset)} test images" if test_subset else "full test set")
     return ", ".join(parts)
 
 

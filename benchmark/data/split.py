@@ -51,20 +51,32 @@ def stratified_fraction(y: torch.Tensor, fraction: float, seed: int) -> torch.Te
 
 
 def carve_test(y: torch.Tensor, n: int, seed: int, names: tuple[str, ...] = ()) -> torch.Tensor:
-    """About ``n`` indices, drawn per class in proportion to its size (stratified: an imbalanced
-    dataset keeps its proportions in both splits), each class giving at least one and keeping at
-    least one; sorted. ``ValueError`` naming a class with a single image (it cannot be in both)."""
+    """Exactly ``n`` indices, drawn per class in proportion to its size (stratified, largest
+    remainders: an imbalanced dataset keeps its proportions in both splits), each class giving at
+    least one and keeping at least one; sorted. ``ValueError`` naming a class with a single image
+    (it cannot be in both), or when ``n`` cannot hold one image of each class."""
     g = torch.Generator().manual_seed(seed)
-    fraction = n / len(y)
-    chosen = []
-    for c in torch.unique(y).tolist():
-        pool = torch.nonzero(y == c).flatten()
+    classes = torch.unique(y).tolist()
+    pools = [torch.nonzero(y == c).flatten() for c in classes]
+    for c, pool in zip(classes, pools):
         if len(pool) < 2:
             named = f"class {names[c]!r} ({c})" if c < len(names) and names[c] != str(c) else f"class {c}"
             raise ValueError(f"{named} has {len(pool)} image: it cannot be in both the training and the test split")
-        want = min(len(pool) - 1, max(1, round(fraction * len(pool))))
-        chosen.append(pool[torch.randperm(len(pool), generator=g)[:want]])
-    return torch.cat(chosen).sort().values
+    if not len(classes) <= n <= len(y) - len(classes):
+        raise ValueError(f"a test split of {n} cannot take one image of each of the {len(classes)} classes and leave one of each")
+    share = [n * len(pool) / len(y) for pool in pools]
+    want = [min(len(pool) - 1, max(1, int(s))) for pool, s in zip(pools, share)]
+    order = sorted(range(len(pools)), key=lambda i: (want[i] - share[i], i))  # furthest below its share first
+    diff = n - sum(want)
+    turn = order if diff > 0 else order[::-1]
+    k = 0
+    while diff:  # one image more (or less) per class in turn, within each class's bounds
+        i, step = turn[k % len(turn)], 1 if diff > 0 else -1
+        k += 1
+        if 1 <= want[i] + step <= len(pools[i]) - 1:
+            want[i] += step
+            diff -= step
+    return torch.cat([pool[torch.randperm(len(pool), generator=g)[:k]] for pool, k in zip(pools, want)]).sort().values
 
 
 def holdout_size(holdout: int | str, n_train: int) -> int:

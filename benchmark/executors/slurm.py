@@ -143,9 +143,13 @@ class Slurm(Executor):
         return Submission(self.params, resolved, Path(results), options).run()
 
 
-#: the reasons a pending job gives while it waits its turn (squeue %r); any other may never clear
-WAITING = {"None", "Priority", "Resources", "Dependency", "BeginTime", "JobHeldUser", "JobArrayTaskLimit",
-           "QOSJobLimit", "AssocGrpJobsLimit", "QOSGrpCpuLimit", "AssocGrpCpuLimit", "Reservation"}
+#: the pending reasons (squeue %r) that say a job can never start as submitted: it asks for more than
+#: the partition, node or account allows, or names something that does not exist. Any other reason
+#: (Priority, Resources, a QOS or association limit, a node down) clears by waiting.
+NEVER = {"PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints", "InvalidAccount",
+         "InvalidQOS", "QOSMaxCpuPerJobLimit", "QOSMaxGRESPerJob", "QOSMaxMemoryPerJob", "QOSMaxNodePerJobLimit",
+         "QOSMaxWallDurationPerJobLimit", "AssocMaxCpuPerJobLimit", "AssocMaxNodesPerJobLimit",
+         "AssocMaxWallDurationPerJobLimit", "DependencyNeverSatisfied"}
 
 
 class Submission:
@@ -214,6 +218,9 @@ class Submission:
                 summary.skipped += 1
         # one submitter at a time per results directory: a second one started meanwhile waits, then
         # finds the first one's jobs in the queue and does not submit them again
+        if not todo:  # every cell done or failed before: no queue to ask
+            summary.wall = time.time() - self.t0
+            return summary
         with file_lock(self.results / "locks" / "slurm-submit.lock", holder={"pid": os.getpid(), "what": "slurm submission"}):
             submitted, again = self._submit_new(summary, todo)
         if not submitted and not again:
@@ -235,12 +242,11 @@ class Submission:
             jobs = sorted({busy_cells[c.key] for c in again})
             self.log(f"{len(again)} cells are queued or running in earlier SLURM jobs ({', '.join(jobs[:8])}"
                      f"{', ...' if len(jobs) > 8 else ''}): not submitted again")
-            stuck = {j: queue[j][1] for j in jobs if queue and j in queue and queue[j][0] == "PENDING"
-                     and queue[j][1] not in WAITING}
+            stuck = {j: queue[j][1] for j in jobs if queue and j in queue and queue[j][0] == "PENDING" and queue[j][1] in NEVER}
             if stuck:
                 job, why = next(iter(stuck.items()))
-                self.log(f"  {len(stuck)} of them pending for a reason other than waiting their turn (job {job}: {why}): "
-                         "if SLURM will never start them, `scancel` them and rerun to submit those cells again")
+                self.log(f"  {len(stuck)} of those jobs can never start as submitted (job {job}: {why}): "
+                         "`scancel` them and rerun to submit their cells again")
             summary.jobs += jobs
         todo = [c for c in todo if c.key not in busy_cells]
         submitted = self._submit(todo, busy_poisons) if todo else []

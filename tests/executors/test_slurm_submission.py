@@ -88,11 +88,15 @@ def test_without_an_answer_from_squeue_nothing_is_submitted_again(tmp_path, fake
     again = _bench(env, "run", str(matrix), "--results", str(res), "--executor", "slurm")
     assert again.returncode == 0 and _sbatch_calls(state) == 2
     assert "0 submitted" not in again.stderr and "2 queued earlier" in again.stderr  # it submitted nothing
-    assert "2 of them pending for a reason other than waiting their turn (job 101: PartitionConfig)" in again.stderr
+    assert "2 of those jobs can never start as submitted (job 101: PartitionConfig)" in again.stderr
     (state / "squeue").write_text("fail")
     out = _bench(env, "run", str(matrix), "--results", str(res), "--executor", "slurm")
     assert out.returncode == 2 and _sbatch_calls(state) == 2, out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("error: squeue does not answer, so which cells earlier SLURM jobs")
+    # once every cell is done (here inline), a rerun has nothing to submit and asks no queue
+    assert _bench(env, "run", str(matrix), "--results", str(res), "--quiet").returncode == 0
+    done = _bench(env, "run", str(matrix), "--results", str(res), "--executor", "slurm")
+    assert done.returncode == 0 and "2 already done" in done.stderr and _sbatch_calls(state) == 2, done.stderr
 
 
 def test_a_misspelled_sbatch_option_is_named(tmp_path, fake):
