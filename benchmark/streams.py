@@ -72,7 +72,7 @@ StreamName = Literal[
 STREAMS: Final[Mapping[StreamName, int]] = MappingProxyType({
     "default": 0,  # RunContext.generator()'s default; the scaffolded plugin's draws
     "train": 1,  # train_supervised: batch order and augmentation; weight_noise's robust training on purpose
-    "em.init": 3,  # EM: sample-wise random start of delta
+    "em.init": 3,  # EM: random start of delta (sample-wise; class-wise since 2026-12-08)
     "em.classwise.batches": 5,  # EM: class-wise shuffled batch order
     "pue.init": 3,  # PUE: random start of delta
     "pue.classwise.batches": 5,  # PUE: class-wise shuffled batch order

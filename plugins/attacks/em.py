@@ -153,6 +153,8 @@ class EMClasswise(EM):
     accuracy on the noisy subset. (Before 2026-12-07 the model steps drew from the subset too; at
     ``subset_fraction`` 1, the quick and smoke profiles, the two are the same poison, bit for bit,
     so the version was not bumped: recompute a paper-profile ``em-class`` poison made before.)
+    ``random_start`` (off by default, as official) draws from the run's ``em.init`` stream since
+    2026-12-08 (torch's global RNG before: another draw, equally valid; not bumped either).
     """
 
     name = "em-class"
@@ -173,9 +175,10 @@ class EMClasswise(EM):
         k = train.num_classes
         sub = stratified_fraction(train.y, p.subset_fraction, ctx.seed)
         model, opt = self._generator_model(train, ctx)
-        delta = torch.zeros((k, *train.shape), dtype=torch.float32, device=dev)
-        if p.random_start:
-            delta.uniform_(-p.eps, p.eps)
+        delta = torch.zeros((k, *train.shape), dtype=torch.float32)
+        if p.random_start:  # seeded, as the sample-wise start (was the global RNG before 2026-12-08)
+            delta.uniform_(-p.eps, p.eps, generator=ctx.generator("em.init"))
+        delta = delta.to(dev)
         g = ctx.generator("em.classwise.batches")
         bs = min(p.batch_size, len(sub))
         data = resident(train, dev)

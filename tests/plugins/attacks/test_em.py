@@ -84,3 +84,27 @@ def test_classwise_trains_its_generator_on_the_whole_set(monkeypatch):
     monkeypatch.setattr(EMClasswise, "_model_steps", spy)
     make(EMClasswise, subset_fraction=0.25, max_outer=3, train_steps=4, batch_size=8).generate(data, RunContext(seed=0))
     assert seen - set(stratified_fraction(data.y, 0.25, 0).tolist())  # images outside the subset trained it
+
+
+def test_classwise_random_start_is_seeded_by_the_run(monkeypatch):
+    """The class-wise random start draws from the run's ``em.init`` stream, as the sample-wise one,
+    not from torch's global RNG: with the generator model's initialization held fixed, the global
+    state does not change the poison; another run seed does."""
+    import plugins.attacks.em as em
+
+    build = em.build_classifier
+
+    def fixed_init(*a, **k):  # the model's init, independent of (and not advancing) the global RNG
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            return build(*a, **k)
+
+    monkeypatch.setattr(em, "build_classifier", fixed_init)
+    data = tiny_dataset(n=40, classes=4, size=8)
+
+    def run(seed: int, global_seed: int) -> torch.Tensor:
+        torch.manual_seed(global_seed)
+        return make(EMClasswise, random_start=True, max_outer=1, stop_accuracy=-1.0).generate(data, RunContext(seed=seed)).delta
+
+    assert torch.equal(run(0, 1), run(0, 2))
+    assert not torch.equal(run(0, 1), run(1, 1))
