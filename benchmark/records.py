@@ -30,8 +30,9 @@ LABEL = ("dataset", "profile", "attack", "victim", "defense")
 def poison_outcomes(meta: dict[str, Any]) -> dict[str, Any]:
     """A poison's discrete outcomes from its ``poison_meta``: integers, flags and strings (outer
     iterations run, stopped or not, the images' digest ``x_sha256``), not cache flags, timings or
-    trajectories. What a float drift on another CPU can flip, and what names a generation."""
-    return {k: v for k, v in meta.items() if isinstance(v, (bool, int, str)) and k != "kind" and "cached" not in k}
+    trajectories, nor ``same_as`` (where a copied poison came from: benchmark.same_poison). What a
+    float drift on another CPU can flip, and what names a generation."""
+    return {k: v for k, v in meta.items() if isinstance(v, (bool, int, str)) and k not in ("kind", "same_as") and "cached" not in k}
 
 
 SPEC = ("dataset_spec", "attack_spec", "victim_spec", "defense_spec")

@@ -8,7 +8,6 @@ through per-job locks (a cell another runner holds is retried at the end).
 from __future__ import annotations
 
 import copy
-import hashlib
 import sys
 import time
 import traceback
@@ -22,9 +21,9 @@ from torch import nn
 
 from benchmark.config import Resolved
 from benchmark.cost import longest_poison_first
-from benchmark.data.dataset import DataSplits, ImageDataset
-from benchmark.data.split import SplitError, make_splits
-from benchmark.errors import ConfigError, DatasetError, UserError
+from benchmark.data.dataset import DataSplits, ImageDataset, data_checksum
+from benchmark.data.split import load_splits
+from benchmark.errors import DatasetError, UserError
 from benchmark.fitting import defense_context
 from benchmark.interfaces import CellArtifacts, Poison, RunContext
 from benchmark.output_checks import (
@@ -43,6 +42,7 @@ from benchmark.poison_artifact import poison_digest, poison_to_tensors, tensors_
 from benchmark.provenance import numerics, provenance
 from benchmark.reuse import review_reuse
 from benchmark.runtime import tune_cpu_allocator
+from benchmark.same_poison import copy_same_poison, find_same_poison
 from benchmark.store import SCHEMA_VERSION, ArtifactCache, ResultStore, spec_key
 from benchmark.summary import Summary
 from benchmark.trace import CurveRecorder
@@ -65,31 +65,6 @@ def pick_device(name: str) -> torch.device:
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise UserError(f"device {name!r} was asked for but MPS is not available here (use device: auto or cpu)")
     return dev
-
-
-def load_splits(r: Resolved) -> tuple[DataSplits, str]:
-    """The matrix's splits, and the sha256 of the source's content (images and labels of both
-    splits, before any subset): what every record says it was computed on."""
-    d = r.matrix.dataset
-    train, test = r.dataset.load()
-    digest = data_checksum(train, test)
-    try:
-        splits = make_splits(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout,
-                             test_from_train=d.test_from_train, seed=d.split_seed)
-    except SplitError as e:
-        raise ConfigError(f"dataset {d.display!r}: {e}", file=r.file, path=f"dataset.{e.key}") from None
-    except ValueError as e:
-        raise DatasetError(f"dataset {d.display!r}: {e}") from None
-    return splits, digest
-
-
-def data_checksum(*parts: ImageDataset) -> str:
-    """sha256 over the uint8 images and int64 labels of ``parts``, in order."""
-    h = hashlib.sha256()
-    for ds in parts:
-        h.update(ds.x.contiguous().numpy().tobytes())
-        h.update(ds.y.contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 class Runner:
@@ -179,8 +154,10 @@ class Runner:
     def poisons_to_generate(self) -> set[str]:
         """Keys of the poisons this run generates: those a pending applicable cell needs and the
         cache does not hold."""
-        cached = {j.key for j in self.plan.jobs if (self.cache.dir(j.key) / "meta.json").exists()}
-        return {c.job.key for c in self.plan.cells if self.needs_work(c) and c.defense.applies_to(c.victim)} - cached
+        need = {c.job.key for c in self.plan.cells if self.needs_work(c) and c.defense.applies_to(c.victim)}
+        jobs = {j.key: j for j in self.plan.jobs}
+        return {k for k in need if not (self.cache.dir(k) / "meta.json").exists()
+                and find_same_poison(self.cache, jobs[k].spec, k) is None}  # the same poison under another key: copied
 
     # ------------------------------------------------------------------------------ execution
     def splits(self) -> DataSplits:
@@ -219,8 +196,13 @@ class Runner:
         train = self.splits().train
         budget = job.attack.budget()  # from the validated params, before generate could change them
         package = package_of(job.attack)
+        same = None if (self.cache.dir(job.key) / "meta.json").exists() else copy_same_poison(self.cache, job.spec, job.key, train, budget)
 
         def create() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+            if same is not None:
+                self.log(f"poison {job.attack.name} ({job.key}): the same poison as artifact {same.key} (same training "
+                         "images; the specs differ only in what the attack never sees): copied, not generated")
+                return same.tensors, same.meta
             self.log(f"generating poison {job.attack.name} ({job.key}) on {len(train)} images")
             t0 = time.perf_counter()
             torch.manual_seed(self.r.matrix.attack_seed)
@@ -242,6 +224,7 @@ class Runner:
             meta["reads"] = reads
             meta["numerics"] = numerics(self.device, self.r.matrix.precision)  # the poison is shared: cells say how it was made
             meta["x_sha256"] = poison_digest(tensors["x"])  # which generation: one spec made twice (another CPU) may differ
+            meta["train_sha256"] = clean  # the training set it was made from (benchmark.same_poison checks it)
             if package:
                 meta["package"] = package  # a third party's release: in no key
             self.log(f"poison {job.attack.name} done in {meta['wall_s']:.1f} s")
@@ -256,7 +239,7 @@ class Runner:
             return budget.violation(train.x, x)
 
         try:
-            tensors, meta, cached = self.cache.get_or_create(job.spec, create, check=check,
+            tensors, meta, cached = self.cache.get_or_create(job.spec, create, check=check, cost_s=same.cost_s if same else None,
                                                             holder=self.holder(f"poison {job.attack.display}"))
             if cached and meta.get("package", package) != package:
                 self.log(f"warning: the cached poison of attack {job.attack.name!r} was generated with another release of "

@@ -7,6 +7,17 @@ from dataclasses import dataclass, field, replace
 import torch
 
 
+def data_checksum(*parts: ImageDataset) -> str:
+    """sha256 over the uint8 images and int64 labels of ``parts``, in order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for ds in parts:
+        h.update(ds.x.contiguous().numpy().tobytes())
+        h.update(ds.y.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def content_key(data: ImageDataset) -> str:
     """sha256 (20 hex digits) of a dataset's image shape, uint8 images and labels: names the data an
     intermediate artifact was made from when the runner gave no data key (unit tests, library use)."""

@@ -1,10 +1,16 @@
-"""Seeded, class-balanced subsets and hold-out splits."""
+"""Seeded, class-balanced subsets and hold-out splits, and the matrix's splits loaded from its source."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from benchmark.data.dataset import DataSplits, ImageDataset
+from benchmark.data.dataset import DataSplits, ImageDataset, data_checksum
+from benchmark.errors import ConfigError, DatasetError
+
+if TYPE_CHECKING:
+    from benchmark.config import Resolved
 
 
 class SplitError(ValueError):
@@ -197,3 +203,19 @@ def make_splits(
     if hold is not None:
         hold = ImageDataset(hold.x, hold.y, hold.classes)
     return DataSplits(train=train, test=test, holdout=hold)
+
+
+def load_splits(r: Resolved) -> tuple[DataSplits, str]:
+    """The matrix's splits, and the sha256 of the source's content (images and labels of both
+    splits, before any subset): what every record says it was computed on."""
+    d = r.matrix.dataset
+    train, test = r.dataset.load()
+    digest = data_checksum(train, test)
+    try:
+        splits = make_splits(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout,
+                             test_from_train=d.test_from_train, seed=d.split_seed)
+    except SplitError as e:
+        raise ConfigError(f"dataset {d.display!r}: {e}", file=r.file, path=f"dataset.{e.key}") from None
+    except ValueError as e:
+        raise DatasetError(f"dataset {d.display!r}: {e}") from None
+    return splits, digest

@@ -34,9 +34,9 @@ GALLERY_CLASSES = 10
 def clean_train(rec: dict[str, Any], log: Callable[[str], None]) -> ImageDataset | None:
     """The clean training split a record's poison was made from, or ``None`` (with a log line)
     when it cannot be rebuilt here or is not the same data."""
+    from benchmark.data.dataset import data_checksum
     from benchmark.data.split import make_splits
     from benchmark.registry import get_registry
-    from benchmark.runner import data_checksum
 
     src, spec = rec.get("dataset_source"), rec.get("dataset_spec")
     if not isinstance(src, dict) or not isinstance(spec, dict):

@@ -82,9 +82,9 @@ def digits_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Records and poison artifacts of a digits matrix (no training): `em` is the clean training
     split plus a fixed +-4 pattern per class and random signs; `clean` is the clean split."""
     from benchmark.config import parse_matrix, resolve
+    from benchmark.data.split import load_splits
     from benchmark.plan import make_plan
     from benchmark.registry import get_registry
-    from benchmark.runner import load_splits
     from benchmark.store import ArtifactCache
 
     root = tmp_path_factory.mktemp("digits-results")

@@ -90,7 +90,7 @@ def test_classwise_random_start_is_seeded_by_the_run(monkeypatch):
     """The class-wise random start draws from the run's ``em.init`` stream, as the sample-wise one,
     not from torch's global RNG: with the generator model's initialization held fixed, the global
     state does not change the poison; another run seed does."""
-    import plugins.attacks.em as em
+    from plugins.attacks import em
 
     build = em.build_classifier
 

@@ -1,0 +1,86 @@
+"""A matrix that changes only what an attack never sees (the test subset; the hold-out when a
+subset is set) copies the stored poison instead of generating it again (benchmark.same_poison)."""
+
+from __future__ import annotations
+
+import json
+
+from benchmark.config import parse_matrix, resolve
+from benchmark.registry import get_registry
+from benchmark.runner import Runner
+from benchmark.same_poison import training_view
+
+BASE = {"name": "t", "profile": "smoke", "attacks": ["random-noise"], "victims": ["sl"], "defenses": ["none"]}
+
+
+def runner(tmp_path, dataset, logs):
+    m = parse_matrix({**BASE, "dataset": {"name": "digits", **dataset}})
+    return Runner(resolve(m, get_registry()), tmp_path / "res", log=logs.append, progress=False)
+
+
+def poison_meta(r: Runner) -> dict:
+    (rec,) = [x for x in r.store.records() if x["key"] in {c.key for c in r.plan.cells}]
+    return rec["poison_meta"]
+
+
+def test_training_view_drops_what_the_attack_never_sees():
+    spec = {"kind": "poison", "attack": {"name": "em"}, "dataset": {"name": "d", "subset": 100, "test_subset": 50, "holdout": 10}}
+    assert training_view(spec) == {"kind": "poison", "attack": {"name": "em"}, "dataset": {"name": "d", "subset": 100}}
+    whole = {**spec, "dataset": {"name": "d", "subset": None, "test_subset": None, "holdout": 10}}
+    assert training_view(whole)["dataset"] == {"name": "d", "subset": None, "holdout": 10}  # carved from the training set
+    assert training_view({"kind": "cell", "dataset": {}}) is None
+
+
+def test_a_new_test_subset_or_holdout_copies_the_poison(tmp_path):
+    logs: list[str] = []
+    first = runner(tmp_path, {"subset": 200}, logs)
+    assert first.run().ok == 1
+    made = poison_meta(first)
+    assert len(made["train_sha256"]) == 64 and "same_as" not in made
+    logs.clear()
+    second = runner(tmp_path, {"subset": 200, "test_subset": 100, "holdout": 20}, logs)
+    assert second.plan.jobs[0].key != first.plan.jobs[0].key  # the keys stay as they were
+    assert second.poisons_to_generate() == set()  # nothing to generate: the dry-run and SLURM price none
+    assert second.run().ok == 1
+    assert not any(s.startswith("generating poison") for s in logs)
+    assert any("copied, not generated" in s for s in logs)
+    copied = poison_meta(second)
+    assert copied["same_as"] == first.plan.jobs[0].key and copied["x_sha256"] == made["x_sha256"]
+    assert copied["train_sha256"] == made["train_sha256"]
+
+
+def test_another_training_set_generates_its_own_poison(tmp_path):
+    logs: list[str] = []
+    assert runner(tmp_path, {"subset": 200}, logs).run().ok == 1
+    other = runner(tmp_path, {"subset": 200, "split_seed": 1}, logs)  # another subset: another poison
+    assert other.poisons_to_generate() == {other.plan.jobs[0].key}
+    # without a subset a hold-out is carved out of the training set: another training set
+    assert runner(tmp_path, {}, logs).run().ok == 1
+    carved = runner(tmp_path, {"holdout": 20}, logs)
+    assert carved.poisons_to_generate() == {carved.plan.jobs[0].key}
+
+
+def test_a_poison_made_from_other_images_is_not_copied(tmp_path):
+    """A found poison that recorded another training digest (the source's files changed on disk
+    under the same identity) is not the same poison: generated anew."""
+    logs: list[str] = []
+    first = runner(tmp_path, {"subset": 200}, logs)
+    assert first.run().ok == 1
+    meta_path = tmp_path / "res" / "artifacts" / first.plan.jobs[0].key / "meta.json"
+    stored = json.loads(meta_path.read_text())
+    stored["meta"]["train_sha256"] = "0" * 64
+    meta_path.write_text(json.dumps(stored))
+    logs.clear()
+    second = runner(tmp_path, {"subset": 200, "test_subset": 100}, logs)
+    assert second.run().ok == 1
+    assert any(s.startswith("generating poison") for s in logs) and "same_as" not in poison_meta(second)
+
+
+def test_an_audit_of_a_copied_poison_sees_no_change():
+    """``same_as`` says where a copy came from, not how the poison came out: an audit that
+    regenerates the poison (no copy in its fresh cache) must not call it another poison."""
+    from benchmark.audit import changes
+
+    made = {"x_sha256": "ab" * 32, "train_sha256": "cd" * 32, "outer_iterations": 3}
+    assert changes({"poison_meta": {**made, "same_as": "k" * 20}}, {"poison_meta": made}) == []
+    assert changes({"poison_meta": made}, {"poison_meta": {**made, "outer_iterations": 4}}) == ["poison outer_iterations: 3 -> 4"]
