@@ -65,6 +65,17 @@ def _read(path: Path) -> dict[str, Any] | None:
     return rec if isinstance(rec, dict) else None
 
 
+def _of_plans(holder: dict[str, Any], profiles: dict[str, set[str]], labels: set[str]) -> bool:
+    """Whether a lock's holder was a runner of these plans' settings: their matrix name, at one of
+    their profiles, for a cell under the labels of one of theirs (as records are judged). A holder
+    that predates a field (``profile``: before 2026-12-08) is judged without it."""
+    name = holder.get("matrix")
+    if name not in profiles:
+        return False
+    profile, what = holder.get("profile"), holder.get("what")
+    return (profile is None or profile in profiles[name]) and (what is None or what in labels)
+
+
 def survey(root: Path, plans: list[Any]) -> Pruning:
     """What to prune in ``root`` for ``plans`` (:class:`~benchmark.plan.Plan`, one per document)."""
     out = Pruning(root)
@@ -74,6 +85,7 @@ def survey(root: Path, plans: list[Any]) -> Pruning:
     cells = {c.key for plan in plans for c in plan.cells}
     names = {(c.job.attack.display, c.victim.display, c.defense.display, c.seed) for plan in plans for c in plan.cells}
     jobs = {j.key for plan in plans for j in plan.jobs}
+    labels = {f"cell {c.label}" for plan in plans for c in plan.cells}
     used: set[str] = set()  # poisons of the records kept
     pruned_poisons: set[str] = set()
     for path in sorted((root / "cells").glob("*.json")):
@@ -110,7 +122,7 @@ def survey(root: Path, plans: list[Any]) -> Pruning:
         if key in cells or (root / "cells" / f"{key}.json").exists():
             continue
         held, holder = probe_lock(lock)
-        if not held and holder is not None and holder.get("matrix") in profiles:
+        if not held and holder is not None and _of_plans(holder, profiles, labels):
             out.locks.append(lock)
     files = [*out.records, *(f for d in out.poisons for f in d.iterdir() if f.is_file())]
     out.bytes = sum(f.stat().st_size for f in files)

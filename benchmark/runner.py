@@ -149,7 +149,7 @@ class Runner:
         import socket
 
         return {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "matrix": self.r.matrix.name, "what": what, "executor": self.tag}
+                "matrix": self.r.matrix.name, "profile": self.r.matrix.profile, "what": what, "executor": self.tag}
 
     def poisons_to_generate(self) -> set[str]:
         """Keys of the poisons this run generates: those a pending applicable cell needs and the

@@ -50,6 +50,13 @@ def test_prune_sets_aside_the_settings_the_matrix_replaced_and_nothing_else(tmp_
         pass  # an interrupted cell of an old version of the matrix: a lock file, no record
     with file_lock(root / "locks" / "cell-4567cdef.lock", holder={"matrix": "other", "pid": 1}):
         pass
+    # interrupted cells of this matrix name, at another profile or under a label this file lacks
+    # (another file's, as with records): left alone
+    label = next(c.label for c in v2.plan.cells)
+    with file_lock(root / "locks" / "cell-89abcdef.lock", holder={"matrix": "t", "profile": "quick", "what": f"cell {label}"}):
+        pass
+    with file_lock(root / "locks" / "cell-fedcba98.lock", holder={"matrix": "t", "profile": "smoke", "what": "cell dropped × sl × none (seed 0)"}):
+        pass
     clean_v1 = next(k for k, c in old.items() if c.job.attack.name == "clean" and c.defense.name == "none")
     at_quick = json.loads(v1.store.path(clean_v1).read_text())  # this matrix's record at another profile
     v1.store.put("feedfacefeedfacefeed", {**at_quick, "profile": "quick", "key": "feedfacefeedfacefeed"})
@@ -75,6 +82,7 @@ def test_prune_sets_aside_the_settings_the_matrix_replaced_and_nothing_else(tmp_
     clean = next(j.key for j in v2.plan.jobs if j.attack.name == "clean")
     assert _keys(dest, "artifacts") == [noise] and (root / "artifacts" / clean / "data.pt").exists()
     assert "cell-0123abcd.lock" in _keys(dest, "locks") and (root / "locks" / "cell-4567cdef.lock").exists()
+    assert (root / "locks" / "cell-89abcdef.lock").exists() and (root / "locks" / "cell-fedcba98.lock").exists()
     # the leaderboard is rewritten without them; a rerun of v2 computes nothing
     assert f"rewrote {root / 'LEADERBOARD.md'}" in out
     assert main(["run", str(matrix), "--results", str(root), "--quiet"]) == 0
