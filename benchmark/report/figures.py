@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmark.report.records import Results, Section, bounded, short_hash, slug
+from benchmark.report.anchors import anchor
+from benchmark.report.records import Results, Section, bounded, short_hash
 from benchmark.report.tables import Table, fmt_number, scale
 
 #: bump to redraw every stored figure once (a change to a ``draw_*`` function's source already does)
@@ -63,14 +64,14 @@ def ensure(
 
 
 def figure_path(folder: Path, kind: str, *names: str) -> Path:
-    """``folder/<kind>-<names>.png`` (names already slugs), bounded in length: a long label never
-    makes a name the file system refuses."""
+    """``folder/<kind>-<names>.png`` (names already anchors: :mod:`benchmark.report.anchors`),
+    bounded in length: a long label never makes a name the file system refuses."""
     return folder / f"{bounded('-'.join([kind, *names]))}.png"
 
 
 def poison_figure_path(folder: Path, kind: str, sec: Section, attack: str) -> Path:
     """Where the gallery (``kind`` ``gallery``) or t-SNE (``tsne``) of ``attack`` in ``sec`` is."""
-    return figure_path(folder, kind, sec.slug, slug(attack))
+    return figure_path(folder, kind, sec.slug, anchor(attack))
 
 
 @functools.cache
@@ -114,7 +115,9 @@ def heatmap_data(t: Table) -> dict[str, Any]:
     def mark(v: Any) -> str:
         if v.status == "ok" and v.total != modal:
             return f"n={v.total}"  # another seed count than the map's other cells
-        return {"partial": "⚠", "failed": "✗", "nan": "NaN", "n/a": "n/a"}.get(v.status, "")
+        if v.status == "partial":  # failed seeds, or finished ones without a value (NaN): told apart
+            return f"⚠{v.n}/{v.total}" if v.failed else f"[{v.n}/{v.total}]"
+        return {"failed": "✗", "nan": "NaN", "n/a": "n/a"}.get(v.status, "")
 
     for r in t.rows:
         means.append([None if r.values[i].mean is None else round(r.values[i].mean, 6) for i in idx])  # type: ignore[arg-type]  # not None: tested first
@@ -323,6 +326,22 @@ def certification_size(panels: int) -> tuple[int, int]:
     return round((2.4 + 3.6 * c) * DPI), round((1.2 + 2.6 * r) * DPI)
 
 
+def _abstain_strip(ax: Any, rows: int) -> Any:
+    """A strip of its own under ``ax`` (sharing its η axis, no value axis) where a cross marks an η
+    at which every seed of an attack abstains: apart from the data, so it never reads as a value
+    (a cross inside the axes would sit at some height, i.e. some certified learnability)."""
+    from mpl_toolkits.axes_grid1 import make_axes_locatable  # type: ignore[import-untyped]  # (ships with matplotlib, untyped)
+
+    strip = make_axes_locatable(ax).append_axes("bottom", size=f"{min(30, 8 + 5 * rows)}%", pad=0.06, sharex=ax)
+    strip.set_ylim(-0.7, rows - 0.3)
+    strip.set_yticks([])
+    strip.set_ylabel("abstain", fontsize=7, rotation=0, ha="right", va="center", labelpad=3)
+    strip.set_facecolor("#f3f3f3")
+    strip.tick_params(labelsize=7)
+    ax.tick_params(labelbottom=False)
+    return strip
+
+
 def draw_certification(d: dict[str, Any], path: Path) -> None:
     from matplotlib.lines import Line2D
 
@@ -341,11 +360,12 @@ def draw_certification(d: dict[str, Any], path: Path) -> None:
         if etas and etas[0] > 0 and etas[-1] / etas[0] >= 8:
             ax.set_xscale("log")
             ax.minorticks_off()
-        for i, ln in enumerate(p["lines"]):
+        abstaining = [ln["attack"] for ln in p["lines"] if any(pt["mean"] is None for pt in ln["points"])]
+        strip = _abstain_strip(ax, len(abstaining)) if abstaining else None
+        for ln in p["lines"]:
             c = colors[ln["attack"]]
-            xs = [pt["eta"] for pt in ln["points"] if pt["mean"] is not None]
-            ys = [pt["mean"] for pt in ln["points"] if pt["mean"] is not None]
-            ax.plot(xs, ys, color=c, lw=1.2)
+            # an η where every seed abstains breaks the line (NaN): no value is drawn across it
+            ax.plot([pt["eta"] for pt in ln["points"]], [math.nan if pt["mean"] is None else pt["mean"] for pt in ln["points"]], color=c, lw=1.2)
             full = [(pt["eta"], pt["mean"]) for pt in ln["points"] if pt["mean"] is not None and pt["all"]]
             part = [(pt["eta"], pt["mean"]) for pt in ln["points"] if pt["mean"] is not None and not pt["all"]]
             none = [pt["eta"] for pt in ln["points"] if pt["mean"] is None]
@@ -353,11 +373,12 @@ def draw_certification(d: dict[str, Any], path: Path) -> None:
                 ax.plot(*zip(*full), marker="o", ms=4, color=c, ls="none")
             if part:
                 ax.plot(*zip(*part), marker="o", ms=5, mfc="white", color=c, ls="none")
-            if none:  # abstains: a cross at the bottom edge, one row per attack (never a value of 0)
-                ax.plot(none, [0.03 + 0.04 * i] * len(none), marker="x", ms=5, color=c, ls="none", transform=ax.get_xaxis_transform())
-        ax.set_xticks(etas, [f"{e:g}" for e in etas], fontsize=7)
+            if none and strip is not None:  # abstains: a cross in the strip under the axes, one row per attack
+                strip.plot(none, [abstaining.index(ln["attack"])] * len(none), marker="x", ms=5, color=c, ls="none")
+        bottom = strip if strip is not None else ax
+        bottom.set_xticks(etas, [f"{e:g}" for e in etas], fontsize=7)
         ax.set_title(f"victim {p['victim']}", fontsize=9)
-        ax.set_xlabel("η (L2 radius in parameter space)", fontsize=7, labelpad=1)
+        bottom.set_xlabel("η (L2 radius in parameter space)", fontsize=7, labelpad=1)
         ax.set_ylabel("certified learnability %", fontsize=7, labelpad=1)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
@@ -366,7 +387,7 @@ def draw_certification(d: dict[str, Any], path: Path) -> None:
     handles = [Line2D([], [], color=colors[a], lw=1.5) for a in attacks]
     fig.legend(handles, attacks, loc="center right", fontsize=7, frameon=False)
     fig.suptitle(d["title"], fontsize=9)
-    fig.text(0.5, 1 - 0.5 / (h / DPI), "● every seed certifies   ○ some seeds abstain   × every seed abstains (no value, not 0)",
+    fig.text(0.5, 1 - 0.5 / (h / DPI), "● every seed certifies   ○ some seeds abstain   × (grey strip) every seed abstains: no value, not 0",
              ha="center", va="top", fontsize=7, color="#444444")
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

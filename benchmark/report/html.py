@@ -8,9 +8,11 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 import time
 from typing import Any
 
+from benchmark.report.captions import na_reasons, seeds_line
 from benchmark.report.markdown import Figures, notes, units_line
 from benchmark.report.records import Cell, Results, Section
 from benchmark.report.tables import LEGEND, Table, fmt_number, group_page, nan_word, role, scale, table_marks, value_text
@@ -31,7 +33,8 @@ thead th{background:var(--hd)}.sortable thead th{cursor:pointer;user-select:none
 .sortable thead th[aria-sort=ascending]::after{content:"\\25B2";color:var(--fg)}.sortable thead th[aria-sort=descending]::after{content:"\\25BC";color:var(--fg)}
 tbody th{text-align:left;font-weight:600;background:#fafbfc}td a{color:inherit;text-decoration:none;display:block}td a:hover{text-decoration:underline}
 td.partial{background:var(--part)}td.failed{background:var(--fail);color:#9b1c14}td.na,td.missing{background:var(--na);color:var(--mut)}td.nan{color:var(--mut)}
-td.summary{font-weight:700}.hidden{display:none!important}.empty{color:var(--mut);font-style:italic}
+td.summary{font-weight:700}p.seeds{font-size:12.5px;color:var(--mut);margin:0 0 2px}
+sup.fn{font-size:10px;color:var(--acc);margin-left:1px}p.fn{font-size:12.5px;color:var(--mut);margin:2px 0}.hidden{display:none!important}.empty{color:var(--mut);font-style:italic}
 figure{margin:10px 0;display:inline-block;vertical-align:top}figure img{max-width:100%;border:1px solid var(--bd)}figcaption{font-size:12px;color:var(--mut)}
 details{margin:6px 0}pre{background:#f6f8fa;border:1px solid var(--bd);padding:8px;overflow:auto;font-size:12px;max-height:420px}
 .badge{display:inline-block;padding:0 7px;border-radius:9px;font-size:12px;font-weight:600}.b-ok{background:#dff3e4;color:#1c6b34}
@@ -94,12 +97,18 @@ def _tooltip(v: Any, unit: str) -> str:
         parts.append(f"seed {seed}: " + (fmt_number(x, unit) if x is not None else status))
     if v.note:
         parts.append(f"({v.note})")
+    if v.status == "n/a":
+        parts.append(f"n/a: {v.reason or 'no reason recorded'}")
     parts += [e.splitlines()[0][:200] for e in v.errors[:3]]
     return "; ".join(parts)
 
 
 def table_html(t: Table) -> str:
+    """A table as sortable HTML, with its seed count (:func:`seeds_line`) above and the reasons of
+    its ``n/a`` cells below, each cell carrying its reason's number and, in its title, the text."""
     modal = t.modal_n
+    reasons = na_reasons(t)
+    index = {r: i for i, (r, _) in enumerate(reasons, 1)}
     head = [f'<th data-type="text" scope="col">{esc(t.row_name)}</th>']
     head += [f'<th data-type="num" scope="col">{esc(c)}</th>' for c in t.columns]
     body = []
@@ -108,6 +117,9 @@ def table_html(t: Table) -> str:
         for col, v in zip(t.columns, r.values):
             rl = role(t, col)
             text = esc(value_text(v, t.unit, modal, role=rl, nan=nan_word(t.metric)))
+            if v.status == "n/a":
+                i = index[v.reason or "no reason recorded"]
+                text += f'<sup class="fn">{i}</sup>'  # (no link: the cell links its page already)
             cls = v.status.replace("/", "") + (" summary" if rl == "worst" else "")
             dv = f' data-v="{v.mean:.6g}"' if v.mean is not None else ""
             tip = esc(_tooltip(v, t.unit))
@@ -115,15 +127,22 @@ def table_html(t: Table) -> str:
             tds.append(f'<td class="{cls}"{dv}>{inner}</td>')
         body.append(f'<tr data-i="{i}">' + "".join(tds) + "</tr>")
     unit = t.display_unit
-    caption = f"{esc(t.metric)}{' in ' + esc(unit) if unit else ''}"
+    caption = f"{esc(t.metric)}{' in ' + esc(unit) if unit else ''}" + (f". {esc(seeds)}" if (seeds := seeds_line(t)) else "")
+    notes = "".join(
+        f'<p class="fn" id="na-{esc(t.id)}-{i}"><sup>{i}</sup> n/a ({n} {"cell" if n == 1 else "cells"}): {esc(reason)}</p>'
+        for i, (reason, n) in enumerate(reasons, 1)
+    )
     return (
+        f'<p class="seeds">{caption}</p>'
         f'<table class="sortable" id="t-{esc(t.id)}"><caption class="hidden">{caption}</caption><thead><tr>{"".join(head)}</tr></thead>'
-        f'<tbody>{"".join(body)}</tbody></table><p class="empty hidden">No row matches the filter.</p>'
+        f'<tbody>{"".join(body)}</tbody></table><p class="empty hidden">No row matches the filter.</p>{notes}'
     )
 
 
 def _figures_html(items: list[tuple[str, str]]) -> str:
-    return "".join(f'<figure><img src="{esc(p)}" alt="{esc(a)}" loading="lazy"><figcaption>{esc(a)}</figcaption></figure>' for a, p in items)
+    # each links to its PNG at full size (a wide heatmap is scaled down to the page's width)
+    return "".join(f'<figure><a href="{esc(p)}"><img src="{esc(p)}" alt="{esc(a)}" loading="lazy"></a><figcaption>{esc(a)}</figcaption></figure>'
+                   for a, p in items)
 
 
 def index_html(results: Results, tables: dict[str, list[Table]], figures: Figures, exports: list[tuple[str, str]]) -> str:
@@ -185,6 +204,9 @@ def index_html(results: Results, tables: dict[str, list[Table]], figures: Figure
     return page("uebench report", "".join(out) + nav + "".join(body), script=True)
 
 
+CODE_SPAN = re.compile(r"`([^`]*)`")
+
+
 def _note_blocks(results: Results) -> list[str]:
     out = []
     lines = notes(results, esc=str)
@@ -192,11 +214,14 @@ def _note_blocks(results: Results) -> list[str]:
     for line in lines + [""]:
         if line.startswith(">"):
             block.append(line.lstrip("> ").strip())
-        elif block:
+            continue
+        if block:
             text = "<br>".join(esc(b).replace("**", "") for b in block if b)
             warn = " warn" if "Mixed" in text else ""
             out.append(f'<div class="note{warn}">{text}</div>')
             block = []
+        if line.strip():  # a plain note (why cells are n/a): a paragraph, its code spans as code
+            out.append('<p class="note">' + CODE_SPAN.sub(r"<code>\1</code>", esc(line)) + "</p>")
     return out
 
 

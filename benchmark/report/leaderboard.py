@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from benchmark.report.anchors import anchor
 from benchmark.report.figures import draw_heatmap, ensure, heatmap_data, load_stamps, save_stamps
 from benchmark.report.markdown import Figures, render_markdown
-from benchmark.report.records import bounded, load_results, read_store, slug
+from benchmark.report.records import bounded, load_results, read_store
 from benchmark.report.tables import build_tables
 from benchmark.store import atomic_write_bytes
 
@@ -47,7 +48,7 @@ def write_leaderboard(results: str | Path, out: str | Path | None = None, keys: 
             if t.kind != "by-victim":
                 continue
             victim = t.about
-            png = folder / f"{bounded(slug(sec.slug, victim))}.png"
+            png = folder / f"{bounded(f'{sec.slug}-{anchor(victim)}')}.png"
             ensure(png, heatmap_data(t), draw_heatmap, stamps)
             figs[t.id] = [(f"{sec.dataset} {sec.profile} {victim}", str(png.relative_to(path.parent)))]
     if stamps:

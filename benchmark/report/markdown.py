@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from benchmark.report.captions import seeds_line
 from benchmark.report.records import MAIN_METRIC, Results, Section
 from benchmark.report.tables import LEGEND, Table, nan_word, role, table_marks, value_text
 
@@ -125,7 +126,10 @@ def section_markdown(results: Results, sec: Section, tables: list[Table], figure
     if len(sec.environments) > 1:
         out += [f"_⚠ This section mixes {len(sec.environments)} numeric environments (see above)._", ""]
     for t in tables:
-        out += [f"{h}# {md_title(t.title)}", "", f"_Dataset: {md_text(sec.description)}_", "", table_markdown(t), ""]
+        out += [f"{h}# {md_title(t.title)}", "", f"_Dataset: {md_text(sec.description)}_", ""]
+        if seeds := seeds_line(t):
+            out += [f"_{seeds}_", ""]
+        out += [table_markdown(t), ""]
         if table_marks(t):
             out += ["_Marks: see the legend at the top._", ""]
         for alt, path in figures.get(t.id, []):

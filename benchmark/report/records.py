@@ -357,12 +357,12 @@ def read_store(root: Path, warn: Callable[[str], None] | None = None) -> tuple[l
 
 
 def section_ids(keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """(dataset label as shown, profile) -> the section's id: the slug of both (anchors, file names),
-    bounded in length; labels whose slugs collide (``cifar10 5k``, ``cifar10-5k``) each get a digest
-    of their exact label, so two datasets are never one section."""
-    slugs = {k: bounded(slug(*k), MAX_STEM - 40) for k in keys}
-    uses = Counter(slugs.values())
-    return {k: s if uses[s] == 1 else f"{s}-{short_hash(list(k), 6)}" for k, s in slugs.items()}
+    """(dataset label as shown, profile) -> the section's id: its anchor (:mod:`benchmark.report.anchors`),
+    never moved by a label added later; ``cifar10 5k`` and ``cifar10-5k`` are never one section."""
+    from benchmark.report.anchors import anchors  # (built on this module's slug)
+
+    ids = anchors([tuple(k) for k in keys])
+    return {k: ids[tuple(k)] for k in keys}
 
 
 def load_results(records: list[Any], source: str, skipped: list[str] | None = None) -> Results:

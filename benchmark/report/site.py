@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmark.report.anchors import anchor
 from benchmark.report.exports import cells_csv, table_csv, tables_csv, tables_json
 from benchmark.report.figures import (
     certification_data,
@@ -36,7 +37,7 @@ from benchmark.report.figures import (
 )
 from benchmark.report.html import CSS, STYLESHEET, group_html, index_html
 from benchmark.report.markdown import Figures, render_markdown
-from benchmark.report.records import Results, Section, bounded, load_results, read_store, slug
+from benchmark.report.records import Results, Section, bounded, load_results, read_store
 from benchmark.report.tables import Table, build_tables, group_page
 from benchmark.store import atomic_write_bytes
 
@@ -83,13 +84,13 @@ def make_figures(
         for defense in sec.defenses:
             d = curves_data(results, sec, defense)
             if d is not None:
-                png = figure_path(folder, "curves", sec.slug, slug(defense))
+                png = figure_path(folder, "curves", sec.slug, anchor(defense))
                 drawn += ensure(png, d, draw_curves, stamps)
                 add(sec.id, f"training curves, defense {defense}", png)
         for defense in sec.defenses:
             d = certification_data(results, sec, defense)
             if d is not None:
-                png = figure_path(folder, "certification", sec.slug, slug(defense))
+                png = figure_path(folder, "certification", sec.slug, anchor(defense))
                 drawn += ensure(png, d, draw_certification, stamps)
                 add(sec.id, f"certified learnability vs η, defense {defense}", png)
         made, n = poison_figures(root, sec, folder, stamps, log) if poisons else (kept_poison_figures(sec, folder), 0)

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmark.report.anchors import anchor
 from benchmark.report.records import MAIN_METRIC, Cell, Results, Section, order, short_hash, slug
 
 #: how each declared unit is shown: (multiplier, unit suffix)
@@ -48,6 +49,7 @@ class Value:
     of: int = 0  # Worst/best only: the row's cells that apply (not n/a)
     seeds: list[tuple[Any, float | None, str]] = field(default_factory=list)  # (seed, value, status)
     errors: list[str] = field(default_factory=list)
+    reason: str = ""  # n/a: why (the record's note: the defense does not apply to the victim...)
 
     @property
     def status(self) -> str:
@@ -113,6 +115,7 @@ def group_value(cells: list[Cell], metric: str, factor: float) -> Value:
         if c.status == "n/a":
             v.na += 1
             v.seeds.append((c.seed, None, "n/a"))
+            v.reason = v.reason or str(c.error or c.record.get("not_applicable") or "no reason recorded")
             continue
         v.total += 1
         if c.status != "ok":
@@ -164,7 +167,7 @@ def summary_value(values: list[Value], columns: list[str], pick: str = "max") ->
     if not have:
         out.nan = out.total - out.failed
         if values and all(v.status == "n/a" for v in values):  # nothing applies: the row reads n/a, not "not run"
-            out.na = len(values)
+            out.na, out.reason = len(values), "no cell of the row applies"
         return out
     col, best = max(have, key=lambda cv: cv[1].mean)  # type: ignore[arg-type, return-value]  # first of ties, in column order; every mean in `have` is set
     out.mean, out.n, out.href, out.note = best.mean, len(have), best.href, col
@@ -198,7 +201,7 @@ def section_tables(results: Results, sec: Section) -> list[Table]:
             rows, cols, grid = _pivot(sec, cells, MAIN_METRIC, "attack", by, factor)
             kind, other = ("by-defense", "defense") if by == "victim" else ("by-victim", "victim")
             return Table(
-                id=f"{sec.slug}--{other}-{slug(about)}",
+                id=f"{sec.slug}--{other}-{anchor(about)}",
                 kind=kind,
                 title=f"{other} `{about}`: attacks × {by}s",
                 section=sec,
@@ -266,7 +269,7 @@ def section_tables(results: Results, sec: Section) -> list[Table]:
             title = f"`{key}`: attacks × (victim / defense)"
         tables.append(
             Table(
-                id=f"{sec.slug}--metric-{slug(key)}",
+                id=f"{sec.slug}--metric-{anchor(key)}",
                 kind="metric",
                 title=title,
                 section=sec,
@@ -303,8 +306,9 @@ def nan_word(metric: str) -> str:
 def value_text(v: Value, unit: str, modal_n: int, *, role: str = "cell", bold: bool = False, nan: str = "NaN") -> str:
     """How a :class:`Value` reads in a table (markdown and HTML share it).
 
-    ``61.2 ± 1.0``; ``61.2 ± 1.0 ⚠1/2`` (one of two seeds failed); ``61.2 [1/2]`` (one of two gave
-    NaN); ``61.2 [n=3]`` (3 seeds where the table's cells usually have another count); ``✗ failed``;
+    ``61.2 ± 1.0``; ``61.2 ± 1.0 ⚠1/2`` (one of two seeds failed); ``61.2 ⚠1/3 (1 failed, 1
+    NaN)`` (one failed, one finished without a value); ``61.2 [1/2]`` (one of two gave NaN);
+    ``61.2 [n=3]`` (3 seeds where the table's cells usually have another count); ``✗ failed``;
     ``NaN``; ``n/a``; ``–`` (not run). ``role`` ``worst`` (the number alone, bold in markdown) and
     ``best`` (the number and the defense) add ``⚠`` when some cell of their row has no full value,
     and read ``≥61.2 (2 of 7)`` when only 2 of the row's 7 applicable cells were run (the maximum
@@ -333,8 +337,8 @@ def value_text(v: Value, unit: str, modal_n: int, *, role: str = "cell", bold: b
     text = num
     if v.std is not None:
         text += f" ± {fmt_number(v.std, unit)}"
-    if v.failed:
-        text += f" ⚠{v.n}/{v.total}"
+    if v.failed:  # a NaN seed finished (its metric has no value): said apart from the failed ones
+        text += f" ⚠{v.n}/{v.total}" + (f" ({v.failed} failed, {v.nan} {nan})" if v.nan else "")
     elif v.n < v.total:
         text += f" [{v.n}/{v.total}]"
     elif v.total != modal_n:
@@ -350,7 +354,8 @@ def role(t: Table, column: str) -> str:
 
 
 LEGEND = (
-    "⚠k/n: the mean of the k seeds that finished out of n; the others failed. "
+    "⚠k/n: the mean of the k seeds that gave a value out of n; the others failed "
+    "(⚠k/n (f failed, m NaN): f failed and m finished without a value). "
     "[k/n]: k of n seeds gave a value (the others NaN). [n=k]: k seeds, where this table's cells usually have another count. "
     "✗ failed: every seed failed (the error is on the cell's page and under Failures). "
     "NaN: the metric gave no value (abstain: a certificate that abstains). n/a: the defense does not apply to the victim. "
