@@ -4,93 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from benchmark.errors import ConfigError, UserError, clip
+from benchmark import cli_results
+from benchmark.cli_matrix import load_resolved
+from benchmark.errors import UserError, clip
 from benchmark.profiles import PROFILES
-from benchmark.records import results_root
 
 #: The longest error line printed: a message quoting user input is shortened where it quotes it,
 #: and cut here whatever it holds.
 MAX_ERROR_CHARS = 1000
 
 
-def _executor_override(matrix_executor: Any, name: str | None, pairs: list[str], workers: int | None) -> Any:
-    """The matrix's executor block with the command line's ``--executor``, ``--executor-param``
-    (``-E key=value``; values are YAML: ``-E gpus=1 -E sbatch.account=lab``) and ``--workers``
-    applied. Another executor's name starts from empty params."""
-
-    from benchmark.config import ExecutorSpec
-    from benchmark.yaml_file import load_yaml_documents
-
-    spec = matrix_executor
-    if workers is not None:  # checked by _workers_arg (>= 1)
-        name = name or "local"
-        if name != "local":
-            raise UserError(f"--workers runs the local executor; it cannot go with --executor {name}")
-        pairs = [f"workers={workers}", *pairs]
-    if name is not None and name != spec.name:
-        spec = ExecutorSpec(name=name)
-    params = json.loads(json.dumps(spec.params))  # a deep copy
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UserError(f"--executor-param takes KEY=VALUE (got {pair[:80]!r})")
-        try:  # the matrix files' safe loader: bounded nesting and aliases, no 5,000-digit integers
-            docs = load_yaml_documents(text) if text.strip() else [""]
-            value = docs[0] if len(docs) == 1 else text
-        except ConfigError as e:
-            if not str(e).startswith("not valid YAML"):
-                raise UserError(f"--executor-param {key}: {e}") from None
-            value = text  # not YAML: the text itself
-        where = params
-        parts = key.split(".")
-        for part in parts[:-1]:
-            nxt = where.get(part)
-            if not isinstance(nxt, dict):
-                nxt = where[part] = {}
-            where = nxt
-        where[parts[-1]] = value
-    if params != spec.params or spec is not matrix_executor:
-        spec = ExecutorSpec(name=spec.name, params=params)
-    return spec
-
-
-def _load_resolved(path: str, args: argparse.Namespace | None = None) -> list[Any]:
-    """The matrix file's matrices (one, or several ``---``-separated YAML documents), resolved, with
-    the command line's overrides (``args``); every document's data and keys are checked before
-    anything runs, and errors name the document."""
-    from benchmark.config import document_name, load_matrices, resolve
-    from benchmark.plan import make_plan
-    from benchmark.registry import get_registry
-
-    matrices = load_matrices(path)
-    many = len(matrices) > 1
-    out = []
-    for i, matrix in enumerate(matrices):
-        if args is not None:
-            if args.device:  # checked by _device_arg
-                matrix = matrix.model_copy(update={"device": args.device})
-            if args.profile:
-                matrix = matrix.model_copy(update={"profile": args.profile})
-            ex = _executor_override(matrix.executor, args.executor, args.executor_param or [], args.workers)
-            if ex is not matrix.executor:
-                matrix = matrix.model_copy(update={"executor": ex})
-        name = document_name(path, i) if many else str(path)
-        r = resolve(matrix, get_registry(), file=name)
-        if args is not None:
-            try:
-                make_plan(r)
-            except UserError as e:
-                raise UserError(f"{name}: {e}" if many else str(e)) from None
-        out.append(r)
-    return out
+def _matrix_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--matrix", metavar="FILE", help="only the cells of this matrix file (every document): not the records "
+                   "of settings it no longer has")
+    p.add_argument("--profile", choices=PROFILES, help="with --matrix: its cells at this profile (as `bench run --profile` ran it)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -100,7 +33,7 @@ def _run(args: argparse.Namespace) -> int:
     from benchmark.runner import Runner
     from benchmark.summary import Summary
 
-    resolved = _load_resolved(args.matrix, args)
+    resolved = load_resolved(args.matrix, args)
     many = len(resolved) > 1
     if args.dry_run:
         from benchmark.dry_run import describe
@@ -142,170 +75,6 @@ def _run(args: argparse.Namespace) -> int:
     board = write_leaderboard(args.results)
     print(f"leaderboard: {board}", file=sys.stderr)
     return total.exit_code
-
-
-def _status(args: argparse.Namespace) -> int:
-    from benchmark.status import Survey, render, to_json
-
-    root = Path(args.results)
-    if not root.is_dir():
-        raise UserError(f"results directory {str(root)!r} " + ("is a file, not a directory" if root.exists() else "does not exist"))
-    if args.profile and not args.matrix:
-        raise UserError("--profile needs MATRIX: it says which profile of the matrix's plan to compare with")
-    survey = Survey(root, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
-    if args.matrix:
-        resolved = _load_resolved(args.matrix, _profile_only(args.profile))
-        statuses = [survey.of_matrix(r) for r in resolved]
-        if not args.profile and not any(s.done or s.failed or s.running for s in statuses):  # run at another profile?
-            names = {r.matrix.name: r.matrix.profile for r in resolved}
-            other = sorted({str(rec.get("profile")) for rec in survey.store.records()
-                            if rec.get("matrix") in names and rec.get("profile") != names[rec.get("matrix")]})
-            if other:
-                print(f"note: {str(root)!r} holds this matrix's cells at profile {', '.join(other)}: "
-                      f"`bench status {args.results} {args.matrix} --profile {other[0]}` compares with those", file=sys.stderr)
-    else:
-        statuses = survey.of_results()
-    print(to_json(statuses) if args.json else render(statuses, root, limit=0 if args.all else 20))
-    return 0
-
-
-def _prune(args: argparse.Namespace) -> int:
-    from benchmark.plan import make_plan
-    from benchmark.prune import apply, render, survey
-
-    root = results_root(args.results)
-    found = survey(root, [make_plan(r) for r in _load_resolved(args.matrix, _profile_only(args.profile))])
-    dest = apply(found) if args.apply and not found.empty() else None
-    print(render(found, dest))
-    if dest is not None and (root / "LEADERBOARD.md").is_file():
-        from benchmark.report import write_leaderboard
-
-        print(f"rewrote {write_leaderboard(root)}")
-    return 0
-
-
-def _matrix_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--matrix", metavar="FILE", help="only the cells of this matrix file (every document): not the records "
-                   "of settings it no longer has")
-    p.add_argument("--profile", choices=PROFILES, help="with --matrix: its cells at this profile (as `bench run --profile` ran it)")
-
-
-def _out_file(value: str | None, flag: str, default: Path | None = None) -> None:
-    """Refuse, before any work, an output FILE that cannot be one: a directory, a path ending in
-    ``/``, or one under a file; without ``value``, the ``default`` the command would write. A
-    missing parent folder is created when the file is written."""
-    if value is None:
-        if default is not None and default.is_dir():
-            raise UserError(f"{str(default)!r} is a directory; move it, or write elsewhere with {flag} FILE")
-        return
-    p = Path(value)
-    if not value or value.endswith(("/", os.sep)) or p.is_dir():
-        raise UserError(f"{flag} {value!r} is a directory; give a file path")
-    for parent in p.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UserError(f"{flag} {value!r}: {str(parent)!r} is a file, not a directory")
-            break
-
-
-def _matrix_keys(args: argparse.Namespace) -> set[str] | None:
-    """The keys of the cells of ``--matrix`` (every document, at ``--profile`` when given), or
-    ``None`` without it: the tables then show every record of the directory."""
-    if args.profile and not args.matrix:
-        raise UserError("--profile needs --matrix: it says at which profile the matrix's cells are chosen")
-    if not args.matrix:
-        return None
-    from benchmark.plan import make_plan
-
-    return {c.key for r in _load_resolved(args.matrix, _profile_only(args.profile)) for c in make_plan(r).cells}
-
-
-def _profile_only(profile: str | None) -> argparse.Namespace | None:
-    """The overrides of a command that takes a matrix file only to read its plan: the profile, if given."""
-    if not profile:
-        return None
-    return argparse.Namespace(device=None, profile=profile, executor=None, executor_param=[], workers=None)
-
-
-def _leaderboard(args: argparse.Namespace) -> int:
-    from benchmark.report import write_leaderboard
-
-    root = results_root(args.results)
-    _out_file(args.out, "--out", root / "LEADERBOARD.md")
-    keys = _matrix_keys(args)
-    try:
-        path = write_leaderboard(root, args.out, keys=keys)
-    except OSError as e:
-        where = e.filename or args.out or root / "LEADERBOARD.md"
-        raise UserError(f"cannot write the leaderboard to {str(where)!r}: {e.strerror or e}; "
-                        "write it elsewhere with --out FILE") from None
-    print(path)
-    return 0
-
-
-def _report(args: argparse.Namespace) -> int:
-    from benchmark.report import write_report
-
-    root = results_root(args.results)
-    out = Path(args.out) if args.out else root / "report"
-    if out.exists() and not out.is_dir():
-        raise UserError(f"-o {str(out)!r} is a file; give a directory for the report")
-    report = write_report(root, out, figures=not args.no_figures, poisons=not args.no_poisons,
-                          log=lambda m: print(m, file=sys.stderr), keys=_matrix_keys(args))
-    print(report.text())
-    return 0
-
-
-def _claims(args: argparse.Namespace) -> int:
-    """Check the papers' claims on a results directory; write CLAIMS.md. A failing claim is
-    reported, not an error: the exit code is 0 unless the claims file or the results are unreadable,
-    or a claim's condition cannot be evaluated on the measured values (a division by zero: the
-    claims file's arithmetic, which its author fixes)."""
-    from benchmark.claims import claim_lines, render_text, write_claims
-
-    _out_file(args.out, "--out", Path(args.results) / "CLAIMS.md")
-    path, report = write_claims(args.results, args.claims, args.out)
-    print("\n".join(claim_lines(report)) if args.lines else render_text(report))
-    print(f"claims: {path}", file=sys.stderr)
-    return 0
-
-
-def _audit(args: argparse.Namespace) -> int:
-    """Recompute sampled cells from scratch; exit 1 when a value differs beyond the tolerance."""
-    from benchmark.audit import audit, commit_seed, render, to_json
-
-    if args.cells < 0 or not args.budget > 0 or not math.isfinite(args.budget):
-        raise UserError("--cells must be >= 0 and --budget a finite number > 0 (minutes)")
-    if args.threads is not None and args.threads < 1:
-        raise UserError(f"--threads must be >= 1 (got {args.threads}); leave it out for each record's own")
-    _out_file(args.json, "--json")  # checked now: an audit can take hours before it writes
-    if args.keep is not None and Path(args.keep).exists() and not Path(args.keep).is_dir():
-        raise UserError(f"--keep {args.keep!r} is a file; give a directory to recompute into")
-    if args.keep is not None and any((Path(args.keep) / "cells").glob("*.json")):  # the audited directory itself, a copy of it...
-        raise UserError(f"--keep {args.keep!r} already holds records: the audit would find its cells done and compare "
-                        "records with themselves; give a new or empty directory")
-    if args.data is not None and not Path(args.data).is_dir():
-        raise UserError(f"--data {args.data!r} is not a directory")
-    results_root(args.results)
-    from benchmark.config import check_device
-    from benchmark.runner import pick_device
-
-    try:
-        check_device(args.device)
-    except ValueError as e:
-        raise UserError(f"--device: {e}") from None
-    pick_device(args.device)  # one a record asks for must exist here: an audit that skips every cell is no audit
-    seed = commit_seed(args.results) if args.seed_from_commit else args.seed
-    print(f"audit: {args.results}, up to {args.cells} cells within {args.budget:g} min of recorded cost, seed {seed} "
-          f"(reproduce: bench audit {args.results} --cells {args.cells} --budget {args.budget:g} --seed {seed})", file=sys.stderr)
-    res = audit(args.results, cells=args.cells, budget_min=args.budget, seed=seed, threads=args.threads, device=args.device,
-                keep=args.keep, data=args.data, strict=args.strict, log=lambda m: print(m, file=sys.stderr, flush=True))
-    print(render(res))
-    if args.json:
-        from benchmark.store import atomic_write_bytes
-
-        atomic_write_bytes(Path(args.json), (to_json(res) + "\n").encode())  # creates a missing parent folder
-    return 0 if res.ok else 1
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -409,20 +178,20 @@ def parser() -> argparse.ArgumentParser:
     lb.add_argument("results", nargs="?", default="results")
     lb.add_argument("--out", help="output file (default: RESULTS/LEADERBOARD.md)")
     _matrix_args(lb)
-    lb.set_defaults(fn=_leaderboard)
+    lb.set_defaults(fn=cli_results.leaderboard)
     rp = sub.add_parser("report", help="write a static HTML report (tables, figures, cell pages) and CSV/JSON/markdown exports")
     rp.add_argument("results", nargs="?", default="results", help="results directory (default: results)")
     rp.add_argument("-o", "--out", help="output directory (default: RESULTS/report)")
     rp.add_argument("--no-figures", action="store_true", help="tables and pages only (existing figures are left alone)")
     rp.add_argument("--no-poisons", action="store_true", help="no perturbation galleries or t-SNEs (they load the poisons and the data)")
     _matrix_args(rp)
-    rp.set_defaults(fn=_report)
+    rp.set_defaults(fn=cli_results.report)
     cl = sub.add_parser("claims", help="check the papers' claims on a results directory; write CLAIMS.md")
     cl.add_argument("results", nargs="?", default="results")
     cl.add_argument("--claims", help="claims file (default: the project's, benchmark/claims.yaml)")
     cl.add_argument("--out", help="output file (default: RESULTS/CLAIMS.md)")
     cl.add_argument("--lines", action="store_true", help="print `id | source | statement | condition | measured | result` lines")
-    cl.set_defaults(fn=_claims)
+    cl.set_defaults(fn=cli_results.claims)
     au = sub.add_parser("audit", help="recompute sampled cells from scratch and compare them with their records")
     au.add_argument("results", nargs="?", default="results")
     au.add_argument("--cells", type=int, default=2, help="how many cells to recompute (default 2)")
@@ -435,7 +204,7 @@ def parser() -> argparse.ArgumentParser:
     au.add_argument("--data", help="folder to find dataset files in when a record's path does not exist here")
     au.add_argument("--keep", help="recompute into this results directory instead of a temporary one")
     au.add_argument("--json", help="also write the comparisons as JSON to this file")
-    au.set_defaults(fn=_audit)
+    au.set_defaults(fn=cli_results.audit)
     dc = sub.add_parser("docs", help="rewrite the generated tables of README.md and docs/ from the committed results")
     dc.add_argument("--root", default=".", help="repository root (default: the current directory)")
     dc.add_argument("--check", action="store_true", help="change nothing; exit 1 when a generated block is stale")
@@ -446,13 +215,13 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--profile", choices=PROFILES, help="compare with MATRIX at this profile (as `bench run MATRIX --profile` ran it)")
     st.add_argument("--all", action="store_true", help="list every running and pending cell (default: the first 20)")
     st.add_argument("--json", action="store_true", help="print JSON")
-    st.set_defaults(fn=_status)
+    st.set_defaults(fn=cli_results.status)
     pr = sub.add_parser("prune", help="move records, poisons and locks of settings MATRIX no longer has into RESULTS/pruned/")
     pr.add_argument("results", help="results directory")
     pr.add_argument("matrix", help="matrix file (every document): what to keep")
     pr.add_argument("--profile", choices=PROFILES, help="keep MATRIX's cells at this profile (as `bench run --profile` ran it)")
     pr.add_argument("--apply", action="store_true", help="move them (default: list what would move)")
-    pr.set_defaults(fn=_prune)
+    pr.set_defaults(fn=cli_results.prune)
     pl = sub.add_parser("plugins", help="list installed plugins")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(fn=_plugins)

@@ -85,7 +85,7 @@ def test_executor_modules_import_without_a_circle():
 
 
 def test_command_line_executor_overrides():
-    from benchmark.cli import _executor_override
+    from benchmark.cli_matrix import executor_override as _executor_override
 
     base = ExecutorSpec(name="slurm", params={"partition": "cpu", "sbatch": {"qos": "low"}})
     got = _executor_override(base, None, ["gpus=2", "sbatch.account=lab", "setup=[module load cuda]", "mem=16G"], None)

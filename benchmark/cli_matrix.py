@@ -1,0 +1,90 @@
+"""The matrix files the ``bench`` commands read: their documents resolved, with the command line's
+overrides (``--device``, ``--profile``, ``--executor``, ``-E``, ``--workers``) applied."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from benchmark.errors import ConfigError, UserError
+
+
+def executor_override(matrix_executor: Any, name: str | None, pairs: list[str], workers: int | None) -> Any:
+    """The matrix's executor block with the command line's ``--executor``, ``--executor-param``
+    (``-E key=value``; values are YAML: ``-E gpus=1 -E sbatch.account=lab``) and ``--workers``
+    applied. Another executor's name starts from empty params."""
+
+    from benchmark.config import ExecutorSpec
+    from benchmark.yaml_file import load_yaml_documents
+
+    spec = matrix_executor
+    if workers is not None:  # checked by _workers_arg (>= 1)
+        name = name or "local"
+        if name != "local":
+            raise UserError(f"--workers runs the local executor; it cannot go with --executor {name}")
+        pairs = [f"workers={workers}", *pairs]
+    if name is not None and name != spec.name:
+        spec = ExecutorSpec(name=name)
+    params = json.loads(json.dumps(spec.params))  # a deep copy
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"--executor-param takes KEY=VALUE (got {pair[:80]!r})")
+        try:  # the matrix files' safe loader: bounded nesting and aliases, no 5,000-digit integers
+            docs = load_yaml_documents(text) if text.strip() else [""]
+            value = docs[0] if len(docs) == 1 else text
+        except ConfigError as e:
+            if not str(e).startswith("not valid YAML"):
+                raise UserError(f"--executor-param {key}: {e}") from None
+            value = text  # not YAML: the text itself
+        where = params
+        parts = key.split(".")
+        for part in parts[:-1]:
+            nxt = where.get(part)
+            if not isinstance(nxt, dict):
+                nxt = where[part] = {}
+            where = nxt
+        where[parts[-1]] = value
+    if params != spec.params or spec is not matrix_executor:
+        spec = ExecutorSpec(name=spec.name, params=params)
+    return spec
+
+
+def load_resolved(path: str, args: argparse.Namespace | None = None) -> list[Any]:
+    """The matrix file's matrices (one, or several ``---``-separated YAML documents), resolved, with
+    the command line's overrides (``args``); every document's data and keys are checked before
+    anything runs, and errors name the document."""
+    from benchmark.config import document_name, load_matrices, resolve
+    from benchmark.plan import make_plan
+    from benchmark.registry import get_registry
+
+    matrices = load_matrices(path)
+    many = len(matrices) > 1
+    out = []
+    for i, matrix in enumerate(matrices):
+        if args is not None:
+            if args.device:  # checked by _device_arg
+                matrix = matrix.model_copy(update={"device": args.device})
+            if args.profile:
+                matrix = matrix.model_copy(update={"profile": args.profile})
+            ex = executor_override(matrix.executor, args.executor, args.executor_param or [], args.workers)
+            if ex is not matrix.executor:
+                matrix = matrix.model_copy(update={"executor": ex})
+        name = document_name(path, i) if many else str(path)
+        r = resolve(matrix, get_registry(), file=name)
+        if args is not None:
+            try:
+                make_plan(r)
+            except UserError as e:
+                raise UserError(f"{name}: {e}" if many else str(e)) from None
+        out.append(r)
+    return out
+
+
+def profile_only(profile: str | None) -> argparse.Namespace | None:
+    """The overrides of a command that takes a matrix file only to read its plan: the profile, if given."""
+    if not profile:
+        return None
+    return argparse.Namespace(device=None, profile=profile, executor=None, executor_param=[], workers=None)
