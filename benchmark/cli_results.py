@@ -145,7 +145,7 @@ def audit(args: argparse.Namespace) -> int:
         raise UserError(f"--data {args.data!r} is not a directory")
     results_root(args.results)
     from benchmark.config import check_device
-    from benchmark.runner import pick_device
+    from benchmark.device import pick_device
 
     try:
         check_device(args.device)

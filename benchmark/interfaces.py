@@ -167,6 +167,9 @@ class Attack(Plugin):
     kind = "attack"
 
     def budget(self) -> Budget:
+        """The threat model every poison of this attack is checked against: L-inf ``params.eps``;
+        an attack without an ``eps`` param gets L-inf 8/255 (the papers' CIFAR-10 budget). Override
+        it to declare another (``Budget("l2", 0.5)``, ``Budget("l0", 1)``, ``Budget("none", 0)``)."""
         eps = getattr(self.params, "eps", 8 / 255)
         return Budget("linf", float(eps))
 

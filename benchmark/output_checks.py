@@ -22,8 +22,8 @@ from benchmark.data.dataset import ImageDataset
 from benchmark.interfaces import UNITS, Budget, Poison, RunContext, TrainHooks, release
 
 #: keys of a poison's stored meta that the runner writes (the poison's kind and surrogate, its cost,
-#: what it read, its numerics and digest, a third party's package): an attack's own meta must not use them
-RESERVED_META = frozenset({"kind", "surrogate", "wall_s", "reads", "numerics", "x_sha256", "package"})
+#: what it read, its numerics and digests, a copy's origin, a third party's package): an attack's own meta must not use them
+RESERVED_META = frozenset({"kind", "surrogate", "wall_s", "reads", "numerics", "x_sha256", "train_sha256", "same_as", "package"})
 
 
 class PluginError(RuntimeError):
@@ -169,3 +169,14 @@ def loss_problem(events: list[dict[str, Any]]) -> str | None:
             return (f"the training loss is {'NaN' if loss is None else loss} at epoch {e.get('epoch')} of {e.get('epochs')} "
                     f"({e.get('phase')}): a diverged training measures nothing about the protection")
     return None
+
+
+def default_budget_note(attack: Any) -> str:
+    """What to add to a budget violation of ``attack`` held to the default budget without saying so:
+    an attack with no ``eps`` param that does not override :meth:`~benchmark.interfaces.Attack.budget`
+    gets L-inf 8/255 (``""`` for any other attack)."""
+    from benchmark.interfaces import Attack
+
+    if type(attack).budget is not Attack.budget or "eps" in type(attack.params).model_fields:
+        return ""
+    return " (its budget is the default L-inf 8/255: it has no `eps` param; override Attack.budget() to declare its threat model)"

@@ -23,12 +23,14 @@ from benchmark.config import Resolved
 from benchmark.cost import longest_poison_first
 from benchmark.data.dataset import DataSplits, ImageDataset, data_checksum
 from benchmark.data.split import load_splits
+from benchmark.device import pick_device
 from benchmark.errors import DatasetError, UserError
 from benchmark.fitting import defense_context
-from benchmark.interfaces import CellArtifacts, Poison, RunContext
+from benchmark.interfaces import Budget, CellArtifacts, Poison, RunContext
 from benchmark.output_checks import (
     CountingHooks,
     PluginError,
+    default_budget_note,
     hooks_problem,
     logits_problem,
     loss_problem,
@@ -48,23 +50,6 @@ from benchmark.summary import Summary
 from benchmark.trace import CurveRecorder
 
 DONE = ("ok", "n/a")
-
-
-def pick_device(name: str) -> torch.device:
-    """The torch device a matrix's ``device`` names (validated by :func:`benchmark.config.check_device`),
-    or a :class:`UserError` when this machine does not have it."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"device {name!r} was asked for but CUDA is not available here (use device: auto or cpu)")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise UserError(f"device {name!r} was asked for but this machine has {torch.cuda.device_count()} CUDA device(s): "
-                            f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise UserError(f"device {name!r} was asked for but MPS is not available here (use device: auto or cpu)")
-    return dev
 
 
 class Runner:
@@ -195,6 +180,9 @@ class Runner:
             return p
         train = self.splits().train
         budget = job.attack.budget()  # from the validated params, before generate could change them
+        if not isinstance(budget, Budget):
+            raise PluginError(f"attack {job.attack.name!r}: budget() returned {type(budget).__name__} {str(budget)[:40]}, "
+                              "not a benchmark.Budget (e.g. Budget('linf', 8 / 255))")
         package = package_of(job.attack)
         same = None if (self.cache.dir(job.key) / "meta.json").exists() else copy_same_poison(self.cache, job.spec, job.key, train, budget)
 
@@ -216,7 +204,7 @@ class Runner:
             reads = list({a["key"]: a for a in self.cache.reads[n0:]}.values())
             bad = poison_problem(train, p, budget)
             if bad:
-                raise PluginError(f"attack {job.attack.name!r} {bad}")
+                raise PluginError(f"attack {job.attack.name!r} {bad}{default_budget_note(job.attack) if bad.startswith('broke its budget') else ''}")
             tensors, meta = poison_to_tensors(p)
             meta["wall_s"] = round(time.perf_counter() - t0, 2)
             # what the generation found made by other jobs (CP-C's class-wise delta, TAP's reference):
@@ -332,9 +320,12 @@ class Runner:
                 not_applicable=note,
             )
             return rec
+        stage = ""  # the plugin call under way: a plugin's own exception is reported as raised there
         try:
             splits = self.splits()
+            stage = f"attack {cell.job.attack.display!r} (generate)"
             poison = self.poison(cell.job)
+            stage = ""
             rec["poison_meta"] = poison.meta
             self.cache.reads.clear()  # from here on: what this cell reads that others made (a metric's reference...)
             rec["dataset_sha256"] = self.dataset_sha256
@@ -350,13 +341,17 @@ class Runner:
             torch.manual_seed(cell.seed)
             train = splits.train.with_images(poison.x)
             released = data_checksum(train)  # the poison's images, shared with the next cells: read-only
+            stage = f"defense {cell.defense.display!r} (transform)"
             defended = cell.defense.transform(train, defense_context(ctx))  # as benchmark.fitting.defend_and_fit
+            stage = ""
             self._unchanged(train, released, f"defense {cell.defense.display!r}", "transform")
             self._require(transform_problem(train, defended), f"defense {cell.defense.display!r}")
             train = defended
             given = data_checksum(train) if defended.x.device.type == "cpu" else None
             t_fit = time.perf_counter()
+            stage = f"victim {cell.victim.display!r} (fit)" + (f" with defense {cell.defense.display!r}" if cell.defense.stage == "train" else "")
             model = self.fit_victim(cell, train, ctx, curves, reuse=not observed)
+            stage = ""
             if given is not None:
                 self._unchanged(train, given, f"victim {cell.victim.display!r}", "fit")
             self._require(logits_problem(model, splits.test, ctx, "fit"), f"victim {cell.victim.display!r}")
@@ -376,7 +371,9 @@ class Runner:
             if cell.defense.stage == "model":
                 assert splits.holdout is not None
                 t_rep = time.perf_counter()
+                stage = f"defense {cell.defense.display!r} (repair)"
                 model = cell.defense.repair(model, splits.holdout, ctx)  # its "repair" epochs join the curves
+                stage = ""
                 self._require(logits_problem(model, splits.test, ctx, "repair"), f"defense {cell.defense.display!r}")
                 self._require(loss_problem(curves.events), f"defense {cell.defense.display!r}:")
                 timing["repair_s"] = round(time.perf_counter() - t_rep, 2)
@@ -409,7 +406,8 @@ class Runner:
         except (KeyboardInterrupt, UserError):
             raise
         except (Exception, SystemExit) as e:  # noqa: BLE001 - a plugin's crash (even sys.exit) fails this cell only
-            rec.update(status="failed", metrics={}, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+            where = f"{stage}: " if stage and not isinstance(e, PluginError) else ""  # a PluginError names its plugin
+            rec.update(status="failed", metrics={}, error=f"{where}{type(e).__name__}: {e}", traceback=traceback.format_exc())
         rec["wall_s"] = round(time.perf_counter() - t0, 2)
         return rec
 

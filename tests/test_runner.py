@@ -150,6 +150,19 @@ class InPlace(Attack):
         train.x.copy_(255 - train.x)
         return Poison(x=train.x.clone())
 
+class Raiser(Attack):
+    """Raises in generate."""
+    name = "raiser"
+    def generate(self, train, ctx):
+        raise ValueError("oops: forgot the surrogate")
+
+class Crasher(Defense):
+    """Raises in transform."""
+    name = "crasher"
+    stage = "data"
+    def transform(self, train, ctx):
+        raise KeyError("no such view")
+
 class ForgetsHoldout(Defense):
     """A model-stage defense that does not say it needs the hold-out."""
     name = "forgets-holdout"
@@ -170,11 +183,11 @@ def register_victims():
 
 @hookimpl
 def register_attacks():
-    return [Greedy, Widens, InPlace]
+    return [Greedy, Widens, InPlace, Raiser]
 
 @hookimpl
 def register_defenses():
-    return [SSLOnly, ForgetsHoldout]
+    return [SSLOnly, ForgetsHoldout, Crasher]
 '''
 
 
@@ -195,7 +208,7 @@ def test_failures_recorded_others_go_on(tmp_path, failing_plugins):
     by = {(x["attack"], x["victim"], x["defense"]): x for x in r.store.records()}
     assert by[("clean", "sl", "none")]["status"] == "ok"
     assert by[("clean", "boom", "none")]["status"] == "failed"
-    assert "boom went the victim" in by[("clean", "boom", "none")]["error"]
+    assert by[("clean", "boom", "none")]["error"] == "victim 'boom' (fit): RuntimeError: boom went the victim"  # names the plugin
     assert "broke its budget" in by[("greedy", "sl", "none")]["error"]
     assert by[("clean", "sl", "ssl-only")]["status"] == "n/a"
     assert s.ok == 1 and s.na == 4 and len(s.failed) == 3
@@ -209,7 +222,7 @@ def test_failures_recorded_others_go_on(tmp_path, failing_plugins):
     s2 = runner(tmp_path, **axes).run()
     assert (s2.skipped, s2.ok, s2.failed, len(s2.failed_before), s2.exit_code) == (5, 0, [], 3, 1)
     assert "3 failed earlier (kept: `bench run --retry-failed` recomputes them)" in s2.text()
-    assert "failed earlier: clean × boom × none (seed 0): RuntimeError: boom went the victim" in s2.text()
+    assert "failed earlier: clean × boom × none (seed 0): victim 'boom' (fit): RuntimeError: boom went the victim" in s2.text()
     # retry_failed recomputes them (they fail again here), once, and keeps the finished cells
     m = parse_matrix({**BASE, **axes})
     r3 = Runner(resolve(m, get_registry()), tmp_path / "res", log=lambda s: None, progress=False, retry_failed=True)
@@ -229,6 +242,20 @@ def test_an_attack_cannot_widen_its_budget_or_poison_its_input_in_place(tmp_path
     clean.run()
     assert by["clean"]["status"] == "ok"
     assert by["clean"]["metrics"] == clean.store.records()[0]["metrics"]  # as in a run without the in-place attack
+
+
+def test_a_plugin_that_raises_is_named_in_its_cells_error(tmp_path, failing_plugins):
+    """A plugin's own exception (not a contract the runner checks) says which plugin raised it, in
+    which call; a contract's PluginError names its plugin already; a budget broken by an attack with
+    no ``eps`` param says which budget it was held to."""
+    r = runner(tmp_path, attacks=["clean", "raiser", "greedy"], victims=["sl"], defenses=["none", "crasher"])
+    r.run()
+    by = {(x["attack"], x["defense"]): x["error"] for x in r.store.records()}
+    assert by[("raiser", "none")] == by[("raiser", "crasher")] == "attack 'raiser' (generate): ValueError: oops: forgot the surrogate"
+    assert by[("clean", "crasher")] == "defense 'crasher' (transform): KeyError: 'no such view'"
+    assert by[("clean", "none")] is None
+    assert by[("greedy", "none")].startswith("PluginError: attack 'greedy' broke its budget")
+    assert "the default L-inf 8/255: it has no `eps` param; override Attack.budget()" in by[("greedy", "none")]
 
 
 def test_a_model_stage_defense_without_a_holdout_is_a_config_error_even_if_it_does_not_ask(failing_plugins):
@@ -363,7 +390,7 @@ def test_a_plugin_that_exits_fails_its_cells_only(tmp_path, monkeypatch):
     s = r.run()
     assert (s.ok, len(s.failed), s.exit_code) == (1, 1, 1)
     (bad,) = [x for x in r.store.records() if x["status"] == "failed"]
-    assert bad["victim"] == "quitter" and bad["error"] == "SystemExit: 3"
+    assert bad["victim"] == "quitter" and bad["error"] == "victim 'quitter' (fit): SystemExit: 3"
 
 
 def test_model_stage_cells_reuse_the_plain_victim_with_identical_numbers(tmp_path):
@@ -470,3 +497,13 @@ def test_reused_cells_take_the_matrix_labels_so_one_setting_stays_one_row(tmp_pa
     Runner(resolve(other, get_registry()), tmp_path / "res", log=logs.append, progress=False).run()
     assert not any("renamed" in line for line in logs)
     assert {(r["dataset"], r["attack"]) for r in again.store.records()} == {("sk-digits", "clean"), ("sk-digits", "noise")}
+
+
+def test_an_attack_whose_budget_is_not_a_budget_fails_with_one_line(tmp_path, monkeypatch):
+    from plugins.attacks.random_noise import RandomNoise
+
+    monkeypatch.setattr(RandomNoise, "budget", lambda self: 8 / 255)
+    r = runner(tmp_path, attacks=["random-noise"], defenses=["none"])
+    r.run()
+    (rec,) = r.store.records()
+    assert rec["error"] == "PluginError: attack 'random-noise': budget() returned float 0.03137254901960784, not a benchmark.Budget (e.g. Budget('linf', 8 / 255))"
