@@ -234,12 +234,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _new_plugin(args: argparse.Namespace) -> int:
-    from benchmark.scaffold import new_plugin
+    from benchmark.scaffold import new_plugin, next_steps
 
     root = new_plugin(args.kind, args.name, args.dir)
-    print(f"wrote {root}/ (the {args.kind} {args.name!r} in package uebench-{args.name}); next:\n"
-          f"  pip install -e {root} && bench plugins && (cd {root} && pytest)\n"
-          f"  then replace the placeholder method; docs/writing-plugins.md has the contracts")
+    print(next_steps(args.kind, args.name, root))
     return 0
 
 

@@ -104,6 +104,14 @@ def one_line(err: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _shown(obj: Any) -> str:
+    """``obj`` as a message quotes a value a plugin returned: its repr, or its type and repr."""
+    from benchmark.errors import shorten
+
+    text = shorten(obj, 60)
+    return text if isinstance(obj, (str, int, float, type(None))) else f"{type(obj).__name__} {text}"
+
+
 def _closest(value: str, allowed: Any) -> str:
     import difflib
 
@@ -217,6 +225,21 @@ def _defaults_problem(cls: type) -> str | None:
     return None
 
 
+#: an unknown name's error quotes the reasons of at most this many broken packages (more: a count)
+QUOTED_SUSPECTS = 2
+
+
+def _package_of(e: Entry) -> str:
+    """The distribution of a broken entry (its module where no distribution is known)."""
+    return e.package if e.package not in ("?", "") else e.source
+
+
+def _short(error: str | None, limit: int = 160) -> str:
+    from benchmark.errors import clip
+
+    return clip(" ".join((error or "").split()), limit)
+
+
 class Registry:
     """Lookup of plugins by kind and name, with "did you mean" on unknown names.
 
@@ -262,6 +285,13 @@ class Registry:
                     if isinstance(obj, Unloadable):
                         broken(name, obj.error)
                         continue
+                    if kind != "model" and not isinstance(obj, type):  # a name, an instance: "has no `name`" would mislead
+                        why = f"{hook_name}() returned {_shown(obj)}, not a class (return the plugin classes themselves)"
+                        if isinstance(name, str) and name_problem(name) is None:  # an instance: a matrix naming it gets why
+                            self._add(Entry(kind, name, obj, source, package, pversion, why))
+                        else:
+                            broken(f"<{type(obj).__name__}>", why, obj)
+                        continue
                     problem = _class_problem(kind, name, obj)
                     if problem and not (isinstance(name, str) and name.strip()):
                         label = getattr(obj, "__qualname__", type(obj).__name__)
@@ -298,13 +328,27 @@ class Registry:
         suspects = [e for e in self._broken if e.kind in (kind, "module") and (e.name == name or e.kind == "module" or e.name.startswith("<"))]
         if not suspects:
             return ""
-        # the plugin itself, else a module named after it (``uebench_foo`` for ``foo``); else only a count
+        # the plugin itself, else a module, entry point or distribution named after it (``uebench_foo``,
+        # ``uebench-foo`` for ``foo``); else the reasons of a few packages, or only their count
         e = next((s for s in suspects if s.name == name), None) or next(
-            (s for s in suspects if s.name.replace("_", "-").endswith("-" + name)), None)
+            (s for s in suspects if any(n.replace("_", "-").endswith("-" + name) for n in (s.name, s.source, s.package))), None)
+        packages: dict[str, list[Entry]] = {}  # a distribution with two broken modules is one package
+        for s in suspects:
+            packages.setdefault(_package_of(s), []).append(s)
         if e is None:
-            n = len(suspects)
-            return f"; {n} broken plugin {'package' if n == 1 else 'packages'} might provide it (see `bench plugins`)"
-        more = f" and {len(suspects) - 1} more" if len(suspects) > 1 else ""
+            n = len(packages)
+            if n > QUOTED_SUSPECTS:
+                return f"; {n} broken plugin packages might provide it (see `bench plugins`)"
+
+            def why(found: list[Entry]) -> str:
+                first = found[0]
+                more = f" (and {len(found) - 1} more broken {'module' if len(found) == 2 else 'modules'})" if len(found) > 1 else ""
+                return f"{first.origin if first.package not in ('?', '') else first.source}: {_short(first.error)}{more}"
+
+            head = "a broken plugin package" if n == 1 else f"{n} broken plugin packages"
+            return f"; {head} might provide it: {'; '.join(why(f) for f in packages.values())} (see `bench plugins`)"
+        others = len(set(packages) - {_package_of(e)})
+        more = f" and {others} more broken {'package' if others == 1 else 'packages'}" if others else ""
         return f"; a broken plugin package may provide it: {e.name} from {e.origin}: {e.error}{more} (see `bench plugins`)"
 
     def get(self, kind: str, name: str) -> Any:
@@ -358,9 +402,15 @@ class PluginManager(pluggy.PluginManager):
             return
         self.dists[id(module)] = (package, version)
         for attr in dir(module):
-            if attr.startswith("register") and attr not in HOOKS.values() and hasattr(getattr(module, attr, None), "uebench_impl"):
+            obj = getattr(module, attr, None)
+            if attr.startswith("register") and attr not in HOOKS.values() and hasattr(obj, "uebench_impl"):
                 self.broken.append(Entry("module", f"{name}.{attr}", module, name, package, version,
                                          f"defines hook {attr!r}, which uebench does not have{_closest(attr, HOOKS.values())}"))
+            elif attr in HOOKS.values() and callable(obj) and not hasattr(obj, "uebench_impl") and not hasattr(obj, "uebench_spec"):
+                # pluggy ignores a function without the marker: its plugins would silently not exist
+                self.broken.append(Entry("module", f"{name}.{attr}", module, name, package, version,
+                                         f"{attr} is not decorated with @hookimpl (`from benchmark import hookimpl`): "
+                                         "uebench does not call it, so its plugins are not registered"))
 
     def load_module(self, name: str, *, why: str) -> None:
         try:

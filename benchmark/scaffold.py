@@ -27,6 +27,33 @@ def check_name(kind: str, name: str) -> None:
 
     if name in get_registry().names(kind):
         raise UserError(f"NAME {name!r} is already a registered {kind} (`bench plugins`): choose another name")
+    taken = installed_as(name)
+    if taken:
+        raise UserError(f"NAME {name!r} is taken: {taken}; `pip install -e` of the new package would replace it: choose another name")
+
+
+def installed_as(name: str) -> str | None:
+    """What already installed the package ``uebench-NAME`` would be: its distribution, or an
+    importable module ``uebench_NAME`` (of any kind, or of none); ``None`` when neither exists."""
+    import importlib.util
+    from importlib import metadata
+
+    dist = f"uebench-{name}"
+    try:
+        version = metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        pass
+    else:
+        return f"the distribution {dist} {version} is already installed"
+    module = "uebench_" + name.replace("-", "_")
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):  # a broken module of that name is installed: taken all the same
+        return f"a module {module} is already installed"
+    if spec is not None:
+        where = spec.origin if spec.origin not in (None, "namespace") else next(iter(spec.submodule_search_locations or []), "?")
+        return f"the module {module} is already importable (from {where})"
+    return None
 
 
 def new_plugin(kind: str, name: str, directory: str | Path | None = None) -> Path:
@@ -45,8 +72,10 @@ def new_plugin(kind: str, name: str, directory: str | Path | None = None) -> Pat
     taken = set(re.findall(r"\b[A-Z]\w*", MODULES[kind] + TESTS[kind] + INIT)) | set(dir(builtins))
     if cls in taken:
         cls += kind.capitalize()
+    if cls.startswith("Test"):  # pytest would try to collect the class the tests import (and warn): ``AttackTest``
+        cls = kind.capitalize() + cls
     subs = {"__NAME__": name, "__MODULE__": module, "__CLASS__": cls, "__KIND__": kind, "__KINDS__": f"{kind}s",
-            "__BASE__": kind.capitalize()}
+            "__A_KIND__": f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}", "__BASE__": kind.capitalize()}
 
     def fill(text: str) -> str:
         for key, value in subs.items():
@@ -65,6 +94,20 @@ def new_plugin(kind: str, name: str, directory: str | Path | None = None) -> Pat
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(fill(text).lstrip("\n"))
     return root
+
+
+def next_steps(kind: str, name: str, root: Path) -> str:
+    """What ``bench new-plugin`` prints after writing the package ``root``: install and test it,
+    then fill its TODOs."""
+    import shlex
+
+    module = "uebench_" + name.replace("-", "_")
+    d = shlex.quote(str(root))
+    return (f"wrote {root}/ (the {kind} {name!r} in package uebench-{name}); next:\n"
+            f"  pip install -e {d} && bench plugins && (cd {d} && pytest)\n"
+            f"  then fill its TODOs: replace the placeholder method in src/{module}/{kind}.py, rewrite the module and class "
+            f"docstrings (paper, threat model, Source, Deviations) and the README's paragraph, add tests of the method; "
+            f"docs/writing-plugins.md has the contracts")
 
 
 PYPROJECT = '''
@@ -161,7 +204,7 @@ class __CLASS__(Attack):
 
     def generate(self, train: ImageDataset, ctx: RunContext) -> Poison:
         eps = self.params.eps
-        g = ctx.generator("default")  # randomness from the context's seed: reruns give the same poison
+        g = ctx.generator(0)  # this plugin's stream 0, seeded from the context's seed: reruns give the same poison
         delta = (torch.rand(train.x.shape, generator=g) * 2 - 1) * eps
         return Poison(x=release(train.x, delta), delta=delta, kind="samplewise", meta={"eps": eps})
 ''',
@@ -266,6 +309,7 @@ class __CLASS__(Metric):
     Input: the cell (``cell.model`` maps float ``[B, C, H, W]`` in [0, 1] to logits ``[B, K]``;
     ``cell.train`` is the uint8 training set after the defense; ``cell.splits.test`` the clean
     test set). Output: ``{"__NAME__": gap}`` in [-1, 1] (``unit = "number"``). Source: TODO.
+    Deviations: TODO.
     """
 
     name = "__NAME__"
@@ -285,7 +329,7 @@ class __CLASS__(Metric):
 
 _TEST_HEADER = '''
 """Tests of the __NAME__ __KIND__, with uebench's pytest plugin: ``uebench_check_plugin`` (every
-contract of a __KIND__), ``uebench_run_cell`` (one cell through uebench's runner, with the kit's
+contract of __A_KIND__), ``uebench_run_cell`` (one cell through uebench's runner, with the kit's
 own tiny stand-ins for the other axes) and ``uebench_tiny`` (uint8 [64, 3, 16, 16], 4 classes).
 TODO: add tests of the method itself against small hand-computed references."""
 

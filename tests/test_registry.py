@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import sys
 import textwrap
 
@@ -319,3 +320,118 @@ def test_a_third_party_plugin_named_like_a_built_in_is_named_in_a_warning_when_t
     with pytest.raises(PluginNotFound) as e:  # no broken package is named after it: a count, not a guess
         r.get("attack", "misspelled")
     assert str(e.value).endswith("; 4 broken plugin packages might provide it (see `bench plugins`)")
+
+
+# ------------------------------------------------------- hooks that silently registered nothing, wrong returns
+
+
+def _dist_with_entry_points(site, dist: str, version: str, modules: dict[str, str], eps: dict[str, str]) -> None:
+    """A distribution in ``site`` with several modules and ``uebench`` entry points (name -> module)."""
+    for module, source in modules.items():
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text("[uebench]\n" + "".join(f"{name} = {module}\n" for name, module in eps.items()))
+    (info / "top_level.txt").write_text("".join(f"{m}\n" for m in modules))
+
+
+@pytest.fixture
+def quiet_site(tmp_path, monkeypatch):
+    """A site directory with packages whose hooks register nothing, or something that is not a class."""
+    site = tmp_path / "site"
+    site.mkdir()
+    _dist_with_entry_points(site, "uebench-undecorated", "0.2", {"uebench_undecorated": THIRD_PARTY.format(name="plain-shift").replace(
+        "    @hookimpl\n", "")}, {"undecorated": "uebench_undecorated"})
+    _dist_with_entry_points(site, "uebench-strings", "0.3", {"uebench_strings": """
+        from benchmark import Attack, Poison, hookimpl
+
+        class Shift(Attack):
+            "A test attack."
+            name = "inst-shift"
+            def generate(self, train, ctx):
+                return Poison(x=train.x)
+
+        @hookimpl
+        def register_metrics():
+            return ["accuracy2"]
+
+        @hookimpl
+        def register_attacks():
+            return [Shift()]
+        """}, {"strings": "uebench_strings"})
+    for module in ("uebench_undecorated", "uebench_strings"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.syspath_prepend(str(site))
+    return site
+
+
+def test_an_undecorated_hook_function_is_a_broken_package_not_silence(quiet_site):
+    from benchmark.config import parse_matrix, resolve
+    from benchmark.errors import ConfigError
+
+    r = Registry(make_plugin_manager())
+    (bad,) = [e for e in r.broken() if e.package == "uebench-undecorated"]
+    assert (bad.kind, bad.name, bad.package_version) == ("module", "undecorated.register_attacks", "0.2")
+    assert bad.error.startswith("register_attacks is not decorated with @hookimpl")
+    assert "plain-shift" not in r.names("attack")
+    base = {"dataset": "digits", "profile": "smoke", "victims": ["sl"]}
+    with pytest.raises(ConfigError) as e:  # the matrix naming its plugin gets the reason, not only "unknown attack"
+        resolve(parse_matrix({**base, "attacks": ["clean", "plain-shift"]}), r)
+    msg = str(e.value)
+    assert "unknown attack 'plain-shift'" in msg and "uebench-undecorated 0.2: register_attacks is not decorated with @hookimpl" in msg
+    assert "\n" not in msg
+
+
+def test_a_hook_returning_something_else_than_classes_is_named_for_what_it_returned(quiet_site):
+    r = Registry(make_plugin_manager())
+    why = {e.name: e.error for e in r.broken() if e.package == "uebench-strings"}
+    assert set(why) == {"<str>", "inst-shift"}  # an instance keeps its name: a matrix naming it gets the reason
+    assert why["<str>"] == "register_metrics() returned 'accuracy2', not a class (return the plugin classes themselves)"
+    assert why["inst-shift"] == "register_attacks() returned Shift Shift(Params()), not a class (return the plugin classes themselves)"
+    assert "no usable `name`" not in " ".join(why.values())
+    with pytest.raises(BrokenPlugin, match=r"attack 'inst-shift' from uebench-strings 0.3 \(uebench_strings\) is broken: register_attacks\(\) returned Shift"):
+        r.get("attack", "inst-shift")
+
+
+DEPENDENT = """
+    import surely_not_installed_dependency_{n}
+    from benchmark import hookimpl
+"""
+
+
+def test_an_unknown_name_quotes_the_import_errors_of_a_few_broken_packages_counted_by_distribution(tmp_path, monkeypatch):
+    """The entry points are not named after the plugin (`md`, `md-extra` for `missing-dep`): the
+    error quotes why the package did not load, and counts its two broken modules as one package."""
+    from benchmark.config import parse_matrix, resolve
+    from benchmark.errors import ConfigError
+
+    site = tmp_path / "site"
+    site.mkdir()
+    _dist_with_entry_points(site, "uebench-deps", "0.1", {"uebench_md": DEPENDENT.format(n=1), "uebench_md_extra": DEPENDENT.format(n=2)},
+                            {"md": "uebench_md", "md-extra": "uebench_md_extra"})
+    for module in ("uebench_md", "uebench_md_extra"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.syspath_prepend(str(site))
+    r = Registry(make_plugin_manager())
+    assert len([e for e in r.broken() if e.package == "uebench-deps"]) == 2
+    with pytest.raises(ConfigError) as e:
+        resolve(parse_matrix({"dataset": "digits", "profile": "smoke", "attacks": ["clean"], "victims": ["sl"],
+                                        "defenses": ["none", "missing-dep"]}), r)
+    msg = str(e.value)
+    assert "unknown defense 'missing-dep'" in msg and "\n" not in msg
+    assert ("; a broken plugin package might provide it: uebench-deps 0.1: cannot import uebench_md: ModuleNotFoundError: "
+            "No module named 'surely_not_installed_dependency_1'") in msg
+    assert "(and 1 more broken module) (see `bench plugins`)" in msg and "2 broken plugin packages" not in msg
+
+    # a second broken distribution: both quoted; a third: only their count
+    _dist_with_entry_points(site, "uebench-other", "0.5", {"uebench_other": DEPENDENT.format(n=3)}, {"other": "uebench_other"})
+    importlib.invalidate_caches()
+    msg = str(pytest.raises(PluginNotFound, Registry(make_plugin_manager()).get, "defense", "missing-dep").value)
+    assert "; 2 broken plugin packages might provide it: uebench-" in msg and "\n" not in msg
+    assert "uebench-deps 0.1: cannot import uebench_md: ModuleNotFoundError: " in msg and "(and 1 more broken module)" in msg
+    assert "uebench-other 0.5: cannot import uebench_other: ModuleNotFoundError: " in msg
+    _dist_with_entry_points(site, "uebench-third", "0.5", {"uebench_third": DEPENDENT.format(n=4)}, {"third": "uebench_third"})
+    importlib.invalidate_caches()
+    msg = str(pytest.raises(PluginNotFound, Registry(make_plugin_manager()).get, "defense", "missing-dep").value)
+    assert msg.endswith("; 3 broken plugin packages might provide it (see `bench plugins`)")

@@ -94,3 +94,67 @@ def test_bad_kind_or_name(argv, says, tmp_path, capsys, monkeypatch):
     if says:
         assert says in err
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def _installed(site: Path, dist: str, version: str, module: str | None = None) -> None:
+    """A distribution ``dist`` as pip leaves it in ``site``: its dist-info, and its module if given."""
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    if module:
+        (site / f"{module}.py").write_text("")
+
+
+def test_a_name_whose_package_or_module_is_installed_is_refused(tmp_path, capsys, monkeypatch):
+    """`pip install -e uebench-NAME` of the new package would replace an installed distribution
+    uebench-NAME or shadow a module uebench_NAME, whatever kind of plugin (or none) they hold."""
+    site = tmp_path / "site"
+    _installed(site, "uebench-taken", "0.2")  # a distribution, its module elsewhere (or none)
+    (site / "uebench_modonly").mkdir()  # a module of no distribution
+    (site / "uebench_modonly" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(site))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    err = _bad(["new-plugin", "attack", "taken"], capsys)
+    assert "NAME 'taken' is taken: the distribution uebench-taken 0.2 is already installed" in err
+    err = _bad(["new-plugin", "metric", "modonly", str(work / "elsewhere")], capsys)
+    assert "NAME 'modonly' is taken: the module uebench_modonly is already importable (from " in err
+    assert list(work.iterdir()) == []  # nothing written
+
+
+def test_the_installed_example_package_is_not_replaced(tmp_path, capsys, monkeypatch):
+    from importlib import metadata
+
+    try:
+        metadata.version("uebench-example")
+    except metadata.PackageNotFoundError:
+        pytest.skip("uebench-example is not installed here")
+    monkeypatch.chdir(tmp_path)
+    assert "uebench-example" in _bad(["new-plugin", "attack", "example"], capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_name_pytest_would_collect_gets_another_class_name_and_the_texts_fit_the_kind(tmp_path, capsys):
+    assert main(["new-plugin", "attack", "test", str(tmp_path / "a")]) == 0
+    assert main(["new-plugin", "metric", "testing-x", str(tmp_path / "m")]) == 0
+    out = capsys.readouterr().out
+    assert "class AttackTest(Attack):" in (tmp_path / "a" / "src" / "uebench_test" / "attack.py").read_text()
+    assert "class MetricTestingX(Metric):" in (tmp_path / "m" / "src" / "uebench_testing_x" / "metric.py").read_text()
+    assert "every\ncontract of an attack)" in (tmp_path / "a" / "tests" / "test_uebench_test.py").read_text()
+    assert "contract of a metric)" in (tmp_path / "m" / "tests" / "test_uebench_testing_x.py").read_text()
+    # the printed next steps name the TODOs left to fill
+    assert "fill its TODOs" in out and "src/uebench_test/attack.py" in out and "Deviations" in out and "README" in out
+    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                                "-p", "benchmark.testing.pytest_plugin", "--rootdir", str(tmp_path / "a"), str(tmp_path / "a" / "tests")],
+                               check=False, env=_env(tmp_path / "a" / "src"), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert collected.returncode == 0, collected.stdout[-2000:]
+    assert "PytestCollectionWarning" not in collected.stdout + collected.stderr
+    assert "3 tests collected" in collected.stdout
+
+
+def test_every_generated_docstring_leaves_source_and_deviations_to_fill():
+    from benchmark.scaffold import MODULES
+
+    for kind, text in MODULES.items():
+        assert "Source: TODO" in text and "Deviations: TODO" in text, kind

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from benchmark.data.dataset import DataSplits, ImageDataset
-from benchmark.interfaces import UNITS, Attack, CellArtifacts, Defense, Metric, Poison, RunContext, TrainHooks, Victim, release
+from benchmark.interfaces import UNITS, Attack, Budget, CellArtifacts, Defense, Metric, Poison, RunContext, TrainHooks, Victim, release
 from benchmark.output_checks import RESERVED_META, CountingHooks, hooks_problem
 from benchmark.params import PROFILES, Params, resolve_params
 from benchmark.plugin import Plugin
@@ -115,6 +115,20 @@ def smoke_context(seed: int = 0) -> Iterator[RunContext]:
         yield RunContext(device=torch.device("cpu"), seed=seed, profile="smoke", cache=ArtifactCache(tmp))
 
 
+def described(obj: Any) -> str:
+    """What a plugin method returned, for a contract's message: the type, and for a tensor (or a
+    dataset's images) the dtype and shape, e.g. ``ImageDataset torch.uint8 (64, 3, 8, 8)``,
+    ``Tensor torch.float32 (64, 3, 16, 16)``, ``float 0.031``."""
+    from benchmark.errors import shorten
+
+    x = obj.x if isinstance(obj, ImageDataset) else obj
+    if isinstance(x, torch.Tensor):
+        return f"{type(obj).__name__} {x.dtype} {tuple(x.shape)}"
+    if isinstance(obj, (str, int, float, bool, type(None))):
+        return f"{type(obj).__name__} {shorten(obj, 40)}"
+    return type(obj).__name__
+
+
 def _seeded(seed: int, fn: Callable[[], Any]) -> Any:
     """``fn()`` with torch's global RNG seeded as the runner does before a job."""
     torch.manual_seed(seed)
@@ -156,6 +170,9 @@ def check_attack(cls: type[Attack], data: ImageDataset | None = None, params: di
     given = data or synthetic_dataset()
     data = make_splits(given, synthetic_dataset(8)).train  # the order the runner gives the attack
     attack = smoke_instance(cls, params)
+    with _breach(cls, "attack.budget", "budget()"):
+        budget = attack.budget()
+    require(isinstance(budget, Budget), cls, "attack.budget", f"budget() returned {described(budget)}, not a benchmark.interfaces.Budget")
     before = data.x.clone()
     with smoke_context() as ctx, _breach(cls, "attack.poison", "generate(train, ctx)"):
         p = _seeded(0, lambda: attack.generate(data, ctx))
@@ -164,8 +181,8 @@ def check_attack(cls: type[Attack], data: ImageDataset | None = None, params: di
     require(isinstance(p.x, torch.Tensor) and p.x.dtype == torch.uint8 and p.x.shape == data.x.shape, cls, "attack.release",
             f"poison.x is {getattr(p.x, 'dtype', type(p.x).__name__)} {tuple(getattr(p.x, 'shape', ()))}, "
             f"expected torch.uint8 {tuple(data.x.shape)}")
-    bad = attack.budget().violation(data.x, p.x)
-    require(bad is None, cls, "attack.budget", f"{bad} ({attack.budget()})")
+    bad = budget.violation(data.x, p.x)
+    require(bad is None, cls, "attack.budget", f"{bad} ({budget})")
     require(p.kind in ("samplewise", "classwise", "none"), cls, "attack.alignment", f"kind is {p.kind!r}")
     if p.delta is not None:
         n, k = len(data), data.num_classes
@@ -178,9 +195,9 @@ def check_attack(cls: type[Attack], data: ImageDataset | None = None, params: di
         require(diff == 0, cls, "attack.release",
                 f"poison.x differs from release(train.x, delta) by up to {diff}/255: release with benchmark.release, "
                 "or return delta=None when the poison is not x + delta")
-        if attack.budget().norm == "linf":
+        if budget.norm == "linf":
             worst = p.delta.abs().max().item()
-            require(worst <= attack.budget().eps + 1e-6, cls, "attack.budget", f"|delta| reaches {worst:.5g} > eps {attack.budget().eps:.5g}")
+            require(worst <= budget.eps + 1e-6, cls, "attack.budget", f"|delta| reaches {worst:.5g} > eps {budget.eps:.5g}")
     require(isinstance(p.meta, dict), cls, "attack.meta", f"poison.meta is {type(p.meta).__name__}, not a dict")
     taken = sorted(RESERVED_META & p.meta.keys())
     require(not taken, cls, "attack.meta", f"poison.meta uses {', '.join(map(repr, taken))}, which uebench writes itself")
@@ -257,13 +274,15 @@ def check_defense(cls: type[Defense], data: ImageDataset | None = None, params: 
     before = data.x.clone()
     with smoke_context() as ctx, _breach(cls, "defense.transform", "transform(train, ctx)"):
         out = _seeded(0, lambda: defense.transform(data, ctx))
-    require(isinstance(out, ImageDataset) and out.x.dtype == torch.uint8 and out.x.shape == data.x.shape, cls, "defense.transform",
-            f"transform returned {type(out).__name__} {getattr(getattr(out, 'x', None), 'dtype', '')}, expected uint8 {tuple(data.x.shape)}")
+    expected = f"expected ImageDataset {torch.uint8} {tuple(data.x.shape)}"
+    require(isinstance(out, ImageDataset), cls, "defense.transform", f"transform returned {described(out)}, {expected}")
+    require(out.x.dtype == torch.uint8 and out.x.shape == data.x.shape, cls, "defense.transform",
+            f"transform returned {described(out)}, {expected}")
     require(torch.equal(out.y, data.y) and torch.equal(out.index, data.index), cls, "defense.transform", "labels or indices changed")
     require(torch.equal(data.x, before), cls, "defense.transform", "the input images changed in place")
-    with smoke_context() as ctx:
+    with smoke_context() as ctx, _breach(cls, "defense.transform", "a second transform(train, ctx)"):
         again = _seeded(0, lambda: defense.transform(data, ctx))
-    require(torch.equal(again.x, out.x), cls, "defense.transform", "two transforms with the same seeds differ")
+    require(isinstance(again, ImageDataset) and torch.equal(again.x, out.x), cls, "defense.transform", "two transforms with the same seeds differ")
     with smoke_context() as ctx:
         model = _seeded(0, lambda: KitSupervised().fit(data, ctx, TrainHooks()))
         x, y = data.float_batch(torch.arange(8)), data.y[:8]
