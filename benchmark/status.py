@@ -4,8 +4,10 @@ A cell is **done** (a record with status ok or n/a holding every metric asked fo
 record with status failed: kept until ``bench run --retry-failed``), **running** (a live process
 holds its lock: the lock is the kernel's, so a killed process never looks alive) or **pending**
 (no usable record): queued in a SLURM job, *interrupted* (a process took its lock and ended
-without a record: killed, cancelled, preempted), or not started. Without the matrix only what the
-results directory knows is shown: records, held locks, SLURM submissions.
+without a record: killed, cancelled, preempted), or not started (with why, when the SLURM task
+that held it ended: its poison job failed, it was cancelled). SLURM poison jobs that ended without
+their poison are listed with their logs. Without the matrix only what the results directory knows
+is shown: records, held locks, SLURM submissions.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class MatrixStatus:
     failed: list[Line] = field(default_factory=list)
     pending: list[Line] = field(default_factory=list)
     poisons: dict[str, int] = field(default_factory=dict)  # cached / generating / to generate / not needed
+    failed_jobs: list[Line] = field(default_factory=list)  # SLURM poison jobs that ended without their poison
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,8 +150,29 @@ class Survey:
         if info and rec is None:
             return "pending", Line(key, label, f"interrupted: started by {_holder_text(info)}, no result{self._ended_task(key)}")
         if rec is None:
-            return "pending", Line(key, label, "not started")
+            return "pending", Line(key, label, "not started" + self._why_not_started(key))
         return "pending", Line(key, label, f"to recompute: {', '.join(stale)}" if stale else "to recompute (a metric changed)")
+
+    def _why_not_started(self, key: str) -> str:
+        """``": <why>"`` when the last SLURM task of cell ``key`` ended without a result, else ``""``."""
+        from benchmark.executors.slurm_outcome import ended, no_result
+
+        t = self.last_task.get(key)
+        if t is None or t.get("kind") != "cells" or ended(t, self.queue) is None:
+            return ""
+        return ": " + no_result(t, self.submissions, self.queue, self._cached)
+
+    def _cached(self, key: str) -> bool:
+        return self.poison(key) != "to generate"  # cached, or being generated (not failed)
+
+    def _failed_jobs(self, out: MatrixStatus, wanted: Callable[[dict[str, Any]], bool]) -> None:
+        """Name, in ``out``, the SLURM poison jobs that ended without their poison and which cells
+        of ``out``'s matrix still need (``wanted``), each with its log."""
+        from benchmark.executors.slurm_outcome import failed_poison_jobs, job_name
+
+        mine = [t for t in self.submissions if t.get("matrix") == out.matrix]
+        for t, why in failed_poison_jobs(mine, self.queue, self._cached, wanted):
+            out.failed_jobs.append(Line(str(t.get("poison")), job_name(t), why))
 
     def poison(self, key: str) -> str:
         d = self.cache.dir(key)
@@ -164,6 +188,7 @@ class Survey:
         plan = make_plan(resolved)
         out = MatrixStatus(resolved.matrix.name, len(plan.cells))
         needed: set[str] = set()  # poisons a cell still waits for (as `bench run --dry-run` counts them)
+        unfinished: set[str] = set()  # poisons of cells not done (failed ones too)
         for cell in plan.cells:
             rec = self.store.get(cell.key)
             st = cell_state(self.store, cell, resolved.metrics)
@@ -172,6 +197,9 @@ class Survey:
             self._count(out, state, line, rec)
             if st == "todo" and cell.defense.applies_to(cell.victim):
                 needed.add(cell.job.key)
+            if st != "done":
+                unfinished.add(cell.job.key)
+        self._failed_jobs(out, lambda t: t.get("poison") in unfinished)
         for job in plan.jobs:
             p = self.poison(job.key)
             if p == "to generate" and job.key not in needed:
@@ -209,6 +237,15 @@ class Survey:
             if t.get("kind") == "cells" and key not in recorded:
                 state, line = self.cell(key, f"cell {key}", None, "todo")
                 self._count(get(str(t.get("matrix") or "?")), state, line, None)
+        def unfinished(task: dict[str, Any]) -> bool:  # a cell submitted for the poison has no done record
+            keys = {k for t in self.submissions if t.get("kind") == "cells" and t.get("poison") == task.get("poison")
+                    for k in t.get("cells", [])}
+            return any((self.store.get(k) or {}).get("status") not in ("ok", "n/a") for k in keys)
+
+        for name in sorted({str(t.get("matrix") or "?") for t in self.submissions if t.get("kind") == "attack"}):
+            self._failed_jobs(get(name), unfinished)
+        for name in [k for k, s in by.items() if not (s.done or s.running or s.failed or s.pending or s.failed_jobs)]:
+            del by[name]
         return [by[k] for k in sorted(by)]
 
     @staticmethod
@@ -241,6 +278,9 @@ def render(statuses: list[MatrixStatus], results: str | Path, *, limit: int = 20
             lines += [f"    {x.label}: {x.detail}" if x.detail else f"    {x.label}" for x in shown]
             if len(shown) < len(items):
                 lines.append(f"    ... and {len(items) - len(shown)} more (--all lists every one)")
+        if s.failed_jobs:
+            lines.append(f"  failed SLURM jobs {len(s.failed_jobs)}")
+            lines += [f"    {x.label}: {x.detail}" for x in s.failed_jobs]
         if s.poisons:
             lines.append("  poisons  " + ", ".join(f"{n} {k}" for k, n in sorted(s.poisons.items())))
     return "\n".join(lines)

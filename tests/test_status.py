@@ -27,7 +27,7 @@ def test_states_of_every_cell(tmp_path, failing_plugins, capsys):  # noqa: F811
     with file_lock(runner.store.lock_path(noise_sl.key), holder={**holder, "pid": 99, "executor": {"name": "inline"}}):
         s = Survey(tmp_path).of_matrix(r)  # held now: running
     assert (s.cells, s.done, len(s.failed), len(s.running), len(s.pending)) == (4, 1, 1, 1, 1)
-    assert s.failed[0].label == "clean × boom × none (seed 0)" and s.failed[0].detail == "RuntimeError: boom went the victim"
+    assert s.failed[0].label == "clean × boom × none (seed 0)" and s.failed[0].detail == "victim 'boom' (fit): RuntimeError: boom went the victim"
     assert s.running[0].detail == "pid 99 on node7 since 2026-12-01T10:00:00+0000"
     assert s.pending[0].detail.startswith("interrupted: started by slurm job 77_3 on node7")
     assert s.poisons == {"cached": 1, "to generate": 1}
@@ -36,13 +36,13 @@ def test_states_of_every_cell(tmp_path, failing_plugins, capsys):  # noqa: F811
     shutil.rmtree(runner.cache.dir(clean[0].job.key))  # no cell of it is left to do: not kept, not needed
     assert Survey(tmp_path).of_matrix(r).poisons == {"not needed": 1, "to generate": 1}
     text = render([s], tmp_path)
-    assert "failed       1\n    clean × boom × none (seed 0): RuntimeError: boom went the victim" in text
+    assert "failed       1\n    clean × boom × none (seed 0): victim 'boom' (fit): RuntimeError: boom went the victim" in text
     # without the matrix: what the results directory knows, per matrix name
     (only,) = Survey(tmp_path).of_results()
     # (both locks are let go now, without records: both cells were interrupted)
     assert (only.matrix, only.cells, only.done, len(only.failed), len(only.pending)) == ("t", None, 1, 1, 2)
     assert main(["status", str(tmp_path), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["failed"][0]["detail"] == "RuntimeError: boom went the victim"
+    assert json.loads(capsys.readouterr().out)[0]["failed"][0]["detail"] == "victim 'boom' (fit): RuntimeError: boom went the victim"
 
 
 def test_status_of_a_missing_directory_is_one_line(tmp_path, capsys):

@@ -22,6 +22,10 @@ restarts where it stopped: its finished cells are kept, its poison comes from th
 it was computing starts again. A cancelled task (``scancel``) leaves its unfinished cells without a
 record: ``bench status`` lists them as interrupted and the next ``bench run`` submits them again.
 A task whose cell is still queued or running from an earlier submission is not submitted twice.
+A job sbatch accepted is in the submissions list before a signal acts (Ctrl-C, SIGTERM, SIGHUP:
+:mod:`~benchmark.executors.slurm_signals`); an ``sbatch.*`` key for an option the executor sets
+itself is refused (:mod:`~benchmark.executors.slurm_options`); a job that left no result is
+explained from the list, squeue and its log (:mod:`~benchmark.executors.slurm_outcome`).
 
 Needs ``submitit`` (``pip install uebench[slurm]``), SLURM's ``sbatch`` and ``squeue`` on the
 submitting machine, and a results directory (and this Python environment) shared with the nodes.
@@ -42,12 +46,15 @@ import time
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from benchmark.config import Resolved
 from benchmark.errors import UserError
 from benchmark.executor import Executor, RunOptions
+from benchmark.executors.slurm_options import check_sbatch
+from benchmark.executors.slurm_outcome import no_result
 from benchmark.executors.slurm_queue import ENDED, SUBMISSIONS, active_tasks, my_jobs, read_submissions
+from benchmark.executors.slurm_signals import Signals
 from benchmark.executors.slurm_task import SlurmTask
 from benchmark.params import Params
 from benchmark.store import file_lock
@@ -88,9 +95,12 @@ class SlurmParams(Params):
         for key in v:
             if not re.fullmatch(r"[a-z][a-z0-9_-]*", key):
                 raise ValueError(f"sbatch option {key!r} is not an sbatch long option name (account, qos, constraint...)")
-            if key.replace("_", "-") in ("array", "dependency", "output", "error", "signal", "wrap"):
-                raise ValueError(f"sbatch option {key!r} is set by the executor itself")
         return v
+
+    @model_validator(mode="after")
+    def _sbatch_owned(self) -> SlurmParams:
+        check_sbatch(self.sbatch, self.mem)
+        return self
 
 
 class _CapturedStderr:
@@ -172,6 +182,7 @@ class Submission:
         self.store = ResultStore(results, warn=self.log)
         self.cache = ArtifactCache(results, warn=self.log)
         self.t0 = time.time()
+        self.signals = Signals()
 
     # ---------------------------------------------------------------- what to submit
     def _check(self) -> None:
@@ -202,6 +213,12 @@ class Submission:
         return (d / "meta.json").is_file() and (d / "data.pt").is_file()
 
     def run(self) -> Summary:
+        """Submit what is pending (and with ``--wait`` follow it). SIGHUP stops it as Ctrl-C does,
+        and no signal comes between sbatch accepting a job and the submissions list holding it."""
+        with self.signals:
+            return self._run()
+
+    def _run(self) -> Summary:
         self._check()
         from benchmark.status import needs_work
 
@@ -264,6 +281,7 @@ class Submission:
     def _parameters(self, name: str, dependency: str | None) -> dict[str, Any]:
         p = self.p
         extra: dict[str, Any] = dict(p.sbatch)
+        extra["requeue"] = True  # requeued at a time limit or preemption, whatever the cluster's JobRequeue
         if dependency:
             extra["kill-on-invalid-dep"] = "yes"
         params: dict[str, Any] = {
@@ -324,9 +342,10 @@ class Submission:
                     and any(c.defense.applies_to(c.victim) for c in cells)):
                 ex = self._executor()  # a fresh one per submission: parameters (dependency) persist
                 ex.update_parameters(**self._parameters(f"{prefix}-{job.attack.display}-poison", None))
-                sj = ex.submit(self._task("attack", key, []))
+                with self.signals.critical():  # accepted by sbatch = in the submissions list
+                    sj = ex.submit(self._task("attack", key, []))
+                    tasks.append(self._record(self._entry(sj, "attack", key, job.attack.display, [])))
                 attack_id = sj.job_id
-                tasks.append(self._record(self._entry(sj, "attack", key, job.attack.display, [])))
                 lines.append(f"  attack job {attack_id}: poison {job.attack.display} ({key})")
             elif attack_id is not None:
                 lines.append(f"  poison {job.attack.display}: being made by job {attack_id}")
@@ -335,18 +354,25 @@ class Submission:
             dep = f"afterok:{attack_id}" if attack_id else None
             ex = self._executor()
             ex.update_parameters(**self._parameters(f"{prefix}-{job.attack.display}-cells", dep))
-            with ex.batch():
-                subs = [ex.submit(self._task("cells", key, [c.key for c in chunk])) for chunk in chunks]
-            for sj, chunk in zip(subs, chunks):
-                tasks.append(self._record(self._entry(sj, "cells", key, job.attack.display, [c.key for c in chunk])))
+            with self.signals.critical():  # accepted by sbatch = in the submissions list
+                with ex.batch():
+                    subs = [ex.submit(self._task("cells", key, [c.key for c in chunk])) for chunk in chunks]
+                for sj, chunk in zip(subs, chunks):
+                    tasks.append(self._record(self._entry(sj, "cells", key, job.attack.display, [c.key for c in chunk],
+                                                          attack_id)))
             first = subs[0].job_id.split("_")[0]
             what = f"array {first} ({len(chunks)} tasks)" if len(chunks) > 1 else f"job {subs[0].job_id}"
             lines.append(f"  cells of {job.attack.display}: {len(cells)} in {what}"
                          + (f", after job {attack_id}" if attack_id else ""))
 
-    def _entry(self, sj: Any, kind: str, poison: str, attack: str, cells: list[str]) -> dict[str, Any]:
-        return {"job": sj.job_id, "kind": kind, "matrix": self.r.matrix.name, "attack": attack, "poison": poison,
-                "cells": cells, "log": str(sj.paths.stderr), "time": round(self.t0, 3)}
+    def _entry(self, sj: Any, kind: str, poison: str, attack: str, cells: list[str],
+               after: str | None = None) -> dict[str, Any]:
+        """One line of the submissions list; ``after``: the attack job a cells task waits for."""
+        entry = {"job": sj.job_id, "kind": kind, "matrix": self.r.matrix.name, "attack": attack, "poison": poison,
+                 "cells": cells, "log": str(sj.paths.stderr), "time": round(self.t0, 3)}
+        if kind == "cells":
+            entry["after"] = after
+        return entry
 
     def _record(self, task: dict[str, Any]) -> dict[str, Any]:
         """Append ``task`` to the submissions list as soon as sbatch accepted it, so an interrupted
@@ -384,17 +410,15 @@ class Submission:
                 self.log(f"  {now}")
                 last = now
             time.sleep(self.p.poll)
-        queue = my_jobs() or {}
-        by_key = {c.key: c for c in self.plan.cells}
-        owner = {k: t for t in submitted for k in t.get("cells", [])}
-        for key in sorted(cells, key=lambda k: list(by_key).index(k)):
-            cell = by_key[key]
-            rec = self.store.get(key)
+        queue = my_jobs()
+        ledger = read_submissions(self.ledger)
+        owner = {k: t for t in ledger if t.get("kind") == "cells" for k in t.get("cells", [])}  # the last task of a cell
+        for cell in self.plan.cells:
+            if cell.key not in cells:
+                continue
+            rec = self.store.get(cell.key)
             if rec is None:
-                t = owner.get(key)
-                st = queue.get(t["job"], ("gone from the queue", ""))[0] if t else "?"
-                log = f"; log {t['log']}" if t else ""
-                summary.failed.append(f"{cell.label}: no result (its SLURM task ended {st}{log})")
+                summary.failed.append(f"{cell.label}: no result ({no_result(owner.get(cell.key), ledger, queue, self._cached)})")
             elif rec["status"] == "ok":
                 summary.ok += 1
             elif rec["status"] == "n/a":

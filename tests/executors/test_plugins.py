@@ -103,7 +103,7 @@ def test_command_line_executor_overrides():
 def test_slurm_params_are_validated():
     assert SlurmParams().time == 1440 and SlurmParams(mem="16G").mem == "16G"
     for bad, match in (({"mem": "lots"}, "memory syntax"), ({"gpus": True}, "expected a number"), ({"time": 0}, "greater"),
-                       ({"sbatch": {"array": "0-3"}}, "set by the executor"), ({"partiton": "gpu"}, "partiton")):
+                       ({"sbatch": {"array": "0-3"}}, "which the executor sets itself"), ({"partiton": "gpu"}, "partiton")):
         with pytest.raises(Exception, match=match):
             SlurmParams(**bad)
     with pytest.raises(ConfigError, match=r"executor.params.partiton: unknown key 'partiton'; did you mean 'partition'"):

@@ -189,7 +189,8 @@ def test_a_failing_task_is_reported_and_rerun_with_retry_failed(tmp_path, env):
     assert out.returncode == 1, out.stderr
     assert "1 computed" in out.stderr and "1 failed" in out.stderr and "flaky went boom" in out.stderr
     status = bench(env, "status", str(res), str(m))
-    assert "failed       1" in status.stdout and "clean × flaky × none (seed 0): RuntimeError: flaky went boom" in status.stdout
+    assert "failed       1" in status.stdout
+    assert "clean × flaky × none (seed 0): victim 'flaky' (fit): RuntimeError: flaky went boom" in status.stdout
     (tmp_path / "fail").unlink()
     kept = bench(env, "run", str(m), "--results", str(res), "--executor", "slurm", "--wait", *FAST)
     assert kept.returncode == 1 and "1 failed earlier" in kept.stderr and "submitted" not in kept.stderr

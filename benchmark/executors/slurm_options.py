@@ -1,0 +1,78 @@
+"""Which ``sbatch`` options the ``slurm`` executor sets itself, and why a user's ``sbatch.*`` key
+that sets one of them is refused (one line naming both keys) instead of silently winning or losing.
+
+submitit writes every option as an ``#SBATCH --name=value`` line and SLURM takes the last line of
+an option (and any unambiguous abbreviation of its name: ``--part`` is ``--partition``). So an
+``sbatch: {time: 30}`` replaced the executor's ``time`` while ``sbatch: {job-name: x}`` lost to its
+``job_name``, silently. Options the executor derives from its own params are refused with the
+param to set instead; options it needs as they are (the job array, the dependency on the attack
+job, the log files, the requeue signal, requeueing itself) are refused with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: sbatch long option -> the executor's param that sets it (give that param instead)
+BY_PARAM: dict[str, str] = {
+    "time": "time", "partition": "partition", "cpus-per-task": "cpus", "gpus-per-node": "gpus", "gpus": "gpus",
+    "gpus-per-task": "gpus", "mem": "mem", "job-name": "job_name", "signal": "signal_delay_s",
+    "output": "folder", "error": "folder",
+}
+
+#: sbatch long option -> why the executor sets it itself (no param of its own changes it)
+BY_EXECUTOR: dict[str, str] = {
+    "array": "the executor makes each attack's cells one job array (cells_per_task, array_parallelism)",
+    "dependency": "each cells array waits for its attack job (afterok)",
+    "kill-on-invalid-dep": "a failed attack job cancels the cells that wait for it",
+    "open-mode": "a requeued task appends to its log",
+    "wrap": "submitit writes the job script",
+    "nodes": "every task is one process on one node",
+    "ntasks": "every task is one process on one node",
+    "ntasks-per-node": "every task is one process on one node",
+}
+
+#: why ``no-requeue`` (or ``requeue: false``) is refused
+NO_REQUEUE = ("the executor resumes a task that reaches its time limit or is preempted by requeueing it "
+              "(scontrol requeue), which SLURM refuses for a --no-requeue job: the task would end without "
+              "its cells; remove it (max_requeues=0 stops time-limit requeues)")
+
+#: SLURM's single-letter options whose letter could be typed as a key (uppercase keys are refused before)
+SHORT = {"t": "time", "p": "partition", "c": "cpus-per-task", "a": "array", "d": "dependency", "o": "output",
+         "e": "error", "n": "ntasks", "w": "nodelist"}
+
+#: sbatch options that set memory: SLURM takes one of them (the executor's ``mem`` is ``--mem``)
+MEMORY = ("mem-per-cpu", "mem-per-gpu")
+
+
+def owned(option: str) -> str | None:
+    """The option the executor sets that ``option`` (an ``sbatch.*`` key, ``_`` or ``-``) names,
+    exactly, as SLURM's short letter, or as an abbreviation sbatch would expand (``part``)."""
+    name = SHORT.get(option, option.replace("_", "-"))
+    every = (*BY_PARAM, *BY_EXECUTOR)
+    if name in every:
+        return name
+    starts = [o for o in every if o.startswith(name)]
+    return min(starts, key=len) if starts else None
+
+
+def check_sbatch(sbatch: dict[str, Any], mem: str | None) -> None:
+    """Raise ``ValueError`` (one line naming both keys) for an ``sbatch.*`` key that sets an option
+    the executor sets itself, for ``no-requeue`` / ``requeue: false``, and for a second memory option
+    next to ``mem``."""
+    for key, value in sbatch.items():
+        name = key.replace("_", "-")
+        if name == "no-requeue" or (name == "requeue" and value is False):
+            raise ValueError(f"sbatch.{key} is refused: {NO_REQUEUE}")
+        if name == "requeue":
+            continue  # the executor asks for --requeue itself: the same
+        option = owned(key)
+        if option in BY_PARAM:
+            param = BY_PARAM[option]
+            raise ValueError(f"sbatch.{key} sets --{option}, which the executor sets from its own {param!r}: "
+                             f"give {param} instead of sbatch.{key}")
+        if option in BY_EXECUTOR:
+            raise ValueError(f"sbatch.{key} sets --{option}, which the executor sets itself: {BY_EXECUTOR[option]}")
+        if mem is not None and name in MEMORY:
+            raise ValueError(f"sbatch.{key} and the executor's 'mem' (--mem) both set the memory, and SLURM takes "
+                             "only one: give one of them")

@@ -1,0 +1,180 @@
+"""The slurm executor's parts that need no SLURM: which ``sbatch.*`` keys are refused (the executor
+sets those options itself), how a job's end is explained from the submissions list and its log, and
+how signals are held while sbatch submits. The whole submission: test_slurm_submission.py (stand-in
+sbatch) and test_slurm.py (a real cluster)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from benchmark.executors.slurm import SlurmParams
+from benchmark.executors.slurm_outcome import failed_poison_jobs, log_hint, no_result
+from benchmark.executors.slurm_signals import HungUp, Signals
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("sbatch", "said"), [
+    ({"time": 30}, "sbatch.time sets --time, which the executor sets from its own 'time': give time instead of sbatch.time"),
+    ({"t": 30}, "sbatch.t sets --time"),
+    ({"part": "gpu"}, "sbatch.part sets --partition, which the executor sets from its own 'partition'"),
+    ({"job-name": "x"}, "sbatch.job-name sets --job-name, which the executor sets from its own 'job_name'"),
+    ({"job_name": "x"}, "sbatch.job_name sets --job-name"),
+    ({"cpus-per-task": 4}, "from its own 'cpus'"),
+    ({"gpus-per-node": 1}, "from its own 'gpus'"),
+    ({"gres": 1, "gpus": 2}, "sbatch.gpus sets --gpus, which the executor sets from its own 'gpus'"),
+    ({"output": "x.log"}, "from its own 'folder'"),
+    ({"signal": "USR1@60"}, "from its own 'signal_delay_s'"),
+    ({"array": "0-3"}, "sbatch.array sets --array, which the executor sets itself: the executor makes each attack's cells"),
+    ({"dependency": "afterok:1"}, "sets --dependency, which the executor sets itself: each cells array waits"),
+    ({"open-mode": "truncate"}, "a requeued task appends to its log"),
+    ({"ntasks": 2}, "every task is one process on one node"),
+    ({"no-requeue": True}, ("sbatch.no-requeue is refused: the executor resumes a task that reaches its time limit or is "
+                            "preempted by requeueing it (scontrol requeue), which SLURM refuses for a --no-requeue job")),
+    ({"no_requeue": True}, "sbatch.no_requeue is refused"),
+    ({"requeue": False}, "sbatch.requeue is refused: the executor resumes"),
+])
+def test_an_sbatch_key_the_executor_sets_is_refused_naming_both(sbatch, said):
+    with pytest.raises(ValidationError) as e:
+        SlurmParams(sbatch=sbatch)
+    assert said in str(e.value)
+
+
+def test_a_second_memory_option_is_refused_only_next_to_mem():
+    assert SlurmParams(sbatch={"mem-per-cpu": "2G"}).sbatch == {"mem-per-cpu": "2G"}
+    with pytest.raises(ValidationError, match="sbatch.mem-per-cpu and the executor's 'mem' .--mem. both set the memory"):
+        SlurmParams(mem="16G", sbatch={"mem-per-cpu": "2G"})
+
+
+def test_other_sbatch_keys_pass():
+    ok = {"account": "lab", "qos": "high", "constraint": "a100", "time-min": 60, "gres": "gpu:a100:1", "requeue": True,
+          "exclude": "node1", "mail-type": "END", "comment": "x", "exclusive": True}
+    assert SlurmParams(sbatch=ok).sbatch == ok
+
+
+def test_the_jobs_ask_for_requeue_and_keep_the_users_options(tmp_path):
+    from benchmark.config import parse_matrix, resolve
+    from benchmark.executor import RunOptions
+    from benchmark.executors.slurm import Submission
+    from benchmark.registry import get_registry
+    from tests.test_runner import BASE
+
+    r = resolve(parse_matrix(BASE), get_registry())
+    sub = Submission(SlurmParams(sbatch={"account": "lab"}), r, tmp_path, RunOptions())
+    extra = sub._parameters("n", "afterok:1")["additional_parameters"]
+    assert extra == {"account": "lab", "requeue": True, "kill-on-invalid-dep": "yes"}
+
+
+@pytest.mark.parametrize(("key", "said"), [
+    ("sbatch.time=30", ("error: m.yaml: executor.params: sbatch.time sets --time, which the executor sets from its own "
+                        "'time': give time instead of sbatch.time")),
+    ("sbatch.no-requeue=true", "error: m.yaml: executor.params: sbatch.no-requeue is refused: the executor resumes"),
+])
+def test_a_refused_sbatch_key_is_one_line_exit_2(tmp_path, key, said):
+    (tmp_path / "m.yaml").write_text("name: t\ndataset: {name: digits, subset: 100}\nprofile: smoke\nattacks: [clean]\n"
+                                     "victims: [sl]\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-m", "benchmark", "run", "m.yaml", "--executor", "slurm", "-E", key], cwd=tmp_path,
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert out.stderr.startswith(said), out.stderr
+
+
+# ------------------------------------------------------------------------- why a job left no result
+
+def _ledger(tmp_path: Path) -> list[dict]:
+    slurm = tmp_path / "slurm"
+    slurm.mkdir()
+    common = {"matrix": "m", "attack": "em", "poison": "P", "time": 1.0}
+    return [{**common, "job": "7", "kind": "attack", "cells": [], "log": str(slurm / "7_0_log.err")},
+            {**common, "job": "8_0", "kind": "cells", "cells": ["a"], "log": str(slurm / "8_0_0_log.err"), "after": "7"},
+            {**common, "job": "8_1", "kind": "cells", "cells": ["b"], "log": str(slurm / "8_1_0_log.err"), "after": "7"}]
+
+
+def test_a_killed_poison_job_is_named_for_the_cells_it_cancelled(tmp_path):
+    tasks = _ledger(tmp_path)
+    Path(tasks[0]["log"]).write_text("Traceback (most recent call last):\n  File x\nbenchmark.errors.UserError: cannot "
+                                     "lock /r/locks/p.lock: Read-only file system\nsrun: error: vm: task 0: Exited with exit code 1\n")
+    queue = {"7": ("FAILED", "NonZeroExitCode"), "8_0": ("CANCELLED", "DependencyNeverSatisfied")}
+    why = no_result(tasks[1], tasks, queue, cached=lambda k: False)
+    assert why == (f"its poison job 7 (em) ended FAILED without its poison (log {tasks[0]['log']}: benchmark.errors.UserError: "
+                   "cannot lock /r/locks/p.lock: Read-only file system); SLURM cancelled its task 8_0, which never ran")
+    ((task, line),) = failed_poison_jobs(tasks, queue, lambda k: False, lambda t: True)
+    assert task["job"] == "7" and line.startswith("ended FAILED without its poison")
+    assert failed_poison_jobs(tasks, queue, lambda k: True, lambda t: True) == []  # made later (a rerun): not failed
+    assert failed_poison_jobs(tasks, {"7": ("RUNNING", "None")}, lambda k: False, lambda t: True) == []
+    assert failed_poison_jobs(tasks, None, lambda k: False, lambda t: True) == []  # squeue silent: no claim
+    # a list written before `after` was kept: the attack job of the same submission
+    old = [{k: v for k, v in t.items() if k != "after"} for t in tasks]
+    assert no_result(old[2], old, {}, cached=lambda k: False).startswith("its poison job 7 (em) ended without its poison")
+
+
+def test_a_task_that_ran_or_was_cancelled_is_said_so(tmp_path):
+    tasks = _ledger(tmp_path)
+    Path(tasks[1]["log"]).write_text("starting\nslurmstepd: error: *** JOB 8 ON vm CANCELLED AT 2026 ***\n")
+    Path(tasks[2]["log"]).write_text("starting\nslurmstepd: error: Detected 1 oom_kill event in StepId=8.0\n")
+    queue = {"7": ("COMPLETED", "None"), "8_0": ("CANCELLED", "None"), "8_1": ("OUT_OF_MEMORY", "OutOfMemory")}
+    assert no_result(tasks[1], tasks, queue, lambda k: True) == f"its SLURM task 8_0 was cancelled (log {tasks[1]['log']})"
+    assert no_result(tasks[2], tasks, queue, lambda k: True) == \
+        f"its SLURM task 8_1 ended OUT_OF_MEMORY (log {tasks[2]['log']}: slurmstepd: error: Detected 1 oom_kill event in StepId=8.0)"
+    Path(tasks[1]["log"]).unlink()
+    assert no_result(tasks[1], tasks, queue, lambda k: True) == "its SLURM task 8_0 was cancelled before it started (no log)"
+
+
+def test_log_hint_prefers_the_exception():
+    assert log_hint(None) == "" and log_hint("/nonexistent/x.err") == ""
+
+
+# ------------------------------------------------------------------------- signals while submitting
+
+def test_a_signal_during_a_critical_block_waits_for_its_end():
+    done = []
+    with pytest.raises(KeyboardInterrupt), Signals() as sig:
+        with sig.critical():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("recorded")  # sbatch accepted the job: the list gets it
+        done.append("after")  # never: the interrupt acts at the block's end
+    assert done == ["recorded"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_second_signal_acts_at_once():
+    done = []
+    with pytest.raises(KeyboardInterrupt), Signals() as sig, sig.critical():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("first held")
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("never")
+    assert done == ["first held"]
+
+
+def test_sighup_stops_like_ctrl_c_and_output_survives_a_closed_terminal(monkeypatch):
+    before = signal.getsignal(signal.SIGHUP)
+    stdout, stderr = sys.stdout, sys.stderr
+    try:
+        with pytest.raises(HungUp), Signals():
+            os.kill(os.getpid(), signal.SIGHUP)
+        assert isinstance(HungUp(), KeyboardInterrupt)
+
+        class Dead:
+            def write(self, s: str) -> int:
+                raise OSError(5, "Input/output error")
+
+            def flush(self) -> None:
+                raise OSError(5, "Input/output error")
+
+        sys.stderr = Dead()  # type: ignore[assignment]
+        with pytest.raises(HungUp), Signals():
+            os.kill(os.getpid(), signal.SIGHUP)
+        print("interrupted: ...", file=sys.stderr)  # the closing line to a hung-up terminal: dropped, no error
+        sys.stderr.flush()
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+    assert signal.getsignal(signal.SIGHUP) == before
