@@ -9,10 +9,11 @@ random numbers or changes a model, so a cell computes the same numbers with or w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -180,3 +181,21 @@ def default_budget_note(attack: Any) -> str:
     if type(attack).budget is not Attack.budget or "eps" in type(attack.params).model_fields:
         return ""
     return " (its budget is the default L-inf 8/255: it has no `eps` param; override Attack.budget() to declare its threat model)"
+
+
+@contextlib.contextmanager
+def plugin_call(who: str) -> Iterator[None]:
+    """Name the plugin call under way (``attack 'em' (generate)``): an exception it raises is tagged
+    ``uebench_call = who`` (the innermost call wins), which the runner puts before the cell's error.
+    A :class:`PluginError` names its plugin already; Ctrl-C and user errors are not the plugin's."""
+    from benchmark.errors import UserError
+
+    try:
+        yield
+    except (PluginError, KeyboardInterrupt, UserError):
+        raise
+    except BaseException as e:
+        if not getattr(e, "uebench_call", None):
+            with contextlib.suppress(AttributeError, TypeError):  # an exception type without a __dict__
+                e.uebench_call = who  # type: ignore[attr-defined]
+        raise

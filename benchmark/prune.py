@@ -15,7 +15,8 @@ them. What is pruned, for each matrix (every document of the file, at ``--profil
 * a **poison** artifact only pruned records used (no record left and no attack job of the plan
   uses it). A poison no record uses at all (another matrix's, still running) is left alone;
 * the **lock file** of a cell that is in no plan, has no record and that no live process holds,
-  when its last holder was this matrix (``bench status`` lists such cells as interrupted).
+  when its last holder was a runner of this matrix at its profile, for a cell under the labels of
+  one of the plan's (as records are judged; ``bench status`` lists such cells as interrupted).
 
 Records of other matrices, or of this matrix at another profile, are left alone (counted). A
 record whose lock a live process holds is skipped.

@@ -35,6 +35,7 @@ from benchmark.output_checks import (
     logits_problem,
     loss_problem,
     metric_problem,
+    plugin_call,
     poison_problem,
     transform_problem,
 )
@@ -179,7 +180,8 @@ class Runner:
                 raise p
             return p
         train = self.splits().train
-        budget = job.attack.budget()  # from the validated params, before generate could change them
+        with plugin_call(f"attack {job.attack.display!r} (budget)"):
+            budget = job.attack.budget()  # from the validated params, before generate could change them
         if not isinstance(budget, Budget):
             raise PluginError(f"attack {job.attack.name!r}: budget() returned {type(budget).__name__} {str(budget)[:40]}, "
                               "not a benchmark.Budget (e.g. Budget('linf', 8 / 255))")
@@ -196,10 +198,11 @@ class Runner:
             torch.manual_seed(self.r.matrix.attack_seed)
             n0 = len(self.cache.reads)
             clean = data_checksum(train)
-            p = job.attack.generate(train, self.ctx(self.r.matrix.attack_seed))
+            with plugin_call(f"attack {job.attack.display!r} (generate)"):
+                p = job.attack.generate(train, self.ctx(self.r.matrix.attack_seed))
             if data_checksum(train) != clean:  # the budget is measured from these images: they must be the clean ones
                 self._splits = None  # and the next cell must not train on them: load the data again
-                raise RuntimeError(f"attack {job.attack.name!r} changed the training set it was given in place "
+                raise PluginError(f"attack {job.attack.name!r} changed the training set it was given in place "
                                    "(generate must leave its input alone and return a new Poison)")
             reads = list({a["key"]: a for a in self.cache.reads[n0:]}.values())
             bad = poison_problem(train, p, budget)
@@ -250,7 +253,8 @@ class Runner:
         it again: the same model, curves and RNG state as a fresh training, so the same numbers.
         Not when a metric observes the training (``reuse=False``): it must see every epoch."""
         self._reused = None
-        self._hooks = CountingHooks(cell.defense.train_hooks(ctx))
+        with plugin_call(f"defense {cell.defense.display!r} (train_hooks)"):
+            self._hooks = CountingHooks(cell.defense.train_hooks(ctx))
         if not (reuse and self.reuse_victims and cell.defense.leaves_training_alone()):
             return cell.victim.fit(train, ctx, self._hooks)
         key = spec_key({"kind": "victim", "poison": cell.job.key, "victim": cell.victim.spec(), "seed": cell.seed})
@@ -320,12 +324,9 @@ class Runner:
                 not_applicable=note,
             )
             return rec
-        stage = ""  # the plugin call under way: a plugin's own exception is reported as raised there
         try:
             splits = self.splits()
-            stage = f"attack {cell.job.attack.display!r} (generate)"
             poison = self.poison(cell.job)
-            stage = ""
             rec["poison_meta"] = poison.meta
             self.cache.reads.clear()  # from here on: what this cell reads that others made (a metric's reference...)
             rec["dataset_sha256"] = self.dataset_sha256
@@ -334,27 +335,27 @@ class Runner:
             ctx.trace.subscribe(curves)
             observed = {}
             for m in r.metrics:
-                listener = m.observer(ctx)
+                with plugin_call(f"metric {m.name!r} (observer)"):
+                    listener = m.observer(ctx)
                 if listener is not None:
                     observed[m.name] = listener
                     ctx.trace.subscribe(listener)
             torch.manual_seed(cell.seed)
             train = splits.train.with_images(poison.x)
             released = data_checksum(train)  # the poison's images, shared with the next cells: read-only
-            stage = f"defense {cell.defense.display!r} (transform)"
-            defended = cell.defense.transform(train, defense_context(ctx))  # as benchmark.fitting.defend_and_fit
-            stage = ""
+            with plugin_call(f"defense {cell.defense.display!r} (transform)"):
+                defended = cell.defense.transform(train, defense_context(ctx))  # as benchmark.fitting.defend_and_fit
             self._unchanged(train, released, f"defense {cell.defense.display!r}", "transform")
             self._require(transform_problem(train, defended), f"defense {cell.defense.display!r}")
             train = defended
             given = data_checksum(train) if defended.x.device.type == "cpu" else None
             t_fit = time.perf_counter()
-            stage = f"victim {cell.victim.display!r} (fit)" + (f" with defense {cell.defense.display!r}" if cell.defense.stage == "train" else "")
-            model = self.fit_victim(cell, train, ctx, curves, reuse=not observed)
-            stage = ""
+            with plugin_call(f"victim {cell.victim.display!r} (fit)" + (f" with defense {cell.defense.display!r}" if cell.defense.stage == "train" else "")):
+                model = self.fit_victim(cell, train, ctx, curves, reuse=not observed)
             if given is not None:
                 self._unchanged(train, given, f"victim {cell.victim.display!r}", "fit")
-            self._require(logits_problem(model, splits.test, ctx, "fit"), f"victim {cell.victim.display!r}")
+            with plugin_call(f"victim {cell.victim.display!r} (its model's forward)"):
+                self._require(logits_problem(model, splits.test, ctx, "fit"), f"victim {cell.victim.display!r}")
             self._require(loss_problem(curves.events), f"victim {cell.victim.display!r} with defense {cell.defense.display!r}:")
             hooks = hooks_problem(self._hooks.calls, curves.events) if cell.defense.stage == "train" else None
             if hooks and cell.victim.paradigm != "supervised":
@@ -371,10 +372,9 @@ class Runner:
             if cell.defense.stage == "model":
                 assert splits.holdout is not None
                 t_rep = time.perf_counter()
-                stage = f"defense {cell.defense.display!r} (repair)"
-                model = cell.defense.repair(model, splits.holdout, ctx)  # its "repair" epochs join the curves
-                stage = ""
-                self._require(logits_problem(model, splits.test, ctx, "repair"), f"defense {cell.defense.display!r}")
+                with plugin_call(f"defense {cell.defense.display!r} (repair)"):
+                    model = cell.defense.repair(model, splits.holdout, ctx)  # its "repair" epochs join the curves
+                    self._require(logits_problem(model, splits.test, ctx, "repair"), f"defense {cell.defense.display!r}")
                 self._require(loss_problem(curves.events), f"defense {cell.defense.display!r}:")
                 timing["repair_s"] = round(time.perf_counter() - t_rep, 2)
             rec["timing"] = timing
@@ -390,7 +390,7 @@ class Runner:
                     values = m.compute(art, ctx)
                 except (KeyboardInterrupt, UserError):
                     raise
-                except Exception as e:
+                except (Exception, SystemExit) as e:
                     raise PluginError(f"metric {m.name!r} failed: {type(e).__name__}: {e}") from e
                 self._require(metric_problem(values, m.unit_of), f"metric {m.name!r}")
                 for k in values:
@@ -406,7 +406,8 @@ class Runner:
         except (KeyboardInterrupt, UserError):
             raise
         except (Exception, SystemExit) as e:  # noqa: BLE001 - a plugin's crash (even sys.exit) fails this cell only
-            where = f"{stage}: " if stage and not isinstance(e, PluginError) else ""  # a PluginError names its plugin
+            call = getattr(e, "uebench_call", "")  # the plugin call that raised it (benchmark.output_checks.plugin_call)
+            where = f"{call}: " if call and not isinstance(e, PluginError) else ""
             rec.update(status="failed", metrics={}, error=f"{where}{type(e).__name__}: {e}", traceback=traceback.format_exc())
         rec["wall_s"] = round(time.perf_counter() - t0, 2)
         return rec

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.same_poison import find_same_poison
 from benchmark.store import ArtifactCache, ResultStore, probe_lock
 
 STATES = ("done", "running", "failed", "pending")
@@ -204,6 +205,8 @@ class Survey:
             p = self.poison(job.key)
             if p == "to generate" and job.key not in needed:
                 p = "not needed"  # every cell of it is done: its poison is not kept (e.g. committed evidence)
+            elif p == "to generate" and find_same_poison(self.cache, job.spec, job.key) is not None:
+                p = "to copy"  # the same poison under another key (benchmark.same_poison)
             out.poisons[p] = out.poisons.get(p, 0) + 1
         return out
 

@@ -258,6 +258,21 @@ def test_a_plugin_that_raises_is_named_in_its_cells_error(tmp_path, failing_plug
     assert "the default L-inf 8/255: it has no `eps` param; override Attack.budget()" in by[("greedy", "none")]
 
 
+def test_a_core_failure_is_not_blamed_on_a_plugin(tmp_path, monkeypatch):
+    """Only the plugin's own call is named: a disk that fails while the runner stores the poison
+    is the runner's error, not the attack's."""
+    from benchmark.store import ArtifactCache
+
+    def full(self, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ArtifactCache, "save", full)
+    r = runner(tmp_path, attacks=["random-noise"], defenses=["none"])
+    r.run()
+    (rec,) = r.store.records()
+    assert rec["error"] == "OSError: [Errno 28] No space left on device"
+
+
 def test_a_model_stage_defense_without_a_holdout_is_a_config_error_even_if_it_does_not_ask(failing_plugins):
     from benchmark.errors import ConfigError
 

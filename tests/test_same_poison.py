@@ -84,3 +84,18 @@ def test_an_audit_of_a_copied_poison_sees_no_change():
     made = {"x_sha256": "ab" * 32, "train_sha256": "cd" * 32, "outer_iterations": 3}
     assert changes({"poison_meta": {**made, "same_as": "k" * 20}}, {"poison_meta": made}) == []
     assert changes({"poison_meta": made}, {"poison_meta": {**made, "outer_iterations": 4}}) == ["poison outer_iterations: 3 -> 4"]
+
+
+def test_dry_run_and_status_say_the_poison_will_be_copied(tmp_path):
+    """What `bench run` will do (copy, not generate) is what `--dry-run` and `bench status` say."""
+    from benchmark.dry_run import describe
+    from benchmark.status import Survey
+
+    logs: list[str] = []
+    first = runner(tmp_path, {"subset": 200}, logs)
+    assert first.run().ok == 1
+    second = runner(tmp_path, {"subset": 200, "test_subset": 100}, logs)
+    text = describe(second, cost=False)
+    assert "(poisons: 0 cached, 1 to copy, 0 to generate;" in text
+    assert f"to copy from {first.plan.jobs[0].key}" in text
+    assert Survey(tmp_path / "res").of_matrix(second.r).poisons == {"to copy": 1}

@@ -57,6 +57,7 @@ from benchmark.executors.slurm_queue import ENDED, SUBMISSIONS, active_tasks, my
 from benchmark.executors.slurm_signals import Signals
 from benchmark.executors.slurm_task import SlurmTask
 from benchmark.params import Params
+from benchmark.same_poison import find_same_poison
 from benchmark.store import file_lock
 from benchmark.summary import Summary
 
@@ -99,7 +100,7 @@ class SlurmParams(Params):
 
     @model_validator(mode="after")
     def _sbatch_owned(self) -> SlurmParams:
-        check_sbatch(self.sbatch, self.mem)
+        check_sbatch(self.sbatch, self.mem, self.gpus)
         return self
 
 
@@ -339,7 +340,8 @@ class Submission:
             job = jobs[key]
             attack_id = busy_poisons.get(key)
             if (attack_id is None and not self._cached(key) and not self._cheap(job.attack)
-                    and any(c.defense.applies_to(c.victim) for c in cells)):
+                    and any(c.defense.applies_to(c.victim) for c in cells)
+                    and find_same_poison(self.cache, job.spec, key) is None):  # a copy: its first cell makes it
                 ex = self._executor()  # a fresh one per submission: parameters (dependency) persist
                 ex.update_parameters(**self._parameters(f"{prefix}-{job.attack.display}-poison", None))
                 with self.signals.critical():  # accepted by sbatch = in the submissions list

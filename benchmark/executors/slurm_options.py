@@ -56,10 +56,16 @@ def owned(option: str) -> str | None:
     return min(starts, key=len) if starts else None
 
 
-def check_sbatch(sbatch: dict[str, Any], mem: str | None) -> None:
+#: sbatch options that ask for GPUs: the executor sets ``--gpus-per-node`` only when its ``gpus`` > 0
+GPUS = ("gpus-per-node", "gpus", "gpus-per-task")
+
+
+def check_sbatch(sbatch: dict[str, Any], mem: str | None, gpus: int = 0) -> None:
     """Raise ``ValueError`` (one line naming both keys) for an ``sbatch.*`` key that sets an option
     the executor sets itself, for ``no-requeue`` / ``requeue: false``, and for a second memory option
-    next to ``mem``."""
+    next to ``mem``. The GPU options are the executor's only when its ``gpus`` > 0: with ``gpus`` 0
+    a typed request (``sbatch: {gpus-per-node: "a100:2"}``, which the integer ``gpus`` cannot say)
+    passes."""
     for key, value in sbatch.items():
         name = key.replace("_", "-")
         if name == "no-requeue" or (name == "requeue" and value is False):
@@ -67,6 +73,11 @@ def check_sbatch(sbatch: dict[str, Any], mem: str | None) -> None:
         if name == "requeue":
             continue  # the executor asks for --requeue itself: the same
         option = owned(key)
+        if option in GPUS and not gpus:
+            continue
+        if option in GPUS:
+            raise ValueError(f"sbatch.{key} sets --{option}, which the executor sets from its own 'gpus' ({gpus}): give "
+                             f"gpus instead of sbatch.{key}, or for a GPU type set gpus 0 and keep sbatch.{key} (e.g. a100:{gpus})")
         if option in BY_PARAM:
             param = BY_PARAM[option]
             raise ValueError(f"sbatch.{key} sets --{option}, which the executor sets from its own {param!r}: "

@@ -8,7 +8,9 @@ the submissions list (``RESULTS/slurm/submissions.jsonl``) holding every job sba
 - Inside :meth:`Signals.critical` (sbatch is submitting a job until the list holds it) SIGINT,
   SIGTERM and SIGHUP wait until the block ends, then act as they would have: a job sbatch accepted
   is never left out of the list. A second signal in the block acts at once (an sbatch that hangs
-  can still be stopped).
+  can still be stopped). SIGINT and SIGTERM are held only when a Python handler is installed, as
+  ``bench`` installs one for each: a program that embeds the executor and leaves SIGTERM at its
+  default is killed by it, mid-submission too.
 
 Outside the main thread (``bench`` embedded in another program) nothing is changed.
 """

@@ -42,9 +42,18 @@ REPO = Path(__file__).resolve().parents[2]
     ({"requeue": False}, "sbatch.requeue is refused: the executor resumes"),
 ])
 def test_an_sbatch_key_the_executor_sets_is_refused_naming_both(sbatch, said):
+    gpus = 1 if any(k.startswith("gpus") for k in sbatch) else 0  # the executor sets GPUs only when it asks for some
     with pytest.raises(ValidationError) as e:
-        SlurmParams(sbatch=sbatch)
+        SlurmParams(sbatch=sbatch, gpus=gpus)
     assert said in str(e.value)
+
+
+def test_a_typed_gpu_request_passes_when_the_executor_asks_for_none():
+    """The integer ``gpus`` cannot name a GPU type: with gpus 0 the executor sets no GPU option, so
+    sbatch's own (``a100:2``) is the only one; next to gpus > 0 it is refused with the way out."""
+    assert SlurmParams(sbatch={"gpus-per-node": "a100:2"}).sbatch == {"gpus-per-node": "a100:2"}
+    with pytest.raises(ValidationError, match=r"or for a GPU type set gpus 0 and keep sbatch.gpus-per-node \(e.g. a100:2\)"):
+        SlurmParams(gpus=2, sbatch={"gpus-per-node": "a100:2"})
 
 
 def test_a_second_memory_option_is_refused_only_next_to_mem():
