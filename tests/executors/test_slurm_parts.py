@@ -165,6 +165,8 @@ def test_a_second_signal_acts_at_once():
 
 
 def test_sighup_stops_like_ctrl_c_and_output_survives_a_closed_terminal(monkeypatch):
+    inherited = signal.getsignal(signal.SIGHUP)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as from a terminal: under nohup (CI may run so) it is ignored
     before = signal.getsignal(signal.SIGHUP)
     stdout, stderr = sys.stdout, sys.stderr
     try:
@@ -184,6 +186,7 @@ def test_sighup_stops_like_ctrl_c_and_output_survives_a_closed_terminal(monkeypa
             os.kill(os.getpid(), signal.SIGHUP)
         print("interrupted: ...", file=sys.stderr)  # the closing line to a hung-up terminal: dropped, no error
         sys.stderr.flush()
+        assert signal.getsignal(signal.SIGHUP) == before
     finally:
         sys.stdout, sys.stderr = stdout, stderr
-    assert signal.getsignal(signal.SIGHUP) == before
+        signal.signal(signal.SIGHUP, inherited)
