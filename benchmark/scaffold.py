@@ -17,7 +17,7 @@ def check_name(kind: str, name: str) -> None:
     """A plugin name a package can be named after: lowercase letters, digits and single hyphens,
     starting with a letter (the registry's rule), at most 40 characters (the package is named
     ``uebench-NAME``), not a name an installed plugin of ``kind`` has."""
-    from benchmark.registry import NAME, NAME_RULE
+    from benchmark.plugin_checks import NAME, NAME_RULE
 
     if kind not in KINDS:
         raise UserError(f"kind must be one of {', '.join(KINDS)} (got {kind[:40]!r})")

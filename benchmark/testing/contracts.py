@@ -140,13 +140,13 @@ def _seeded(seed: int, fn: Callable[[], Any]) -> Any:
 
 def check_declaration(cls: type[Plugin]) -> None:
     """What the registry needs of any plugin, and what every plugin documents."""
-    from benchmark.registry import _class_problem, _stage_problem
+    from benchmark.plugin_checks import class_problem, stage_problem
 
     kind = getattr(cls, "kind", None)
     require(kind in ("attack", "victim", "defense", "metric", "dataset"), cls, "plugin.registrable",
             f"kind is {kind!r}: subclass benchmark.Attack, Victim, Defense, Metric or DatasetSource")
-    problem = _class_problem(cast(str, kind), getattr(cls, "name", None), cls)  # a kind: required just above
-    if kind == "defense" and problem is not None and _stage_problem(cls) == problem:
+    problem = class_problem(cast(str, kind), getattr(cls, "name", None), cls)  # a kind: required just above
+    if kind == "defense" and problem is not None and stage_problem(cls) == problem:
         problem = None  # the registry refuses it for its stage: check_defense names the finer contract, defense.stage
     require(problem is None, cls, "plugin.registrable", f"the registry would list it as broken: it {problem}")
     require(isinstance(cls.Params, type) and issubclass(cls.Params, Params), cls, "plugin.registrable", "Params is not a benchmark.Params")
