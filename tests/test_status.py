@@ -10,7 +10,8 @@ from benchmark.registry import get_registry
 from benchmark.runner import Runner
 from benchmark.status import Survey, render
 from benchmark.store import file_lock
-from tests.test_runner import BASE, failing_plugins  # noqa: F401 - a fixture
+from tests.test_runner import BASE
+from tests.test_runner_failures import failing_plugins  # noqa: F401 - a fixture
 
 
 def test_states_of_every_cell(tmp_path, failing_plugins, capsys):  # noqa: F811
