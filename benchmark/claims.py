@@ -446,12 +446,19 @@ def claim_lines(report: Report) -> list[str]:
 
 
 def write_claims(results: str | Path, claims: str | Path | None = None, out: str | Path | None = None) -> tuple[Path, Report]:
-    """Check the claims on ``results`` and write ``CLAIMS.md`` (default: beside its LEADERBOARD.md)."""
-    from benchmark.records import load_records
+    """Check the claims on ``results`` and write ``CLAIMS.md`` (default: beside its LEADERBOARD.md).
+    A :class:`UserError`, writing nothing, when no claim is measured there but subdirectories of
+    ``results`` hold results: a folder of results directories (``results/``) given for one."""
+    from benchmark.records import load_records, pass_a_subdir, record_subdirs
     from benchmark.store import atomic_write_bytes
 
     cf = load_claims(claims)
-    report = check_all(cf, load_records(results))
+    records = load_records(results)
+    report = check_all(cf, records)
+    counts = report.counts()
+    if not counts[HOLDS] and not counts[FAILS] and (subdirs := record_subdirs(Path(results))):  # a folder of results directories
+        n = len(records)
+        raise pass_a_subdir(Path(results), f"{n} result {'record' if n == 1 else 'records'}, none of which a claim measures", subdirs)
     path = Path(out) if out else Path(results) / "CLAIMS.md"
     shown = str(DEFAULT_CLAIMS.relative_to(DEFAULT_CLAIMS.parents[1])) if claims is None else str(claims)
     atomic_write_bytes(path, render_markdown(report, str(results), shown).encode())

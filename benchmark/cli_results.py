@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmark.cli_matrix import load_resolved, profile_only
 from benchmark.errors import UserError
-from benchmark.records import results_root
+from benchmark.records import not_a_folder_of_results, results_root
 
 
 def status(args: argparse.Namespace) -> int:
@@ -20,6 +20,7 @@ def status(args: argparse.Namespace) -> int:
     root = Path(args.results)
     if not root.is_dir():
         raise UserError(f"results directory {str(root)!r} " + ("is a file, not a directory" if root.exists() else "does not exist"))
+    not_a_folder_of_results(root)
     if args.profile and not args.matrix:
         raise UserError("--profile needs MATRIX: it says which profile of the matrix's plan to compare with")
     survey = Survey(root, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
@@ -116,8 +117,9 @@ def report(args: argparse.Namespace) -> int:
 def claims(args: argparse.Namespace) -> int:
     """Check the papers' claims on a results directory; write CLAIMS.md. A failing claim is
     reported, not an error: the exit code is 0 unless the claims file or the results are unreadable,
-    or a claim's condition cannot be evaluated on the measured values (a division by zero: the
-    claims file's arithmetic, which its author fixes)."""
+    RESULTS is a folder of results directories (no claim measured there, its subdirectories hold
+    results: they are named), or a claim's condition cannot be evaluated on the measured values (a
+    division by zero: the claims file's arithmetic, which its author fixes)."""
     from benchmark.claims import claim_lines, render_text, write_claims
 
     out_file(args.out, "--out", Path(args.results) / "CLAIMS.md")

@@ -56,9 +56,49 @@ def started_at(rec: dict[str, Any]) -> float:
     return -math.inf
 
 
+def holds_records(root: Path) -> bool:
+    """Whether ``root`` holds a cell record (a file in its ``cells/``)."""
+    try:
+        return next((root / "cells").glob("*.json"), None) is not None
+    except OSError:
+        return False
+
+
+def record_subdirs(root: Path) -> list[str]:
+    """The names of ``root``'s subdirectories that hold cell records, sorted: ``root`` is then a
+    folder of results directories (``results/``, which holds ``cifar10-quick/``...), not one."""
+    try:
+        return sorted(p.name for p in root.iterdir() if p.name != "cells" and p.is_dir() and holds_records(p))
+    except OSError:
+        return []
+
+
+#: how many of the subdirectories holding results an error names
+SUBDIRS_NAMED = 8
+
+
+def pass_a_subdir(root: Path, held: str, subdirs: list[str]) -> UserError:
+    """The error for a folder of results directories given as one: ``held`` says what ``root``
+    holds (``no result records``); the subdirectories that hold results are named."""
+    names = [n if n.isprintable() else ascii(n) for n in subdirs[:SUBDIRS_NAMED]]
+    more = f" and {len(subdirs) - SUBDIRS_NAMED} more" if len(subdirs) > SUBDIRS_NAMED else ""
+    return UserError(f"{str(root)!r} holds {held}; its {'subdirectory' if len(subdirs) == 1 else 'subdirectories'} "
+                     f"{', '.join(names)}{more} {'does' if len(subdirs) == 1 else 'do'}: pass one of them "
+                     f"(e.g. {str(root / subdirs[0])!r})")
+
+
+def not_a_folder_of_results(root: Path) -> None:
+    """A :class:`UserError` naming the subdirectories that hold records when ``root`` holds none
+    but they do (``bench leaderboard results`` for ``results/cifar10-quick``); else nothing."""
+    if not holds_records(root) and (subdirs := record_subdirs(root)):
+        raise pass_a_subdir(root, "no result records", subdirs)
+
+
 def results_root(results: str | Path) -> Path:
-    """``results`` as a path, or a :class:`UserError` when it holds no results (no ``cells/`` folder)."""
+    """``results`` as a path, or a :class:`UserError` when it holds no results (no ``cells/``
+    folder), naming its subdirectories that do hold some (:func:`not_a_folder_of_results`)."""
     root = Path(results)
+    not_a_folder_of_results(root)
     if not (root / "cells").is_dir():
         raise UserError(f"{str(root)!r} holds no results (no cells/ folder); run `bench run MATRIX --results {root}` first")
     return root

@@ -72,6 +72,7 @@ def table_json(t: Table) -> dict[str, Any]:
         "summary_columns": list(t.summary),
         "modal_seeds": t.modal_n,
         "rows": [{"label": r.label, "values": {c: value_json(v) for c, v in zip(t.columns, r.values)}} for r in t.rows],
+        **({"packages": [p.replace("`", "") for p in t.packages]} if t.packages else {}),  # built-ins only: no key
     }
 
 

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from benchmark.report.captions import na_reasons, seeds_line
-from benchmark.report.markdown import Figures, notes, units_line
+from benchmark.report.markdown import PACKAGES_LEAD, Figures, notes, units_line
 from benchmark.report.records import Cell, Results, Section
 from benchmark.report.tables import LEGEND, Table, fmt_number, group_page, nan_word, role, scale, table_marks, value_text
 
@@ -132,6 +132,8 @@ def table_html(t: Table) -> str:
         f'<p class="fn" id="na-{esc(t.id)}-{i}"><sup>{i}</sup> n/a ({n} {"cell" if n == 1 else "cells"}): {esc(reason)}</p>'
         for i, (reason, n) in enumerate(reasons, 1)
     )
+    if t.packages:
+        notes += f'<p class="fn packages">{esc(PACKAGES_LEAD)}: ' + "; ".join(CODE_SPAN.sub(r"<code>\1</code>", esc(p)) for p in t.packages) + "</p>"
     return (
         f'<p class="seeds">{caption}</p>'
         f'<table class="sortable" id="t-{esc(t.id)}"><caption class="hidden">{caption}</caption><thead><tr>{"".join(head)}</tr></thead>'
@@ -329,6 +331,8 @@ def group_html(results: Results, sec: Section, cells: list[Cell]) -> str:
             out.append(f"<h3>numerics</h3>{_kv(r['numerics'])}")
         if isinstance(r.get("provenance"), dict):
             out.append(f"<h3>provenance</h3>{_kv(r['provenance'])}")
+        if isinstance(r.get("plugin_packages"), dict) and r["plugin_packages"]:
+            out.append(f"<h3>third-party packages</h3>{_kv(r['plugin_packages'])}")
         if r.get("metric_specs"):
             out.append("<h3>metrics asked for</h3>" + "".join(f"<p><code>{esc(m.get('name'))} v{esc(m.get('version'))}</code></p>{_kv(m.get('params') or {})}" for m in r["metric_specs"] if isinstance(m, dict)))
         out.append("</div>")

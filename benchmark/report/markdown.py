@@ -6,11 +6,14 @@ import time
 from collections.abc import Callable
 
 from benchmark.report.captions import seeds_line
+from benchmark.report.packages import mixed_releases
 from benchmark.report.records import MAIN_METRIC, Results, Section
 from benchmark.report.tables import LEGEND, Table, nan_word, role, table_marks, value_text
 
 #: how many of the files that are not cell records the notes name (tables.json lists every one)
 MALFORMED_NAMED = 20
+#: how a table's line on the third-party packages that made its entries begins
+PACKAGES_LEAD = "Made by third-party packages"
 #: figures to show: table id or section id -> [(alt text, path relative to the markdown file)]
 Figures = dict[str, list[tuple[str, str]]]
 
@@ -92,6 +95,15 @@ def notes(results: Results, esc: Callable[[str], str] = md_text) -> list[str]:
         for attack, gens in results.poison_generations.items():
             out.append(f"> - {esc(attack)}: " + "; ".join(f"{n} cells with `{g}`" for g, n in gens.most_common()))
         out.append("")
+    if mixed := mixed_releases(results):
+        out += [
+            ("> ⚠ **Mixed releases of third-party plugins.** The cells of these entries were made by different releases of "
+             "their package; a release that changes numbers without bumping the plugin's `version` keeps the cells of the "
+             "one before, so a row (or a mean) may hold both. Each table names its entries' releases under it."),
+            ">",
+        ]
+        out += [f"> - {md_title(m) if esc is md_text else m}" for m in mixed]
+        out.append("")
     if results.superseded:
         per: dict[str, int] = {}
         for c in results.superseded:
@@ -132,6 +144,8 @@ def section_markdown(results: Results, sec: Section, tables: list[Table], figure
         out += [table_markdown(t), ""]
         if table_marks(t):
             out += ["_Marks: see the legend at the top._", ""]
+        if t.packages:
+            out += [f"_{PACKAGES_LEAD}: {'; '.join(md_title(p) for p in t.packages)}._", ""]
         for alt, path in figures.get(t.id, []):
             out += [f"![{_alt(alt)}]({path})", ""]
     for alt, path in figures.get(sec.id, []):

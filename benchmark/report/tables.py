@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark.report.anchors import anchor
+from benchmark.report.packages import table_packages
 from benchmark.report.records import MAIN_METRIC, Cell, Results, Section, order, short_hash, slug
 
 #: how each declared unit is shown: (multiplier, unit suffix)
@@ -87,6 +88,8 @@ class Table:
     summary: tuple[str, ...] = ()
     #: the entry the table is about: the defense of a by-defense table, the victim of a by-victim one
     about: str = ""
+    #: which third-party package and release made its entries, one line each (:mod:`benchmark.report.packages`)
+    packages: list[str] = field(default_factory=list)
 
     @property
     def display_unit(self) -> str:
@@ -212,6 +215,7 @@ def section_tables(results: Results, sec: Section) -> list[Table]:
                 rows=[Row(r, vals + [summary_value(vals, cols)]) for r, vals in zip(rows, grid)],
                 summary=("Worst",),
                 about=about,
+                packages=table_packages(cells, results.plugin(MAIN_METRIC)),
             )
 
         for defense in sec.defenses:
@@ -241,6 +245,7 @@ def section_tables(results: Results, sec: Section) -> list[Table]:
                     columns=best_cols,
                     rows=[Row(a, [best_rows[a].get(v, Value()) for v in best_cols]) for a in attacks],
                     summary=tuple(best_cols),
+                    packages=table_packages([c for c in main if c.victim in best_cols], results.plugin(MAIN_METRIC)),
                 )
             )
     for key in sorted(k for k in results.metrics if k != MAIN_METRIC):
@@ -278,6 +283,7 @@ def section_tables(results: Results, sec: Section) -> list[Table]:
                 row_name="attack",
                 columns=cols,
                 rows=[Row(r, vals) for r, vals in zip(rows, grid)],
+                packages=table_packages(cells, results.plugin(key)),
             )
         )
     return tables
