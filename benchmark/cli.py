@@ -36,16 +36,14 @@ def _run(args: argparse.Namespace) -> int:
     resolved = load_resolved(args.matrix, args)
     many = len(resolved) > 1
     if args.dry_run:
-        from benchmark.dry_run import describe
+        from benchmark.dry_run import Earlier, describe
 
-        earlier: dict[str, int] = {}  # poison key -> the document that generates it first
+        earlier = Earlier()  # what the documents before generate: listed as theirs, priced there
         for i, r in enumerate(resolved):
             runner = Runner(r, args.results, progress=False, retry_failed=args.retry_failed)
             head = f"document {i + 1} of {len(resolved)}: " if many else ""
             local = r.executor.name in ("inline", "local")  # a scheduler's jobs run elsewhere
             print(head + describe(runner, every_cell=args.verbose, slots=r.executor.slots(r), here=local, earlier=earlier))
-            for key in runner.poisons_to_generate():
-                earlier.setdefault(key, i + 1)
         return 0
     from benchmark.store import prepare_results
 
@@ -59,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
             summary = execute(r, args.results, progress=None if not args.quiet else False, verbose=args.verbose,
                               retry_failed=args.retry_failed, wait=args.wait)
         except KeyboardInterrupt as e:
-            how, code = ("terminated (SIGTERM)", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+            how, code = stopped_by(e)
             print(f"\n{how}: every finished cell is saved in {args.results}/; rerun the same command to resume", file=sys.stderr)
             return code
         if many:
@@ -244,6 +242,17 @@ def _new_plugin(args: argparse.Namespace) -> int:
 class Terminated(KeyboardInterrupt):
     """SIGTERM (a scheduler's time limit, ``kill``): stopped like Ctrl-C, exit code 143."""
 
+    how = "terminated (SIGTERM)"
+    exit_code = 143  # 128 + SIGTERM (15)
+
+
+def stopped_by(e: KeyboardInterrupt) -> tuple[str, int]:
+    """What ``bench`` says when ``e`` stopped it, and its exit code: 128 + the signal, as a shell
+    reports a process the signal killed. Ctrl-C is "interrupted", 130; a ``KeyboardInterrupt`` that
+    names its own (:class:`Terminated`: 143, the slurm executor's ``HungUp``: SIGHUP, 129) says so."""
+    how, code = getattr(e, "how", None), getattr(e, "exit_code", None)
+    return (how, code) if isinstance(how, str) and isinstance(code, int) else ("interrupted", 130)
+
 
 def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated
@@ -277,12 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {_one_line(str(e))}", file=sys.stderr)
         return 2
-    except Terminated:
-        print("\nterminated (SIGTERM): every finished cell is saved; rerun the same command to resume", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        how, code = stopped_by(e)
+        tail = ": every finished cell is saved; rerun the same command to resume" if isinstance(e, Terminated) else ""
+        print(f"\n{how}{tail}", file=sys.stderr)
+        return code
     except BrokenPipeError:  # `bench ... | head`: the reader left; stop quietly, as a Unix tool does on SIGPIPE
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again

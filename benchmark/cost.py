@@ -386,7 +386,7 @@ def render(est: Estimate, model: CostModel | None = None, here: Calibration | No
 @dataclass
 class FileEstimate:
     """Every document of a matrix file priced from scratch: poisons shared between documents (same
-    key) are counted once."""
+    key, or the same poison under another key, :mod:`benchmark.same_poison`: copied) are counted once."""
 
     documents: int
     jobs: int
@@ -401,6 +401,7 @@ def estimate_file(path: str | Path, model: CostModel | None = None) -> FileEstim
     from benchmark.config import load_matrices, resolve
     from benchmark.plan import make_plan
     from benchmark.registry import get_registry
+    from benchmark.same_poison import view_key
 
     model = model or CostModel()
     parts: list[Estimate] = []
@@ -411,8 +412,9 @@ def estimate_file(path: str | Path, model: CostModel | None = None) -> FileEstim
     for i, matrix in enumerate(matrices):
         plan = make_plan(resolve(matrix, get_registry(), file=f"{path} (document {i + 1})"))
         live = [c for c in plan.cells if c.defense.applies_to(c.victim)]
-        need = {c.job.key for c in live} - seen
-        seen |= need
+        views = {c.job.key: view_key(c.job.spec) or c.job.key for c in live}  # a copy is not made again
+        need = {k for k, v in views.items() if v not in seen}
+        seen |= set(views.values())
         jobs += len(need)
         cells += len(plan.cells)
         na += len(plan.cells) - len(live)

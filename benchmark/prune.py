@@ -69,7 +69,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 def _of_plans(holder: dict[str, Any], profiles: dict[str, set[str]], labels: set[str]) -> bool:
     """Whether a lock's holder was a runner of these plans' settings: their matrix name, at one of
     their profiles, for a cell under the labels of one of theirs (as records are judged). A holder
-    that predates a field (``profile``: before 2026-12-08) is judged without it."""
+    that predates a field (``profile``: before 2026-12-07) is judged without it."""
     name = holder.get("matrix")
     if name not in profiles:
         return False

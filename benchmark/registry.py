@@ -23,6 +23,9 @@ from benchmark.plugin_checks import class_problem, name_problem
 KINDS = ("attack", "victim", "defense", "metric", "dataset", "executor", "model")
 HOOKS = {k: f"register_{k}s" for k in KINDS}
 ENV_VAR = "UEBENCH_PLUGINS"
+#: how the ``local`` executor's worker processes are named (``uebench-worker-0``...): they print
+#: no warning about a shadowed name, which the ``bench run`` that started them printed once
+LOCAL_WORKER = "uebench-worker-"
 
 #: Modules of the built-in plugins; each has hook implementations like any third-party package.
 DEFAULT_PLUGINS = (
@@ -132,6 +135,14 @@ def _short(error: str | None, limit: int = 160) -> str:
     from benchmark.errors import clip
 
     return clip(" ".join((error or "").split()), limit)
+
+
+def _local_worker() -> bool:
+    """Whether this process is a worker of the ``local`` executor (benchmark.executors.local names
+    them so): the ``bench run`` that started it resolved the same matrix and printed the warnings."""
+    import multiprocessing
+
+    return multiprocessing.current_process().name.startswith(LOCAL_WORKER)
 
 
 class Registry:
@@ -250,7 +261,7 @@ class Registry:
         :class:`PluginNotFound`, broken ones :class:`BrokenPlugin`."""
         entry = self.entry(kind, name)
         shadowed = [b for b in self._broken if b.kind == kind and b.name == name and b is not entry]
-        if shadowed and entry.error is None and (kind, name) not in self._warned:
+        if shadowed and entry.error is None and (kind, name) not in self._warned and not _local_worker():
             self._warned.add((kind, name))
             print(f"warning: {kind} {name!r} is uebench's own; {', '.join(f'{b.origin} ({b.source})' for b in shadowed)} "
                   "also registers that name and is not used: rename it there", file=sys.stderr)

@@ -45,7 +45,7 @@ from benchmark.poison_artifact import poison_digest, poison_to_tensors, tensors_
 from benchmark.provenance import numerics, provenance
 from benchmark.reuse import review_reuse
 from benchmark.runtime import tune_cpu_allocator
-from benchmark.same_poison import copy_same_poison, find_same_poison
+from benchmark.same_poison import Index, SamePoison, copy_same_poison, find_same_poison, index_poisons
 from benchmark.store import SCHEMA_VERSION, ArtifactCache, ResultStore, spec_key
 from benchmark.summary import Summary
 from benchmark.trace import CurveRecorder
@@ -137,13 +137,29 @@ class Runner:
         return {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "matrix": self.r.matrix.name, "profile": self.r.matrix.profile, "what": what, "executor": self.tag}
 
-    def poisons_to_generate(self) -> set[str]:
-        """Keys of the poisons this run generates: those a pending applicable cell needs and the
-        cache does not hold."""
+    def poisons_to_generate(self, index: Index | None = None) -> set[str]:
+        """Keys of the poisons this run generates: those a pending applicable cell needs that the
+        cache holds neither under their key nor as the same poison under another (copied:
+        :func:`~benchmark.same_poison.find_same_poison`, which compares training digests only once
+        the data are loaded here). ``index``: the stored poisons, when the caller has read them."""
         need = {c.job.key for c in self.plan.cells if self.needs_work(c) and c.defense.applies_to(c.victim)}
+        missing = {k for k in need if not (self.cache.dir(k) / "meta.json").exists()}
+        if not missing:
+            return missing
+        index = index_poisons(self.cache) if index is None else index
+        digest = data_checksum(self._splits.train) if self._splits is not None else None
         jobs = {j.key: j for j in self.plan.jobs}
-        return {k for k in need if not (self.cache.dir(k) / "meta.json").exists()
-                and find_same_poison(self.cache, jobs[k].spec, k) is None}  # the same poison under another key: copied
+        return {k for k in missing if find_same_poison(index, jobs[k].spec, k, digest) is None}
+
+    def package_warning(self, job: AttackJob, made_by: str | None) -> str | None:
+        """The warning for a cached poison of ``job`` that another release of its attack's package
+        (``made_by``, from its meta) generated; ``None`` when it is this one's, or none was recorded."""
+        package = package_of(job.attack)
+        if made_by is None or made_by == package:
+            return None
+        return (f"warning: the cached poison of attack {job.attack.name!r} was generated with another release of "
+                f"its package ({made_by} -> {package}); it is reused: if the new release changes numbers, bump the "
+                "plugin class's `version`")
 
     # ------------------------------------------------------------------------------ execution
     def splits(self) -> DataSplits:
@@ -186,7 +202,8 @@ class Runner:
             raise PluginError(f"attack {job.attack.name!r}: budget() returned {type(budget).__name__} {str(budget)[:40]}, "
                               "not a benchmark.Budget (e.g. Budget('linf', 8 / 255))")
         package = package_of(job.attack)
-        same = None if (self.cache.dir(job.key) / "meta.json").exists() else copy_same_poison(self.cache, job.spec, job.key, train, budget)
+        digest = None if (self.cache.dir(job.key) / "meta.json").exists() else data_checksum(train)  # a miss: digested once
+        same = None if digest is None else self._same_poison(job, train, digest, budget)
 
         def create() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             if same is not None:
@@ -197,7 +214,7 @@ class Runner:
             t0 = time.perf_counter()
             torch.manual_seed(self.r.matrix.attack_seed)
             n0 = len(self.cache.reads)
-            clean = data_checksum(train)
+            clean = digest or data_checksum(train)  # none yet if the cached poison failed its check
             with plugin_call(f"attack {job.attack.display!r} (generate)"):
                 p = job.attack.generate(train, self.ctx(self.r.matrix.attack_seed))
             if data_checksum(train) != clean:  # the budget is measured from these images: they must be the clean ones
@@ -232,10 +249,9 @@ class Runner:
         try:
             tensors, meta, cached = self.cache.get_or_create(job.spec, create, check=check, cost_s=same.cost_s if same else None,
                                                             holder=self.holder(f"poison {job.attack.display}"))
-            if cached and meta.get("package", package) != package:
-                self.log(f"warning: the cached poison of attack {job.attack.name!r} was generated with another release of "
-                         f"its package ({meta.get('package')} -> {package}); it is reused: if the new release changes "
-                         "numbers, bump the plugin class's `version`")
+            warning = self.package_warning(job, meta.get("package")) if cached else None
+            if warning:
+                self.log(warning)
             p = tensors_to_poison(tensors, meta)
         except (KeyboardInterrupt, UserError):
             raise
@@ -244,6 +260,17 @@ class Runner:
             raise
         self._poisons[job.key] = p
         return p
+
+    def _same_poison(self, job: AttackJob, train: ImageDataset, digest: str, budget: Budget) -> SamePoison | None:
+        """The same poison stored under another key, loaded (:func:`~benchmark.same_poison.copy_same_poison`);
+        says so when one was found that was made from other training images."""
+        index = index_poisons(self.cache)
+        same = copy_same_poison(self.cache, index, job.spec, job.key, train, digest, budget)
+        other = find_same_poison(index, job.spec, job.key) if same is None else None
+        if other is not None and other.train_sha256 not in (None, digest):
+            self.log(f"poison {job.attack.name} ({job.key}): artifact {other.key} is the same poison but was made from other "
+                     "training images (its train_sha256 differs: the data changed since): not copied")
+        return same
 
     def fit_victim(self, cell: Cell, train: ImageDataset, ctx: RunContext, curves: CurveRecorder, reuse: bool = True) -> nn.Module:
         """The cell's trained victim. A victim trained without any defense in its training (see

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.same_poison import find_same_poison
+from benchmark.same_poison import Index, find_same_poison, index_poisons
 from benchmark.store import ArtifactCache, ResultStore, probe_lock
 
 STATES = ("done", "running", "failed", "pending")
@@ -201,12 +201,15 @@ class Survey:
             if st != "done":
                 unfinished.add(cell.job.key)
         self._failed_jobs(out, lambda t: t.get("poison") in unfinished)
+        index: Index | None = None  # the stored poisons, read once when a poison is missing
         for job in plan.jobs:
             p = self.poison(job.key)
             if p == "to generate" and job.key not in needed:
                 p = "not needed"  # every cell of it is done: its poison is not kept (e.g. committed evidence)
-            elif p == "to generate" and find_same_poison(self.cache, job.spec, job.key) is not None:
-                p = "to copy"  # the same poison under another key (benchmark.same_poison)
+            elif p == "to generate":
+                index = index_poisons(self.cache) if index is None else index
+                if find_same_poison(index, job.spec, job.key) is not None:
+                    p = "to copy"  # the same poison under another key, as `bench run --dry-run` lists it
             out.poisons[p] = out.poisons.get(p, 0) + 1
         return out
 

@@ -72,7 +72,7 @@ StreamName = Literal[
 STREAMS: Final[Mapping[StreamName, int]] = MappingProxyType({
     "default": 0,  # RunContext.generator()'s default; a plugin's ctx.generator(0) (the scaffold's) is the same stream
     "train": 1,  # train_supervised: batch order and augmentation; weight_noise's robust training on purpose
-    "em.init": 3,  # EM: random start of delta (sample-wise; class-wise since 2026-12-08)
+    "em.init": 3,  # EM: random start of delta (sample-wise; class-wise since 2026-12-07)
     "em.classwise.batches": 5,  # EM: class-wise shuffled batch order
     "pue.init": 3,  # PUE: random start of delta
     "pue.classwise.batches": 5,  # PUE: class-wise shuffled batch order

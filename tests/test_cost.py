@@ -316,3 +316,20 @@ def test_a_known_dataset_of_other_images_says_its_rates_are_cifars():
     for name, shape in (("fashion-mnist", (1, 28, 28)), ("cifar10", (3, 32, 32))):
         r = SimpleNamespace(matrix=SimpleNamespace(dataset=DatasetSpec(name=name, subset=100)), dataset=SimpleNamespace(name=name), file=None)
         assert dataset_sizes(r, CostModel()).shape == shape  # from costs.yaml: nothing loaded
+
+
+def test_a_file_prices_a_poison_a_later_document_copies_once(tmp_path):
+    """Two documents that differ only in the test subset make the same poison (benchmark.same_poison):
+    the second copies the first's, so the file holds one poison to make per attack, not two."""
+    import yaml
+
+    from benchmark.cost import estimate_file
+
+    doc = {**BASE, "attacks": ["em"], "defenses": ["none"]}
+    other = {**doc, "name": "t2", "dataset": {**doc["dataset"], "test_subset": 100}}
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump_all([doc, other]))
+    assert estimate_file(path).jobs == 1
+    changed = {**doc, "name": "t3", "dataset": {**doc["dataset"], "subset": 300}}  # other training images
+    path.write_text(yaml.safe_dump_all([doc, changed]))
+    assert estimate_file(path).jobs == 2

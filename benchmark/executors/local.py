@@ -33,6 +33,7 @@ from benchmark.config import Resolved
 from benchmark.errors import UserError
 from benchmark.executor import Executor, RunOptions
 from benchmark.params import Params
+from benchmark.registry import LOCAL_WORKER
 from benchmark.summary import Summary
 
 
@@ -180,7 +181,7 @@ def run_local(resolved: Resolved, results: str | Path, *, verbose: bool = False,
     try:  # from the first start on: Ctrl-C anywhere stops every worker started so far
         for i in range(workers):
             parent, child = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_worker, name=f"uebench-worker-{i}",
+            p = ctx.Process(target=_worker, name=f"{LOCAL_WORKER}{i}",
                             args=(child, matrix, resolved.file, str(results), i, workers, threads, devices[i], verbose,
                                   os.getpid(), retry_failed))
             p.start()

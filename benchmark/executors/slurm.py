@@ -51,13 +51,13 @@ from pydantic import Field, field_validator, model_validator
 from benchmark.config import Resolved
 from benchmark.errors import UserError
 from benchmark.executor import Executor, RunOptions
-from benchmark.executors.slurm_options import check_sbatch
+from benchmark.executors.slurm_options import NO_ENVIRONMENT, check_sbatch, drops_environment
 from benchmark.executors.slurm_outcome import no_result
 from benchmark.executors.slurm_queue import ENDED, SUBMISSIONS, active_tasks, my_jobs, read_submissions
 from benchmark.executors.slurm_signals import Signals
 from benchmark.executors.slurm_task import SlurmTask
 from benchmark.params import Params
-from benchmark.same_poison import find_same_poison
+from benchmark.same_poison import find_same_poison, index_poisons
 from benchmark.store import file_lock
 from benchmark.summary import Summary
 
@@ -191,6 +191,10 @@ class Submission:
         if missing:
             raise UserError(f"the slurm executor needs SLURM's {', '.join(missing)} on PATH, which this machine lacks: "
                             "run bench where the cluster's commands are, or use executor inline or local")
+        exported = os.environ.get("SBATCH_EXPORT")
+        if exported is not None and drops_environment(exported):  # sbatch takes it over the job script's --export
+            raise UserError(NO_ENVIRONMENT.format(what=f"SBATCH_EXPORT={exported} (in this environment)") +
+                            " (or unset SBATCH_EXPORT)")
         device = self.r.matrix.device
         if device.startswith("cuda") and self.p.gpus == 0:
             raise UserError(f"the matrix asks for device {device!r} but the slurm executor's gpus is 0: "
@@ -336,12 +340,13 @@ class Submission:
     def _submit_all(self, by_job: dict[str, list[Any]], busy_poisons: dict[str, str], prefix: str,
                     tasks: list[dict[str, Any]], lines: list[str]) -> None:
         jobs = {j.key: j for j in self.plan.jobs}
+        index = index_poisons(self.cache)  # read once for every job; the same decision as the dry-run's
         for key, cells in by_job.items():
             job = jobs[key]
             attack_id = busy_poisons.get(key)
             if (attack_id is None and not self._cached(key) and not self._cheap(job.attack)
                     and any(c.defense.applies_to(c.victim) for c in cells)
-                    and find_same_poison(self.cache, job.spec, key) is None):  # a copy: its first cell makes it
+                    and find_same_poison(index, job.spec, key) is None):  # a copy: its first cell makes it
                 ex = self._executor()  # a fresh one per submission: parameters (dependency) persist
                 ex.update_parameters(**self._parameters(f"{prefix}-{job.attack.display}-poison", None))
                 with self.signals.critical():  # accepted by sbatch = in the submissions list

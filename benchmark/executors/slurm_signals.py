@@ -2,8 +2,9 @@
 the submissions list (``RESULTS/slurm/submissions.jsonl``) holding every job sbatch accepted.
 
 - **SIGHUP** (the terminal closed, an ssh session dropped) stops the submission or the wait as
-  Ctrl-C does (:class:`HungUp`, a ``KeyboardInterrupt``: ``bench run`` says so in one line and
-  exits 130), instead of killing the process where it stands. Output to the closed terminal is
+  Ctrl-C does (:class:`HungUp`, a ``KeyboardInterrupt``: ``bench run`` says "hung up (SIGHUP)" in
+  one line and exits 129, 128 + SIGHUP, as SIGTERM exits 143), instead of killing the process where
+  it stands. Under ``nohup`` (SIGHUP ignored) it stays ignored. Output to the closed terminal is
   dropped from then on, so that the closing line cannot fail.
 - Inside :meth:`Signals.critical` (sbatch is submitting a job until the list holds it) SIGINT,
   SIGTERM and SIGHUP wait until the block ends, then act as they would have: a job sbatch accepted
@@ -29,7 +30,12 @@ Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 class HungUp(KeyboardInterrupt):
-    """SIGHUP: the terminal of ``bench run`` closed. Stopped like Ctrl-C."""
+    """SIGHUP: the terminal of ``bench run`` closed. Stopped like Ctrl-C, but ``bench`` says so and
+    exits 129 (128 + SIGHUP, the shell's convention), not Ctrl-C's 130."""
+
+    #: what ``bench`` says and its exit code (read by :func:`benchmark.cli.stopped_by`)
+    how = "hung up (SIGHUP)"
+    exit_code = 129  # 128 + SIGHUP (1)
 
 
 class _Tolerant(io.TextIOBase):

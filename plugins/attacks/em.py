@@ -154,7 +154,7 @@ class EMClasswise(EM):
     ``subset_fraction`` 1, the quick and smoke profiles, the two are the same poison, bit for bit,
     so the version was not bumped: recompute a paper-profile ``em-class`` poison made before.)
     ``random_start`` (off by default, as official) draws from the run's ``em.init`` stream since
-    2026-12-08 (torch's global RNG before: another draw, equally valid; not bumped either).
+    2026-12-07 (torch's global RNG before: another draw, equally valid; not bumped either).
     """
 
     name = "em-class"
@@ -176,7 +176,7 @@ class EMClasswise(EM):
         sub = stratified_fraction(train.y, p.subset_fraction, ctx.seed)
         model, opt = self._generator_model(train, ctx)
         delta = torch.zeros((k, *train.shape), dtype=torch.float32)
-        if p.random_start:  # seeded, as the sample-wise start (was the global RNG before 2026-12-08)
+        if p.random_start:  # seeded, as the sample-wise start (was the global RNG before 2026-12-07)
             delta.uniform_(-p.eps, p.eps, generator=ctx.generator("em.init"))
         delta = delta.to(dev)
         g = ctx.generator("em.classwise.batches")

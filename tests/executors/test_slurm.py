@@ -277,6 +277,21 @@ def test_a_requeued_task_keeps_its_finished_cell_and_writes_each_result_once(tmp
     same_values(got, inline(tmp_path, **over))
 
 
+def test_an_export_that_keeps_all_gives_the_task_its_environment_and_the_variables_named(tmp_path, env):
+    """``sbatch.export=ALL,NAME=value`` (allowed; ``NONE`` is refused) on a real cluster: the task
+    imports the test plugins through the exported PYTHONPATH and UEBENCH_PLUGINS, and its flaky
+    victim sees the UEBENCH_TEST_FAIL the export sets (a file that exists: it raises), not the
+    submitter's (a file that does not)."""
+    m = write(tmp_path, attacks=["clean"], victims=["flaky"])
+    res = tmp_path / "res"
+    (tmp_path / "exported-fail").touch()
+    out = bench(env, "run", str(m), "--results", str(res), "--executor", "slurm", "--wait", *FAST,
+                "-E", f"sbatch.export=ALL,UEBENCH_TEST_FAIL={tmp_path / 'exported-fail'}")
+    assert out.returncode == 1, out.stderr
+    assert "1 failed" in out.stderr and "flaky went boom" in out.stderr, out.stderr
+    assert f"export=ALL,UEBENCH_TEST_FAIL={tmp_path / 'exported-fail'}" in next((res / "slurm").glob("*_submission.sh")).read_text()
+
+
 def test_a_job_sbatch_refuses_is_one_line_exit_2(tmp_path, env):
     m = write(tmp_path, attacks=["clean"])
     out = bench(env, "run", str(m), "--results", str(tmp_path / "res"), "--executor", "slurm", "-E", "partition=no-such")

@@ -56,6 +56,63 @@ def test_a_typed_gpu_request_passes_when_the_executor_asks_for_none():
         SlurmParams(gpus=2, sbatch={"gpus-per-node": "a100:2"})
 
 
+@pytest.mark.parametrize("gres", ["gpu:1", "gpu:a100:2", "GPU:2", "tmpdisk:10,gpu:1", "gres/gpu:1"])
+def test_a_gpu_gres_next_to_gpus_is_refused_pointing_to_gpus(gres):
+    """``gres: gpu:...`` next to gpus > 0 was a second GPU request beside --gpus-per-node (SLURM
+    refuses the pair or asks twice): refused in one line pointing to ``gpus``; with gpus 0 it is the
+    only GPU request (a typed one) and passes, as ``gpus-per-node: a100:2`` does."""
+    with pytest.raises(ValidationError) as e:
+        SlurmParams(gpus=1, sbatch={"gres": gres})
+    said = str(e.value)
+    assert (f"sbatch.gres={gres} asks for GPUs, which the executor asks for from its own 'gpus' (1, --gpus-per-node): "
+            "give gpus instead, or for a GPU type set gpus 0 and keep sbatch.gres") in said
+    assert SlurmParams(sbatch={"gres": gres}).sbatch == {"gres": gres}
+
+
+@pytest.mark.parametrize("gres", ["tmpdisk:10", "nvme:1,tmpdisk:10", "gpumem:1", "none"])
+def test_a_gres_that_asks_for_no_gpu_passes_next_to_gpus(gres):
+    assert SlurmParams(gpus=2, sbatch={"gres": gres}).sbatch == {"gres": gres}
+
+
+@pytest.mark.parametrize("value", ["NONE", "NIL", "none", "PATH,HOME", "UEBENCH_DATA", "NONE,FOO=bar", True])
+def test_an_export_without_all_is_refused_naming_the_key(value):
+    """``export: NONE`` (or a list of names) gave the job none of the submitting environment: the
+    tasks found neither this Python environment nor the UEBENCH_* variables. Refused in one line."""
+    with pytest.raises(ValidationError) as e:
+        SlurmParams(sbatch={"account": "lab", "export": value})
+    assert (f"sbatch.export={value} is refused: without ALL the job gets none of the submitting environment, which the "
+            "tasks need (this Python environment's PATH, PYTHONPATH, UEBENCH_DATA, UEBENCH_PLUGINS); give ALL or "
+            "ALL,NAME=value") in str(e.value)
+
+
+@pytest.mark.parametrize("value", ["ALL", "all", "ALL,FOO=bar", "ALL,UEBENCH_DATA=/data,OMP_NUM_THREADS=1", "FOO=1,ALL"])
+def test_an_export_that_keeps_all_passes(value):
+    assert SlurmParams(sbatch={"export": value}).sbatch == {"export": value}
+
+
+def test_an_sbatch_export_without_all_in_the_environment_is_refused_before_submitting(tmp_path, monkeypatch):
+    """SBATCH_EXPORT overrides the job script's --export: NONE there would leave the tasks without
+    their environment as ``sbatch.export=NONE`` would."""
+    from benchmark.config import parse_matrix, resolve
+    from benchmark.errors import UserError
+    from benchmark.executor import RunOptions
+    from benchmark.executors.slurm import Submission
+    from benchmark.registry import get_registry
+    from tests.test_runner import BASE
+
+    for cmd in ("sbatch", "squeue", "srun"):  # present: the check that names missing commands passes
+        (tmp_path / cmd).write_text("#!/bin/sh\nexit 1\n")
+        (tmp_path / cmd).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    sub = Submission(SlurmParams(), resolve(parse_matrix(BASE), get_registry()), tmp_path / "res", RunOptions())
+    monkeypatch.setenv("SBATCH_EXPORT", "NONE")
+    with pytest.raises(UserError, match=r"^SBATCH_EXPORT=NONE \(in this environment\) is refused: without ALL .* \(or unset "
+                                        r"SBATCH_EXPORT\)$"):
+        sub._check()
+    monkeypatch.setenv("SBATCH_EXPORT", "ALL,FOO=1")
+    sub._check()
+
+
 def test_a_second_memory_option_is_refused_only_next_to_mem():
     assert SlurmParams(sbatch={"mem-per-cpu": "2G"}).sbatch == {"mem-per-cpu": "2G"}
     with pytest.raises(ValidationError, match="sbatch.mem-per-cpu and the executor's 'mem' .--mem. both set the memory"):
@@ -91,6 +148,22 @@ def test_a_refused_sbatch_key_is_one_line_exit_2(tmp_path, key, said):
                                      "victims: [sl]\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-m", "benchmark", "run", "m.yaml", "--executor", "slurm", "-E", key], cwd=tmp_path,
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert out.stderr.startswith(said), out.stderr
+
+
+@pytest.mark.parametrize(("keys", "said"), [
+    (["sbatch.export=NONE"], "error: m.yaml: executor.params: sbatch.export=NONE is refused: without ALL the job gets none"),
+    (["gpus=1", "sbatch.gres=gpu:a100:1"], ("error: m.yaml: executor.params: sbatch.gres=gpu:a100:1 asks for GPUs, which the "
+                                            "executor asks for from its own 'gpus' (1, --gpus-per-node): give gpus instead")),
+])
+def test_a_refused_export_or_gpu_gres_is_one_line_exit_2(tmp_path, keys, said):
+    (tmp_path / "m.yaml").write_text("name: t\ndataset: {name: digits, subset: 100}\nprofile: smoke\nattacks: [clean]\n"
+                                     "victims: [sl]\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    given = [a for k in keys for a in ("-E", k)]
+    out = subprocess.run([sys.executable, "-m", "benchmark", "run", "m.yaml", "--executor", "slurm", *given], cwd=tmp_path,
                          capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert out.stderr.startswith(said), out.stderr

@@ -85,15 +85,16 @@ def test_an_interrupted_submission_keeps_the_jobs_sbatch_accepted(tmp_path, fake
     """Ctrl-C (or SIGHUP: the terminal closed) while sbatch submits the second attack's cells: the
     first's job is in the submissions list (it was only written at the end before), and so is the
     second, which sbatch accepted while the signal waited (it was lost, then submitted twice); the
-    run stops with one line, exit 130 (SIGHUP killed it silently before), and a rerun submits nothing
-    twice."""
+    run stops with one line, exit 130 "interrupted" (SIGHUP: 129 "hung up (SIGHUP)", 128 + the signal;
+    it killed the run silently before), and a rerun submits nothing twice."""
     env, state, matrix = fake
     res = tmp_path / "res"
     (state / "mode").write_text(how)
     out = _bench(env, "run", str(matrix), "--results", str(res), "--executor", "slurm")
-    assert out.returncode == 130, (out.returncode, out.stderr)
+    code, said = (130, "interrupted") if how == "interrupt" else (129, "hung up (SIGHUP)")
+    assert out.returncode == code, (out.returncode, out.stderr)
     assert _submitted(res) == ["101", "102"] and _sbatch_calls(state) == 2
-    assert out.stderr.strip().splitlines()[-1].startswith("interrupted: every finished cell is saved in"), out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith(f"{said}: every finished cell is saved in"), out.stderr
     assert "Traceback" not in out.stderr
     (state / "mode").write_text("")
     (state / "queued").write_text("101")  # 102 ran meanwhile and ended without a result: submitted again
@@ -104,7 +105,8 @@ def test_an_interrupted_submission_keeps_the_jobs_sbatch_accepted(tmp_path, fake
 
 
 def test_a_hangup_while_waiting_stops_the_wait_with_one_line(tmp_path, fake):
-    """SIGHUP during --wait: the jobs go on (they are in the submissions list), one line, exit 130."""
+    """SIGHUP during --wait: the jobs go on (they are in the submissions list), one line, exit 129
+    (128 + SIGHUP, as SIGTERM exits 143; not Ctrl-C's 130)."""
     env, state, matrix = fake
     res = tmp_path / "res"
     (state / "track").touch()  # the submitted jobs stay pending: --wait waits
@@ -119,16 +121,16 @@ def test_a_hangup_while_waiting_stops_the_wait_with_one_line(tmp_path, fake):
     time.sleep(0.5)
     proc.send_signal(signal.SIGHUP)
     rest = proc.stderr.read()
-    assert proc.wait(timeout=60) == 130, "".join(lines) + rest
+    assert proc.wait(timeout=60) == 129, "".join(lines) + rest
     said = [line for line in rest.splitlines() if line.strip() and not line.startswith("  ")]  # not the progress lines
-    assert len(said) == 1 and said[0].startswith("interrupted: every finished cell is saved in"), rest
+    assert len(said) == 1 and said[0].startswith("hung up (SIGHUP): every finished cell is saved in"), rest
     assert _submitted(res) == ["101", "102"] and "Traceback" not in rest
 
 
 @pytest.mark.skipif(shutil.which("setsid") is None, reason="needs util-linux's setsid")
-def test_closing_the_terminal_while_waiting_keeps_the_jobs_and_exits_130(tmp_path, fake):
+def test_closing_the_terminal_while_waiting_keeps_the_jobs_and_exits_129(tmp_path, fake):
     """The terminal itself closes (SIGHUP, then every write to it fails with EIO): bench ends as on
-    Ctrl-C, exit 130, not with a traceback (exit 1) or killed by the signal."""
+    Ctrl-C but exits 129 (128 + SIGHUP), not with a traceback (exit 1) or killed by the signal."""
     import pty
 
     env, state, matrix = fake
@@ -148,7 +150,7 @@ def test_closing_the_terminal_while_waiting_keeps_the_jobs_and_exits_130(tmp_pat
         os.close(slave)
     time.sleep(0.5)
     os.close(master)  # the terminal closes
-    assert proc.wait(timeout=60) == 130, said
+    assert proc.wait(timeout=60) == 129, said
     assert _submitted(res) == ["101", "102"]
 
 
