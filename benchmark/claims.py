@@ -311,14 +311,16 @@ class Result:
         return "; ".join(f"{m.name} {m.detail}" for m in self.measured)
 
 
-def measure(sel: Selector, records: list[dict[str, Any]], name: str) -> Measured:
-    """The selector's value in ``records`` (already :func:`~benchmark.records.current`)."""
+def measure(sel: Selector, records: list[dict[str, Any]], name: str, why_none: str = "") -> Measured:
+    """The selector's value in ``records`` (already :func:`~benchmark.records.current`);
+    ``why_none``: why no record is in scope, said of a value not measured (see :func:`scope_note`)."""
     seeds = list(sel.seeds) if sel.seeds is not None else None
     means = {}
     for a, v, d in sel.cells():
         m = cell_mean(records, a, v, d, sel.metric, seeds)
         if m is None:
-            return Measured(name, None, f"not measured ({a} × {v} × {d}, {sel.metric}{_absent(records, a, v, d, sel.metric, seeds)})")
+            why = f"; {why_none}" if why_none else _absent(records, a, v, d, sel.metric, seeds)
+            return Measured(name, None, f"not measured ({a} × {v} × {d}, {sel.metric}{why})")
         means[(a, v, d)] = m
     if sel.over is None:
         m = next(iter(means.values()))
@@ -348,8 +350,8 @@ def _absent(records: list[dict[str, Any]], attack: str, victim: str, defense: st
     return ""
 
 
-def check(claim: Claim, records: list[dict[str, Any]]) -> Result:
-    measured = [measure(sel, records, name) for name, sel in claim.values.items()]
+def check(claim: Claim, records: list[dict[str, Any]], why_none: str = "") -> Result:
+    measured = [measure(sel, records, name, why_none) for name, sel in claim.values.items()]
     if any(m.value is None or (isinstance(m.value, float) and math.isnan(m.value)) for m in measured):
         return Result(claim, NOT_MEASURED, measured)
     env = {m.name: float(m.value) for m in measured}  # type: ignore[arg-type]
@@ -367,6 +369,8 @@ class Report:
 
     sections: list[tuple[tuple[str, str], str, list[Result]]]  # ((dataset, profile), data caption, results)
     superseded: int = 0
+    #: why no record is in scope, when none is and the directory holds records of another scope
+    note: str = ""
 
     def counts(self) -> dict[str, int]:
         out = {HOLDS: 0, FAILS: 0, NOT_MEASURED: 0}
@@ -376,15 +380,36 @@ class Report:
         return out
 
 
+#: how a section with no record in scope names the scope's missing dataset or profile
+ANY_DATASET, ANY_PROFILE = "any dataset", "any"
+
+
+def scope_note(scope: dict[str, str], records: list[dict[str, Any]]) -> str:
+    """Why no finished record of ``records`` (the directory's, already :func:`~benchmark.records.current`)
+    is in ``scope``: ``no finished record here at profile quick (this directory holds profile smoke)``."""
+    if not records:
+        return "no finished record here"
+    if not scope:
+        return ""
+    want = ", ".join(f"{k} {v}" for k, v in scope.items())
+    held = []
+    for k in scope:
+        vals = sorted({str(r.get(k)) for r in records})
+        held.append(f"{k}{'s' if len(vals) > 1 else ''} {', '.join(vals)}")
+    return f"no finished record here at {want} (this directory holds {'; '.join(held)})"
+
+
 def check_all(cf: ClaimsFile, records: list[dict[str, Any]]) -> Report:
     from benchmark.data.describe import data_caption
 
     cur = current(records)
     recs = [r for r in cur.records if all(str(r.get(k)) == v for k, v in cf.scope.items())]
     found = groups(recs)
-    if not found:  # nothing in scope: every claim is not measured
-        label = (cf.scope.get("dataset", "?"), cf.scope.get("profile", "?"))
-        return Report([(label, "_Data: none in scope._", [check(c, []) for c in cf.claims])], cur.superseded)
+    if not found:  # nothing in scope: every claim is not measured, and says where the records are
+        label = (cf.scope.get("dataset", ANY_DATASET), cf.scope.get("profile", ANY_PROFILE))
+        why = scope_note(cf.scope, cur.records)
+        note = f"{why}; a claims file with another `scope` (`--claims FILE`) checks those" if cf.scope and cur.records else ""
+        return Report([(label, "_Data: none in scope._", [check(c, [], why) for c in cf.claims])], cur.superseded, note)
     sections = [(g, data_caption(rs, *g), [check(c, rs) for c in cf.claims]) for g, rs in found.items()]
     return Report(sections, cur.superseded)
 
@@ -405,6 +430,8 @@ def render_text(report: Report) -> str:
             lines.append(f"  {'':<12} measured: {r.measured_text()}")
     c = report.counts()
     lines.append(f"{c[HOLDS]} hold, {c[FAILS]} fail, {c[NOT_MEASURED]} not measured")
+    if report.note:
+        lines.append(f"note: {report.note}")
     if report.superseded:
         lines.append(f"({report.superseded} {SET_ASIDE})")
     return "\n".join(lines)
@@ -423,6 +450,8 @@ def render_markdown(report: Report, source: str, claims_path: str) -> str:
          f"{c[NOT_MEASURED]} not measured."),
         "",
     ]
+    if report.note:
+        out += [f"> Note: {_cell(report.note)}.", ""]
     for (dataset, profile), caption, results in report.sections:
         out += [f"## {dataset} — profile `{profile}`", "", caption, "",
                 "| claim | source | condition | measured | result |", "| --- | --- | --- | --- | --- |"]

@@ -28,6 +28,7 @@ def _matrix_args(p: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     """Run every matrix of the file in order into one results directory."""
+    from benchmark.cli_matrix import run_warnings
     from benchmark.executors import execute
     from benchmark.report import write_leaderboard
     from benchmark.runner import Runner
@@ -38,16 +39,25 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from benchmark.dry_run import Earlier, describe
 
+        results = Path(args.results)
+        if results.exists() and not results.is_dir():  # as prepare_results refuses it, writing nothing
+            raise UserError(f"results directory {str(results)!r} is a file; give a directory (new or with earlier results)")
         earlier = Earlier()  # what the documents before generate: listed as theirs, priced there
+        listings = []  # every document's, before anything is printed: a mistake found there is the one line
         for i, r in enumerate(resolved):
             runner = Runner(r, args.results, progress=False, retry_failed=args.retry_failed)
             head = f"document {i + 1} of {len(resolved)}: " if many else ""
             local = r.executor.name in ("inline", "local")  # a scheduler's jobs run elsewhere
-            print(head + describe(runner, every_cell=args.verbose, slots=r.executor.slots(r), here=local, earlier=earlier))
+            listings.append(head + describe(runner, every_cell=args.verbose, slots=r.executor.slots(r), here=local, earlier=earlier))
+        for warning in run_warnings(resolved, dry_run=True):  # more threads than cores; a download to come
+            print(f"warning: {warning}", file=sys.stderr)
+        print("\n".join(listings))
         return 0
     from benchmark.store import prepare_results
 
     prepare_results(args.results)
+    for warning in run_warnings(resolved, dry_run=False):
+        print(f"warning: {warning}", file=sys.stderr)
     total = Summary()
     submitted = False
     for i, r in enumerate(resolved):
@@ -95,6 +105,12 @@ def _docs(args: argparse.Namespace) -> int:
 def _plugins(args: argparse.Namespace) -> int:
     from benchmark.registry import get_registry
 
+    if args.name:  # one plugin: its kind, class, summary, version, params and profiles
+        from benchmark.describe_plugin import describe, find, render_text
+
+        info = describe(find(get_registry(), args.name))
+        print(json.dumps(info.as_json(), indent=2) if args.json else render_text(info))
+        return 0
     rows = []
     for e in get_registry().entries():
         missing = [] if e.error else e.missing
@@ -220,8 +236,10 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--profile", choices=PROFILES, help="keep MATRIX's cells at this profile (as `bench run --profile` ran it)")
     pr.add_argument("--apply", action="store_true", help="move them (default: list what would move)")
     pr.set_defaults(fn=cli_results.prune)
-    pl = sub.add_parser("plugins", help="list installed plugins")
-    pl.add_argument("--json", action="store_true")
+    pl = sub.add_parser("plugins", help="list installed plugins; `bench plugins [KIND] NAME`: one plugin's params and profiles")
+    pl.add_argument("name", nargs="*", metavar="[KIND] NAME", help="describe this plugin (KIND when several kinds have "
+                    "the name): its summary, version, and every param with its type, default and profile values")
+    pl.add_argument("--json", action="store_true", help="print JSON")
     pl.set_defaults(fn=_plugins)
     np_ = sub.add_parser("new-plugin", help="write a ready plugin package (pyproject, module, passing tests, README)")
     np_.add_argument("kind", choices=["attack", "victim", "defense", "metric"], help="the kind of plugin")

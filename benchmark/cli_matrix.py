@@ -52,6 +52,44 @@ def executor_override(matrix_executor: Any, name: str | None, pairs: list[str], 
     return spec
 
 
+def from_command_line(e: ConfigError, pairs: list[str], executor: str) -> UserError | None:
+    """``e``, an error in ``executor.params.KEY``, said to come from ``-E KEY=...`` (not the matrix
+    file) when the command line gave that key, with the executors that take it (an unknown key);
+    ``None`` when the command line did not give it."""
+    from benchmark.errors import clip
+    from benchmark.registry import get_registry
+
+    parts = (e.path or "").split(".")
+    if parts[:2] != ["executor", "params"] or len(parts) < 3:
+        return None
+    loc = parts[2:]
+    for pair in reversed(pairs):  # the last one given wins
+        keys = pair.partition("=")[0].strip().split(".")
+        n = min(len(keys), len(loc))
+        if keys[:n] == loc[:n]:  # that key, or a key within it (sbatch.account)
+            break
+    else:
+        return None
+    key = loc[0]
+    msg = str(e).removeprefix(f"{e.file}: " if e.file else "").removeprefix(f"{e.path}: ")
+    if msg.startswith("unknown key "):
+        registry = get_registry()
+        if msg.endswith(" (allowed: none)"):
+            msg = msg.removesuffix(" (allowed: none)") + f": the {executor} executor takes no params"
+        others = []
+        for other in registry.names("executor"):
+            try:
+                fields = getattr(registry.entry("executor", other).obj, "Params", None)
+            except UserError:
+                continue
+            if other != executor and key in getattr(fields, "model_fields", {}):
+                others.append(other)
+        if others:
+            msg += (f"; `{key}` is the {' or the '.join(others)} executor's: add "
+                    + " or ".join(f"--executor {o}" for o in others))
+    return UserError(f"-E {clip(pair, 60)} (--executor-param): {e.path}: {msg}")
+
+
 def load_resolved(path: str, args: argparse.Namespace | None = None) -> list[Any]:
     """The matrix file's matrices (one, or several ``---``-separated YAML documents), resolved, with
     the command line's overrides (``args``); every document's data and keys are checked before
@@ -73,7 +111,11 @@ def load_resolved(path: str, args: argparse.Namespace | None = None) -> list[Any
             if ex is not matrix.executor:
                 matrix = matrix.model_copy(update={"executor": ex})
         name = document_name(path, i) if many else str(path)
-        r = resolve(matrix, get_registry(), file=name)
+        try:
+            r = resolve(matrix, get_registry(), file=name)
+        except ConfigError as e:
+            given = (args.executor_param or []) if args is not None else []
+            raise (from_command_line(e, given, matrix.executor.name) or e) from None
         if args is not None:
             try:
                 make_plan(r)
@@ -88,3 +130,33 @@ def profile_only(profile: str | None) -> argparse.Namespace | None:
     if not profile:
         return None
     return argparse.Namespace(device=None, profile=profile, executor=None, executor_param=[], workers=None)
+
+
+def usable_cpus() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def run_warnings(resolved: list[Any], *, dry_run: bool) -> list[str]:
+    """What ``bench run`` warns of before it starts, each once: more torch threads (the matrix's
+    ``threads`` times the workers that run on this machine) than CPU cores here, and (``dry_run``)
+    a dataset it would download first (:meth:`~benchmark.data.source.DatasetSource.download_note`)."""
+    out: dict[str, None] = {}
+    cores = usable_cpus()
+    for r in resolved:
+        if r.executor is not None and r.executor.name in ("inline", "local"):  # a scheduler's jobs run elsewhere
+            threads, workers = r.matrix.threads, max(1, r.executor.slots(r))
+            if threads * workers > cores:
+                hint = (f"set threads to at most {cores // workers}" if workers <= cores
+                        else f"give at most {cores} workers of 1 thread")
+                out[(f"threads: {threads} x {workers} worker{'s' if workers > 1 else ''} = {threads * workers} torch threads "
+                     f"on {cores} CPU core{'s' if cores > 1 else ''} here: they would slow each other down; {hint}")] = None
+        note = getattr(r.dataset, "download_note", None)
+        if dry_run and callable(note) and (text := note()):
+            out[text] = None
+    return list(out)

@@ -28,9 +28,9 @@ def status(args: argparse.Namespace) -> int:
         resolved = load_resolved(args.matrix, profile_only(args.profile))
         statuses = [survey.of_matrix(r) for r in resolved]
         if not args.profile and not any(s.done or s.failed or s.running for s in statuses):  # run at another profile?
-            names = {r.matrix.name: r.matrix.profile for r in resolved}
-            other = sorted({str(rec.get("profile")) for rec in survey.store.records()
-                            if rec.get("matrix") in names and rec.get("profile") != names[rec.get("matrix")]})
+            from benchmark.report.records import other_profiles
+
+            other = other_profiles(survey.store.records(), {r.matrix.name: r.matrix.profile for r in resolved})
             if other:
                 print(f"note: {str(root)!r} holds this matrix's cells at profile {', '.join(other)}: "
                       f"`bench status {args.results} {args.matrix} --profile {other[0]}` compares with those", file=sys.stderr)
@@ -73,16 +73,18 @@ def out_file(value: str | None, flag: str, default: Path | None = None) -> None:
             break
 
 
-def matrix_keys(args: argparse.Namespace) -> set[str] | None:
-    """The keys of the cells of ``--matrix`` (every document, at ``--profile`` when given), or
-    ``None`` without it: the tables then show every record of the directory."""
+def matrix_keys(args: argparse.Namespace) -> tuple[set[str] | None, dict[str, str] | None]:
+    """The keys of the cells of ``--matrix`` (every document, at ``--profile`` when given), and its
+    documents' names and profiles (to say where its cells are when none is at that profile); ``(None,
+    None)`` without it: the tables then show every record of the directory."""
     if args.profile and not args.matrix:
         raise UserError("--profile needs --matrix: it says at which profile the matrix's cells are chosen")
     if not args.matrix:
-        return None
+        return None, None
     from benchmark.plan import make_plan
 
-    return {c.key for r in load_resolved(args.matrix, profile_only(args.profile)) for c in make_plan(r).cells}
+    resolved = load_resolved(args.matrix, profile_only(args.profile))
+    return {c.key for r in resolved for c in make_plan(r).cells}, {r.matrix.name: r.matrix.profile for r in resolved}
 
 
 def leaderboard(args: argparse.Namespace) -> int:
@@ -90,9 +92,9 @@ def leaderboard(args: argparse.Namespace) -> int:
 
     root = results_root(args.results)
     out_file(args.out, "--out", root / "LEADERBOARD.md")
-    keys = matrix_keys(args)
+    keys, matrices = matrix_keys(args)
     try:
-        path = write_leaderboard(root, args.out, keys=keys)
+        path = write_leaderboard(root, args.out, keys=keys, matrices=matrices)
     except OSError as e:
         where = e.filename or args.out or root / "LEADERBOARD.md"
         raise UserError(f"cannot write the leaderboard to {str(where)!r}: {e.strerror or e}; "
@@ -108,8 +110,9 @@ def report(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else root / "report"
     if out.exists() and not out.is_dir():
         raise UserError(f"-o {str(out)!r} is a file; give a directory for the report")
+    keys, matrices = matrix_keys(args)
     report = write_report(root, out, figures=not args.no_figures, poisons=not args.no_poisons,
-                          log=lambda m: print(m, file=sys.stderr), keys=matrix_keys(args))
+                          log=lambda m: print(m, file=sys.stderr), keys=keys, matrices=matrices)
     print(report.text())
     return 0
 

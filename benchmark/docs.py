@@ -22,6 +22,12 @@ matrix file from scratch (:func:`benchmark.cost.estimate_file`), next to a publi
 ``benchmarks/bench.py --json`` (or ``bench_defenses.py --json``) run: uebench against the official loops, cell by cell.
 ``<!-- generated: plugins -->`` is the table of built-in plugins, from the registry (third-party
 plugins installed beside uebench are left out, so the README does not depend on the environment).
+``<!-- generated: params kind=attack -->`` is the params table of every built-in plugin of that kind
+(type, default, what the ``quick`` and ``smoke`` profiles set, description: what ``bench plugins
+NAME`` prints, :mod:`benchmark.describe_plugin`).
+``<!-- generated: wall results=DIR -->`` is the wall time of a results directory's run: its first
+cell's start to its last cell's finish (a cell's ``started`` plus its ``wall_s``), with the machine
+and executor the records name.
 A block with no record yet says "not measured yet". ``bench docs --check`` exits 1 when a block is stale.
 """
 
@@ -43,7 +49,7 @@ AXES = ("attack", "victim", "defense", "metric")
 FIXED_DEFAULTS = {"victim": "sl", "defense": "none", "metric": "accuracy"}
 BLOCK = re.compile(r"(<!-- generated: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.DOTALL)
 PSEUDO = {"wall_min", "poison_min", "victim_min", "repair_min"}
-KINDS = ("table", "claims", "cost", "speed", "plugins")
+KINDS = ("table", "claims", "cost", "speed", "plugins", "params", "wall")
 
 
 def doc_files(root: Path) -> list[Path]:
@@ -260,7 +266,120 @@ def render_plugins(spec: Spec, root: Path, where: str) -> str:
             text = ", ".join(f"`{n}`" for n in got) + (", `timm/<name>`" if kind == "model" else "")
         link = f"[{doc}]({doc})" if doc.endswith(".md") else ("[On a SLURM cluster](#on-a-slurm-cluster)" if doc else "")
         lines.append(f"| {title} | {text} | {link} |")
-    return "\n".join(lines) + "\n\n_Generated from the plugin registry by `bench docs`; `bench plugins` lists what is installed, third-party packages included._\n"
+    return "\n".join(lines) + ("\n\n_Generated from the plugin registry by `bench docs`; `bench plugins` lists what is installed, "
+                               "third-party packages included; `bench plugins NAME` prints one plugin's paper, version and "
+                               "params (type, default, what `quick` and `smoke` set), as each kind's page does under \"Params\"._\n")
+
+
+def render_params(spec: Spec, root: Path, where: str) -> str:
+    from benchmark.describe_plugin import render_kind_markdown
+    from benchmark.registry import KINDS as PLUGIN_KINDS
+    from benchmark.registry import get_registry
+
+    kind = spec.opts.get("kind")
+    if set(spec.opts) != {"kind"} or kind not in PLUGIN_KINDS:
+        raise UserError(f"{where}: a params block takes kind=KIND ({', '.join(PLUGIN_KINDS)})")
+    return render_kind_markdown(get_registry(), kind)
+
+
+def _span(records: list[dict[str, Any]]) -> tuple[float, float]:
+    """First start and last finish (a record's ``started`` plus its ``wall_s``), seconds since the epoch."""
+    from benchmark.records import started_at
+
+    timed = [r for r in records if math.isfinite(started_at(r))]
+    return (min(started_at(r) for r in timed), max(started_at(r) + float(r.get("wall_s") or 0) for r in timed)) if timed else (math.nan, math.nan)
+
+
+def _overlapping(root: Path, results: str, first: float, last: float, like: dict[str, Any]) -> tuple[dict[str, int], float]:
+    """Cells of the other results directories under ``results/`` recorded on the same host name and
+    CPU model as ``like`` while ``[first, last]`` ran: cells per directory (each key once), and the
+    share of ``[first, last]`` they cover."""
+    from benchmark.records import load_records, started_at
+
+    prov = like.get("provenance") or {}
+    here = (root / results).resolve()
+    seen: dict[str, tuple[str, float, float]] = {}
+    for cells in sorted((root / "results").glob("*/cells")):
+        if cells.parent.resolve() == here:
+            continue
+        for r in load_records(cells.parent):
+            p = r.get("provenance") or {}
+            if (p.get("host"), p.get("device_name")) != (prov.get("host"), prov.get("device_name")):
+                continue
+            a = started_at(r)
+            b = a + float(r.get("wall_s") or 0)
+            if a < last and b > first:
+                seen.setdefault(str(r.get("key")), (cells.parent.name, max(a, first), min(b, last)))
+    per: dict[str, int] = {}
+    for d, _, _ in seen.values():
+        per[d] = per.get(d, 0) + 1
+    covered, end = 0.0, first
+    for _, a, b in sorted(seen.values(), key=lambda t: t[1]):
+        if b > end:
+            covered += b - max(a, end)
+            end = b
+    return per, covered / (last - first) if last > first else 0.0
+
+
+def render_wall(spec: Spec, root: Path, where: str) -> str:
+    from datetime import UTC, datetime
+
+    unknown = [k for k in spec.opts if k not in ("results", "matrix")]
+    if "results" not in spec.opts or unknown:
+        raise UserError(f"{where}: a wall block takes results=DIR [matrix=FILE]")
+    results = spec.opts["results"]
+    recs = _load(root / results)
+    first, last = _span(recs)
+    if not recs or not math.isfinite(first):
+        return f"_Not measured yet: no timed record in `{results}`._\n"
+
+    def clock(t: float, date: bool = False) -> str:
+        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S")
+
+    def span(xs: list[float]) -> str:
+        lo, hi = min(xs), max(xs)
+        return f"{lo:.0f} s" if round(lo) == round(hi) else f"{lo:.0f}–{hi:.0f} s"
+
+    r0 = recs[0]
+    prov = r0.get("provenance") or {}
+    execs = {str((r.get("executor") or {}).get("name", "inline")) for r in recs}
+    workers = len({(r.get("executor") or {}).get("worker") for r in recs}) if execs == {"local"} else 1
+    threads = sorted({int((r.get("provenance") or {}).get("threads", 1)) for r in recs})
+    how = (f"{', '.join(sorted(execs))} executor, {workers} worker{'s' if workers > 1 else ''} × "
+           f"{'/'.join(map(str, threads))} torch thread{'s' if threads != [1] else ''}")
+    minutes = (last - first) / 60
+    text = (f"`{results}`: {len(recs)} cells in **{minutes:.1f} min** from the first cell's start to the last one's "
+            f"finish ({clock(first, True)} → {clock(last)} UTC) on {prov.get('device_name', '?')}, {how}. "
+            f"A cell took {span([float(r.get('wall_s') or 0) for r in recs])}")
+    victims = [float((r.get("timing") or {})["victim_s"]) for r in recs if (r.get("timing") or {}).get("victim_s") is not None]
+    if victims:
+        text += f" (its victim's training {span(victims)})"
+    poisons: dict[str, float] = {}
+    for r in recs:
+        s = (r.get("poison_meta") or {}).get("wall_s")
+        if isinstance(s, (int, float)) and s >= 1:
+            poisons[str(r.get("attack"))] = float(s)
+    text += "".join(f", the {a} poison {s:.0f} s" for a, s in sorted(poisons.items())) + "."
+    if "matrix" in spec.opts:
+        from benchmark.cost import estimate_file
+
+        fe = estimate_file(root / spec.opts["matrix"])
+        est = fe.estimate
+        if "cpu" in est.devices:
+            wall = est.wall_hours("cpu", workers) * 60
+            cells = [s for _, s in est.cell_s["cpu"]]
+            priced = "".join(f", the {a} poison {secs['cpu']:.0f} s" for a, secs in sorted(fe.poison_by_attack.items())
+                             if secs.get("cpu", 0) >= 1)
+            text += (f" The cost model (`bench run {spec.opts['matrix']} --dry-run`, row `cpu`) prices it at "
+                     f"{wall:.1f} min on {workers} worker{'s' if workers > 1 else ''} (a cell {span(cells)}{priced}): "
+                     f"this run took {minutes / wall:.1f}x that.")
+    per, share = _overlapping(root, results, first, last, r0)
+    if per:
+        n = sum(per.values())
+        text += (f" It shared the machine: {n} cell{'s' if n > 1 else ''} of other results directories, recorded on the "
+                 f"same host name and CPU model ({', '.join(f'`results/{d}`: {k}' for d, k in sorted(per.items()))}), "
+                 f"{'were' if n > 1 else 'was'} running during {share:.0%} of it.")
+    return "_" + text + " Generated from the records by `bench docs`._\n"
 
 
 def render_claims(spec: Spec, root: Path, where: str) -> str:
@@ -300,7 +419,7 @@ def regenerate(text: str, root: Path, where: str) -> str:
     def sub(m: re.Match[str]) -> str:
         spec = Spec.parse(m.group("spec"), where)
         render = {"table": render_table, "claims": render_claims, "cost": render_cost, "speed": render_speed,
-                  "plugins": render_plugins}[spec.kind]
+                  "plugins": render_plugins, "params": render_params, "wall": render_wall}[spec.kind]
         body = render(spec, root, where)
         return m.group(1) + body + m.group(4)
 

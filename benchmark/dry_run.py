@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from benchmark.cost import priced
+from benchmark.packages import package_warning
 from benchmark.same_poison import Index, Stored, find_same_poison, index_poisons, stored_as, view_key
 from benchmark.status import cell_state
 
@@ -108,7 +109,7 @@ def describe(runner: Runner, *, every_cell: bool = False, cost: bool = True, slo
     poisons = _poisons(runner, index, earlier, pending)
     earlier.add_document(runner.plan.jobs, poisons.need)
     for job in runner.plan.jobs:
-        warning = _package_warning(runner, index, job) if job.key in poisons.cached & pending else None
+        warning = _package_warning(index, job) if job.key in poisons.cached & pending else None
         if warning:
             runner.log(warning)
     counts = {s: sum(1 for v in states.values() if v == s) for s in ("done", "failed", "todo")}
@@ -132,7 +133,7 @@ def describe(runner: Runner, *, every_cell: bool = False, cost: bool = True, slo
     return "\n".join(lines)
 
 
-def _package_warning(runner: Runner, index: Index, job: AttackJob) -> str | None:
+def _package_warning(index: Index, job: AttackJob) -> str | None:
     """What ``bench run`` warns when it loads ``job``'s cached poison made by another release."""
     stored = stored_as(index, job.spec, job.key)
-    return runner.package_warning(job, stored.package) if stored is not None else None
+    return package_warning(job.attack, stored.package) if stored is not None else None

@@ -35,3 +35,15 @@ def plugin_packages(cell: Any, metrics: Iterable[Any]) -> dict[str, str]:
         if package:
             out[f"{p.kind} {p.name}"] = package
     return out
+
+
+def package_warning(attack: Any, made_by: str | None) -> str | None:
+    """The warning ``bench run`` (and its dry-run) prints for a cached poison of ``attack`` that
+    another release of its package (``made_by``, from the poison's meta) generated; ``None`` when
+    it is this one's, or none was recorded."""
+    package = package_of(attack)
+    if made_by is None or made_by == package:
+        return None
+    return (f"warning: the cached poison of attack {attack.name!r} was generated with another release of "
+            f"its package ({made_by} -> {package}); it is reused: if the new release changes numbers, bump the "
+            "plugin class's `version`")

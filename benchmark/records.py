@@ -98,6 +98,8 @@ def results_root(results: str | Path) -> Path:
     """``results`` as a path, or a :class:`UserError` when it holds no results (no ``cells/``
     folder), naming its subdirectories that do hold some (:func:`not_a_folder_of_results`)."""
     root = Path(results)
+    if root.exists() and not root.is_dir():  # `bench run --results` refuses a file too: no advice to try
+        raise UserError(f"{str(root)!r} is a file, not a results directory; give the directory `bench run --results` wrote")
     not_a_folder_of_results(root)
     if not (root / "cells").is_dir():
         raise UserError(f"{str(root)!r} holds no results (no cells/ folder); run `bench run MATRIX --results {root}` first")

@@ -39,15 +39,15 @@ from benchmark.output_checks import (
     poison_problem,
     transform_problem,
 )
-from benchmark.packages import package_of, plugin_packages
+from benchmark.packages import package_of, package_warning, plugin_packages
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
 from benchmark.poison_artifact import poison_digest, poison_to_tensors, tensors_to_poison
 from benchmark.provenance import numerics, provenance
 from benchmark.reuse import review_reuse
 from benchmark.runtime import tune_cpu_allocator
-from benchmark.same_poison import Index, SamePoison, copy_same_poison, find_same_poison, index_poisons
+from benchmark.same_poison import Index, find_same_poison, index_poisons, same_poison_for
 from benchmark.store import SCHEMA_VERSION, ArtifactCache, ResultStore, spec_key
-from benchmark.summary import Summary
+from benchmark.summary import Summary, metrics_text, unconverged_note
 from benchmark.trace import CurveRecorder
 
 DONE = ("ok", "n/a")
@@ -138,10 +138,9 @@ class Runner:
                 "matrix": self.r.matrix.name, "profile": self.r.matrix.profile, "what": what, "executor": self.tag}
 
     def poisons_to_generate(self, index: Index | None = None) -> set[str]:
-        """Keys of the poisons this run generates: those a pending applicable cell needs that the
-        cache holds neither under their key nor as the same poison under another (copied:
-        :func:`~benchmark.same_poison.find_same_poison`, which compares training digests only once
-        the data are loaded here). ``index``: the stored poisons, when the caller has read them."""
+        """Keys of the poisons this run generates: those a pending applicable cell needs that the cache
+        holds neither under their key nor as the same poison under another (copied: :func:`~benchmark.same_poison.find_same_poison`,
+        which compares training digests once the data are loaded). ``index``: the stored poisons, if read."""
         need = {c.job.key for c in self.plan.cells if self.needs_work(c) and c.defense.applies_to(c.victim)}
         missing = {k for k in need if not (self.cache.dir(k) / "meta.json").exists()}
         if not missing:
@@ -150,16 +149,6 @@ class Runner:
         digest = data_checksum(self._splits.train) if self._splits is not None else None
         jobs = {j.key: j for j in self.plan.jobs}
         return {k for k in missing if find_same_poison(index, jobs[k].spec, k, digest) is None}
-
-    def package_warning(self, job: AttackJob, made_by: str | None) -> str | None:
-        """The warning for a cached poison of ``job`` that another release of its attack's package
-        (``made_by``, from its meta) generated; ``None`` when it is this one's, or none was recorded."""
-        package = package_of(job.attack)
-        if made_by is None or made_by == package:
-            return None
-        return (f"warning: the cached poison of attack {job.attack.name!r} was generated with another release of "
-                f"its package ({made_by} -> {package}); it is reused: if the new release changes numbers, bump the "
-                "plugin class's `version`")
 
     # ------------------------------------------------------------------------------ execution
     def splits(self) -> DataSplits:
@@ -203,7 +192,7 @@ class Runner:
                               "not a benchmark.Budget (e.g. Budget('linf', 8 / 255))")
         package = package_of(job.attack)
         digest = None if (self.cache.dir(job.key) / "meta.json").exists() else data_checksum(train)  # a miss: digested once
-        same = None if digest is None else self._same_poison(job, train, digest, budget)
+        same = None if digest is None else same_poison_for(self.cache, job, train, digest, budget, self.log)
 
         def create() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             if same is not None:
@@ -235,7 +224,7 @@ class Runner:
             meta["train_sha256"] = clean  # the training set it was made from (benchmark.same_poison checks it)
             if package:
                 meta["package"] = package  # a third party's release: in no key
-            self.log(f"poison {job.attack.name} done in {meta['wall_s']:.1f} s")
+            self.log(f"poison {job.attack.name} done in {meta['wall_s']:.1f} s{unconverged_note(meta, job.attack.params)}")
             return tensors, meta
 
         def check(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> str | None:
@@ -249,7 +238,7 @@ class Runner:
         try:
             tensors, meta, cached = self.cache.get_or_create(job.spec, create, check=check, cost_s=same.cost_s if same else None,
                                                             holder=self.holder(f"poison {job.attack.display}"))
-            warning = self.package_warning(job, meta.get("package")) if cached else None
+            warning = package_warning(job.attack, meta.get("package")) if cached else None
             if warning:
                 self.log(warning)
             p = tensors_to_poison(tensors, meta)
@@ -260,17 +249,6 @@ class Runner:
             raise
         self._poisons[job.key] = p
         return p
-
-    def _same_poison(self, job: AttackJob, train: ImageDataset, digest: str, budget: Budget) -> SamePoison | None:
-        """The same poison stored under another key, loaded (:func:`~benchmark.same_poison.copy_same_poison`);
-        says so when one was found that was made from other training images."""
-        index = index_poisons(self.cache)
-        same = copy_same_poison(self.cache, index, job.spec, job.key, train, digest, budget)
-        other = find_same_poison(index, job.spec, job.key) if same is None else None
-        if other is not None and other.train_sha256 not in (None, digest):
-            self.log(f"poison {job.attack.name} ({job.key}): artifact {other.key} is the same poison but was made from other "
-                     "training images (its train_sha256 differs: the data changed since): not copied")
-        return same
 
     def fit_victim(self, cell: Cell, train: ImageDataset, ctx: RunContext, curves: CurveRecorder, reuse: bool = True) -> nn.Module:
         """The cell's trained victim. A victim trained without any defense in its training (see
@@ -512,8 +490,7 @@ class Runner:
         head = f"[{n}] {cell.label}"
         if rec["status"] == "ok":
             summary.ok += 1
-            vals = ", ".join(f"{k} {v:.4g}" for k, v in rec["metrics"].items())
-            self.log(f"{head}: {vals} ({rec['wall_s']:.0f} s)")
+            self.log(f"{head}: {metrics_text(rec)} ({rec['wall_s']:.0f} s)")
         elif rec["status"] == "n/a":
             summary.na += 1
             self.log(f"{head}: n/a ({rec['error']})")

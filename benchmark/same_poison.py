@@ -25,10 +25,13 @@ from typing import TYPE_CHECKING, Any
 from benchmark.store import spec_key
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import torch
 
     from benchmark.data.dataset import ImageDataset
     from benchmark.interfaces import Budget
+    from benchmark.plan import AttackJob
     from benchmark.store import ArtifactCache
 
 #: dataset-spec fields an attack never sees (``holdout`` only when a ``subset`` is set)
@@ -136,3 +139,16 @@ def copy_same_poison(cache: ArtifactCache, index: Index, spec: dict[str, Any], k
     if not isinstance(x, torch.Tensor) or budget.violation(train.x, x) is not None:
         return None
     return SamePoison(other.key, tensors, {**meta, "same_as": other.key, "train_sha256": train_sha256}, cache.created_s(other.key))
+
+
+def same_poison_for(cache: ArtifactCache, job: AttackJob, train: ImageDataset, train_sha256: str, budget: Budget,
+                    log: Callable[[str], None]) -> SamePoison | None:
+    """``job``'s poison stored under another key, loaded (:func:`copy_same_poison`, the stored
+    poisons read once); ``log`` says so when one was found that was made from other training images."""
+    index = index_poisons(cache)
+    same = copy_same_poison(cache, index, job.spec, job.key, train, train_sha256, budget)
+    other = find_same_poison(index, job.spec, job.key) if same is None else None
+    if other is not None and other.train_sha256 not in (None, train_sha256):
+        log(f"poison {job.attack.name} ({job.key}): artifact {other.key} is the same poison but was made from other "
+            "training images (its train_sha256 differs: the data changed since): not copied")
+    return same

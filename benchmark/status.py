@@ -148,11 +148,31 @@ class Survey:
         queued = self._queued(key)
         if queued:
             return "pending", Line(key, label, queued)
+        damaged = self._moved_aside(key) if rec is None else None
+        if damaged is not None and not damaged[1]:
+            return "pending", Line(key, label, f"its record was damaged and moved aside as cells/{damaged[0]}; the next run recomputes it")
         if info and rec is None:
-            return "pending", Line(key, label, f"interrupted: started by {_holder_text(info)}, no result{self._ended_task(key)}")
+            earlier = f" (an earlier record, damaged, was moved aside as cells/{damaged[0]})" if damaged else ""
+            return "pending", Line(key, label, f"interrupted: started by {_holder_text(info)}, no result{earlier}{self._ended_task(key)}")
         if rec is None:
             return "pending", Line(key, label, "not started" + self._why_not_started(key))
         return "pending", Line(key, label, f"to recompute: {', '.join(stale)}" if stale else "to recompute (a metric changed)")
+
+    def _moved_aside(self, key: str) -> tuple[str, bool] | None:
+        """``(file name, started since)`` where the record of cell ``key`` was moved aside as not a
+        valid record (``<key>.json.corrupt``: truncated, damaged); ``started since``: a run took the
+        cell's lock after that record was written (and ended without a new one). ``None``: none was."""
+        p = self.store.path(key)
+        corrupt = p.with_name(p.name + ".corrupt")
+        try:
+            written = corrupt.stat().st_mtime  # os.replace keeps the damaged record's own time
+        except OSError:
+            return None
+        try:
+            since = self.store.lock_path(key).stat().st_mtime > written
+        except OSError:
+            since = False
+        return corrupt.name, since
 
     def _why_not_started(self, key: str) -> str:
         """``": <why>"`` when the last SLURM task of cell ``key`` ended without a result, else ``""``."""

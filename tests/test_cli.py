@@ -180,7 +180,7 @@ def test_broken_plugin_packages_never_break_bench(tmp_path):
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr == (
         f"error: {m}: attacks[0].name: attack 'bad-default' from uebench-baddefault 0.1 (uebench_baddefault) is broken: "
-        "its own default params fail validation at profile 'smoke': eps: Input should be less than or equal to 1 (got 3.0)\n")
+        "its own default params fail validation at profile 'smoke': eps: Input should be less than or equal to 1 (got 3.0); eps is in [0, 1] pixel units: write 3/255 (= 0.0118) for 3 on the 0-255 scale\n")
 def test_multi_document_matrix_runs_every_document_into_one_results_dir(tmp_path):
     m = tmp_path / "m.yaml"
     m.write_text(

@@ -98,6 +98,7 @@ def test_the_dry_run_warns_of_a_cached_poison_made_by_another_release_as_the_run
     stored["meta"]["package"] = "uebench-noise 0.1"  # data.pt's checksum is unchanged
     meta_path.write_text(json.dumps(stored))
     monkeypatch.setattr("benchmark.runner.package_of", lambda plugin: "uebench-noise 0.2")
+    monkeypatch.setattr("benchmark.packages.package_of", lambda plugin: "uebench-noise 0.2")  # package_warning's
     logs: list[str] = []
     second = runner(tmp_path, logs, defenses=["none", "iss-jpeg"])  # a new cell on the cached poison
     describe(second, cost=False)

@@ -69,6 +69,12 @@ class DatasetSource(Plugin):
         """A digest of the source's files, or ``None`` to rely on the name and params alone."""
         return None
 
+    def download_note(self) -> str | None:
+        """One line for ``bench run --dry-run`` when the data is not here and ``bench run`` would
+        download it first (where it looked, what it would fetch, and where to); else ``None``.
+        Only looks: it writes and fetches nothing."""
+        return None
+
 
 @functools.lru_cache(maxsize=32)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:

@@ -132,6 +132,19 @@ class Cifar10(DatasetSource):
         """The folders searched, each one that does not exist marked so (a mistyped ``root``)."""
         return ", ".join(repr(str(r)) + (f" ({what})" if (what := missing_dir(r)) else "") for r in self.roots())
 
+    def download_note(self) -> str | None:
+        if not self.params.download or self.find() is not None:
+            return None
+
+        def shown(r: Path) -> str:
+            return repr(str(r)) + (f" ({what})" if (what := missing_dir(r)) else "")
+
+        roots, given = self.roots(), "`root`" if self.params.root else f"${DATA_ENV}"
+        where = (f"in {given} ({shown(roots[0])}) or in the cache ({shown(roots[-1])})" if len(roots) > 1
+                 else f"in the cache ({shown(roots[-1])}), and ${DATA_ENV} is unset")
+        return (f"cifar10: not found {where}; `bench run` would download CIFAR-10 (170 MB) into the cache first. "
+                f"Offline, point {given} at a folder holding cifar-10-batches-py/ or {NPZ_NAMES[1]}")
+
     def not_found(self) -> DatasetError:
         where = self.searched()
         return DatasetError(

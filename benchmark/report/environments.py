@@ -112,3 +112,26 @@ def poison_generations(cells: list[Cell]) -> dict[str, Counter[str]]:
         counts: Counter[str] = Counter(names[i] for i in ids)
         out[f"{section}: {group[0].attack}"] = counts
     return out
+
+
+def unconverged_poisons(cells: list[Cell]) -> dict[str, str]:
+    """The attacks whose poison did not reach its stopping condition (``poison_meta.stopped`` false:
+    EM or PUE ended at ``max_outer`` with the surrogate's accuracy on the poisoned data below
+    ``stop_accuracy``), per section: ``{"section: attack": "2 cells; 3 outer iterations, last
+    accuracy 0.55"}``; ``{}`` when every poison that says so stopped."""
+    by: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for c in cells:
+        meta = c.record.get("poison_meta")
+        if c.status == "ok" and isinstance(meta, dict) and meta.get("stopped") is False:
+            by.setdefault((c.section, c.attack), []).append(meta)
+    out: dict[str, str] = {}
+    for (section, attack), metas in by.items():
+        runs = sorted({m["outer_iterations"] for m in metas if isinstance(m.get("outer_iterations"), int)})
+        last = sorted({h[-1] for m in metas if isinstance(h := m.get("train_accuracy"), list) and h and isinstance(h[-1], (int, float))})
+        detail = [f"{len(metas)} cell{'s' if len(metas) != 1 else ''}"]
+        if runs:
+            detail.append(f"{', '.join(map(str, runs))} outer iteration{'s' if runs != [1] else ''}")
+        if last:
+            detail.append(f"last accuracy on the poisoned data {', '.join(f'{a:.4g}' for a in last)}")
+        out[f"{section}: {attack}"] = "; ".join(detail)
+    return out

@@ -8,7 +8,7 @@ from typing import Any
 from benchmark.report.anchors import anchor
 from benchmark.report.figures import draw_heatmap, ensure, heatmap_data, load_stamps, save_stamps
 from benchmark.report.markdown import Figures, render_markdown
-from benchmark.report.records import bounded, load_results, read_store
+from benchmark.report.records import bounded, load_results, read_store, select
 from benchmark.report.tables import build_tables
 from benchmark.store import atomic_write_bytes
 
@@ -29,16 +29,20 @@ def render(records: list[Any], source: str, figures: dict[tuple[str, str, str], 
     return render_markdown(results, tables, figs)
 
 
-def write_leaderboard(results: str | Path, out: str | Path | None = None, keys: set[str] | None = None) -> Path:
+def write_leaderboard(results: str | Path, out: str | Path | None = None, keys: set[str] | None = None,
+                      matrices: dict[str, str] | None = None) -> Path:
     """Write ``LEADERBOARD.md`` (default: inside ``results``) with a ``figures/`` folder of
     heatmaps (attacks x defenses, one per victim) beside it, and return its path. Heatmaps whose
-    data did not change are not redrawn. ``keys``: only the records of these cells (a matrix's)."""
+    data did not change are not redrawn. ``keys``: only the records of these cells (a matrix's);
+    ``matrices``: the matrices they are of (name -> profile), to say at which other profiles
+    their cells are when none is at that one."""
     root = Path(results)
     records, skipped = read_store(root)
-    records = [r for r in records if keys is None or r.get("key") in keys]
+    records, empty = select(records, keys, matrices)
     path = Path(out) if out else root / "LEADERBOARD.md"
     # a folder name that is not UTF-8 (bytes the file system kept as surrogates) is shown with U+FFFD
     res = load_results(records, str(root).encode("utf-8", "surrogateescape").decode("utf-8", "replace"), skipped)
+    res.empty = empty
     tables = build_tables(res)
     folder = path.parent / "figures"
     stamps = load_stamps(folder)

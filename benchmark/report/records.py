@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from benchmark.records import started_at
 from benchmark.report.packages import cell_packages
 
 #: the metric every leaderboard is built around
@@ -54,9 +55,19 @@ def bounded(stem: str, limit: int = MAX_STEM) -> str:
     return stem[: limit - 11].rstrip("-") + "-" + short_hash(stem, 10)
 
 
-def order(values: list[str] | set[str], first: tuple[str, ...]) -> list[str]:
-    vals = set(values)
-    return [v for v in first if v in vals] + sorted(v for v in vals if v not in first)
+def order(values: list[str] | set[str], first: tuple[str, ...], plugin: dict[str, str] | None = None) -> list[str]:
+    """``values`` in the known order: those of ``first`` in its order, then the rest alphabetically.
+    ``plugin``: the plugin each value names (an entry's label may be another word): a labelled
+    entry of a plugin of ``first`` (``sl`` labelled ``supervised``) stands where the plugin does,
+    after an entry shown by the plugin's own name."""
+    rank = {v: i for i, v in enumerate(first)}
+
+    def key(v: str) -> tuple[int, str]:
+        if v in rank:
+            return rank[v], ""
+        return rank.get((plugin or {}).get(v, v), len(first)), v
+
+    return sorted(set(values), key=key)
 
 
 def _version_key(v: Any) -> tuple[Any, ...]:
@@ -135,6 +146,14 @@ class Results:
     #: "section: attack" -> cells per generation of its poison, where one poison spec was generated
     #: more than once with different results (see :func:`poison_generations`)
     poison_generations: dict[str, Counter[str]] = field(default_factory=dict)
+    #: "section: attack" -> what its poison did, where it did not reach its stopping condition
+    #: (``poison_meta.stopped`` false; see :func:`benchmark.report.environments.unconverged_poisons`)
+    unconverged: dict[str, str] = field(default_factory=dict)
+    #: when the newest record finished (its start plus its wall time; seconds since the epoch):
+    #: what a generated document is dated by, so that the same records make the same file
+    newest: float | None = None
+    #: what to say instead of tables when no record is shown (:func:`select`)
+    empty: str = ""
 
     @property
     def cells(self) -> list[Cell]:
@@ -248,6 +267,12 @@ def _as_float(v: Any) -> float:
         return math.nan
 
 
+def _finished_at(rec: dict[str, Any], started: float) -> float:
+    """When a record's cell finished: its start (``started``) plus its wall time where it has one."""
+    wall = _as_float(rec.get("wall_s"))
+    return started + (wall if math.isfinite(wall) and wall > 0 else 0.0)
+
+
 def read_store(root: Path, warn: Callable[[str], None] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """The records of the results directory ``root`` and, named, the files of its ``cells/`` that
     are not records: moved aside now (with why) or by an earlier run (``*.corrupt``)."""
@@ -259,6 +284,31 @@ def read_store(root: Path, warn: Callable[[str], None] | None = None) -> tuple[l
     skipped = [f"{name} ({why}; moved aside as {name}.corrupt)" for name, why in store.skipped]
     skipped += [f"{name} (moved aside earlier)" for name in store.moved_aside() if name.removesuffix(".corrupt") not in now]
     return records, skipped
+
+
+def other_profiles(records: list[dict[str, Any]], matrices: dict[str, str]) -> list[str]:
+    """The profiles, other than the one asked for, at which ``records`` hold cells of the matrices
+    ``matrices`` (matrix name -> the profile asked for): where a matrix's cells are when none is
+    at its profile (``bench status``, ``bench leaderboard --matrix``)."""
+    return sorted({str(r.get("profile")) for r in records
+                   if isinstance(r, dict) and r.get("matrix") in matrices and r.get("profile") != matrices[str(r.get("matrix"))]})
+
+
+def select(records: list[dict[str, Any]], keys: set[str] | None, matrices: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], str]:
+    """The records of the cells ``keys`` (every record: ``None``) and, when none is left while
+    records of the matrices ``matrices`` (name -> profile asked for) are there at another profile,
+    what to say instead of tables (else ``""``)."""
+    if keys is None:
+        return records, ""
+    chosen = [r for r in records if r.get("key") in keys]
+    other = other_profiles(records, matrices or {}) if not chosen else []
+    if not other:
+        return chosen, ""
+    asked = ", ".join(sorted(set((matrices or {}).values())))
+    names = ", ".join(repr(m) for m in sorted(matrices or {}))
+    word = "matrix" if len(matrices or {}) == 1 else "matrices"
+    return chosen, (f"No cells of {word} {names} at profile {asked} here; this directory holds its cells at profile "
+                    f"{', '.join(other)} (`--profile {other[0]}` shows them).")
 
 
 def section_ids(keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -273,7 +323,12 @@ def section_ids(keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
 def load_results(records: list[Any], source: str, skipped: list[str] | None = None) -> Results:
     """Check, name and group ``records`` (the parsed JSON of a results directory's cells);
     ``skipped``: the files of its ``cells/`` that were not records (named in the report)."""
-    from benchmark.report.environments import environments, numerics, poison_generations  # (built on this module's Cell)
+    from benchmark.report.environments import (  # (built on this module's Cell)
+        environments,
+        numerics,
+        poison_generations,
+        unconverged_poisons,
+    )
 
     malformed: list[str] = list(skipped or [])
     good: list[dict[str, Any]] = []
@@ -347,7 +402,8 @@ def load_results(records: list[Any], source: str, skipped: list[str] | None = No
                 continue
             sec.cells.append(cell)
         for axis in AXES:
-            setattr(sec, axis + "s", order({getattr(c, axis) for c in sec.cells}, FIRST[axis]))
+            plugin = {getattr(c, axis): str(_axis_spec(c.record, axis)["name"]) for c in sec.cells}
+            setattr(sec, axis + "s", order(set(plugin), FIRST[axis], plugin))
     measured = [(c, *n) for s in sections.values() for c in s.cells if c.status == "ok" and (n := numerics(c.record)) is not None]
     env_names, compared = environments(measured)
     for c, _, _ in measured:
@@ -368,6 +424,8 @@ def load_results(records: list[Any], source: str, skipped: list[str] | None = No
         numerics_compared=compared,
         numerics_partial=sum(1 for _, _, full in measured if not full),
         poison_generations=poison_generations([c for s in kept for c in s.cells]),
+        unconverged=unconverged_poisons([c for s in kept for c in s.cells]),
+        newest=max((t for r in good if math.isfinite(t := _finished_at(r, started_at(r)))), default=None),
     )
 
 

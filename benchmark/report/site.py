@@ -37,7 +37,7 @@ from benchmark.report.figures import (
 )
 from benchmark.report.html import CSS, STYLESHEET, group_html, index_html
 from benchmark.report.markdown import Figures, render_markdown
-from benchmark.report.records import Results, Section, bounded, load_results, read_store
+from benchmark.report.records import Results, Section, bounded, load_results, read_store, select
 from benchmark.report.tables import Table, build_tables, group_page
 from benchmark.store import atomic_write_bytes
 
@@ -130,17 +130,20 @@ def write_report(
     poisons: bool = True,
     log: Callable[[str], None] = print,
     keys: set[str] | None = None,
+    matrices: dict[str, str] | None = None,
 ) -> Report:
     """Write the report of the results directory ``results`` into ``out`` (default
     ``results/report``). ``figures=False`` writes tables and pages only (existing figures are
     left alone and not shown); ``poisons=False`` draws no galleries or t-SNEs (those drawn before
     stay, shown as they are); ``keys``: only the
-    records of these cells (a matrix's)."""
+    records of these cells (a matrix's, ``matrices``: name -> profile, see :func:`select`)."""
     t0 = time.perf_counter()
     root = Path(results)
     out = Path(out) if out is not None else root / "report"
     records, skipped = read_store(root, warn=log)
-    res = load_results([r for r in records if keys is None or r.get("key") in keys], str(root), skipped)
+    chosen, empty = select(records, keys, matrices)
+    res = load_results(chosen, str(root), skipped)
+    res.empty = empty
     tables = build_tables(res)
     figs: Figures = {}
     drawn = 0
