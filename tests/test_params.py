@@ -91,11 +91,12 @@ def test_a_plugins_own_bad_default_names_the_plugin_not_the_users_key():
     with pytest.raises(ConfigError) as e:
         resolve_params(Broken, "quick", {}, where="attacks[0].params", file="m.yaml")
     assert str(e.value) == (f"m.yaml: attacks[0]: attack 'broken' ({__name__}) is broken: its own 'quick' profile for 'eps' "
-                            "fails validation: Input should be less than or equal to 1 (got 2.0)")
+                            "fails validation: Input should be less than or equal to 1 (got 2.0); eps is in [0, 1] pixel units: write 2/255 (= 0.0078) for 2 on the 0-255 scale")
     with pytest.raises(ConfigError, match=r"^attacks\[0\]: attack 'broken' .* its own default for 'steps' fails validation: "
                                           r"Input should be greater than or equal to 1 \(got 0\)$"):
         resolve_params(Broken, "paper", {"eps": 0.1}, where="attacks[0].params")
-    with pytest.raises(ConfigError, match=r"^attacks\[0\]\.params\.eps: Input should be less than or equal to 1 \(got 3\.0\)$"):
+    with pytest.raises(ConfigError, match=r"^attacks\[0\]\.params\.eps: Input should be less than or equal to 1 \(got 3\.0\); eps is in \[0, 1\] pixel units: "
+                                          r"write 3/255 \(= 0\.0118\) for 3 on the 0-255 scale$"):
         resolve_params(Broken, "quick", {"eps": 3.0}, where="attacks[0].params")  # the user's own value: the user's key
     assert resolve_params(Broken, "quick", {"eps": 0.5}).eps == 0.5
 

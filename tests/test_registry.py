@@ -222,7 +222,7 @@ def test_broken_packages_are_listed_and_the_others_load(broken_site):
     assert why["uebench-raises"] == "register_attacks() raised RuntimeError: registry down (at uebench_raises.py:6)"
     assert why["uebench-nameless"].startswith("class Nameless has no usable `name`")
     assert why["uebench-baddefault"] == (
-        "its own default params fail validation at profile 'smoke': eps: Input should be less than or equal to 1 (got 3.0)")
+        "its own default params fail validation at profile 'smoke': eps: Input should be less than or equal to 1 (got 3.0); eps is in [0, 1] pixel units: write 3/255 (= 0.0118) for 3 on the 0-255 scale")
     assert why["uebench-dupem"] == "duplicate of the built-in attack 'em'; rename it"
     assert why["uebench-typo"] == "defines hook 'register_attack', which uebench does not have; did you mean 'register_attacks'?"
     # a module pluggy rejects for one hook registers none of its hooks, and the reason names the argument
@@ -254,7 +254,7 @@ def test_a_matrix_naming_a_broken_plugin_gets_one_line_naming_it_and_its_package
         resolve(parse_matrix({**base, "attacks": ["bad-default"]}), r)
     assert str(e.value) == (
         "attacks[0].name: attack 'bad-default' from uebench-baddefault 0.1 (uebench_baddefault) is broken: its own default "
-        "params fail validation at profile 'smoke': eps: Input should be less than or equal to 1 (got 3.0)")
+        "params fail validation at profile 'smoke': eps: Input should be less than or equal to 1 (got 3.0); eps is in [0, 1] pixel units: write 3/255 (= 0.0118) for 3 on the 0-255 scale")
     with pytest.raises(ConfigError, match=r"unknown attack 'noimport'.*a broken plugin package may provide it: uebench_noimport from uebench-noimport 0.1: cannot import"):
         resolve(parse_matrix({**base, "attacks": ["noimport"]}), r)
 
