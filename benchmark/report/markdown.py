@@ -76,6 +76,11 @@ def units_line(results: Results) -> str:
     )
 
 
+def _warning_box(text: str, items: list[str]) -> list[str]:
+    """A ⚠ block quote: ``text``, then one bullet per item, then a blank line."""
+    return [f"> ⚠ {text}", ">", *(f"> - {item}" for item in items), ""]
+
+
 def notes(results: Results, esc: Callable[[str], str] = md_text) -> list[str]:
     """What a reader must know before trusting the numbers: mixed environments, superseded and
     unreadable records. ``esc``: how text from records is written (:func:`md_text` in markdown;
@@ -101,33 +106,24 @@ def notes(results: Results, esc: Callable[[str], str] = md_text) -> list[str]:
                      f"{', '.join(results.numerics_compared)} only (a poison's fields among the records that have them).")]
         out.append("")
     if results.poison_generations:
-        out += [
-            ("> ⚠ **One poison spec, several poisons.** These attacks' cells were computed from more than one generation "
+        out += _warning_box(
+            ("**One poison spec, several poisons.** These attacks' cells were computed from more than one generation "
              "of the same poison spec (another machine or a cleared cache), and the generations differ: compare a row's "
              "cells knowing which poison each saw. Each cell's page shows its `poison_meta`."),
-            ">",
-        ]
-        for attack, gens in results.poison_generations.items():
-            out.append(f"> - {esc(attack)}: " + "; ".join(f"{n} cells with `{g}`" for g, n in gens.most_common()))
-        out.append("")
+            [f"{esc(attack)}: " + "; ".join(f"{n} cells with `{g}`" for g, n in gens.most_common())
+             for attack, gens in results.poison_generations.items()])
     if results.unconverged:
-        out += [
-            (f"> ⚠ **{UNCONVERGED_LEAD}** These attacks' poisons ended at their iteration limit (`max_outer`) before the "
+        out += _warning_box(
+            (f"**{UNCONVERGED_LEAD}** These attacks' poisons ended at their iteration limit (`max_outer`) before the "
              "accuracy that ends their generation was reached (`poison_meta.stopped` false): a converged poison may "
              "protect more. Raise the limit, or read their rows as a lower bound on the attack's strength."),
-            ">",
-        ]
-        out += [f"> - {esc(k)}: {v}" for k, v in results.unconverged.items()]
-        out.append("")
+            [f"{esc(k)}: {v}" for k, v in results.unconverged.items()])
     if mixed := mixed_releases(results):
-        out += [
-            ("> ⚠ **Mixed releases of third-party plugins.** The cells of these entries were made by different releases of "
+        out += _warning_box(
+            ("**Mixed releases of third-party plugins.** The cells of these entries were made by different releases of "
              "their package; a release that changes numbers without bumping the plugin's `version` keeps the cells of the "
              "one before, so a row (or a mean) may hold both. Each table names its entries' releases under it."),
-            ">",
-        ]
-        out += [f"> - {md_title(m) if esc is md_text else m}" for m in mixed]
-        out.append("")
+            [md_title(m) if esc is md_text else m for m in mixed])
     if results.superseded:
         per: dict[str, int] = {}
         for c in results.superseded:
