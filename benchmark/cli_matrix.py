@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any
 
 from benchmark.errors import ConfigError, UserError
@@ -60,9 +61,13 @@ def from_command_line(e: ConfigError, pairs: list[str], executor: str) -> UserEr
     from benchmark.registry import get_registry
 
     parts = (e.path or "").split(".")
-    if parts[:2] != ["executor", "params"] or len(parts) < 3:
+    msg = str(e).removeprefix(f"{e.file}: " if e.file else "").removeprefix(f"{e.path}: ")
+    if parts[:2] != ["executor", "params"]:
         return None
-    loc = parts[2:]
+    named = re.match(r"(sbatch\.[\w-]+)=", msg) if len(parts) == 2 else None  # a check of the whole params: its key leads
+    if len(parts) < 3 and named is None:
+        return None
+    loc = parts[2:] if named is None else named.group(1).split(".")
     for pair in reversed(pairs):  # the last one given wins
         keys = pair.partition("=")[0].strip().split(".")
         n = min(len(keys), len(loc))
@@ -71,7 +76,6 @@ def from_command_line(e: ConfigError, pairs: list[str], executor: str) -> UserEr
     else:
         return None
     key = loc[0]
-    msg = str(e).removeprefix(f"{e.file}: " if e.file else "").removeprefix(f"{e.path}: ")
     if msg.startswith("unknown key "):
         registry = get_registry()
         if msg.endswith(" (allowed: none)"):

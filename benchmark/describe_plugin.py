@@ -246,8 +246,13 @@ def _bounds(metadata: list[Any]) -> list[str]:
 
 def type_text(annotation: Any, metadata: list[Any] | None = None) -> str:
     """A field's type as a matrix author reads it: ``int ≥ 1``, ``cosine | multistep``, ``float | null``."""
-    base = _type_name(annotation)
     bounds = _bounds(list(metadata or []))
+    args = typing.get_args(annotation)
+    if bounds and typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]  # the bounds are the value's, not null's: ``float > 0 | null``
+        shown = " | ".join(_type_name(a) for a in rest)
+        return f"{shown} {', '.join(bounds)} | null"
+    base = _type_name(annotation)
     return f"{base} {', '.join(bounds)}" if bounds else base
 
 

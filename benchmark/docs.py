@@ -344,7 +344,7 @@ def render_wall(spec: Spec, root: Path, where: str) -> str:
     prov = r0.get("provenance") or {}
     execs = {str((r.get("executor") or {}).get("name", "inline")) for r in recs}
     workers = len({(r.get("executor") or {}).get("worker") for r in recs}) if execs == {"local"} else 1
-    threads = sorted({int((r.get("provenance") or {}).get("threads", 1)) for r in recs})
+    threads = sorted({t if isinstance(t := (r.get("provenance") or {}).get("threads"), int) and t > 0 else 1 for r in recs})
     how = (f"{', '.join(sorted(execs))} executor, {workers} worker{'s' if workers > 1 else ''} × "
            f"{'/'.join(map(str, threads))} torch thread{'s' if threads != [1] else ''}")
     minutes = (last - first) / 60
@@ -365,8 +365,8 @@ def render_wall(spec: Spec, root: Path, where: str) -> str:
 
         fe = estimate_file(root / spec.opts["matrix"])
         est = fe.estimate
-        if "cpu" in est.devices:
-            wall = est.wall_hours("cpu", workers) * 60
+        wall = est.wall_hours("cpu", workers) * 60 if "cpu" in est.devices else 0.0
+        if wall > 0:  # a model that prices nothing (rates unknown) has no ratio to give
             cells = [s for _, s in est.cell_s["cpu"]]
             priced = "".join(f", the {a} poison {secs['cpu']:.0f} s" for a, secs in sorted(fe.poison_by_attack.items())
                              if secs.get("cpu", 0) >= 1)

@@ -88,9 +88,11 @@ def pass_a_subdir(root: Path, held: str, subdirs: list[str]) -> UserError:
 
 
 def not_a_folder_of_results(root: Path) -> None:
-    """A :class:`UserError` naming the subdirectories that hold records when ``root`` holds none
-    but they do (``bench leaderboard results`` for ``results/cifar10-quick``); else nothing."""
-    if not holds_records(root) and (subdirs := record_subdirs(root)):
+    """A :class:`UserError` naming the subdirectories that hold records when ``root`` has no
+    ``cells/`` folder but they do (``bench leaderboard results`` for ``results/cifar10-quick``);
+    else nothing. A ``cells/`` folder, even empty, makes ``root`` a results directory: ``bench run``
+    makes it before its first cell (``results/``, the default, in use beside committed results)."""
+    if not (root / "cells").is_dir() and (subdirs := record_subdirs(root)):
         raise pass_a_subdir(root, "no result records", subdirs)
 
 

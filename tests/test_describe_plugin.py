@@ -104,7 +104,7 @@ def test_descriptions_come_from_fields_then_comments_and_are_inherited():
     assert _comments(Demo.Params) == {"eps": "the radius", "steps": "PGD steps"}
     got = {p.name: p for p in params_of(DemoChild)}
     assert got["steps"].default == 5 and got["steps"].description == "PGD steps"  # the override keeps its base's comment
-    assert got["clip"].description == "from the Field" and got["clip"].type == "float | null > 0"
+    assert got["clip"].description == "from the Field" and got["clip"].type == "float > 0 | null"  # the bound is the value's, not null's
     assert got["eps"].type == "float ≥ 0, ≤ 1" and got["mode"].type == "a | b"
     got = {p.name: p for p in params_of(Demo)}
     assert got["steps"].profiles == {"quick": 3, "smoke": 1}
@@ -117,7 +117,7 @@ def test_params_block_is_generated_for_a_kind(tmp_path):
     assert "**`sl`** (`plugins.victims.sl.SL`, version 1)" in out
     assert "| `crop_padding` | int ≥ 0 | `4` |  |  |  |" in out
     assert "| `nesterov` | bool | `false` | `true` |  |  |" in out
-    assert "| `grad_clip` | float \\| null > 0 | `null` |" in out  # a union's bar escaped in the table
+    assert "| `grad_clip` | float > 0 \\| null | `null` |" in out  # a union's bar escaped in the table
     assert regenerate(out, tmp_path, "docs/victims.md") == out
 
 

@@ -39,7 +39,7 @@ def test_an_executor_param_from_the_command_line_is_named_as_such(capsys):
     # a misspelt key of the chosen executor: still the did-you-mean, now said to come from -E
     code, err = run_cli(capsys, "run", SMOKE, "--dry-run", "--executor", "local", "-E", "worker=2")
     one_error_line(code, err, "-E worker=2 (--executor-param): executor.params.worker: unknown key 'worker'; did you mean 'workers'?")
-    # a key of the matrix file itself keeps naming the file
+    # a key no executor has: said to come from -E, with no executor to suggest
     code, err = run_cli(capsys, "run", SMOKE, "--dry-run", "-E", "bogus=1")
     one_error_line(code, err, "-E bogus=1 (--executor-param)")
     assert "add --executor" not in err

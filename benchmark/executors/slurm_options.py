@@ -97,8 +97,9 @@ GPU_GRES = ("sbatch.{key}={value} asks for GPUs, which the executor asks for fro
             "give gpus instead, or for a GPU type set gpus 0 and keep sbatch.{key}")
 
 #: why an ``export`` without ALL is refused (formatted with ``what``: ``sbatch.export=NONE``, ``SBATCH_EXPORT=NONE``)
-NO_ENVIRONMENT = ("{what} is refused: without ALL the job gets none of the submitting environment, which the tasks "
-                  "need (this Python environment's PATH, PYTHONPATH, UEBENCH_DATA, UEBENCH_PLUGINS); give ALL or ALL,NAME=value")
+NO_ENVIRONMENT = ("{what} is refused: without ALL the job gets only the variables named (none with NONE or NIL, and a bare "
+                  "export is no value), not the rest of the submitting environment, which the tasks need (this Python "
+                  "environment's PATH, PYTHONPATH, UEBENCH_DATA, UEBENCH_PLUGINS); give ALL or ALL,NAME=value")
 
 
 def check_sbatch(sbatch: dict[str, Any], mem: str | None, gpus: int = 0) -> None:

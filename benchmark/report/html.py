@@ -217,7 +217,7 @@ def _note_blocks(results: Results) -> list[str]:
             block.append(line.lstrip("> ").strip())
             continue
         if block:
-            text = "<br>".join(esc(b).replace("**", "") for b in block if b)
+            text = "<br>".join(CODE_SPAN.sub(r"<code>\1</code>", esc(b)).replace("**", "") for b in block if b)
             warn = " warn" if "Mixed" in text or UNCONVERGED_LEAD.rstrip(".") in text else ""
             out.append(f'<div class="note{warn}">{text}</div>')
             block = []

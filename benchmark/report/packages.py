@@ -85,7 +85,7 @@ def table_packages(cells: Iterable[Cell], metric_plugin: str | None = None) -> l
 
 def mixed_releases(results: Results) -> list[str]:
     """One line per entry of a section whose cells were made by more than one release of its
-    package (``toy quick: victim `y`: cells made by different releases: ...``)."""
+    package (``toy-quick: victim `y`: cells made by different releases: ...``, the section named by its id as the other boxes name it)."""
     out = []
     for sec in results.sections:
         found = releases(sec.cells)
@@ -93,7 +93,7 @@ def mixed_releases(results: Results) -> list[str]:
             found.update({k: n for k, n in releases(sec.cells, plugin).items() if k[0] == "metric"})
         for (kind, label), n in sorted(found.items(), key=_order):
             if len(n) > 1:
-                out.append(f"{sec.dataset} {sec.profile}: {entry_line(kind, label, n)}")
+                out.append(f"{sec.id}: {entry_line(kind, label, n)}")
     return out
 
 

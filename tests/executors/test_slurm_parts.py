@@ -76,13 +76,13 @@ def test_a_gres_that_asks_for_no_gpu_passes_next_to_gpus(gres):
 
 @pytest.mark.parametrize("value", ["NONE", "NIL", "none", "PATH,HOME", "UEBENCH_DATA", "NONE,FOO=bar", True])
 def test_an_export_without_all_is_refused_naming_the_key(value):
-    """``export: NONE`` (or a list of names) gave the job none of the submitting environment: the
-    tasks found neither this Python environment nor the UEBENCH_* variables. Refused in one line."""
+    """``export: NONE`` gave the job none of the submitting environment, a list of names only those:
+    the tasks found neither this Python environment nor the UEBENCH_* variables. Refused in one line."""
     with pytest.raises(ValidationError) as e:
         SlurmParams(sbatch={"account": "lab", "export": value})
-    assert (f"sbatch.export={value} is refused: without ALL the job gets none of the submitting environment, which the "
-            "tasks need (this Python environment's PATH, PYTHONPATH, UEBENCH_DATA, UEBENCH_PLUGINS); give ALL or "
-            "ALL,NAME=value") in str(e.value)
+    assert (f"sbatch.export={value} is refused: without ALL the job gets only the variables named (none with NONE or NIL, "
+            "and a bare export is no value), not the rest of the submitting environment, which the tasks need (this Python "
+            "environment's PATH, PYTHONPATH, UEBENCH_DATA, UEBENCH_PLUGINS); give ALL or ALL,NAME=value") in str(e.value)
 
 
 @pytest.mark.parametrize("value", ["ALL", "all", "ALL,FOO=bar", "ALL,UEBENCH_DATA=/data,OMP_NUM_THREADS=1", "FOO=1,ALL"])
@@ -154,11 +154,14 @@ def test_a_refused_sbatch_key_is_one_line_exit_2(tmp_path, key, said):
 
 
 @pytest.mark.parametrize(("keys", "said"), [
-    (["sbatch.export=NONE"], "error: m.yaml: executor.params: sbatch.export=NONE is refused: without ALL the job gets none"),
-    (["gpus=1", "sbatch.gres=gpu:a100:1"], ("error: m.yaml: executor.params: sbatch.gres=gpu:a100:1 asks for GPUs, which the "
-                                            "executor asks for from its own 'gpus' (1, --gpus-per-node): give gpus instead")),
+    (["sbatch.export=NONE"], ("error: -E sbatch.export=NONE (--executor-param): executor.params: sbatch.export=NONE is "
+                              "refused: without ALL the job gets only the variables named")),
+    (["gpus=1", "sbatch.gres=gpu:a100:1"], ("error: -E sbatch.gres=gpu:a100:1 (--executor-param): executor.params: "
+                                            "sbatch.gres=gpu:a100:1 asks for GPUs, which the executor asks for from its own "
+                                            "'gpus' (1, --gpus-per-node): give gpus instead")),
 ])
 def test_a_refused_export_or_gpu_gres_is_one_line_exit_2(tmp_path, keys, said):
+    """One line, exit 2, blaming the ``-E`` key that was refused (the matrix file has no executor)."""
     (tmp_path / "m.yaml").write_text("name: t\ndataset: {name: digits, subset: 100}\nprofile: smoke\nattacks: [clean]\n"
                                      "victims: [sl]\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}

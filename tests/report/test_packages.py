@@ -76,7 +76,7 @@ def test_cells_of_one_entry_made_by_different_releases_say_so_in_the_table_and_a
     # one table's cells of foo were all made by one release: that table says that release alone
     assert notes_of(table(md, "defense `iss-jpeg`: attacks × victims")) == ["victim `foo`: package uebench-foo 0.3.0"]
     top = md.split("_Legend:")[0]
-    assert "**Mixed releases of third-party plugins.**" in top and f"> - toy quick: {line}" in top
+    assert "**Mixed releases of third-party plugins.**" in top and f"> - toy-quick: {line}" in top
 
 
 def test_cells_of_a_third_party_entry_that_name_no_release_are_counted_as_such():
@@ -123,3 +123,12 @@ def test_the_written_leaderboard_report_and_exports_name_the_package(tmp_path: P
     assert "packages" not in by_id["toy-quick--victim-sl"]  # built-ins only: no key, as before
     pages = [p.read_text() for p in (tmp_path / "site" / "cells").glob("*.html")]
     assert sum("third-party packages" in p and "uebench-foo 0.3.1" in p for p in pages) == 2  # the two foo cell groups
+
+
+def test_the_reports_mixed_releases_box_shows_code_spans_as_code(tmp_path: Path):
+    recs = [rec("em", "foo", "none", 0, 0.3, FOO), rec("em", "foo", "none", 1, 0.31, {"victim foo": "uebench-foo 0.3.0"})]
+    root = write(tmp_path / "res", recs)
+    write_report(root, tmp_path / "site", figures=False, poisons=False)
+    index = (tmp_path / "site" / "index.html").read_text()
+    box = index.split("Mixed releases of third-party plugins.")[1].split("</div>")[0]
+    assert "victim <code>foo</code>: cells made by different releases" in box and "`" not in box
