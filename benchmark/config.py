@@ -307,10 +307,11 @@ def _plugin_code(plugin: Any, where: str, file: str | None) -> Iterator[None]:
 
 
 def _auto_labels(entries: list[AxisEntry], items: list[Any]) -> None:
-    """Entries of one axis that share a plugin name and have no label are told apart in tables by
-    their explicit params: ``sl`` and ``sl(arch=resnet18)``."""
+    """An entry with explicit params and no label is shown in tables with its params,
+    ``sl(epochs=8)``, never as the bare name a reader takes for the profile's own settings (and
+    entries of one plugin are told apart: ``sl`` and ``sl(arch=resnet18)``)."""
     for item, entry in zip(items, entries):
-        if item.label is None and entry.params and sum(e.name == entry.name for e in entries) > 1:
+        if item.label is None and entry.params:
             item.label = f"{entry.name}(" + ", ".join(f"{k}={v}" for k, v in entry.params.items()) + ")"
 
 

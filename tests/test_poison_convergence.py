@@ -29,7 +29,8 @@ def test_an_unconverged_poison_is_flagged_when_generated_and_in_the_leaderboard(
     assert line.endswith(f"; NOT CONVERGED: stopped at max_outer=1 with accuracy {acc:.4g} on the poisoned data, below stop_accuracy 1 "
                          "(`poison_meta.stopped` false): it may be weaker than a converged poison")
     assert "**Poisons that did not reach their stopping condition.**" in board
-    assert f": em: 1 cell; 1 outer iteration; last accuracy on the poisoned data {acc:.4g}" in board
+    assert (f": em(max_outer=1, stop_accuracy=1.0): 1 cell; 1 outer iteration; last accuracy on the poisoned data {acc:.4g}"
+            in board)  # the entry shown with its params
 
 
 def test_a_converged_poison_is_not(tmp_path):
