@@ -38,10 +38,9 @@ def _run(args: argparse.Namespace) -> int:
     many = len(resolved) > 1
     if args.dry_run:
         from benchmark.dry_run import Earlier, describe
+        from benchmark.store import refuse_file
 
-        results = Path(args.results)
-        if results.exists() and not results.is_dir():  # as prepare_results refuses it, writing nothing
-            raise UserError(f"results directory {str(results)!r} is a file; give a directory (new or with earlier results)")
+        refuse_file(Path(args.results))  # as prepare_results refuses it, writing nothing
         earlier = Earlier()  # what the documents before generate: listed as theirs, priced there
         listings = []  # every document's, before anything is printed: a mistake found there is the one line
         for i, r in enumerate(resolved):
@@ -224,8 +223,9 @@ def parser() -> argparse.ArgumentParser:
     dc.add_argument("--check", action="store_true", help="change nothing; exit 1 when a generated block is stale")
     dc.set_defaults(fn=_docs)
     st = sub.add_parser("status", help="done / running / failed / pending cells of a results directory (per matrix)")
-    st.add_argument("results", help="results directory")
-    st.add_argument("matrix", nargs="?", help="matrix file: its full plan (pending cells too, poisons)")
+    st.add_argument("results", nargs="?", default="results", help="results directory (default: results)")
+    st.add_argument("matrix", nargs="?", help="matrix file: its full plan (pending cells too, poisons); "
+                    "`bench status MATRIX.yaml` reads the default results directory")
     st.add_argument("--profile", choices=PROFILES, help="compare with MATRIX at this profile (as `bench run MATRIX --profile` ran it)")
     st.add_argument("--all", action="store_true", help="list every running and pending cell (default: the first 20)")
     st.add_argument("--json", action="store_true", help="print JSON")

@@ -11,15 +11,19 @@ from pathlib import Path
 
 from benchmark.cli_matrix import load_resolved, profile_only
 from benchmark.errors import UserError
-from benchmark.records import not_a_folder_of_results, results_root
+from benchmark.records import READ_ADVICE, not_a_folder_of_results, results_root
+from benchmark.store import refuse_file
 
 
 def status(args: argparse.Namespace) -> int:
     from benchmark.status import Survey, render, to_json
 
+    if args.matrix is None and Path(args.results).suffix in (".yaml", ".yml") and Path(args.results).is_file():
+        args.results, args.matrix = "results", args.results  # `bench status MATRIX.yaml`: the default results
     root = Path(args.results)
+    refuse_file(root, READ_ADVICE)
     if not root.is_dir():
-        raise UserError(f"results directory {str(root)!r} " + ("is a file, not a directory" if root.exists() else "does not exist"))
+        raise UserError(f"results directory {str(root)!r} does not exist")
     not_a_folder_of_results(root)
     if args.profile and not args.matrix:
         raise UserError("--profile needs MATRIX: it says which profile of the matrix's plan to compare with")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import UserError
+from benchmark.store import refuse_file
 
 #: metrics stored as fractions and shown in % (points); every other value is shown as stored
 PERCENT_METRICS = ("accuracy",)
@@ -96,12 +97,14 @@ def not_a_folder_of_results(root: Path) -> None:
         raise pass_a_subdir(root, "no result records", subdirs)
 
 
+READ_ADVICE = "give the directory `bench run --results` wrote"
+
+
 def results_root(results: str | Path) -> Path:
     """``results`` as a path, or a :class:`UserError` when it holds no results (no ``cells/``
     folder), naming its subdirectories that do hold some (:func:`not_a_folder_of_results`)."""
     root = Path(results)
-    if root.exists() and not root.is_dir():  # `bench run --results` refuses a file too: no advice to try
-        raise UserError(f"{str(root)!r} is a file, not a results directory; give the directory `bench run --results` wrote")
+    refuse_file(root, READ_ADVICE)  # `bench run --results` refuses a file too: no advice to try
     not_a_folder_of_results(root)
     if not (root / "cells").is_dir():
         raise UserError(f"{str(root)!r} holds no results (no cells/ folder); run `bench run MATRIX --results {root}` first")

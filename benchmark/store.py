@@ -55,6 +55,13 @@ def upgrade_record(record: dict[str, Any], where: str) -> dict[str, Any]:
     return upgrade(record)
 
 
+def refuse_file(path: Path, advice: str = "give a directory (new or with earlier results)") -> None:
+    """Raise a :class:`~benchmark.errors.UserError` when the results directory ``path`` is a file
+    (`bench run` and its dry-run; the commands that read results pass their own ``advice``)."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"results directory {str(path)!r} is a file, not a directory; {advice}")
+
+
 def prepare_results(root: str | Path) -> Path:
     """Make ``root`` a results directory this process can write (its ``cells``, ``artifacts`` and
     ``locks`` folders), or raise a :class:`~benchmark.errors.UserError` saying why it cannot be
@@ -62,8 +69,7 @@ def prepare_results(root: str | Path) -> Path:
     from benchmark.errors import UserError
 
     path = Path(root)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"results directory {str(path)!r} is a file; give a directory (new or with earlier results)")
+    refuse_file(path)
     try:
         for sub in ("cells", "artifacts", "locks"):
             (path / sub).mkdir(parents=True, exist_ok=True)

@@ -359,8 +359,9 @@ def test_results_naming_a_file(tmp_path, capsys):
     m = write(tmp_path, GOOD)
     f = write(tmp_path, "not a directory", name="results.txt")
     one_error_line(*run_cli(capsys, "run", str(m), "--results", str(f)),
-                   f"results directory {str(f)!r} is a file; give a directory (new or with earlier results)")
-    one_error_line(*run_cli(capsys, "leaderboard", str(f)), f"{str(f)!r} is a file, not a results directory")
+                   f"results directory {str(f)!r} is a file, not a directory; give a directory (new or with earlier results)")
+    one_error_line(*run_cli(capsys, "leaderboard", str(f)), f"results directory {str(f)!r} is a file, not a directory; "
+                   "give the directory `bench run --results` wrote")
 
 
 def _read_only(directory: Path) -> list[str] | None:

@@ -222,7 +222,8 @@ def test_pipes_wrong_roots_and_audits_that_check_nothing_are_one_line_each(tmp_p
     afile = tmp_path / "afile"
     afile.write_text("x")
     st = bench("status", str(afile))
-    assert (st.returncode, st.stderr) == (2, f"error: results directory {str(afile)!r} is a file, not a directory\n")
+    assert (st.returncode, st.stderr) == (2, (f"error: results directory {str(afile)!r} is a file, not a directory; give the "
+                                              "directory `bench run --results` wrote\n"))
     res = tmp_path / "res"
     assert bench("run", "examples/smoke.yaml", "--profile", "smoke", "--results", str(res), "--quiet").returncode == 0
     plain, smoke = bench("status", str(res), "examples/smoke.yaml"), bench("status", str(res), "examples/smoke.yaml", "--profile", "smoke")

@@ -21,10 +21,10 @@ def test_a_dry_run_into_a_file_is_refused_like_the_run(capsys, tmp_path):
     afile.write_text("notes\n")
     m = write(tmp_path, TINY)
     code, err = run_cli(capsys, "run", str(m), "--results", str(afile), "--dry-run")
-    one_error_line(code, err, f"results directory {str(afile)!r} is a file; give a directory")
+    one_error_line(code, err, f"results directory {str(afile)!r} is a file, not a directory; give a directory")
     assert afile.read_text() == "notes\n"  # untouched
     code, err = run_cli(capsys, "run", str(m), "--results", str(afile))  # the same words as the run
-    one_error_line(code, err, f"results directory {str(afile)!r} is a file; give a directory")
+    one_error_line(code, err, f"results directory {str(afile)!r} is a file, not a directory; give a directory")
     # a dry-run writes nothing: a new results path stays absent
     code, _ = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "new"), "--dry-run")
     assert code == 0 and not (tmp_path / "new").exists()
@@ -119,7 +119,7 @@ def test_a_leaderboard_of_a_file_says_it_is_a_file(capsys, tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")
     code, err = run_cli(capsys, "leaderboard", str(afile))
-    one_error_line(code, err, f"{str(afile)!r} is a file, not a results directory")
+    one_error_line(code, err, f"results directory {str(afile)!r} is a file, not a directory; give the directory `bench run")
     assert "run `bench run MATRIX --results" not in err  # bench run refuses a file: no advice to do so
     code, err = run_cli(capsys, "leaderboard", str(tmp_path / "nope"))
     one_error_line(code, err, "holds no results (no cells/ folder); run `bench run MATRIX --results")
@@ -149,3 +149,12 @@ def test_a_run_prints_accuracy_in_percent(tmp_path):
     Runner(r, tmp_path / "r", log=lines.append, progress=False).run()
     cell = [line for line in lines if line.startswith("[1] ")]
     assert len(cell) == 1 and cell[0].split(": ", 1)[1].startswith("accuracy ") and "%" in cell[0], lines
+
+
+def test_status_defaults_to_the_results_directory(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, err = run_cli(capsys, "status")  # like leaderboard, report, claims: `results` by default
+    one_error_line(code, err, "results directory 'results' does not exist")
+    m = write(tmp_path, TINY)
+    code, err = run_cli(capsys, "status", str(m))  # a matrix alone: compared with `results`
+    one_error_line(code, err, "results directory 'results' does not exist")
