@@ -43,6 +43,8 @@ def _run(args: argparse.Namespace) -> int:
         refuse_file(Path(args.results))  # as prepare_results refuses it, writing nothing
         earlier = Earlier()  # what the documents before generate: listed as theirs, priced there
         listings = []  # every document's, before anything is printed: a mistake found there is the one line
+        for r in resolved:
+            r.executor.check(r)  # what the run would refuse before running anything
         for i, r in enumerate(resolved):
             runner = Runner(r, args.results, progress=False, retry_failed=args.retry_failed)
             head = f"document {i + 1} of {len(resolved)}: " if many else ""

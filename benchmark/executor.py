@@ -76,6 +76,10 @@ class Executor(Plugin):
         """How many jobs this executor runs at once (the dry-run's wall-time estimate)."""
         return 1
 
+    def check(self, resolved: Resolved) -> None:
+        """Raise a :class:`~benchmark.errors.UserError` for what ``run`` would refuse in this
+        matrix or environment before running anything (``bench run --dry-run`` calls it too)."""
+
     @abstractmethod
     def run(self, resolved: Resolved, results: str | Path, options: RunOptions) -> Summary:
         """Run every pending cell of ``resolved`` into ``results`` (or submit them, see

@@ -150,8 +150,25 @@ class Slurm(Executor):
         """``array_parallelism``: as many as the cluster gives at once, at most that per array."""
         return self.params.array_parallelism
 
+    def check(self, resolved: Resolved) -> None:
+        """What submission refuses and a dry-run can tell already: ``SBATCH_EXPORT`` without
+        ``ALL``, a CUDA device with ``gpus: 0`` (SLURM's commands on PATH are checked when it runs)."""
+        refuse_settings(self.params, resolved)
+
     def run(self, resolved: Resolved, results: str | Path, options: RunOptions) -> Summary:
         return Submission(self.params, resolved, Path(results), options).run()
+
+
+def refuse_settings(params: SlurmParams, resolved: Resolved) -> None:
+    """A :class:`UserError` for an environment or params the tasks could not run under."""
+    exported = os.environ.get("SBATCH_EXPORT")
+    if exported is not None and drops_environment(exported):  # sbatch takes it over the job script's --export
+        raise UserError(NO_ENVIRONMENT.format(what=f"SBATCH_EXPORT={exported} (in this environment)") +
+                        " (or unset SBATCH_EXPORT)")
+    device = resolved.matrix.device
+    if device.startswith("cuda") and params.gpus == 0:
+        raise UserError(f"the matrix asks for device {device!r} but the slurm executor's gpus is 0: "
+                        "set executor.params.gpus (or -E gpus=1), or device: auto")
 
 
 #: the pending reasons (squeue %r) that say a job can never start as submitted: it asks for more than
@@ -191,14 +208,7 @@ class Submission:
         if missing:
             raise UserError(f"the slurm executor needs SLURM's {', '.join(missing)} on PATH, which this machine lacks: "
                             "run bench where the cluster's commands are, or use executor inline or local")
-        exported = os.environ.get("SBATCH_EXPORT")
-        if exported is not None and drops_environment(exported):  # sbatch takes it over the job script's --export
-            raise UserError(NO_ENVIRONMENT.format(what=f"SBATCH_EXPORT={exported} (in this environment)") +
-                            " (or unset SBATCH_EXPORT)")
-        device = self.r.matrix.device
-        if device.startswith("cuda") and self.p.gpus == 0:
-            raise UserError(f"the matrix asks for device {device!r} but the slurm executor's gpus is 0: "
-                            "set executor.params.gpus (or -E gpus=1), or device: auto")
+        refuse_settings(self.p, self.r)
 
     def _state(self, cell: Any) -> str:
         from benchmark.status import cell_state

@@ -266,3 +266,18 @@ def test_sighup_stops_like_ctrl_c_and_output_survives_a_closed_terminal(monkeypa
     finally:
         sys.stdout, sys.stderr = stdout, stderr
         signal.signal(signal.SIGHUP, inherited)
+
+
+def test_a_dry_run_refuses_an_sbatch_export_without_all_as_the_run_does(tmp_path, monkeypatch, capsys):
+    """No SLURM needed: the dry-run asks the executor what its run would refuse (``Executor.check``)."""
+    from tests.test_bad_inputs import one_error_line, run_cli, write
+
+    m = write(tmp_path, "dataset: {name: digits, subset: 100}\nprofile: smoke\nattacks: [clean]\nvictims: [sl]\n"
+                        "executor: {name: slurm}\n")
+    monkeypatch.setenv("SBATCH_EXPORT", "NONE")
+    one_error_line(*run_cli(capsys, "run", str(m), "--dry-run", "--results", str(tmp_path / "r")),
+                   "SBATCH_EXPORT=NONE (in this environment) is refused: without ALL")
+    assert not (tmp_path / "r").exists()
+    monkeypatch.setenv("SBATCH_EXPORT", "ALL")
+    code, _ = run_cli(capsys, "run", str(m), "--dry-run", "--results", str(tmp_path / "r"))
+    assert code == 0
