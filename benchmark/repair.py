@@ -35,12 +35,12 @@ class FinetuneParams(Params):
     (amsgrad) at lr 1e-4, batch 256, 100 epochs, BatchNorm frozen in eval mode. ``sau`` adds its
     shared-adversarial terms to it; ``finetune`` is the same budget without them (SAU's ablation)."""
 
-    epochs: int = Field(100, ge=1)
-    batch_size: int = Field(256, ge=1)
-    lr: float = Field(1e-4, gt=0)
-    amsgrad: bool = True
-    weight_decay: float = Field(0.0, ge=0)
-    bn: Literal["eval", "train"] = "eval"
+    epochs: int = Field(100, ge=1)  # passes over the clean hold-out
+    batch_size: int = Field(256, ge=1)  # hold-out images per optimizer step
+    lr: float = Field(1e-4, gt=0)  # Adam lr (constant)
+    amsgrad: bool = True  # the AMSGrad variant of Adam
+    weight_decay: float = Field(0.0, ge=0)  # Adam weight decay (L2)
+    bn: Literal["eval", "train"] = "eval"  # BatchNorm in the repair: eval (the victim's statistics frozen) or train
 
 
 #: the quick and smoke budgets both repairs use: batch 64 and 25 epochs, so that the 250-image quick

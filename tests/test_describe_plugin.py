@@ -39,9 +39,9 @@ def test_a_built_in_victim_shows_its_params_defaults_and_profile_values(capsys):
     assert "Huang et al., ICLR 2021" in out  # the docstring's summary names the source
     # params examples/smoke.yaml uses, which docs/ used to leave out
     assert row(out, "crop_padding")[:4] == ["crop_padding", "int", "≥", "0"] and row(out, "crop_padding")[4] == "4"
-    assert row(out, "nesterov") == ["nesterov", "bool", "false", "true"]  # default false, quick sets true
-    assert row(out, "epochs")[-3:] == ["200", "20", "2"]  # paper, quick, smoke
-    assert row(out, "arch")[-3:] == ["resnet18", "small-cnn", "small-cnn"]
+    assert row(out, "nesterov") == ["nesterov", "bool", "false", "true", "Nesterov", "momentum"]  # default false, quick sets true
+    assert row(out, "epochs")[4:7] == ["200", "20", "2"]  # paper, quick, smoke
+    assert row(out, "arch")[2:5] == ["resnet18", "small-cnn", "small-cnn"]
     assert "epochs at which a multistep schedule multiplies the lr by gamma" in out  # the field's comment
     assert "schedule       cosine | multistep | constant" in out
 
@@ -55,7 +55,8 @@ def test_kind_and_name_json_and_fractions(capsys):
     assert params["steps"]["default"] == 20 and params["steps"]["profiles"]["quick"] == 10
     assert params["steps"]["description"] == "PGD steps per noise update"
     code, out, _ = run(capsys, "plugins", "em")
-    assert row(out, "eps")[-1] == "8/255" and row(out, "alpha")[-1] == "0.8/255"
+    assert row(out, "eps")[:7] == ["eps", "float", "≥", "0,", "≤", "1", "8/255"]
+    assert row(out, "alpha")[:5] == ["alpha", "float", ">", "0", "0.8/255"]
 
 
 def test_an_executor_without_profiles_shows_its_field_descriptions(capsys):
@@ -115,8 +116,8 @@ def test_descriptions_come_from_fields_then_comments_and_are_inherited():
 def test_params_block_is_generated_for_a_kind(tmp_path):
     out = regenerate("<!-- generated: params kind=victim -->\n<!-- end generated -->\n", tmp_path, "docs/victims.md")
     assert "**`sl`** (`plugins.victims.sl.SL`, version 1)" in out
-    assert "| `crop_padding` | int ≥ 0 | `4` |  |  |  |" in out
-    assert "| `nesterov` | bool | `false` | `true` |  |  |" in out
+    assert "| `crop_padding` | int ≥ 0 | `4` |  |  | zero padding in pixels of the random crop; 0: no crop |" in out
+    assert "| `nesterov` | bool | `false` | `true` |  | Nesterov momentum |" in out
     assert "| `grad_clip` | float > 0 \\| null | `null` |" in out  # a union's bar escaped in the table
     assert regenerate(out, tmp_path, "docs/victims.md") == out
 

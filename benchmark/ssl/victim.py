@@ -32,25 +32,28 @@ class SSLParams(Params):
     bank's mean feature (SimpleShot's CL2N, Wang et al. 2019); the linear ``probe_*`` keys are
     unused then."""
 
-    arch: str = "resnet18"
-    epochs: int = Field(1000, ge=0)
-    batch_size: int = Field(512, ge=1)
-    lr: float = Field(0.5, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(1e-4, ge=0)
-    warmup_epochs: int = Field(10, ge=0)
+    arch: str = "resnet18"  # encoder architecture: a registered name or timm/<name>
+    epochs: int = Field(1000, ge=0)  # pretraining epochs; 0 probes the randomly initialised encoder
+    batch_size: int = Field(512, ge=1)  # pretraining batch, in images (two views each)
+    lr: float = Field(0.5, gt=0)  # pretraining SGD peak lr, after the warm-up, cosine down to lr x min_lr_ratio
+    momentum: float = Field(0.9, ge=0, lt=1)  # pretraining SGD momentum
+    weight_decay: float = Field(1e-4, ge=0)  # pretraining SGD weight decay
+    warmup_epochs: int = Field(10, ge=0)  # epochs of linear lr warm-up from warmup_from
     warmup_from: float = Field(0.01, ge=0)  # absolute lr at the first step of the warm-up
-    min_lr_ratio: float = Field(1e-3, ge=0, le=1)
-    crop_scale_min: float = Field(0.2, gt=0, le=1)
-    probe_epochs: int = Field(100, ge=1)
-    probe_batch_size: int = Field(512, ge=1)
-    probe_lr: float = Field(1.0, gt=0)
-    probe_weight_decay: float = Field(0.0, ge=0)
-    probe_standardize: bool = False
-    probe_augment: bool = True
+    min_lr_ratio: float = Field(1e-3, ge=0, le=1)  # final pretraining lr as a fraction of lr (cosine floor)
+    crop_scale_min: float = Field(0.2, gt=0, le=1)  # smallest area fraction of the views' random resized crop
+    probe_epochs: int = Field(100, ge=1)  # epochs of the linear probe
+    probe_batch_size: int = Field(512, ge=1)  # batch of the linear probe
+    probe_lr: float = Field(1.0, gt=0)  # linear-probe SGD lr, x0.2 at 60/75/90% of its epochs
+    probe_weight_decay: float = Field(0.0, ge=0)  # linear-probe SGD weight decay
+    probe_standardize: bool = False  # linear probe on z-scored features (a deviation, for small nets)
+    probe_augment: bool = True  # linear probe on resized-crop + flip views (else on un-augmented features)
+    # linear probe: views extracted once and cycled; None: a fresh view per epoch
     probe_views: int | None = Field(None, ge=1)
+    # how the frozen encoder is scored: linear probe (the papers) or weighted kNN
     probe: Literal["linear", "knn"] = "linear"
-    probe_k: int = Field(200, ge=1)
+    probe_k: int = Field(200, ge=1)  # knn: neighbours that vote
+    # knn: a neighbour's vote weighs exp(cosine similarity / probe_temperature)
     probe_temperature: float = Field(0.1, gt=0)
     probe_center: bool = False  # knn: subtract the bank's mean feature first (SimpleShot's CL2N)
 
@@ -67,10 +70,12 @@ class ContrastiveParams(SSLParams):
     leaves the loss unscaled) and the projection head (``proj_hidden``: None is the encoder's
     feature dimension, 512 for ResNet-18; ``proj_dim`` its output)."""
 
-    temperature: float = Field(0.5, gt=0)
+    temperature: float = Field(0.5, gt=0)  # softmax temperature of the InfoNCE / SupCon loss
+    # loss x temperature / base_temperature (the CP/TP code); None: unscaled
     base_temperature: float | None = Field(0.07, gt=0)
+    # projector hidden width; None: the encoder's feature dim (512 for ResNet-18)
     proj_hidden: int | None = Field(None, ge=1)
-    proj_dim: int = Field(128, ge=1)
+    proj_dim: int = Field(128, ge=1)  # projector output dim
 
 
 #: The quick CPU profile shared by the SSL victims: small CNN, batch 64 (4x the optimizer steps of

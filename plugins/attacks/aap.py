@@ -43,18 +43,18 @@ class TAAP(Attack):
     targeted: bool = True
 
     class Params(Params):
-        eps: float = Field(8 / 255, ge=0, le=1)
-        steps: int = Field(250, ge=1)
-        alpha: float | None = Field(None, gt=0)  # None: 2.5 * eps / steps
-        batch_size: int = Field(512, ge=1)
-        label_shift: int = Field(1, ge=1)
-        gen_strength: float = Field(0.4, ge=0)
-        arch: str = "resnet18"
-        ref_strength: float = Field(0.4, ge=0)
-        ref_epochs: int = Field(40, ge=1)
-        ref_lr: float = Field(0.5, gt=0)
-        ref_weight_decay: float = Field(1e-4, ge=0)
-        ref_warmup_epochs: float = Field(10.0, ge=0)
+        eps: float = Field(8 / 255, ge=0, le=1)  # L-inf budget on [0, 1] pixels; 8/255 in the paper
+        steps: int = Field(250, ge=1)  # PGD steps per sample against the frozen reference model
+        alpha: float | None = Field(None, gt=0)  # PGD step size on [0, 1] pixels; None: 2.5 * eps / steps
+        batch_size: int = Field(512, ge=1)  # images per crafting batch (the model is frozen: not a method setting)
+        label_shift: int = Field(1, ge=1)  # t-aap's target class is (y + label_shift) mod K; unused by ut-aap
+        gen_strength: float = Field(0.4, ge=0)  # strength s of the augmentation drawn at every crafting step
+        arch: str = "resnet18"  # architecture of the reference classifier
+        ref_strength: float = Field(0.4, ge=0)  # strength s of the augmentation the reference classifier trains with
+        ref_epochs: int = Field(40, ge=1)  # epochs of the reference classifier's training on clean data
+        ref_lr: float = Field(0.5, gt=0)  # reference SGD peak lr (batch 128, momentum 0.9, warm-up then cosine)
+        ref_weight_decay: float = Field(1e-4, ge=0)  # reference SGD weight decay
+        ref_warmup_epochs: float = Field(10.0, ge=0)  # epochs of linear lr warm-up of the reference classifier
 
     profiles = {
         # reference: small CNN, 20 epochs (lr 0.5 with a short warm-up); crafting 25 steps, alpha 2.5 eps / 25

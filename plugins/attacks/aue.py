@@ -47,18 +47,18 @@ class AUE(Attack):
     name = "aue"
 
     class Params(Params):
-        eps: float = Field(8 / 255, ge=0, le=1)
-        alpha: float | None = Field(None, gt=0)  # None: eps / 10
-        steps: int = Field(5, ge=1)
-        epochs: int = Field(60, ge=1)
-        batch_size: int = Field(128, ge=1)
-        noise_batch_size: int = Field(128, ge=1)
-        strength: float = Field(0.6, ge=0)
-        arch: str = "resnet18"
-        lr: float = Field(0.1, gt=0)
-        momentum: float = Field(0.9, ge=0, lt=1)
-        weight_decay: float = Field(1e-4, ge=0)
-        min_lr: float = Field(1e-6, ge=0)
+        eps: float = Field(8 / 255, ge=0, le=1)  # L-inf budget on [0, 1] pixels; 8/255 in the paper
+        alpha: float | None = Field(None, gt=0)  # PGD step size on [0, 1] pixels; None: eps / 10
+        steps: int = Field(5, ge=1)  # PGD steps per batch in each noise pass, each through a fresh augmentation
+        epochs: int = Field(60, ge=1)  # rounds of one model epoch then one noise pass over the data
+        batch_size: int = Field(128, ge=1)  # batch of the model's training epoch
+        noise_batch_size: int = Field(128, ge=1)  # batch of the noise pass (the model is frozen there)
+        strength: float = Field(0.6, ge=0)  # strength s of the augmentation (crop, jitter, grayscale); 0.6 on CIFAR-10
+        arch: str = "resnet18"  # architecture of the generator model
+        lr: float = Field(0.1, gt=0)  # generator SGD lr at the start of its per-epoch cosine schedule
+        momentum: float = Field(0.9, ge=0, lt=1)  # generator SGD momentum
+        weight_decay: float = Field(1e-4, ge=0)  # generator SGD weight decay
+        min_lr: float = Field(1e-6, ge=0)  # floor of the generator's cosine lr schedule
 
     profiles = {
         "quick": {"arch": "small-cnn", "epochs": 8, "noise_batch_size": 512},

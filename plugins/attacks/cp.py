@@ -99,40 +99,44 @@ class CP(Attack):
     name = "cp"
 
     class Params(Params):
-        objective: Objective = "simclr"
-        mode: Literal["samplewise", "classwise"] = "samplewise"
-        init: Literal["classwise", "uniform"] | None = None  # sample-wise start; None: classwise (README)
-        eps: float = Field(8 / 255, gt=0, le=1)
+        objective: Objective = "simclr"  # contrastive loss of the model and the noise: SimCLR, MoCo v2 or BYOL
+        mode: Literal["samplewise", "classwise"] = "samplewise"  # sample-wise noise (CP-S) or one per class (CP-C)
+        init: Literal["classwise", "uniform"] | None = None  # CP-S start: CP-C noise or U(-eps, eps); None: classwise
+        eps: float = Field(8 / 255, gt=0, le=1)  # L-inf budget on [0, 1] pixels; 8/255 in the paper
         # CP-S schedule (the README's sample-wise command)
-        epochs: int = Field(200, ge=1)
-        model_steps: int | None = Field(None, ge=1)  # None: a full epoch (the code's 1000, capped)
-        noise_steps: int | None = Field(None, ge=1)  # None: a full pass
-        pgd_steps: int | None = Field(None, ge=1)  # None: 5 (BYOL: 1)
-        step_size: float | None = Field(None, gt=0)  # fraction of eps; None: 0.1 (BYOL: 0.02)
-        release_epoch: int | None = Field(None, ge=1)  # None: 0.8 x epochs for SimCLR CP-S, else the last
+        epochs: int = Field(200, ge=1)  # CP-S epochs, each a model phase then a noise phase
+        # CP-S SGD steps per model phase; None: a full epoch (the code's 1000, capped)
+        model_steps: int | None = Field(None, ge=1)
+        noise_steps: int | None = Field(None, ge=1)  # CP-S batches per noise phase; None: a full pass
+        pgd_steps: int | None = Field(None, ge=1)  # CP-S signed steps per noise batch; None: 5 (BYOL: 1)
+        step_size: float | None = Field(None, gt=0)  # CP-S step size as a fraction of eps; None: 0.1 (BYOL: 0.02)
+        # CP-S epoch whose noise is released; None: 0.8 x epochs (SimCLR), else the last
+        release_epoch: int | None = Field(None, ge=1)
         # CP-C schedule (the README's class-wise command; also CP-S's initialization)
-        classwise_epochs: int = Field(1000, ge=1)
-        classwise_model_steps: int = Field(20, ge=1)
-        classwise_noise_steps: int = Field(20, ge=1)
-        classwise_pgd_steps: int = Field(1, ge=1)
-        classwise_step_size: float = Field(0.1, gt=0)
+        classwise_epochs: int = Field(1000, ge=1)  # CP-C epochs (also run first as CP-S's init)
+        classwise_model_steps: int = Field(20, ge=1)  # CP-C SGD steps per model phase
+        classwise_noise_steps: int = Field(20, ge=1)  # CP-C batches per noise phase
+        classwise_pgd_steps: int = Field(1, ge=1)  # CP-C signed steps per noise batch
+        classwise_step_size: float = Field(0.1, gt=0)  # CP-C step size as a fraction of eps
         # the contrastive model
-        arch: str = "resnet18"
-        batch_size: int = Field(512, ge=2)
-        lr: float | None = Field(None, gt=0)  # None: SimCLR 0.5, MoCo 0.3, BYOL 1.0
-        momentum: float = 0.9
-        weight_decay: float = 1e-4
-        min_lr_ratio: float = 1e-3
-        bn_groups: int = Field(4, ge=1)
-        crop_scale_min: float = Field(0.2, gt=0, le=1)
-        proj_hidden: int | None = Field(None, ge=1)  # None: the feature dim (BYOL: 4096)
-        proj_dim: int | None = Field(None, ge=1)  # None: 128 (BYOL: 256)
-        loss_scale: float | None = Field(None, gt=0)  # None: the official effective scale (see docstring)
-        temperature: float | None = Field(None, gt=0)  # SimCLR 0.5, MoCo 0.2
-        queue_size: int | None = Field(None, ge=1)  # MoCo: 4096
-        key_momentum: float | None = Field(None, ge=0, le=1)  # MoCo: 0.99
-        key_grad: bool | None = None  # MoCo: True (--allow_mmt_grad)
-        target_momentum: float | None = Field(None, ge=0, le=1)  # BYOL: 0.999
+        arch: str = "resnet18"  # architecture of the contrastive model's encoder
+        batch_size: int = Field(512, ge=2)  # batch of the model and noise phases
+        lr: float | None = Field(None, gt=0)  # SGD lr, cosine per epoch; None: SimCLR 0.5, MoCo 0.3, BYOL 1.0
+        momentum: float = 0.9  # SGD momentum
+        weight_decay: float = 1e-4  # SGD weight decay
+        min_lr_ratio: float = 1e-3  # floor of the per-epoch cosine lr, as a fraction of lr
+        bn_groups: int = Field(4, ge=1)  # train-mode BN statistics per 1/bn_groups of the batch (the official 4 GPUs)
+        crop_scale_min: float = Field(0.2, gt=0, le=1)  # smallest area fraction of the views' random resized crop
+        proj_hidden: int | None = Field(None, ge=1)  # projector hidden width; None: the feature dim (BYOL: 4096)
+        proj_dim: int | None = Field(None, ge=1)  # projector output dim; None: 128 (BYOL: 256)
+        # factor on the contrastive loss; None: the official effective scale (see docstring)
+        loss_scale: float | None = Field(None, gt=0)
+        temperature: float | None = Field(None, gt=0)  # softmax temperature (simclr, moco); None: SimCLR 0.5, MoCo 0.2
+        queue_size: int | None = Field(None, ge=1)  # MoCo: length of the queue of negative keys; None: 4096
+        key_momentum: float | None = Field(None, ge=0, le=1)  # MoCo: EMA momentum of the key encoder; None: 0.99
+        key_grad: bool | None = None  # MoCo: noise gradient also through the keys; None: True (--allow_mmt_grad)
+        # BYOL: EMA momentum of the target, applied twice per forward; None: 0.999
+        target_momentum: float | None = Field(None, ge=0, le=1)
 
         @field_validator(*OWNERS)
         @classmethod

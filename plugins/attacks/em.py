@@ -44,19 +44,19 @@ class EM(Attack):
     mode: Literal["samplewise", "classwise"] = "samplewise"
 
     class Params(Params):
-        eps: float = Field(8 / 255, ge=0, le=1)
-        alpha: float = Field(0.8 / 255, gt=0)
+        eps: float = Field(8 / 255, ge=0, le=1)  # L-inf budget on [0, 1] pixels; 8/255 in the paper
+        alpha: float = Field(0.8 / 255, gt=0)  # PGD step size on [0, 1] pixels; 0.8/255 in the paper
         steps: int = Field(20, ge=1)  # PGD steps per noise update
         train_steps: int = Field(10, ge=1)  # model steps per outer iteration
-        batch_size: int = Field(512, ge=1)
-        stop_accuracy: float = Field(0.99, le=1)
-        max_outer: int = Field(100, ge=1)
-        arch: str = "resnet18"
-        lr: float = Field(0.1, gt=0)
-        momentum: float = Field(0.9, ge=0, lt=1)
-        weight_decay: float = Field(5e-4, ge=0)
-        grad_clip: float = Field(5.0, gt=0)
-        random_start: bool = False
+        batch_size: int = Field(512, ge=1)  # batch of the model steps and the noise pass
+        stop_accuracy: float = Field(0.99, le=1)  # stop once the accuracy on x + delta exceeds this; 0.99 in the paper
+        max_outer: int = Field(100, ge=1)  # cap on outer iterations (the official loop has none)
+        arch: str = "resnet18"  # architecture of the generator model
+        lr: float = Field(0.1, gt=0)  # generator SGD lr (constant)
+        momentum: float = Field(0.9, ge=0, lt=1)  # generator SGD momentum
+        weight_decay: float = Field(5e-4, ge=0)  # generator SGD weight decay
+        grad_clip: float = Field(5.0, gt=0)  # max gradient norm of the generator's model steps
+        random_start: bool = False  # start delta from U(-eps, eps) instead of 0
 
     profiles = {
         "quick": {"arch": "small-cnn", "steps": 10, "max_outer": 15},
@@ -162,6 +162,7 @@ class EMClasswise(EM):
 
     class Params(EM.Params):
         steps: int = Field(1, ge=1)
+        # stratified share of the training set the noise is fitted and checked on
         subset_fraction: float = Field(0.2, gt=0, le=1)
 
     profiles = {

@@ -65,9 +65,10 @@ class LSP(Attack):
     name = "lsp"
 
     class Params(Params):
+        # L2 norm of each image's noise on [0, 1] pixels; 6/255 x sqrt(3x32x32) = 1.30
         eps: float = Field(6 / 255 * math.sqrt(3 * 32 * 32), gt=0)
-        patch_size: int = Field(8, ge=1)
-        class_sep: float = Field(10.0, gt=0)
+        patch_size: int = Field(8, ge=1)  # side in pixels of the square patch one noise value fills
+        class_sep: float = Field(10.0, gt=0)  # class centroids at +-class_sep per dimension (cluster separation)
 
     profiles = {"quick": {}, "smoke": {"patch_size": 4}}
 

@@ -54,7 +54,7 @@ class OPS(Attack):
     name = "ops"
 
     class Params(Params):
-        pixels: int = Field(1, ge=1)
+        pixels: int = Field(1, ge=1)  # pixels set per image, the L0 budget (the official sparsity); 1 in the paper
 
     profiles = {"quick": {}, "smoke": {}}
 

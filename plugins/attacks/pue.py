@@ -71,26 +71,31 @@ class PUE(Attack):
     name = "pue"
 
     class Params(Params):
-        eps: float = Field(8 / 255, ge=0, le=1)
-        alpha: float = Field(0.8 / 255, gt=0)
+        eps: float = Field(8 / 255, ge=0, le=1)  # L-inf budget on [0, 1] pixels; 8/255 in the paper
+        alpha: float = Field(0.8 / 255, gt=0)  # PGD step size on [0, 1] pixels; 0.8/255 in make_pue.sh
         steps: int = Field(1, ge=1)  # PGD steps per noise update (each is one signed step per noise level once robust)
         train_steps: int = Field(20, ge=1)  # model steps per outer iteration
-        batch_size: int = Field(128, ge=1)
+        batch_size: int = Field(128, ge=1)  # batch of the model steps and the noise pass
+        # stop once the accuracy on x + delta exceeds this (1 - universal_stop_error)
         stop_accuracy: float = Field(0.9, gt=0, le=1)
-        max_outer: int = Field(100, ge=1)
+        max_outer: int = Field(100, ge=1)  # cap on outer iterations (the official loop has none)
+        # one noise per class [K, C, H, W] (the official script) or per sample
         mode: Literal["classwise", "samplewise"] = "classwise"
-        subset_fraction: float = Field(0.2, gt=0, le=1)  # class-wise: stratified share of the training set
-        train_sigma: float = Field(0.25, ge=0)  # top of the weight-noise curriculum (robust_noise)
-        train_sigma_step: float = Field(0.05, gt=0)  # robust_noise_step
-        model_draws: int = Field(100, ge=1)  # avgtimes: weight draws per level in a model step
-        input_draws: int = Field(10, ge=1)  # u_p (avgtimes_perturb): weight draws per level in a noise step
-        robust_switch: float = Field(0.5, ge=0, le=1)  # noisy-data accuracy that turns the robust phase on
-        arch: str = "resnet18"
-        lr: float = 0.1
-        momentum: float = 0.9
-        weight_decay: float = 5e-4
-        grad_clip: float = 5.0
-        random_start: bool = False
+        # class-wise: stratified share of the training set the noise is fitted on
+        subset_fraction: float = Field(0.2, gt=0, le=1)
+        train_sigma: float = Field(0.25, ge=0)  # largest std of the robust steps' Gaussian weight noise (robust_noise)
+        # spacing of the weight-noise levels 0, step, ..., train_sigma (robust_noise_step)
+        train_sigma_step: float = Field(0.05, gt=0)
+        model_draws: int = Field(100, ge=1)  # weight draws per noise level in a robust model step (avgtimes)
+        input_draws: int = Field(10, ge=1)  # weight draws per noise level in a robust PGD step (u_p, avgtimes_perturb)
+        # accuracy on x + delta past which all later steps are robust (weight noise)
+        robust_switch: float = Field(0.5, ge=0, le=1)
+        arch: str = "resnet18"  # architecture of the generator (the released surrogate)
+        lr: float = 0.1  # generator SGD lr (constant)
+        momentum: float = 0.9  # generator SGD momentum
+        weight_decay: float = 5e-4  # generator SGD weight decay
+        grad_clip: float = 5.0  # max gradient norm of the generator's model steps
+        random_start: bool = False  # start delta from U(-eps, eps) instead of 0
 
     profiles = {
         "quick": {

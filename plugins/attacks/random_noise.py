@@ -20,7 +20,7 @@ class RandomNoise(Attack):
     name = "random-noise"
 
     class Params(Params):
-        eps: float = Field(8 / 255, ge=0, le=1)
+        eps: float = Field(8 / 255, ge=0, le=1)  # noise drawn from U(-eps, eps) per pixel, on [0, 1] pixels; 8/255
 
     def generate(self, train: ImageDataset, ctx: RunContext) -> Poison:
         eps = self.params.eps

@@ -58,22 +58,25 @@ class TAP(Attack):
     name = "tap"
 
     class Params(Params):
-        eps: float = Field(8 / 255, ge=0, le=1)
-        alpha: float = Field(0.4 / 255, gt=0)
-        steps: int = Field(250, ge=1)
-        batch_size: int = Field(512, ge=1)
-        targeted: bool = True
-        label_shift: int = Field(1, ge=1)
-        arch: str = "resnet18"
-        ref_epochs: int = Field(40, ge=1)
-        ref_lr: float = Field(0.1, gt=0)
-        ref_weight_decay: float = Field(5e-4, ge=0)
+        eps: float = Field(8 / 255, ge=0, le=1)  # L-inf budget on [0, 1] pixels; 8/255 in the paper
+        alpha: float = Field(0.4 / 255, gt=0)  # PGD step size on [0, 1] pixels; 0.05 eps = 0.4/255 in the paper
+        steps: int = Field(250, ge=1)  # PGD steps per sample against the frozen reference model
+        batch_size: int = Field(512, ge=1)  # images per crafting batch (the model is frozen: not a method setting)
+        targeted: bool = True  # push toward class (y + label_shift) mod K; False: maximise the loss on y
+        label_shift: int = Field(1, ge=1)  # targeted: the target class is (y + label_shift) mod K
+        arch: str = "resnet18"  # architecture of the reference classifier
+        ref_epochs: int = Field(40, ge=1)  # epochs of the reference classifier's training on clean data
+        ref_lr: float = Field(0.1, gt=0)  # reference SGD lr (Nesterov, momentum 0.9, batch 128)
+        ref_weight_decay: float = Field(5e-4, ge=0)  # reference SGD weight decay
+        # lr schedule of the reference classifier
         ref_schedule: Literal["cosine", "multistep", "constant"] = "multistep"
+        # multistep: epochs at which the reference lr is multiplied by 0.1
         ref_milestones: tuple[NonNegativeFloat, ...] = (14, 25, 35)
-        ref_warmup_epochs: float = Field(0.0, ge=0)
-        restarts: int = Field(8, ge=1)
+        ref_warmup_epochs: float = Field(0.0, ge=0)  # epochs of linear lr warm-up of the reference classifier
+        restarts: int = Field(8, ge=1)  # full crafting runs; the one with the lowest augmented target loss is kept
+        # training and crafting augmentation: sub-pixel translate + flip, or crop + flip
         augment: Literal["translate", "crop"] = "translate"
-        max_shift: float = Field(4.0, ge=0)  # px, for augment: translate
+        max_shift: float = Field(4.0, ge=0)  # translate: largest shift in pixels
 
     profiles = {
         # the calibration's TAP-lite: the quick SL recipe for the reference model (69.6% test),

@@ -57,24 +57,24 @@ class TP(Attack):
     name = "tp"
 
     class Params(Params):
-        eps: float = Field(8 / 255, gt=0, le=1)
-        alpha: float | None = Field(None, gt=0)  # both phases; None: 0.1 * eps
-        epochs: int = Field(300, ge=1)  # T
-        cl_pgd_steps: int = Field(5, ge=0)  # S_cl
-        sl_pgd_steps: int = Field(5, ge=0)  # S_sl
+        eps: float = Field(8 / 255, gt=0, le=1)  # L-inf budget on [0, 1] pixels; 8/255 in the paper
+        alpha: float | None = Field(None, gt=0)  # PGD step size on [0, 1] pixels, both noise phases; None: 0.1 * eps
+        epochs: int = Field(300, ge=1)  # T: epochs of the four phases (CL model, CL noise, SL model, SL noise)
+        cl_pgd_steps: int = Field(5, ge=0)  # S_cl: signed steps per batch minimising the contrastive loss
+        sl_pgd_steps: int = Field(5, ge=0)  # S_sl: signed steps per batch minimising the cross entropy
         lam: float = Field(1.0, ge=0)  # weight of the alignment term
-        align_alpha: float = Field(2.0, gt=0)
-        unif_t: float = Field(2.0, gt=0)
-        batch_size: int = Field(512, ge=2)
-        arch: str = "resnet18"
-        sl_lr: float = Field(0.1, gt=0)
-        sl_weight_decay: float = Field(5e-4, ge=0)
-        cl_lr: float = Field(0.5, gt=0)
-        cl_weight_decay: float = Field(1e-4, ge=0)
-        momentum: float = 0.9
-        crop_scale_min: float = Field(0.2, gt=0, le=1)
-        proj_hidden: int | None = Field(None, ge=1)  # None: the feature dim
-        proj_dim: int = Field(128, ge=1)
+        align_alpha: float = Field(2.0, gt=0)  # exponent alpha of the alignment loss E ||z_a - z_b||^alpha
+        unif_t: float = Field(2.0, gt=0)  # t of the uniformity loss log E exp(-t ||z_i - z_j||^2)
+        batch_size: int = Field(512, ge=2)  # batch B of all four phases
+        arch: str = "resnet18"  # architecture of the shared backbone
+        sl_lr: float = Field(0.1, gt=0)  # SGD lr of the supervised model phase (constant)
+        sl_weight_decay: float = Field(5e-4, ge=0)  # SGD weight decay of the supervised model phase
+        cl_lr: float = Field(0.5, gt=0)  # SGD lr of the contrastive model phase (constant)
+        cl_weight_decay: float = Field(1e-4, ge=0)  # SGD weight decay of the contrastive model phase
+        momentum: float = 0.9  # SGD momentum of both model phases
+        crop_scale_min: float = Field(0.2, gt=0, le=1)  # smallest area fraction of the views' random resized crop
+        proj_hidden: int | None = Field(None, ge=1)  # projection head hidden width; None: the feature dim
+        proj_dim: int = Field(128, ge=1)  # projection head output dim
 
     # quick: small CNN on 5k (9 model batches of 512 per phase), 10 epochs; see docs/attacks.md.
     profiles = {

@@ -103,28 +103,32 @@ class TUE(Attack):
     name = "tue"
 
     class Params(Params):
-        objective: Objective = "moco"
-        eps: float = Field(8 / 255, gt=0, le=1)
-        alpha: float = Field(0.8 / 255, gt=0)
-        epochs: int | None = Field(None, ge=1)  # None: moco 200, simclr 40, simsiam 50
-        train_steps: int | None = Field(None, ge=1)  # model steps per round; None: 100 / 20 / 25
-        pgd_steps: int | None = Field(None, ge=1)  # None: 5 / 20 / 20
-        w_ssl: float | None = Field(None, ge=0)  # None: 1 / 0 / 0
-        w_csd: float | None = Field(None, ge=0)  # None: 1 / 0.1 / 0.1
-        random_start: bool | None = None  # None: False / True / True
-        batch_size: int = Field(512, ge=2)
-        arch: str = "resnet18"
-        lr: float | None = Field(None, gt=0)
-        weight_decay: float | None = Field(None, ge=0)
-        momentum: float = 0.9
-        bn_groups: int | None = Field(None, ge=1)  # None: 8 (MoCo's SplitBatchNorm), else 1
-        crop_scale_min: float = Field(0.08, gt=0, le=1)
-        proj_dim: int = Field(128, ge=1)
-        proj_hidden: int | None = Field(None, ge=0)  # None: moco 0 (linear head), simclr 512, simsiam 2048
-        temperature: float | None = Field(None, gt=0)  # moco 0.2, simclr 0.5
-        queue_size: int | None = Field(None, ge=1)  # moco 4096
-        key_momentum: float | None = Field(None, ge=0, le=1)  # moco 0.99
-        key_grad: bool | None = None  # moco, simsiam: True
+        objective: Objective = "moco"  # contrastive loss of the model and noise phases (the official demo commands)
+        eps: float = Field(8 / 255, gt=0, le=1)  # L-inf budget on [0, 1] pixels; 8/255 in the paper
+        alpha: float = Field(0.8 / 255, gt=0)  # PGD step size on [0, 1] pixels; 0.8/255 in the demos
+        epochs: int | None = Field(None, ge=1)  # passes over the data; None: moco 200, simclr 40, simsiam 50
+        train_steps: int | None = Field(None, ge=1)  # model steps per round, then a noise pass; None: 100 / 20 / 25
+        pgd_steps: int | None = Field(None, ge=1)  # signed steps per batch in a noise pass; None: 5 / 20 / 20
+        # weight of the contrastive loss in the noise objective; None: 1 / 0 / 0
+        w_ssl: float | None = Field(None, ge=0)
+        w_csd: float | None = Field(None, ge=0)  # weight of the class-wise separability term (CSD); None: 1 / 0.1 / 0.1
+        random_start: bool | None = None  # start delta from U(-eps, eps), else 0; None: False / True / True
+        batch_size: int = Field(512, ge=2)  # batch of the model and noise phases
+        arch: str = "resnet18"  # architecture of the encoder
+        lr: float | None = Field(None, gt=0)  # lr (simclr: Adam, else SGD, constant); None: 0.3 / 1e-3 / 0.06
+        weight_decay: float | None = Field(None, ge=0)  # weight decay; None: 1e-4 / 1e-6 / 5e-4
+        momentum: float = 0.9  # SGD momentum (moco, simsiam; simclr uses Adam)
+        # train-mode BN statistics per 1/bn_groups of the batch; None: 8 (MoCo's SplitBatchNorm), else 1
+        bn_groups: int | None = Field(None, ge=1)
+        crop_scale_min: float = Field(0.08, gt=0, le=1)  # smallest area fraction of the views' random resized crop
+        proj_dim: int = Field(128, ge=1)  # projector output dim (moco, simclr; simsiam: proj_hidden)
+        # projector hidden width, 0: linear (simsiam: its dim); None: 0 / 512 / 2048
+        proj_hidden: int | None = Field(None, ge=0)
+        temperature: float | None = Field(None, gt=0)  # softmax temperature (moco, simclr); None: moco 0.2, simclr 0.5
+        queue_size: int | None = Field(None, ge=1)  # MoCo: length of the queue of negative keys; None: 4096
+        key_momentum: float | None = Field(None, ge=0, le=1)  # MoCo: EMA momentum of the key encoder; None: 0.99
+        # noise gradient also through the key / stop-grad branch (moco, simsiam); None: True
+        key_grad: bool | None = None
 
         @field_validator(*OWNERS)
         @classmethod

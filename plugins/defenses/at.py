@@ -128,10 +128,13 @@ class AT(Defense):
     stage = "train"
 
     class Params(Params):
+        # L-inf (or L2) radius of the PGD examples on [0, 1] pixels; 8/255 in the papers
         eps: float = Field(8 / 255, ge=0, le=1)
-        step_size: float = Field(2 / 255, gt=0)
-        steps: int = Field(10, ge=1)
+        step_size: float = Field(2 / 255, gt=0)  # PGD step size on [0, 1] pixels (also the scale of the normal start)
+        steps: int = Field(10, ge=1)  # PGD steps per training batch
+        # threat model of the PGD examples: L-inf (signed steps) or L2 (unit-norm steps)
         norm: Literal["linf", "l2"] = "linf"
+        # PGD start: x + step_size * N(0, I) (the reference), U(-eps, eps) (Madry), or x
         random_start: Literal["normal", "uniform", "none"] = "normal"
 
     profiles = {

@@ -60,7 +60,7 @@ class Cutout(Defense):
     stage = "train"
 
     class Params(Params):
-        length: int = Field(16, ge=1)
+        length: int = Field(16, ge=1)  # side in pixels of the zeroed square (smaller where it crosses a border)
 
     applies_note = SUPERVISED_ONLY
 

@@ -39,8 +39,8 @@ class FineTune(Defense):
     stage = "model"
 
     class Params(FinetuneParams):
-        shuffle: bool = True  # False: shuffled once, then a fixed order (I-BAU's loader)
-        augment: bool = False  # crop (pad 4) + flip
+        shuffle: bool = True  # reshuffle the hold-out every epoch; False: one fixed random order (I-BAU's loader)
+        augment: bool = False  # crop (pad 4) + flip on the hold-out batches
 
     profiles = FINETUNE_PROFILES
 
@@ -90,12 +90,12 @@ class Scratch(Defense):
     stage = "model"
 
     class Params(Params):
-        epochs: int = Field(200, ge=1)
-        batch_size: int = Field(128, ge=1)
-        lr: float = Field(0.1, gt=0)
-        momentum: float = Field(0.9, ge=0, lt=1)
-        weight_decay: float = Field(5e-4, ge=0)
-        nesterov: bool = False
+        epochs: int = Field(200, ge=1)  # training epochs on the clean hold-out alone
+        batch_size: int = Field(128, ge=1)  # SGD batch (capped at the hold-out size)
+        lr: float = Field(0.1, gt=0)  # SGD lr, cosine to 0
+        momentum: float = Field(0.9, ge=0, lt=1)  # SGD momentum
+        weight_decay: float = Field(5e-4, ge=0)  # SGD weight decay
+        nesterov: bool = False  # Nesterov momentum
 
     profiles = {
         "quick": {"epochs": 100, "batch_size": 64},

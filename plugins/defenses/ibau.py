@@ -118,17 +118,18 @@ class IBAU(Defense):
     stage = "model"
 
     class Params(Params):
-        rounds: int = Field(5, ge=1)
-        batch_size: int = Field(100, ge=1)
-        lr: float = Field(1e-3, gt=0)  # outer optimizer
-        optimizer: Literal["adam", "sgd"] = "adam"
-        fixed_point_iters: int = Field(5, ge=0)  # K
-        fp_step: float = Field(0.1, gt=0)  # the fixed-point map's gradient step on delta
-        delta_lr: float = Field(10.0, gt=0)  # SGD on delta in the inner maximisation
-        delta_reg: float = Field(1e-3, ge=0)  # weight of ||delta||^2
-        perturbed_fraction: float = Field(0.01, ge=0, le=1)  # of each outer batch
-        delta_radius: float | None = Field(None, gt=0)  # None: unprojected (defense.py); 10: the notebook
-        bn: Literal["eval", "train"] = "eval"
+        rounds: int = Field(5, ge=1)  # rounds of inner maximisation then one unlearning pass over the hold-out
+        batch_size: int = Field(100, ge=1)  # hold-out images per batch; 100 in the reference
+        lr: float = Field(1e-3, gt=0)  # lr of the outer optimizer on the model's parameters
+        optimizer: Literal["adam", "sgd"] = "adam"  # outer optimizer on the model's parameters
+        fixed_point_iters: int = Field(5, ge=0)  # K: fixed-point iterations of the implicit hypergradient
+        fp_step: float = Field(0.1, gt=0)  # step of the fixed-point map delta - fp_step * grad L_in
+        delta_lr: float = Field(10.0, gt=0)  # SGD lr on delta in the inner maximisation
+        delta_reg: float = Field(1e-3, ge=0)  # weight of ||delta||^2 in the inner loss
+        perturbed_fraction: float = Field(0.01, ge=0, le=1)  # share of each outer batch that gets delta (1 in 100)
+        # L2 radius on [0, 1] pixels delta is rescaled into; None: unprojected (defense.py); 10: the notebook
+        delta_radius: float | None = Field(None, gt=0)
+        bn: Literal["eval", "train"] = "eval"  # BatchNorm in the repair: eval (the victim's statistics frozen) or train
 
     profiles = {
         "smoke": {"rounds": 1, "batch_size": 16, "fixed_point_iters": 2},

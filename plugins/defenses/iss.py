@@ -88,7 +88,7 @@ class ISSJpeg(_ISS):
     version = "2"  # 2: Pillow's encoder (the ISS reference) instead of torchvision.io
 
     class Params(Params):
-        quality: int = Field(10, ge=1, le=100)
+        quality: int = Field(10, ge=1, le=100)  # JPEG quality (1-100) of the re-encoding; 10 in ISS
 
     def squeeze(self, x: torch.Tensor) -> torch.Tensor:
         return jpeg_u8(x, self.params.quality)
@@ -105,7 +105,7 @@ class ISSBdr(_ISS):
     name = "iss-bdr"
 
     class Params(Params):
-        bits: int = Field(2, ge=1, le=8)
+        bits: int = Field(2, ge=1, le=8)  # top bits kept per channel value (of 8); 2 as in APBench
 
     def squeeze(self, x: torch.Tensor) -> torch.Tensor:
         return bdr_u8(x, self.params.bits)

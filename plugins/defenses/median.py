@@ -47,7 +47,7 @@ class MedianFilter(Defense):
     stage = "data"
 
     class Params(Params):
-        kernel_size: OddKernel = 3
+        kernel_size: OddKernel = 3  # side in pixels of the square median window (odd)
 
     def transform(self, train: ImageDataset, ctx: RunContext) -> ImageDataset:
         return train.with_images(median_filter_u8(train.x, self.params.kernel_size))

@@ -61,8 +61,9 @@ class _Mix(Defense):
     requires = ("kornia",)
 
     class Params(Params):
+        # mixup: lower bound of the mixing weight lam ~ U(lambda_min, lambda_max)
         lambda_min: float = Field(0.0, ge=0, le=1)
-        lambda_max: float = Field(1.0, ge=0, le=1)
+        lambda_max: float = Field(1.0, ge=0, le=1)  # mixup: upper bound of the mixing weight lam
 
         @model_validator(mode="after")
         def _range(self) -> _Mix.Params:
@@ -111,7 +112,7 @@ class CutMix(_Mix):
     name = "cutmix"
 
     class Params(Params):
-        beta: float = Field(1.0, gt=0)
+        beta: float = Field(1.0, gt=0)  # CutMix box: lam ~ Beta(beta, beta), the box side sqrt(1 - lam) x the image's
 
     def train_hooks(self, ctx: RunContext) -> TrainHooks:
         return MixHooks("cutmix", (0.0, 1.0), self.params.beta)

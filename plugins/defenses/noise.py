@@ -62,7 +62,8 @@ class GaussianNoise(Defense):
     stage = "train"
 
     class Params(Params):
-        scale: float = Field(8 / 255, ge=0, le=1)  # the std (gaussian) or the half-width (uniform)
+        scale: float = Field(8 / 255, ge=0, le=1)  # noise std (gaussian) or half-width (uniform), on [0, 1] pixels
+        # zero-mean Gaussian or uniform noise, redrawn at every step
         distribution: Literal["gaussian", "uniform"] = "gaussian"
 
     applies_note = SUPERVISED_ONLY

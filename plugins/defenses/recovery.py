@@ -49,16 +49,17 @@ class Recovery(Defense):
     stage = "model"
 
     class Params(Params):
-        eta: float = Field(1.0, ge=0)  # L2 radius in parameter space
+        eta: float = Field(1.0, ge=0)  # L2 radius in parameter space of theta - theta0; 1.0 in recover.sh
+        # rescale theta - theta0 onto the sphere of radius eta (official) or only into the ball
         onto: Literal["sphere", "ball"] = "sphere"
-        project: bool = True  # False: plain fine-tuning (the official flag)
-        epochs: int = Field(60, ge=1)
-        batch_size: int = Field(128, ge=1)
-        lr: float = Field(0.01, gt=0)
-        momentum: float = 0.9
-        weight_decay: float = 5e-4
-        grad_clip: float | None = 5.0
-        augment: bool = False
+        project: bool = True  # project after every step; False: plain fine-tuning (the official flag)
+        epochs: int = Field(60, ge=1)  # fine-tuning epochs on the clean hold-out
+        batch_size: int = Field(128, ge=1)  # SGD batch (drop-last)
+        lr: float = Field(0.01, gt=0)  # SGD lr, cosine to 0 over the steps
+        momentum: float = 0.9  # SGD momentum
+        weight_decay: float = 5e-4  # SGD weight decay
+        grad_clip: float | None = 5.0  # max gradient norm; None: no clipping
+        augment: bool = False  # crop (pad 4) + flip on the hold-out (the official train-subset path)
 
     profiles = {
         # 250 hold-out images (5% of 5k): batch 32 makes 7 steps an epoch

@@ -171,15 +171,17 @@ class SAU(Defense):
     stage = "model"
 
     class Params(FinetuneParams):
-        eps: float = Field(0.2, gt=0)  # trigger_norm (L-inf, [0, 1] units)
-        pgd_step: float = Field(0.2, gt=0)  # adv_lr
-        pgd_steps: int = Field(5, ge=1)  # adv_steps
+        # L-inf bound of the shared adversarial perturbation on [0, 1] pixels (trigger_norm)
+        eps: float = Field(0.2, gt=0)
+        pgd_step: float = Field(0.2, gt=0)  # shared PGD step size on [0, 1] pixels (adv_lr)
+        pgd_steps: int = Field(5, ge=1)  # shared PGD steps per batch (adv_steps)
+        # shared PGD start: +eps (max), -eps (min), 0 (zero), or U(0, 1) clipped (random)
         pgd_init: Literal["max", "min", "zero", "random"] = "max"
-        beta_adv: float = Field(0.01, ge=0)  # beta_1
-        beta_share: float = Field(1.0, ge=0)  # beta_2
-        lambda_clean: float = Field(1.0, ge=0)  # lmd_1
-        lambda_adv: float = Field(0.0, ge=0)  # lmd_2
-        lambda_share: float = Field(1.0, ge=0)  # lmd_3
+        beta_adv: float = Field(0.01, ge=0)  # weight of the adversarial (CE) term of the shared PGD (beta_1)
+        beta_share: float = Field(1.0, ge=0)  # weight of the prediction-sharing (JS) term of the shared PGD (beta_2)
+        lambda_clean: float = Field(1.0, ge=0)  # weight of the clean cross entropy in the unlearning loss (lmd_1)
+        lambda_adv: float = Field(0.0, ge=0)  # weight of the cross entropy on the perturbed images (lmd_2)
+        lambda_share: float = Field(1.0, ge=0)  # weight of the shared-adversarial unlearning term L_SAR (lmd_3)
 
     profiles = {**FINETUNE_PROFILES, "smoke": {**FINETUNE_PROFILES["smoke"], "pgd_steps": 2}}
 

@@ -188,15 +188,17 @@ class UEraserHooks(TrainHooks):
 class _UEraserParams(Params):
     repeats: int = Field(5, ge=1)  # K: augmented copies per sample in an adversarial epoch
     adversarial_epochs: int | None = Field(None, ge=0)  # W: epochs with the worst-of-K loss (None: all)
+    # K copies as K augment calls and forwards (loop, APBench) or one tiled forward (tile)
     repeat_mode: Literal["loop", "tile"] = "loop"
+    # kornia augmentations chained in order (plasma, channel shuffle, TrivialAugment, jpeg)
     policy: tuple[str, ...] = POLICY
-    plasma_p: float = Field(1.0, ge=0, le=1)
-    shuffle_p: float = Field(0.5, ge=0, le=1)
-    roughness_min: float = Field(0.3, ge=0, le=1)
-    roughness_max: float = Field(0.7, ge=0, le=1)
-    intensity_min: float = Field(0.5, ge=0, le=1)
-    intensity_max: float = Field(1.0, ge=0, le=1)
-    jpeg_quality: int | None = Field(None, ge=1, le=100)  # for "jpeg" in the policy; None: U[10, 100) per batch
+    plasma_p: float = Field(1.0, ge=0, le=1)  # probability of each plasma op (brightness, contrast)
+    shuffle_p: float = Field(0.5, ge=0, le=1)  # probability of the channel shuffle
+    roughness_min: float = Field(0.3, ge=0, le=1)  # lower bound of the plasma fractal's roughness
+    roughness_max: float = Field(0.7, ge=0, le=1)  # upper bound of the plasma fractal's roughness
+    intensity_min: float = Field(0.5, ge=0, le=1)  # lower bound of the plasma brightness intensity
+    intensity_max: float = Field(1.0, ge=0, le=1)  # upper bound of the plasma brightness intensity
+    jpeg_quality: int | None = Field(None, ge=1, le=100)  # JPEG quality of the "jpeg" op; None: U[10, 100) per batch
 
     @field_validator("policy", mode="before")
     @classmethod

@@ -25,7 +25,7 @@ class Accuracy(Metric):
     audit_tolerance = {"*": 3.0}
 
     class Params(Params):
-        batch_size: int | None = Field(None, ge=1)  # None: 1024 on CUDA, 256 on a CPU
+        batch_size: int | None = Field(None, ge=1)  # inference batch; None: 1024 on CUDA, 256 on a CPU
 
     def compute(self, cell: CellArtifacts, ctx: RunContext) -> dict[str, float]:
         return {"accuracy": accuracy(cell.model, cell.splits.test, ctx, self.params.batch_size)}

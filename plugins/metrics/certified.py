@@ -184,22 +184,24 @@ class CertifiedLearnability(Metric):
     version = "2"
 
     class Params(Params):
-        draws: int = Field(1000, ge=1)  # N Monte-Carlo draws
-        sigma: float = Field(0.25, ge=0)  # absolute std of the parameter noise
-        q: float = Field(0.9, gt=0, lt=1)
-        confidence: float = Field(0.99, gt=0, lt=1)
+        draws: int = Field(1000, ge=1)  # N: Monte-Carlo draws of the parameter noise
+        sigma: float = Field(0.25, ge=0)  # absolute std of the Gaussian parameter noise (the smoothing)
+        q: float = Field(0.9, gt=0, lt=1)  # quantile of the noisy models' test accuracy that is certified
+        confidence: float = Field(0.99, gt=0, lt=1)  # probability that the certified bound holds, over the draws
+        # L2 radii in parameter space to certify (one certified@eta key each)
         etas: tuple[PositiveFloat, ...] = OFFICIAL_ETAS
-        test_images: int | None = Field(None, ge=1)  # class-balanced test subset; None: the whole test split
-        batch_size: int | None = Field(None, ge=1)  # None: 1024 on CUDA, 256 on a CPU
-        seed: int = Field(0, ge=0, le=2**32 - 1)  # surrogate and noise streams (combined with the cell's seed)
+        test_images: int | None = Field(None, ge=1)  # size of a class-balanced test subset; None: the whole test split
+        batch_size: int | None = Field(None, ge=1)  # inference batch; None: 1024 on CUDA, 256 on a CPU
+        seed: int = Field(0, ge=0, le=2**32 - 1)  # seed of the surrogate and noise streams, with the cell's seed
         # the certification surrogate (configs/cifar10/resnet18.yaml + make_pue.sh's noise)
-        surrogate_arch: str = "resnet18"
-        surrogate_epochs: int = Field(60, ge=1)
-        surrogate_batch_size: int = Field(128, ge=1)
-        surrogate_lr: float = Field(0.1, gt=0)
-        train_sigma: float = Field(0.25, ge=0)  # top of the noise curriculum
-        train_sigma_step: float = Field(0.05, gt=0)  # curriculum step
-        train_draws: int = Field(100, ge=1)  # weight draws per noise level and batch
+        surrogate_arch: str = "resnet18"  # architecture of the certification surrogate (on [0, 1] inputs)
+        surrogate_epochs: int = Field(60, ge=1)  # epochs of the surrogate's noise-robust training (cosine lr)
+        surrogate_batch_size: int = Field(128, ge=1)  # batch of the surrogate's training
+        surrogate_lr: float = Field(0.1, gt=0)  # surrogate SGD lr, cosine (momentum 0.9, wd 5e-4, grad-clip 5)
+        # largest weight-noise std of the surrogate's robust training (robust_noise)
+        train_sigma: float = Field(0.25, ge=0)
+        train_sigma_step: float = Field(0.05, gt=0)  # spacing of the weight-noise levels 0, step, ..., train_sigma
+        train_draws: int = Field(100, ge=1)  # weight draws per noise level and batch in the surrogate's training
         online: bool = True  # also certify the attack's own surrogate where it released one
 
         @model_validator(mode="after")

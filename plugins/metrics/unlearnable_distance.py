@@ -189,17 +189,20 @@ class UnlearnableDistance(Metric):
     audit_tolerance = {"ud": 0.6, "ud_lp": 1.0, "ud_lp_clean": 1.0, "ud_beta": 1.3}
 
     class Params(Params):
-        eps: float = Field(0.05, gt=0)  # relative L2 radius of the weight perturbation (param_eps)
+        eps: float = Field(0.05, gt=0)  # L2 radius of a layer's weight perturbation, relative to ||W_l|| (param_eps)
         iterations: int = Field(10, ge=1)  # rounds of SGD up and down (iter_num)
-        lr_ascent: float = Field(0.1, gt=0)  # sharp_lr_max
-        lr_descent: float = Field(0.1, gt=0)  # sharp_lr_min
+        lr_ascent: float = Field(0.1, gt=0)  # SGD lr of the loss-ascent rounds (sharp_lr_max)
+        lr_descent: float = Field(0.1, gt=0)  # SGD lr of the loss-descent rounds (sharp_lr_min)
         steps: int | None = Field(None, ge=1)  # SGD steps per round; None: one full pass over the scoring set
-        batch_size: int | None = Field(None, ge=1)  # None: the victim's batch_size param (else 256)
-        scoring_images: int | None = Field(None, ge=1)  # fixed class-balanced subset; None: the whole training set
+        # batch of the sharpness rounds; None: the victim's batch_size param (else 256)
+        batch_size: int | None = Field(None, ge=1)
+        # size of a fixed class-balanced scoring subset; None: the whole training set
+        scoring_images: int | None = Field(None, ge=1)
         augment: bool = True  # crop(4)+flip on the scoring batches (the training loader's)
         every: int = Field(1, ge=1)  # score epochs e with e % every == 0, and the last one
-        reference_loss: Literal["running", "eval"] = "running"  # L0: the epoch's running training loss, or eval-mode
-        random_state: int = 0  # of the 2-means clustering
+        # L0: the epoch's running training loss (official), or the eval-mode loss on the scoring set
+        reference_loss: Literal["running", "eval"] = "running"
+        random_state: int = 0  # seed of the 2-means clustering that sets beta
 
     profiles = {
         "quick": {"scoring_images": 1024, "augment": False, "iterations": 3, "every": 4},

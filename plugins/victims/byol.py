@@ -41,10 +41,12 @@ class BYOL(SSLVictim):
 
     class Params(SSLParams):
         lr: float = Field(1.0, gt=0)
-        target_momentum: float = Field(0.999**2, ge=0, le=1)  # per step: CP applies its 0.999 twice per step
+        # EMA momentum of the target network per step; CP's 0.999, applied twice a step
+        target_momentum: float = Field(0.999**2, ge=0, le=1)
+        # constant, or cosine from target_momentum up to 1 (the BYOL paper)
         momentum_schedule: Literal["constant", "cosine"] = "constant"
-        hidden_dim: int = Field(4096, ge=1)
-        out_dim: int = Field(256, ge=1)
+        hidden_dim: int = Field(4096, ge=1)  # hidden width of the projector and the predictor
+        out_dim: int = Field(256, ge=1)  # output dim of the projector and the predictor
 
     profiles = {
         "quick": {**QUICK_COMMON, "epochs": 40, "lr": 0.06, "weight_decay": 5e-4, "target_momentum": 0.99, "hidden_dim": 1024},

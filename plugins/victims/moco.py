@@ -41,9 +41,10 @@ class MoCoV2(SSLVictim):
     class Params(ContrastiveParams):
         lr: float = Field(0.3, gt=0)
         temperature: float = Field(0.2, gt=0)
-        symmetric: bool = False
-        queue_size: int = Field(4096, ge=1)
-        key_momentum: float = Field(0.99, ge=0, le=1)
+        symmetric: bool = False  # also the loss with the views swapped (the mean of both); MoCo v2: one direction
+        queue_size: int = Field(4096, ge=1)  # length of the queue of negative keys
+        key_momentum: float = Field(0.99, ge=0, le=1)  # EMA momentum of the key encoder, per step
+        # chunks of the shuffled key batch with their own BN statistics (shuffle-BN stand-in)
         key_splits: int = Field(4, ge=1)
 
     profiles = {

@@ -37,9 +37,9 @@ class SimSiam(SSLVictim):
     name = "simsiam"
 
     class Params(SSLParams):
-        dim: int = Field(2048, ge=1)
-        pred_hidden: int = Field(512, ge=1)
-        fixed_predictor_lr: bool = False
+        dim: int = Field(2048, ge=1)  # projector hidden and output width, the predictor's input and output
+        pred_hidden: int = Field(512, ge=1)  # predictor hidden width (bottleneck)
+        fixed_predictor_lr: bool = False  # predictor lr kept constant (the SimSiam paper); False: scheduled (TP)
 
     profiles = {
         "quick": {**QUICK_COMMON, "epochs": 40, "lr": 0.06, "weight_decay": 5e-4, "dim": 512, "pred_hidden": 128,

@@ -36,20 +36,21 @@ class SL(Victim):
     paradigm = "supervised"
 
     class Params(Params):
-        arch: str = "resnet18"
-        epochs: int = Field(200, ge=0)
-        batch_size: int = Field(128, ge=1)
-        lr: float = Field(0.1, gt=0)
-        momentum: float = Field(0.9, ge=0, lt=1)
-        weight_decay: float = Field(5e-4, ge=0)
-        nesterov: bool = False
+        arch: str = "resnet18"  # classifier architecture: a registered name or timm/<name>
+        epochs: int = Field(200, ge=0)  # training epochs; the final-epoch model is evaluated
+        batch_size: int = Field(128, ge=1)  # SGD batch
+        lr: float = Field(0.1, gt=0)  # SGD base lr, scaled per step by the warm-up and the schedule
+        momentum: float = Field(0.9, ge=0, lt=1)  # SGD momentum
+        weight_decay: float = Field(5e-4, ge=0)  # SGD weight decay
+        nesterov: bool = False  # Nesterov momentum
+        # lr schedule, per step: cosine to 0, multistep (x gamma at milestones), or constant
         schedule: Literal["cosine", "multistep", "constant"] = "cosine"
         milestones: tuple[NonNegativeFloat, ...] = ()  # epochs at which a multistep schedule multiplies the lr by gamma
-        gamma: float = Field(0.1, gt=0, le=1)
-        warmup_epochs: float = Field(0.0, ge=0)
-        grad_clip: float | None = Field(None, gt=0)
-        crop_padding: int = Field(4, ge=0)
-        flip: bool = True
+        gamma: float = Field(0.1, gt=0, le=1)  # multistep: factor on the lr at each milestone
+        warmup_epochs: float = Field(0.0, ge=0)  # epochs of linear lr warm-up (fractions allowed)
+        grad_clip: float | None = Field(None, gt=0)  # max gradient norm; None: no clipping (EM's code: 5)
+        crop_padding: int = Field(4, ge=0)  # zero padding in pixels of the random crop; 0: no crop
+        flip: bool = True  # random horizontal flip
 
     profiles = {
         "quick": {"arch": "small-cnn", "epochs": 20, "nesterov": True, "warmup_epochs": 1.0},
