@@ -136,20 +136,12 @@ def profile_only(profile: str | None) -> argparse.Namespace | None:
     return argparse.Namespace(device=None, profile=profile, executor=None, executor_param=[], workers=None)
 
 
-def usable_cpus() -> int:
-    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def run_warnings(resolved: list[Any], *, dry_run: bool) -> list[str]:
     """What ``bench run`` warns of before it starts, each once: more torch threads (the matrix's
     ``threads`` times the workers that run on this machine) than CPU cores here, and (``dry_run``)
     a dataset it would download first (:meth:`~benchmark.data.source.DatasetSource.download_note`)."""
+    from benchmark.executor import usable_cpus
+
     out: dict[str, None] = {}
     cores = usable_cpus()
     for r in resolved:

@@ -45,6 +45,17 @@ if TYPE_CHECKING:  # the runner imports the config, which looks executors up: ty
     from benchmark.summary import Summary
 
 
+def usable_cpus() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one: fewer than
+    ``os.cpu_count()`` under ``taskset`` or a container's cpuset)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """What ``bench run`` asks of every executor.

@@ -31,7 +31,7 @@ from pydantic import Field
 
 from benchmark.config import Resolved
 from benchmark.errors import UserError
-from benchmark.executor import Executor, RunOptions
+from benchmark.executor import Executor, RunOptions, usable_cpus
 from benchmark.params import Params
 from benchmark.registry import LOCAL_WORKER
 from benchmark.summary import Summary
@@ -50,7 +50,7 @@ def _plan_workers(params: LocalParams, device: str, cap: int | None = None, thre
     so the executor must not (a cell's numbers are the same inline and here)."""
     import torch
 
-    cpus = os.cpu_count() or 1
+    cpus = usable_cpus()  # the affinity mask's cores, as the threads warning counts them
     gpus = torch.cuda.device_count() if device != "cpu" and torch.cuda.is_available() else 0
     if device.startswith("cuda:"):
         gpus = 1

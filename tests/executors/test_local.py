@@ -59,11 +59,17 @@ def test_results_match_the_inline_executor(tmp_path):
     assert digests[0] == digests[1]  # the same EM poison, byte for byte
 
 
-def test_worker_plan_defaults():
-    cpus = __import__("os").cpu_count() or 1
+def test_worker_plan_defaults(monkeypatch):
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     assert _plan_workers(LocalParams(workers=2), "cpu") == (2, 1, ["cpu"] * 2)
     assert _plan_workers(LocalParams(), "cpu", threads=2)[:2] == (max(1, cpus // 2), 2)
     assert _plan_workers(LocalParams(workers=3), "cpu", cap=2) == (2, 1, ["cpu"] * 2)
+    # under taskset or a container's cpuset: the cores this process may use, not the machine's
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert _plan_workers(LocalParams(), "cpu")[0] == 3
 
 
 def test_bad_executor_params_are_config_errors():
