@@ -107,3 +107,19 @@ def test_the_dry_run_warns_of_a_cached_poison_made_by_another_release_as_the_run
     logs.clear()
     assert second.run().ok == 1
     assert [s for s in logs if s.startswith("warning: the cached poison")] == warned  # the same line, once
+
+
+def test_a_stored_poison_an_earlier_document_copies_is_not_copied_again(tmp_path, capsys):
+    """Document 1 copies a stored poison under its own key K; document 2 needs K: `bench run` finds K
+    stored by then, so the dry-run says document 1 copied it (not a second "to copy")."""
+    doc = "dataset: {{name: digits, subset: 200}}\nprofile: smoke\nattacks: [em]\nvictims: [sl]\ndefenses: [{d}]\n"
+    m = tmp_path / "m.yaml"
+    m.write_text("name: a\n" + doc.format(d="none") + "---\nname: b\n" + doc.format(d="iss-jpeg"))
+    r = runner(tmp_path, attacks=["em"])
+    (job,) = r.plan.jobs
+    store_poison_meta(r.cache, with_dataset(job.spec, test_subset=50))  # the same poison, stored under another key
+    assert main(["run", str(m), "--dry-run", "--results", str(tmp_path / "res")]) == 0
+    first, second = capsys.readouterr().out.split("document 2 of 2: ")
+    assert re.search(rf"attack em +{job.key[:8]}\w*  to copy from ", first), first
+    assert "to copy" not in second, second
+    assert re.search(rf"attack em +{job.key[:8]}\w*  copied by document 1\n", second), second
