@@ -80,7 +80,8 @@ class RunContext:
 class Budget:
     """An attack's threat model: the norm and the radius of the allowed change per image.
 
-    ``linf``: ``eps`` in [0, 1] pixel units, checked on uint8 as ``max |poison - clean| <= round(eps * 255)``.
+    ``linf``: ``eps`` in [0, 1] pixel units, checked on uint8 as ``max |poison - clean| <= floor(eps * 255 + 1/2)``
+    (the release rounds to the nearest level: a change of exactly half a level beyond a whole one may round up).
     ``l2``: per-image L2 norm in [0, 1] units; the check allows the rounding of uint8 release.
     ``l0``: number of pixel positions (all channels of one location count once) that may change.
     ``none``: unbounded (declared by attacks that are not perturbation budgets, e.g. label-agnostic baselines).
@@ -109,7 +110,7 @@ class Budget:
             d = poison[start : start + _CHUNK].int() - clean[start : start + _CHUNK].int()
             if self.norm == "linf":
                 per = d.abs().amax(dim=(1, 2, 3)).float()
-                limit = float(round(self.eps * 255))
+                limit = float(math.floor(self.eps * 255 + 0.5 + 1e-6))  # round half up, as 8.5/255 may release
             elif self.norm == "l2":
                 per = d.float().div(255).flatten(1).norm(dim=1)
                 limit = self.eps + 0.5 / 255 * math.sqrt(d[0].numel())

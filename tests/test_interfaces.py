@@ -23,6 +23,21 @@ def test_linf_budget():
     assert msg is not None and "image 2" in msg and "9" in msg
 
 
+def test_a_half_level_budget_allows_what_the_release_rounds_to():
+    """eps = (k + 1/2)/255: a delta at the budget's edge releases as k + 1 levels (round half up
+    or, in float32, just above the half), which is within the budget; k + 2 is not."""
+    for k in (0, 2, 8):
+        eps = (k + 0.5) / 255
+        clean = torch.full((1, 3, 4, 4), 100, dtype=torch.uint8)
+        delta = torch.full((1, 3, 4, 4), eps)
+        poisoned = release(clean, delta)
+        assert int(poisoned.max()) - 100 in (k, k + 1)
+        assert Budget("linf", eps).violation(clean, poisoned) is None
+        assert Budget("linf", eps).violation(clean, clean + k + 1) is None
+        assert Budget("linf", eps).violation(clean, clean + k + 2) is not None
+    assert Budget("linf", 8.4 / 255).violation(clean, clean + 9) is not None  # 8.4 rounds to 8 at most
+
+
 def test_l2_budget_allows_rounding_only():
     clean = torch.full((2, 1, 2, 2), 100, dtype=torch.uint8)
     p = clean.clone()
