@@ -199,6 +199,10 @@ def test_a_subset_larger_than_the_dataset_fails_once_before_any_work(tmp_path, c
         ("{name: cifar10, subset: 45000, holdout: 6000}",
          "dataset.holdout: dataset 'cifar10': a hold-out of 6000 does not fit in the 5000 training images outside the subset of 45000"),
         ("{name: digits, subset: 5000}", "dataset.subset: dataset 'digits': asked for 5000 samples but the split has only"),
+        # a victim that would never see 4 of the 10 classes, scored on all of them
+        ("{name: digits, subset: 6}", ("dataset.subset: dataset 'digits': 6 images cannot hold one of each of the 10 "
+                                       "classes; give at least 10")),
+        ("{name: digits, test_subset: 3}", "dataset.test_subset: dataset 'digits': 3 images cannot hold one of each of the 10"),
         ("{name: cifar10, test_from_train: 10%}",
          "dataset.test_from_train: dataset 'cifar10': the data has a test split (10000 images); test_from_train carves one"),
     ],

@@ -163,6 +163,10 @@ def make_splits(
         rest[carved] = False
         train, test = train.select(torch.nonzero(rest).flatten()), train.select(carved)
     full = train
+    for key, n, split in (("subset", subset, train), ("test_subset", test_subset, test)):
+        classes = int((torch.bincount(split.y, minlength=split.num_classes) > 0).sum()) if n is not None else 0
+        if n is not None and n < classes:  # a victim that never sees some classes, scored on all of them
+            raise SplitError(key, f"{n} images cannot hold one of each of the {classes} classes; give at least {classes}")
     if subset is not None:
         try:
             chosen = balanced_indices(train.y, subset, seed, train.num_classes, train.classes)
