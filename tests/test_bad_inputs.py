@@ -498,3 +498,14 @@ def test_keys_that_only_look_alike_are_not_duplicates():
     assert load_yaml_documents("{1: a, '1': b}") == [{1: "a", "1": "b"}]
     assert load_yaml_documents("{true: c, 'true': d}") == [{True: "c", "true": "d"}]
     assert load_yaml_documents("base: &b {x: 1}\nm: {<<: *b, x: 2}\n")[0]["m"] == {"x": 2}  # a merge key overrides, not a duplicate
+
+
+def test_an_ops_pixel_count_the_images_cannot_take_is_one_line_and_no_failed_cell(tmp_path, capsys):
+    """`pixels` is bounded by the data's image size, known only once loaded: the run stops with one
+    line (exit 2) and records nothing, rather than a cell failed by a crash and kept on reruns."""
+    m = write(tmp_path, GOOD.replace("[clean]", "[{name: ops, params: {pixels: 100000}}]"))
+    code, err = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "res"), "--quiet")
+    assert code == 2 and "Traceback" not in err, err
+    assert err.splitlines()[-1] == ("error: attack 'ops(pixels=100000)': pixels 100000 exceeds the 64 pixel positions of "
+                                    "this dataset's 8x8 images; give at most 64"), err
+    assert not list((tmp_path / "res" / "cells").iterdir())

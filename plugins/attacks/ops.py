@@ -8,6 +8,7 @@ import torch
 from pydantic import Field
 
 from benchmark.data.dataset import ImageDataset
+from benchmark.errors import UserError
 from benchmark.interfaces import Attack, Budget, Poison, RunContext, release
 from benchmark.params import Params
 
@@ -63,6 +64,9 @@ class OPS(Attack):
 
     def generate(self, train: ImageDataset, ctx: RunContext) -> Poison:
         c, h, w = train.shape
+        if self.params.pixels > h * w:  # a setting this data cannot take: one line, no failed cell kept
+            raise UserError(f"attack {self.display!r}: pixels {self.params.pixels} exceeds the {h * w} pixel positions of "
+                            f"this dataset's {h}x{w} images; give at most {h * w}")
         colours = corner_colours(c)
         delta = torch.zeros(train.x.shape, dtype=torch.float32)
         used = torch.zeros(len(colours), h, w, dtype=torch.bool)
