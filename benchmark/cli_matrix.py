@@ -152,7 +152,39 @@ def run_warnings(resolved: list[Any], *, dry_run: bool) -> list[str]:
                         else f"give at most {cores} workers of 1 thread")
                 out[(f"threads: {threads} x {workers} worker{'s' if workers > 1 else ''} = {threads * workers} torch threads "
                      f"on {cores} CPU core{'s' if cores > 1 else ''} here: they would slow each other down; {hint}")] = None
-        note = getattr(r.dataset, "download_note", None)
-        if dry_run and callable(note) and (text := note()):
+        if dry_run and (text := download_note(r)):
             out[text] = None
     return list(out)
+
+
+def download_note(r: Any) -> str | None:
+    """The dataset's :meth:`~benchmark.data.source.DatasetSource.download_note` for the resolved
+    matrix ``r``: one line when its data is not found here (``bench run`` would download it first),
+    else ``None``."""
+    note = getattr(r.dataset, "download_note", None)
+    text = note() if callable(note) else None
+    return str(text) if text else None
+
+
+def data_not_here(resolved: list[Any]) -> list[tuple[str, str]]:
+    """``(what, note)`` for each document whose data is not found here (:func:`download_note`).
+    Its cells' keys then name the data ``bench run`` would download, not the data its records were
+    made with: the commands that match records to a plan say so (``status``, ``--matrix``) or
+    refuse (``prune``). ``what`` names the file (and the document, in a file of several) and its
+    dataset: ``"m.yaml: dataset 'cifar10-5k'"``."""
+    out = []
+    for r in resolved:
+        if text := download_note(r):
+            ds = r.matrix.dataset
+            out.append((f"{r.file or r.matrix.name}: dataset {ds.label or ds.name!r}", text))
+    return out
+
+
+def warn_data_not_here(resolved: list[Any]) -> None:
+    """Warn on stderr, one line per document, when :func:`data_not_here` finds a document whose
+    data is not here: its finished cells may show as not started."""
+    import sys
+
+    for what, note in data_not_here(resolved):
+        print(f"warning: {what} is not found here, so its cells' keys may not match the records "
+              f"(finished cells may show as not started): {note}", file=sys.stderr)

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from benchmark.cli_matrix import load_resolved, profile_only
+from benchmark.cli_matrix import data_not_here, load_resolved, profile_only, warn_data_not_here
 from benchmark.errors import UserError
 from benchmark.records import READ_ADVICE, not_a_folder_of_results, results_root
 from benchmark.store import refuse_file
@@ -30,6 +30,7 @@ def status(args: argparse.Namespace) -> int:
     survey = Survey(root, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
     if args.matrix:
         resolved = load_resolved(args.matrix, profile_only(args.profile))
+        warn_data_not_here(resolved)
         statuses = [survey.of_matrix(r) for r in resolved]
         if not args.profile and not any(s.done or s.failed or s.running for s in statuses):  # run at another profile?
             from benchmark.report.records import other_profiles
@@ -45,11 +46,19 @@ def status(args: argparse.Namespace) -> int:
 
 
 def prune(args: argparse.Namespace) -> int:
+    """List (``--apply``: move) what RESULTS keeps of settings MATRIX no longer has. Refused, moving
+    nothing, when a document's data is not found here: its cells' keys would name other data, and
+    every record of the matrix would look replaced."""
     from benchmark.plan import make_plan
     from benchmark.prune import apply, render, survey
 
     root = results_root(args.results)
-    found = survey(root, [make_plan(r) for r in load_resolved(args.matrix, profile_only(args.profile))])
+    resolved = load_resolved(args.matrix, profile_only(args.profile))
+    if missing := data_not_here(resolved):
+        what, note = missing[0]
+        raise UserError(f"not pruning: {what} is not found here, and its cells' keys depend on the data found "
+                        f"(every record of the matrix would look replaced); nothing moved. {note}")
+    found = survey(root, [make_plan(r) for r in resolved])
     dest = apply(found) if args.apply and not found.empty() else None
     print(render(found, dest))
     if dest is not None and (root / "LEADERBOARD.md").is_file():
@@ -88,6 +97,7 @@ def matrix_keys(args: argparse.Namespace) -> tuple[set[str] | None, dict[str, st
     from benchmark.plan import make_plan
 
     resolved = load_resolved(args.matrix, profile_only(args.profile))
+    warn_data_not_here(resolved)
     return {c.key for r in resolved for c in make_plan(r).cells}, {r.matrix.name: r.matrix.profile for r in resolved}
 
 

@@ -19,7 +19,9 @@ them. What is pruned, for each matrix (every document of the file, at ``--profil
   one of the plan's (as records are judged; ``bench status`` lists such cells as interrupted).
 
 Records of other matrices, or of this matrix at another profile, are left alone (counted). A
-record whose lock a live process holds is skipped.
+record whose lock a live process holds is skipped. ``bench prune`` refuses a matrix whose data is
+not found here (:func:`benchmark.cli_matrix.data_not_here`): its cells' keys would name other data
+(cifar10's download), and every record of the matrix would look replaced.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class Pruning:
     bytes: int = 0
     #: the poison each record to move used
     poison_of: dict[Path, str] = field(default_factory=dict)
+    #: how listings name each record to move ("attack × victim × defense (seed s)"), read when
+    #: surveyed: :func:`apply` moves the file
+    names: dict[Path, str] = field(default_factory=dict)
 
     def empty(self) -> bool:
         """Nothing to set aside."""
@@ -111,6 +116,7 @@ def survey(root: Path, plans: list[Any]) -> Pruning:
                 used.add(poison)
             continue
         out.records.append(path)
+        out.names[path] = f"{rec.get('attack')} × {rec.get('victim')} × {rec.get('defense')} (seed {rec.get('seed')})"
         if isinstance(poison, str):
             pruned_poisons.add(poison)
             out.poison_of[path] = poison
@@ -168,8 +174,7 @@ def render(p: Pruning, applied: Path | None, limit: int = 10) -> str:
     lines = [f"{verb} {len(p.records)} records, {len(p.poisons)} poisons ({mb:.1f} MiB) and {len(p.locks)} "
              f"lock files of settings the matrix replaced" + (f" to {applied}" if applied else "")]
     for path in p.records[:limit]:
-        rec = _read(path) or {}
-        lines.append(f"  {rec.get('attack')} × {rec.get('victim')} × {rec.get('defense')} (seed {rec.get('seed')})  {path.stem}")
+        lines.append(f"  {p.names.get(path, '?')}  {path.stem}")
     if len(p.records) > limit:
         lines.append(f"  ... and {len(p.records) - limit} more")
     for profile, n in sorted(p.other_profiles.items()):

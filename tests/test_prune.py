@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from benchmark.cli import main
@@ -97,3 +98,62 @@ def test_prune_refuses_what_is_not_a_results_directory(tmp_path, capsys):
     (tmp_path / "m.yaml").write_text(yaml.safe_dump(BASE))
     assert main(["prune", str(tmp_path / "nope"), str(tmp_path / "m.yaml")]) == 2
     assert "holds no results" in capsys.readouterr().err
+
+
+def test_prune_apply_lists_the_records_it_moved_by_their_labels(tmp_path, capsys):
+    """The listing after --apply names each moved record (read before it moved), not `None × None`."""
+    root = tmp_path / "res"
+    one = {"attacks": ["clean"], "defenses": ["none"], "victims": [{"name": "sl", "label": "L", "params": {"epochs": 1}}]}
+    (old,) = _run(root, **one).plan.cells
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(yaml.safe_dump({**BASE, "seeds": [0], **one, "victims": [{"name": "sl", "label": "L", "params": {"epochs": 2}}]}))
+    assert main(["prune", str(root), str(matrix), "--apply"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("moved 1 records") and f"\n  clean × L × none (seed 0)  {old.key}\n" in out, out
+    assert "None" not in out and _keys(root) == []
+
+
+def _quickstart_copy(tmp_path, monkeypatch, data):
+    """The committed quickstart records (cifar10) in tmp_path, with $UEBENCH_DATA at ``data`` and an
+    empty cache: no training, no data read unless ``data`` holds it."""
+    import shutil
+
+    from tests.conftest import REPO
+
+    root = tmp_path / "res"
+    shutil.copytree(REPO / "results" / "quickstart", root)
+    monkeypatch.setenv("UEBENCH_DATA", str(data))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return root, str(REPO / "examples" / "quickstart.yaml")
+
+
+def _files(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_prune_refuses_a_matrix_whose_data_is_not_here(tmp_path, capsys, monkeypatch):
+    """Without its data, cifar10's identity (so every cell key) is the download's, not the records':
+    every finished record would look replaced. Prune refuses, one line, moving nothing."""
+    (tmp_path / "empty").mkdir()
+    root, matrix = _quickstart_copy(tmp_path, monkeypatch, tmp_path / "empty")
+    before = _files(root)
+    for apply in ([], ["--apply"]):
+        assert main(["prune", str(root), matrix, *apply]) == 2
+        out, err = capsys.readouterr()
+        assert not out and err.count("\n") == 1 and "Traceback" not in err, err
+        assert err.startswith(f"error: not pruning: {matrix}: dataset 'cifar10-5k' is not found here, and its cells' keys "
+                              "depend on the data found"), err
+        assert "nothing moved" in err and "$UEBENCH_DATA" in err and str(tmp_path / "empty") in err, err
+        assert _files(root) == before and not (root / "pruned").exists()
+
+
+def test_prune_with_the_data_here_keeps_the_quickstart_records(tmp_path, capsys, monkeypatch):
+    from tests.conftest import CIFAR_NPZ
+
+    if not CIFAR_NPZ.exists():
+        pytest.skip(f"shared CIFAR-10 data not found at {CIFAR_NPZ}")
+    root, matrix = _quickstart_copy(tmp_path, monkeypatch, CIFAR_NPZ.parent)
+    assert main(["prune", str(root), matrix, "--apply"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("would move 0 records, 0 poisons") and not err, (out, err)
+    assert len(_keys(root)) == 6

@@ -84,3 +84,29 @@ def test_status_of_a_matrix_run_at_another_profile_says_which(tmp_path, capsys):
     assert f"holds this matrix's cells at profile smoke: `bench status {tmp_path / 'res'} {m} --profile smoke`" in capsys.readouterr().err
     assert main(["status", str(tmp_path / "res"), str(m), "--profile", "smoke"]) == 0
     assert "holds this matrix's cells" not in capsys.readouterr().err
+
+
+def test_status_and_tables_of_a_matrix_whose_data_is_not_here_warn(tmp_path, capsys, monkeypatch):
+    """Without its data, cifar10's cell keys are the download's: the quickstart's finished cells
+    show as not started. status, leaderboard --matrix and report --matrix say why, one warning line
+    each, and do not fail."""
+    import shutil
+
+    from tests.conftest import REPO
+
+    root = tmp_path / "res"
+    shutil.copytree(REPO / "results" / "quickstart", root)
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("UEBENCH_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    matrix = str(REPO / "examples" / "quickstart.yaml")
+    warning = (f"warning: {matrix}: dataset 'cifar10-5k' is not found here, so its cells' keys may not match the records "
+               "(finished cells may show as not started): cifar10: not found in $UEBENCH_DATA")
+    for argv in (["status", str(root), matrix], ["leaderboard", str(root), "--matrix", matrix, "--out", str(tmp_path / "lb.md")],
+                 ["report", str(root), "--matrix", matrix, "-o", str(tmp_path / "rep"), "--no-figures"]):
+        assert main(argv) == 0, argv
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if "cifar10" in line]
+        assert len(lines) == 1 and lines[0].startswith(warning), (argv, err)
+    assert main(["status", str(root)]) == 0  # no matrix, no plan: nothing to warn of
+    assert "not found" not in capsys.readouterr().err
