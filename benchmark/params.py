@@ -107,16 +107,17 @@ def format_error(e: Any, model: type[BaseModel]) -> tuple[str, str]:
 
 
 def _eps_hint(e: Any) -> str:
-    """For a perturbation budget (a param named ``eps``, ``epsilon``, ``adv_eps``, ``eps_step``...)
-    above its bound of 1: that it is in [0, 1] pixel units, with the fraction to write for a value
-    on the 0-255 scale."""
+    """For a perturbation budget or a step size (a param named ``eps``, ``epsilon``, ``adv_eps``,
+    ``eps_step``, ``alpha``, ``step_size``...) above its bound of 1: that it is in [0, 1] pixel
+    units, with the fraction to write for a value on the 0-255 scale."""
     name = str(e["loc"][-1]).lower() if e.get("loc") else ""
     ctx, got = e.get("ctx") or {}, e.get("input")
     bound = ctx.get("le", ctx.get("lt"))
-    if (not re.search(r"(^|_)eps(ilon)?(_|$)", name) or e["type"] not in ("less_than_equal", "less_than") or bound != 1
+    found = re.search(r"(^|_)(eps(ilon)?|alpha|step_size)(_|$)", name)
+    if (not found or e["type"] not in ("less_than_equal", "less_than") or bound != 1
             or isinstance(got, bool) or not isinstance(got, int | float)):
         return ""
-    hint = "; eps is in [0, 1] pixel units"
+    hint = f"; {'eps' if found.group(2).startswith('eps') else found.group(2)} is in [0, 1] pixel units"
     if 1 < got <= 255:
         n = int(got) if float(got).is_integer() else got
         hint += f": write {n}/255 (= {got / 255:.4f}) for {n} on the 0-255 scale"

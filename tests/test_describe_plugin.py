@@ -56,7 +56,7 @@ def test_kind_and_name_json_and_fractions(capsys):
     assert params["steps"]["description"] == "PGD steps per noise update"
     code, out, _ = run(capsys, "plugins", "em")
     assert row(out, "eps")[:7] == ["eps", "float", "≥", "0,", "≤", "1", "8/255"]
-    assert row(out, "alpha")[:5] == ["alpha", "float", ">", "0", "0.8/255"]
+    assert row(out, "alpha")[:7] == ["alpha", "float", ">", "0,", "≤", "1", "0.8/255"]
 
 
 def test_an_executor_without_profiles_shows_its_field_descriptions(capsys):

@@ -83,6 +83,22 @@ def test_eps_above_one_says_it_is_in_pixel_units(capsys, tmp_path, value, hint):
     one_error_line(code, err, f"attacks[0].params.eps: Input should be less than or equal to 1 (got {value}); {hint}")
 
 
+@pytest.mark.parametrize(("entry", "where", "name"), [
+    ("attacks: [{name: em, params: {alpha: 2}}]", "attacks[0]", "alpha"),
+    ("attacks: [{name: tap, params: {alpha: 2}}]", "attacks[0]", "alpha"),
+    ("attacks: [{name: tp, params: {alpha: 2}}]", "attacks[0]", "alpha"),
+    ("defenses: [{name: at, params: {step_size: 2}}]", "defenses[0]", "step_size"),
+])
+def test_a_pgd_step_size_on_the_0_255_scale_is_refused_with_the_fraction_to_write(capsys, tmp_path, entry, where, name):
+    """A step size is in [0, 1] pixel units like eps: 2 (meant as 2/255) is a step larger than the
+    whole pixel range, refused with the same hint as eps."""
+    text = TINY.replace("attacks: [clean]", entry) if entry.startswith("attacks") else TINY + entry + "\n"
+    m = write(tmp_path, text)
+    code, err = run_cli(capsys, "run", str(m), "--dry-run")
+    one_error_line(code, err, f"{where}.params.{name}: Input should be less than or equal to 1 (got 2); {name} is in [0, 1] "
+                              "pixel units: write 2/255 (= 0.0078) for 2 on the 0-255 scale")
+
+
 def test_eps_hint_is_generic_to_eps_named_params():
     from benchmark.params import format_error
 

@@ -45,7 +45,7 @@ class TAAP(Attack):
     class Params(Params):
         eps: float = Field(8 / 255, ge=0, le=1)  # L-inf budget on [0, 1] pixels; 8/255 in the paper
         steps: int = Field(250, ge=1)  # PGD steps per sample against the frozen reference model
-        alpha: float | None = Field(None, gt=0)  # PGD step size on [0, 1] pixels; None: 2.5 * eps / steps
+        alpha: float | None = Field(None, gt=0, le=1)  # PGD step size on [0, 1] pixels; None: 2.5 * eps / steps
         batch_size: int = Field(512, ge=1)  # images per crafting batch (the model is frozen: not a method setting)
         label_shift: int = Field(1, ge=1)  # t-aap's target class is (y + label_shift) mod K; unused by ut-aap
         gen_strength: float = Field(0.4, ge=0)  # strength s of the augmentation drawn at every crafting step

@@ -48,7 +48,7 @@ class AUE(Attack):
 
     class Params(Params):
         eps: float = Field(8 / 255, ge=0, le=1)  # L-inf budget on [0, 1] pixels; 8/255 in the paper
-        alpha: float | None = Field(None, gt=0)  # PGD step size on [0, 1] pixels; None: eps / 10
+        alpha: float | None = Field(None, gt=0, le=1)  # PGD step size on [0, 1] pixels; None: eps / 10
         steps: int = Field(5, ge=1)  # PGD steps per batch in each noise pass, each through a fresh augmentation
         epochs: int = Field(60, ge=1)  # rounds of one model epoch then one noise pass over the data
         batch_size: int = Field(128, ge=1)  # batch of the model's training epoch

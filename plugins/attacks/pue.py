@@ -72,7 +72,7 @@ class PUE(Attack):
 
     class Params(Params):
         eps: float = Field(8 / 255, ge=0, le=1)  # L-inf budget on [0, 1] pixels; 8/255 in the paper
-        alpha: float = Field(0.8 / 255, gt=0)  # PGD step size on [0, 1] pixels; 0.8/255 in make_pue.sh
+        alpha: float = Field(0.8 / 255, gt=0, le=1)  # PGD step size on [0, 1] pixels; 0.8/255 in make_pue.sh
         steps: int = Field(1, ge=1)  # PGD steps per noise update (each is one signed step per noise level once robust)
         train_steps: int = Field(20, ge=1)  # model steps per outer iteration
         batch_size: int = Field(128, ge=1)  # batch of the model steps and the noise pass

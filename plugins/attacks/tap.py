@@ -59,7 +59,7 @@ class TAP(Attack):
 
     class Params(Params):
         eps: float = Field(8 / 255, ge=0, le=1)  # L-inf budget on [0, 1] pixels; 8/255 in the paper
-        alpha: float = Field(0.4 / 255, gt=0)  # PGD step size on [0, 1] pixels; 0.05 eps = 0.4/255 in the paper
+        alpha: float = Field(0.4 / 255, gt=0, le=1)  # PGD step size on [0, 1] pixels; 0.05 eps = 0.4/255 in the paper
         steps: int = Field(250, ge=1)  # PGD steps per sample against the frozen reference model
         batch_size: int = Field(512, ge=1)  # images per crafting batch (the model is frozen: not a method setting)
         targeted: bool = True  # push toward class (y + label_shift) mod K; False: maximise the loss on y

@@ -58,7 +58,7 @@ class TP(Attack):
 
     class Params(Params):
         eps: float = Field(8 / 255, gt=0, le=1)  # L-inf budget on [0, 1] pixels; 8/255 in the paper
-        alpha: float | None = Field(None, gt=0)  # PGD step size on [0, 1] pixels, both noise phases; None: 0.1 * eps
+        alpha: float | None = Field(None, gt=0, le=1)  # PGD step size on [0, 1] pixels, both noise phases; None: 0.1 * eps
         epochs: int = Field(300, ge=1)  # T: epochs of the four phases (CL model, CL noise, SL model, SL noise)
         cl_pgd_steps: int = Field(5, ge=0)  # S_cl: signed steps per batch minimising the contrastive loss
         sl_pgd_steps: int = Field(5, ge=0)  # S_sl: signed steps per batch minimising the cross entropy

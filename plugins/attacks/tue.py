@@ -105,7 +105,7 @@ class TUE(Attack):
     class Params(Params):
         objective: Objective = "moco"  # contrastive loss of the model and noise phases (the official demo commands)
         eps: float = Field(8 / 255, gt=0, le=1)  # L-inf budget on [0, 1] pixels; 8/255 in the paper
-        alpha: float = Field(0.8 / 255, gt=0)  # PGD step size on [0, 1] pixels; 0.8/255 in the demos
+        alpha: float = Field(0.8 / 255, gt=0, le=1)  # PGD step size on [0, 1] pixels; 0.8/255 in the demos
         epochs: int | None = Field(None, ge=1)  # passes over the data; None: moco 200, simclr 40, simsiam 50
         train_steps: int | None = Field(None, ge=1)  # model steps per round, then a noise pass; None: 100 / 20 / 25
         pgd_steps: int | None = Field(None, ge=1)  # signed steps per batch in a noise pass; None: 5 / 20 / 20

@@ -130,7 +130,7 @@ class AT(Defense):
     class Params(Params):
         # L-inf (or L2) radius of the PGD examples on [0, 1] pixels; 8/255 in the papers
         eps: float = Field(8 / 255, ge=0, le=1)
-        step_size: float = Field(2 / 255, gt=0)  # PGD step size on [0, 1] pixels (also the scale of the normal start)
+        step_size: float = Field(2 / 255, gt=0, le=1)  # PGD step size on [0, 1] pixels (also the scale of the normal start)
         steps: int = Field(10, ge=1)  # PGD steps per training batch
         # threat model of the PGD examples: L-inf (signed steps) or L2 (unit-norm steps)
         norm: Literal["linf", "l2"] = "linf"
