@@ -15,7 +15,10 @@ in the cell (none when it reused a sibling cell's victim) and ``repair_min`` a m
 ``poison.KEY`` is the poison's ``poison_meta[KEY]`` (the last entry of a per-epoch list, such as a
 generator's final loss: ``poison.classwise_model_loss``). ``results=DIR`` reads another results
 directory (default ``results/cifar10-quick``, relative to the repository root). Each table is
-captioned with the data it was measured on. ``<!-- generated: claims -->`` is the claims table.
+captioned with the data it was measured on and the seeds its cells' values are over: the usual count
+of its cells, as the leaderboard's captions state it (a cell with another count is marked ``[n=k]``,
+:func:`benchmark.report.tables.count_mark`), and which columns are means without a std (the minutes
+and ``poison.KEY``). ``<!-- generated: claims -->`` is the claims table.
 ``<!-- generated: cost matrix=FILE [anchor=NAME] -->`` is the cost model's estimate of running the
 matrix file from scratch (:func:`benchmark.cost.estimate_file`), next to a published anchor.
 ``<!-- generated: speed file=benchmarks/results/X.json -->`` is the speed table of one
@@ -89,7 +92,8 @@ def _axis(spec: str, where: str) -> tuple[str, list[str]]:
     return axis, [e for e in entries.split(",") if e]
 
 
-def _cell_values(records: list[dict[str, Any]], sel: dict[str, str]) -> list[float]:
+def _cell_values(records: list[dict[str, Any]], sel: dict[str, str]) -> list[tuple[int, float]]:
+    """(seed, value) of each record of the cell ``sel`` names that has a value of its metric."""
     out = []
     for r in records:
         if all(r.get(k) == sel[k] for k in ("attack", "victim", "defense")):
@@ -107,7 +111,7 @@ def _cell_values(records: list[dict[str, Any]], sel: dict[str, str]) -> list[flo
             else:
                 v = value(r, m)
             if v is not None and not math.isnan(v):
-                out.append(v)
+                out.append((int(r.get("seed", 0)), v))
     return out
 
 
@@ -119,18 +123,27 @@ def _poison_meta(record: dict[str, Any], key: str) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
-def _fmt(vals: list[float], metric: str, unit: str = "percent") -> str:
+def _no_std(metric: str) -> bool:
+    """Whether a cell of ``metric`` shows its seed mean without a std: the minutes and ``poison.KEY``."""
+    return metric in PSEUDO or metric.startswith("poison.")
+
+
+def _fmt(vals: list[float], metric: str, unit: str = "percent", modal: int | None = None) -> str:
     """Seed mean (± std): one decimal for percentages and minutes, two for plain numbers (UD); a
-    ``poison.KEY`` (one poison, whatever the seed) its mean to three decimals."""
+    ``poison.KEY`` (one poison, whatever the seed) its mean to three decimals; `` [n=k]`` after it
+    when its ``k`` seeds are not the table's usual ``modal`` count (as in the leaderboard)."""
+    from benchmark.report.tables import count_mark
+
     if not vals:
         return "–"
+    mark = count_mark(len(vals), len(vals) if modal is None else modal)
     mean = statistics.fmean(vals)
     if metric.startswith("poison."):
-        return f"{mean:.3f}"
+        return f"{mean:.3f}{mark}"
     d = 2 if unit == "number" and metric not in PSEUDO else 1
-    if metric in PSEUDO or len(vals) == 1:
-        return f"{mean:.{d}f}"
-    return f"{mean:.{d}f} ± {statistics.stdev(vals):.{d}f}"
+    if _no_std(metric) or len(vals) == 1:
+        return f"{mean:.{d}f}{mark}"
+    return f"{mean:.{d}f} ± {statistics.stdev(vals):.{d}f}{mark}"
 
 
 def _unit(records: list[dict[str, Any]], metric: str) -> str:
@@ -142,13 +155,43 @@ def _unit(records: list[dict[str, Any]], metric: str) -> str:
     return "percent"
 
 
-def _caption(records: list[dict[str, Any]], results: str) -> str:
+def _over(cells: list[tuple[str, list[int]]]) -> str:
+    """What the values of ``cells`` (each a metric and the seeds of its values, as many in every
+    cell) are: ``mean ± std over seeds 0, 1``, ``mean over seeds 0, 1, no std`` (the minutes and
+    ``poison.KEY``; both kinds: these named), ``the value of seed 0``; ``2 seeds`` when the cells'
+    seeds differ."""
+    n = len(cells[0][1])
+    sets = {tuple(sorted(s)) for _, s in cells}
+    seeds = (f"seed{'s' if n > 1 else ''} {', '.join(map(str, sets.pop()))}" if len(sets) == 1
+             else f"{n} seeds" if n > 1 else "one seed")
+    if n == 1:
+        return f"the value of {seeds}"
+    plain = list(dict.fromkeys(m for m, _ in cells if _no_std(m)))
+    if not plain:
+        return f"mean ± std over {seeds}"
+    if len(plain) == len({m for m, _ in cells}):
+        return f"mean over {seeds}, no std"
+    return f"mean ± std over {seeds} ({', '.join(f'`{m}`' for m in plain)}: mean, no std)"
+
+
+def _caption(records: list[dict[str, Any]], results: str, cells: list[tuple[str, list[int]]]) -> str:
+    """The data and profile of ``records``, what the table's ``cells`` (metric, seeds of its values;
+    those with a value) are over: the usual count (:func:`benchmark.report.tables.modal_count`), and
+    the cells with another, marked ``[n=k]`` (with what they are over when they share their seeds)."""
     from benchmark.data.describe import describe_data
+    from benchmark.report.captions import another_count
+    from benchmark.report.tables import modal_count
 
     datas = sorted({describe_data(r.get("dataset_spec")) for r in records})
     profiles = sorted({str(r.get("profile")) for r in records})
-    seeds = sorted({int(r.get("seed", 0)) for r in records})
-    return (f"_{'; '.join(datas)}; profile {', '.join(profiles)}; mean ± std over seeds {', '.join(map(str, seeds))}. "
+    n = modal_count(len(s) for _, s in cells)
+    text = _over([c for c in cells if len(c[1]) == n])
+    other = [c for c in cells if len(c[1]) != n]
+    if other:
+        text += f"; {another_count(len(other))}"
+        if len({tuple(sorted(s)) for _, s in other}) == 1:
+            text += f" ({_over(other)})"
+    return (f"_{'; '.join(datas)}; profile {', '.join(profiles)}; {text}. "
             f"Generated from `{results}` by `bench docs`._")
 
 
@@ -163,22 +206,28 @@ def render_table(spec: Spec, root: Path, where: str) -> str:
     unknown = [k for k in o if k not in AXES]
     if unknown:
         raise UserError(f"{where}: unknown option {unknown[0]!r} (allowed: rows, cols, results, {', '.join(AXES)})")
+    from benchmark.report.tables import modal_count
+
     recs = _load(root / results)
     used: list[dict[str, Any]] = []
-    lines = [f"| {raxis} | " + " | ".join(cols) + " |", "| --- | " + " | ".join("---:" for _ in cols) + " |"]
+    grid: list[list[tuple[str, list[tuple[int, float]], str]]] = []  # per row, per column: metric, (seed, value)s, unit
     for r in rows:
-        cells = []
+        grid.append([])
         for c in cols:
             sel = {**fixed, raxis: r, caxis: c}
             vals = _cell_values(recs, sel)
             here = [x for x in recs if all(x.get(k) == sel[k] for k in ("attack", "victim", "defense"))]
             if vals:
                 used += here
-            cells.append(_fmt(vals, sel["metric"], _unit(here, sel["metric"])))
-        lines.append(f"| {r} | " + " | ".join(cells) + " |")
+            grid[-1].append((sel["metric"], vals, _unit(here, sel["metric"])))
     if not used:
         return f"_Not measured yet: no record in `{results}` for this table._\n"
-    return "\n".join(lines) + "\n\n" + _caption(used, results) + "\n"
+    counted = [(m, [s for s, _ in vals]) for row in grid for m, vals, _ in row if vals]
+    modal = modal_count(len(s) for _, s in counted)
+    lines = [f"| {raxis} | " + " | ".join(cols) + " |", "| --- | " + " | ".join("---:" for _ in cols) + " |"]
+    for r, row in zip(rows, grid):
+        lines.append(f"| {r} | " + " | ".join(_fmt([v for _, v in vals], m, unit, modal) for m, vals, unit in row) + " |")
+    return "\n".join(lines) + "\n\n" + _caption(used, results, counted) + "\n"
 
 
 def render_cost(spec: Spec, root: Path, where: str) -> str:

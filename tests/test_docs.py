@@ -47,10 +47,68 @@ def test_table_blocks_are_rewritten_from_records(repo):
     lines = out.splitlines()
     assert "| attack | none | iss-jpeg |" in lines
     assert "| clean | 69.0 ± 1.4 | – |" in lines  # mean ± sample std of 70 and 68
-    assert "| em | 14.0 ± 1.4 | 62.0 |" in lines
+    assert "| em | 14.0 ± 1.4 | 62.0 [n=1] |" in lines  # seed 0 only, where the table's cells have two
     assert "| tap | – | – |" in lines
-    assert "_CIFAR-10 (JPEG-75 copy), 5k subset, full test set; profile quick; mean ± std over seeds 0, 1. Generated from `results/cifar10-quick` by `bench docs`._" in out
+    assert ("_CIFAR-10 (JPEG-75 copy), 5k subset, full test set; profile quick; mean ± std over seeds 0, 1; 1 cell has "
+            "another count, marked [n=k] (the value of seed 0). Generated from `results/cifar10-quick` by `bench docs`._") in out
     assert regenerate(out, repo, "README.md") == out  # idempotent
+
+
+def test_a_cell_over_another_seed_count_is_marked_as_the_leaderboard_marks_it(repo):
+    from benchmark.records import load_records
+    from benchmark.report.leaderboard import render
+
+    out = regenerate("<!-- generated: table rows=attack:clean,em cols=defense:none,iss-jpeg -->\n<!-- end generated -->\n",
+                     repo, "d.md")
+    board = render(load_records(repo / "results" / "cifar10-quick"), "res")
+    sl = board.split("### victim `sl`: attacks × defenses")[1].split("\n### ")[0]  # the same cells, attacks × defenses
+    assert "| em | 14.0 ± 1.4 | 62.0 [n=1] |" in out and "| em | 14.0 ± 1.4 | 62.0 [n=1] |" in sl
+    assert "1 cell has another count, marked [n=k]" in out and "1 cell has another count, marked [n=k]" in sl
+    # every cell over the usual count: no mark, and the caption names the seeds
+    same = regenerate("<!-- generated: table rows=attack:clean,em cols=defense:none -->\n<!-- end generated -->\n", repo, "d.md")
+    assert "| em | 14.0 ± 1.4 |" in same and "[n=" not in same and "; mean ± std over seeds 0, 1. Generated" in same
+
+
+def test_the_usual_count_is_the_captions_even_when_it_is_one_seed(tmp_path):
+    """A table of seed-0 cells beside a clean row of two seeds: the caption states one seed, the
+    clean cells are the marked ones (the leaderboard's rule: the most common count)."""
+    store = ResultStore(tmp_path / "results" / "cifar10-quick")
+    for i, r in enumerate([rec("clean", 0.70), rec("clean", 0.68, 1), rec("cp", 0.5), rec("cp-c", 0.4),
+                           rec("cp", 0.44, victim="simclr"), rec("clean", 0.45, victim="simclr")]):
+        store.put(f"k{i}", r)
+    out = regenerate("<!-- generated: table rows=attack:clean,cp,cp-c cols=victim:sl,simclr -->\n<!-- end generated -->\n",
+                     tmp_path, "d.md")
+    assert "| clean | 69.0 ± 1.4 [n=2] | 45.0 |" in out and "| cp | 50.0 | 44.0 |" in out and "| cp-c | 40.0 | – |" in out
+    assert ("; profile quick; the value of seed 0; 1 cell has another count, marked [n=k] (mean ± std over seeds 0, 1). "
+            "Generated") in out
+    one = regenerate("<!-- generated: table rows=attack:cp cols=victim:sl -->\n<!-- end generated -->\n", tmp_path, "d.md")
+    assert "| cp | 50.0 |" in one and "; profile quick; the value of seed 0. Generated" in one  # no "± std" of one seed
+
+
+def test_the_caption_says_which_columns_are_means_without_a_std(repo):
+    """The minutes (and ``poison.KEY``) are seed means shown without a std: the caption says so,
+    for those columns only."""
+    cols = "cols=metric:accuracy,wall_min,poison_min"
+    out = regenerate(f"<!-- generated: table rows=attack:clean,em {cols} -->\n<!-- end generated -->\n", repo, "d.md")
+    assert "| em | 14.0 ± 1.4 | 1.5 | 5.0 |" in out
+    assert "; mean ± std over seeds 0, 1 (`wall_min`, `poison_min`: mean, no std). Generated" in out
+    timing = regenerate("<!-- generated: table rows=attack:clean,em cols=metric:wall_min -->\n<!-- end generated -->\n",
+                        repo, "d.md")
+    assert "| em | 1.5 |" in timing and "; mean over seeds 0, 1, no std. Generated" in timing and "±" not in timing
+
+
+def test_a_timing_cell_over_fewer_seeds_than_its_row_is_marked(tmp_path):
+    """``victim_min`` leaves out a seed whose victim was reused: that cell is over one seed where
+    the table's cells have two."""
+    store = ResultStore(tmp_path / "results" / "cifar10-quick")
+    store.put("a", {**rec("em", 0.1), "timing": {"victim_s": 120.0, "victim_reused": False}})
+    store.put("b", {**rec("em", 0.1, seed=1), "timing": {"victim_s": 180.0, "victim_reused": False}})
+    store.put("c", {**rec("em", 0.3, defense="sau"), "timing": {"victim_s": 60.0, "victim_reused": False, "repair_s": 30.0}})
+    store.put("d", {**rec("em", 0.3, defense="sau", seed=1), "timing": {"victim_s": 0.0, "victim_reused": True, "repair_s": 30.0}})
+    text = "<!-- generated: table rows=defense:none,sau cols=metric:victim_min,wall_min attack=em -->\n<!-- end generated -->\n"
+    out = regenerate(text, tmp_path, "d.md")
+    assert "| none | 2.5 | 1.5 |" in out and "| sau | 1.0 [n=1] | 1.5 |" in out
+    assert "; mean over seeds 0, 1, no std; 1 cell has another count, marked [n=k] (the value of seed 0). Generated" in out
 
 
 def test_other_axes_metrics_wall_time_and_not_measured(repo):
@@ -81,7 +139,7 @@ def test_a_poison_meta_key_reads_the_last_entry_of_its_list(tmp_path):
     text = ("<!-- generated: table rows=attack:cp-c,em cols=metric:poison.model_loss,poison.flag,poison_min -->\n"
             "<!-- end generated -->\n")
     out = regenerate(text, tmp_path, "d.md")
-    assert "| cp-c | 10.193 | – | 1.0 |" in out and "| em | – | – | 5.0 |" in out
+    assert "| cp-c | 10.193 | – | 1.0 |" in out and "| em | – | – | 5.0 [n=1] |" in out  # em: seed 0 only
 
 
 def test_plain_numbers_get_two_decimals(tmp_path):

@@ -30,8 +30,14 @@ def seeds_line(t: Table) -> str:
             else f"Each cell: the value of n = 1 seed{named}; no std")
     other = sum(1 for v in cells if v.total != n)
     if other:
-        text += f"; {other} {'cell has' if other == 1 else 'cells have'} another count, marked [n=k]"
+        text += f"; {another_count(other)}"
     return text + "."
+
+
+def another_count(k: int) -> str:
+    """What a caption says of the ``k`` cells marked ``[n=k]`` (:func:`~benchmark.report.tables.count_mark`);
+    the leaderboard and ``bench docs`` share it."""
+    return f"{k} {'cell has' if k == 1 else 'cells have'} another count, marked [n=k]"
 
 
 def na_reasons(t: Table) -> list[tuple[str, int]]:

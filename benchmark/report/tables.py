@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,8 +99,7 @@ class Table:
     @property
     def modal_n(self) -> int:
         """The usual number of seeds in this table's cell groups (marks show where it differs)."""
-        counts = Counter(v.total for r in self.rows for c, v in zip(self.columns, r.values) if c not in self.summary and v.total)
-        return max(counts, key=lambda n: (counts[n], n)) if counts else 0  # ties: the larger count
+        return modal_count(v.total for r in self.rows for c, v in zip(self.columns, r.values) if c not in self.summary)
 
     def values(self) -> list[Value]:
         return [v for r in self.rows for v in r.values]
@@ -297,6 +297,21 @@ def build_tables(results: Results) -> dict[str, list[Table]]:
 # ------------------------------------------------------------------------------------ formatting
 
 
+def modal_count(counts: Iterable[int]) -> int:
+    """The usual number of seeds among a table's cells (``counts``, one a cell; zeros, cells with
+    none, left out; ties: the larger count): the count its caption states, where :func:`count_mark`
+    marks the cells that have another. 0 when no cell has any. The leaderboard and ``bench docs``
+    share it."""
+    c = Counter(n for n in counts if n)
+    return max(c, key=lambda n: (c[n], n)) if c else 0
+
+
+def count_mark(n: int, modal: int) -> str:
+    """`` [n=k]`` after a cell's value when its ``n`` seeds are not the table's usual ``modal``
+    count (:func:`modal_count`), else nothing."""
+    return f" [n={n}]" if n != modal else ""
+
+
 def fmt_number(x: float, unit: str) -> str:
     if unit in DISPLAY:
         return f"{x:.1f}"
@@ -347,8 +362,8 @@ def value_text(v: Value, unit: str, modal_n: int, *, role: str = "cell", bold: b
         text += f" ⚠{v.n}/{v.total}" + (f" ({v.failed} failed, {v.nan} {nan})" if v.nan else "")
     elif v.n < v.total:
         text += f" [{v.n}/{v.total}]"
-    elif v.total != modal_n:
-        text += f" [n={v.total}]"
+    else:
+        text += count_mark(v.total, modal_n)
     return text
 
 
