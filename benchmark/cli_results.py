@@ -59,6 +59,12 @@ def prune(args: argparse.Namespace) -> int:
         raise UserError(f"not pruning: {what} is not found here, and its cells' keys depend on the data found "
                         f"(every record of the matrix would look replaced); nothing moved. {note}")
     found = survey(root, [make_plan(r) for r in resolved])
+    if found.other_data:
+        path, theirs, here = found.other_data[0]
+        raise UserError(f"not pruning: {len(found.other_data)} records of {args.matrix} (e.g. {path.stem}) were made with "
+                        f"other data than found here ({theirs[:19]}... there, {here[:19]}... here: another copy of the "
+                        "dataset), so every one would look replaced; nothing moved. Point $UEBENCH_DATA or the dataset's "
+                        "root at the copy they were made with, or move records by hand")
     dest = apply(found) if args.apply and not found.empty() else None
     print(render(found, dest))
     if dest is not None and (root / "LEADERBOARD.md").is_file():

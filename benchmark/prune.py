@@ -57,6 +57,9 @@ class Pruning:
     #: how listings name each record to move ("attack × victim × defense (seed s)"), read when
     #: surveyed: :func:`apply` moves the file
     names: dict[Path, str] = field(default_factory=dict)
+    #: records that would be moved only because the data found here has other contents (another
+    #: copy of the dataset): (record, its content, the content here); ``bench prune`` refuses them
+    other_data: list[tuple[Path, str, str]] = field(default_factory=list)
 
     def empty(self) -> bool:
         """Nothing to set aside."""
@@ -82,6 +85,15 @@ def _of_plans(holder: dict[str, Any], profiles: dict[str, set[str]], labels: set
     return (profile is None or profile in profiles[name]) and (what is None or what in labels)
 
 
+def _other_copy(recorded: Any, here: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(content recorded, content here) when a record's dataset spec differs from the plan's only in
+    the ``content`` digest of the data found (another copy of the same dataset), else ``None``."""
+    if not isinstance(recorded, dict) or here is None or recorded.get("content") == here.get("content"):
+        return None
+    same = {k: v for k, v in recorded.items() if k != "content"} == {k: v for k, v in here.items() if k != "content"}
+    return (str(recorded.get("content")), str(here.get("content"))) if same else None
+
+
 def survey(root: Path, plans: list[Any]) -> Pruning:
     """What to prune in ``root`` for ``plans`` (:class:`~benchmark.plan.Plan`, one per document)."""
     out = Pruning(root)
@@ -92,6 +104,7 @@ def survey(root: Path, plans: list[Any]) -> Pruning:
     names = {(c.job.attack.display, c.victim.display, c.defense.display, c.seed) for plan in plans for c in plan.cells}
     jobs = {j.key for plan in plans for j in plan.jobs}
     labels = {f"cell {c.label}" for plan in plans for c in plan.cells}
+    data = {(plan.resolved.matrix.name, plan.resolved.matrix.profile): plan.dataset_spec for plan in plans}
     used: set[str] = set()  # poisons of the records kept
     pruned_poisons: set[str] = set()
     for path in sorted((root / "cells").glob("*.json")):
@@ -114,6 +127,9 @@ def survey(root: Path, plans: list[Any]) -> Pruning:
             out.busy.append(path)
             if isinstance(poison, str):
                 used.add(poison)
+            continue
+        if (copy := _other_copy(rec.get("dataset_spec"), data.get((name, profile)))) is not None:
+            out.other_data.append((path, *copy))
             continue
         out.records.append(path)
         out.names[path] = f"{rec.get('attack')} × {rec.get('victim')} × {rec.get('defense')} (seed {rec.get('seed')})"

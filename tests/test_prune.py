@@ -157,3 +157,25 @@ def test_prune_with_the_data_here_keeps_the_quickstart_records(tmp_path, capsys,
     out, err = capsys.readouterr()
     assert out.startswith("would move 0 records, 0 poisons") and not err, (out, err)
     assert len(_keys(root)) == 6
+
+
+def test_prune_refuses_records_made_with_another_copy_of_the_data(tmp_path, capsys, monkeypatch):
+    """Records whose dataset differs from the plan's only in the digest of the data found were made
+    from another copy of it (their keys differ for that alone): prune refuses, moving nothing."""
+    from tests.conftest import CIFAR_NPZ
+
+    if not CIFAR_NPZ.exists():
+        pytest.skip(f"shared CIFAR-10 data not found at {CIFAR_NPZ}")
+    root, matrix = _quickstart_copy(tmp_path, monkeypatch, CIFAR_NPZ.parent)
+    for i, f in enumerate(sorted((root / "cells").glob("*.json"))):  # as if made from another copy: other keys
+        rec = json.loads(f.read_text())
+        rec["dataset_spec"]["content"] = "sha256:" + "ab" * 32
+        f.unlink()
+        (root / "cells" / f"{i:020x}.json").write_text(json.dumps(rec))
+    before = _files(root)
+    assert main(["prune", str(root), matrix, "--apply"]) == 2
+    out, err = capsys.readouterr()
+    assert not out and err.count("\n") == 1, err
+    assert err.startswith(f"error: not pruning: 6 records of {matrix} (e.g. 00000000000000000000) were made with other "
+                          "data than found here (sha256:abababababab... there, sha256:"), err
+    assert _files(root) == before and not (root / "pruned").exists()
