@@ -91,6 +91,12 @@ def find(reg: Registry, words: list[str]) -> Entry:
     name = words[0]
     everything = reg.entries()
     hits = [e for e in everything if e.name == name]
+    modules = [e for e in hits if e.kind not in KINDS]  # a plugin module that failed to load: no plugin to describe
+    if modules and len(modules) == len(hits):
+        m = modules[0]
+        by = f" (package {m.package})" if m.package and m.package != "?" else ""
+        raise UserError(f"{name!r} is a plugin module that failed to load{by}: {m.error}")
+    hits = [e for e in hits if e.kind in KINDS]
     kinds = sorted({e.kind for e in hits}, key=KINDS.index)
     if len(kinds) > 1:
         raise UserError(f"{name!r} is a plugin of several kinds ({', '.join(kinds)}): name the kind, "

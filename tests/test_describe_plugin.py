@@ -138,3 +138,16 @@ def test_wall_block_spans_first_start_to_last_finish(tmp_path):
     assert "3 cells in **5.0 min** from the first cell's start to the last one's finish (2026-01-01 10:00:00 → 10:05:00 UTC)" in out
     assert "local executor, 2 workers × 1 torch thread" in out and "the em poison 90 s" in out
     assert "`results/other`: 1" in out and "during 33% of it" in out
+
+
+def test_a_plugin_module_that_failed_to_load_is_one_line(capsys, tmp_path, monkeypatch):
+    """`bench plugins` lists a module that failed to import by its name; `bench plugins NAME` says
+    why in one line (was a ValueError traceback: the module is no plugin kind)."""
+    from benchmark.registry import DEFAULT_PLUGINS
+
+    (tmp_path / "syntaxerr.py").write_text("def (:\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("UEBENCH_PLUGINS", ",".join([*DEFAULT_PLUGINS, "syntaxerr"]))
+    code, out, err = run(capsys, "plugins", "syntaxerr")
+    assert code == 2 and not out and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("error: 'syntaxerr' is a plugin module that failed to load: cannot import syntaxerr") and "SyntaxError" in err, err
