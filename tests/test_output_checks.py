@@ -262,3 +262,15 @@ def test_an_untrained_victim_under_a_train_stage_defense_is_not_blamed_for_skipp
                         "victims: [{name: sl, params: {epochs: 0}}]\ndefenses: [cutout]\n")
     code, err = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "res"), "--quiet")
     assert code == 0, err
+
+
+def test_the_plugin_guide_names_every_reserved_meta_key():
+    import re
+
+    from benchmark.output_checks import RESERVED_META
+    from tests.conftest import REPO
+
+    guide = (REPO / "docs" / "writing-plugins.md").read_text()
+    listed = re.search(r"the keys uebench writes itself: (.*?)\.\n", guide, re.DOTALL)
+    assert listed is not None
+    assert set(re.findall(r"`(\w+)`", listed.group(1))) == set(RESERVED_META)
