@@ -306,6 +306,28 @@ def _plugin_code(plugin: Any, where: str, file: str | None) -> Iterator[None]:
         raise ConfigError(f"{kind} {name!r} ({module}) failed: {one_line(e)}", file=file, path=where) from None
 
 
+def _check_budget(attack: Any, where: str, file: str | None) -> None:
+    """A budget outside the threat model's units (an L-inf radius outside [0, 1] pixel units, a
+    negative radius) is the matrix's mistake, refused naming the key, also for a third-party
+    attack whose ``Params`` leave ``eps`` unbounded (the release check would let ``eps: 8`` turn
+    every image white). A ``budget()`` that fails or returns no Budget is reported by the run."""
+    from benchmark.interfaces import Budget
+    from benchmark.params import _eps_hint
+
+    try:
+        budget = attack.budget()
+    except Exception:  # noqa: BLE001 - the runner fails the attack's cells with the reason
+        return
+    if not isinstance(budget, Budget) or budget.norm == "none":
+        return
+    if budget.eps < 0 or (budget.norm == "linf" and budget.eps > 1):
+        key = "eps" if "eps" in type(attack.params).model_fields else None
+        hint = _eps_hint({"loc": ("eps",), "type": "less_than_equal", "ctx": {"le": 1}, "input": budget.eps}) if budget.eps > 1 else ""
+        raise ConfigError(f"the attack's budget {budget} is outside its threat model: the radius is in [0, 1] pixel units"
+                          f"{hint.replace('; eps is in [0, 1] pixel units', '')}",
+                          file=file, path=f"{where}.params.{key}" if key else where)
+
+
 def _auto_labels(entries: list[AxisEntry], items: list[Any]) -> None:
     """An entry with explicit params and no label is shown in tables with its params,
     ``sl(epochs=8)``, never as the bare name a reader takes for the profile's own settings (and
@@ -359,6 +381,8 @@ def resolve(matrix: Matrix, registry: Registry, file: str | None = None) -> Reso
                 )
             shown[item.display] = i
         axes[field] = items
+    for i, a in enumerate(axes["attacks"]):
+        _check_budget(a, f"attacks[{i}]", file)
     for i, d in enumerate(axes["defenses"]):
         with _plugin_code(d, f"defenses[{i}]", file):  # the plan asks it of every victim
             for v in axes["victims"]:

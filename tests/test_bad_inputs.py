@@ -509,3 +509,38 @@ def test_an_ops_pixel_count_the_images_cannot_take_is_one_line_and_no_failed_cel
     assert err.splitlines()[-1] == ("error: attack 'ops(pixels=100000)': pixels 100000 exceeds the 64 pixel positions of "
                                     "this dataset's 8x8 images; give at most 64"), err
     assert not list((tmp_path / "res" / "cells").iterdir())
+
+
+def test_an_unbounded_eps_of_a_third_party_attack_is_refused_by_its_budget(tmp_path, capsys, monkeypatch):
+    """A plugin whose Params leave eps unbounded: `eps: 8` would pass the release check (2040/255)
+    and turn every image white, recorded ok. The budget's range is checked when the matrix is
+    resolved, naming the key."""
+    (tmp_path / "nobounds.py").write_text(
+        "import torch\n"
+        "from benchmark import Attack, Params, Poison, hookimpl, release\n"
+        "class NoBounds(Attack):\n"
+        "    '''Adds eps everywhere.'''\n"
+        "    name = 'nobounds'\n"
+        "    class Params(Params):\n"
+        "        eps: float = 8 / 255\n"
+        "    profiles = {'quick': {}, 'smoke': {}}\n"
+        "    def generate(self, train, ctx):\n"
+        "        delta = torch.full(train.x.shape, self.params.eps)\n"
+        "        return Poison(x=release(train.x, delta), delta=delta, kind='samplewise')\n"
+        "@hookimpl\n"
+        "def register_attacks():\n"
+        "    return [NoBounds]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from benchmark.registry import DEFAULT_PLUGINS
+
+    monkeypatch.setenv("UEBENCH_PLUGINS", ",".join([*DEFAULT_PLUGINS, "nobounds"]))
+    m = write(tmp_path, GOOD.replace("[clean]", "[{name: nobounds, params: {eps: 8}}]"))
+    for extra in (["--dry-run"], []):
+        code, err = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "res"), *extra)
+        one_error_line(code, err, "attacks[0].params.eps: the attack's budget L-inf 2040/255 is outside its threat model: "
+                                  "the radius is in [0, 1] pixel units: write 8/255 (= 0.0314) for 8 on the 0-255 scale")
+    assert not (tmp_path / "res" / "cells").exists() or not list((tmp_path / "res" / "cells").iterdir())
+    m2 = write(tmp_path, GOOD.replace("[clean]", "[{name: nobounds, params: {eps: -0.1}}]"), name="m2.yaml")
+    code, err = run_cli(capsys, "run", str(m2), "--results", str(tmp_path / "res"), "--dry-run")
+    one_error_line(code, err, "attacks[0].params.eps: the attack's budget L-inf -0.1 is outside its threat model")
