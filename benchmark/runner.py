@@ -41,6 +41,7 @@ from benchmark.output_checks import (
 )
 from benchmark.packages import package_of, package_warning, plugin_packages
 from benchmark.plan import AttackJob, Cell, Plan, make_plan
+from benchmark.plugin_failure import PLUGIN_FAILURES, error_line, error_text, left_alone
 from benchmark.poison_artifact import poison_digest, poison_to_tensors, tensors_to_poison
 from benchmark.provenance import numerics, provenance
 from benchmark.reuse import review_reuse
@@ -91,7 +92,7 @@ class Runner:
             tune_cpu_allocator()
         self._splits: DataSplits | None = None
         self.dataset_sha256: str | None = None
-        self._poisons: dict[str, Poison | Exception] = {}
+        self._poisons: dict[str, Poison | BaseException] = {}  # a plugin's failure (sys.exit too) is kept: raised again
         #: trained victims of plain-training cells, by (poison, victim, seed): see :meth:`fit_victim`
         # trained victims kept for the next cell: (model, curves, RNG state, key of the cell that trained it)
         self._victims: OrderedDict[str, tuple[nn.Module, list[dict[str, Any]], dict[str, Any], str]] = OrderedDict()
@@ -160,7 +161,7 @@ class Runner:
                 self._splits, self.dataset_sha256 = load_splits(self.r)
             except (UserError, KeyboardInterrupt):
                 raise
-            except Exception as e:  # noqa: BLE001 - a dataset plugin's own failure, shown in one line
+            except PLUGIN_FAILURES as e:  # a dataset plugin's own failure (sys.exit too), shown in one line
                 from benchmark.registry import one_line
 
                 raise DatasetError(f"dataset {self.r.matrix.dataset.display!r} ({self.r.dataset.name}) failed to load: {one_line(e)}") from None
@@ -181,7 +182,7 @@ class Runner:
         """The job's poison: from the cache, or generated now (under a lock) and budget-checked."""
         if job.key in self._poisons:
             p = self._poisons[job.key]
-            if isinstance(p, Exception):
+            if isinstance(p, BaseException):
                 raise p
             return p
         train = self.splits().train
@@ -204,12 +205,10 @@ class Runner:
             torch.manual_seed(self.r.matrix.attack_seed)
             n0 = len(self.cache.reads)
             clean = digest or data_checksum(train)  # none yet if the cached poison failed its check
-            with plugin_call(f"attack {job.attack.display!r} (generate)"):
+            # the budget is measured from these images: they must be the clean ones (else the next cell loads them again)
+            with left_alone(train, f"attack {job.attack.name!r}", "the training set", "generate", lambda: self._forget(everything=False),
+                            " and return a new Poison"), plugin_call(f"attack {job.attack.display!r} (generate)"):
                 p = job.attack.generate(train, self.ctx(self.r.matrix.attack_seed))
-            if data_checksum(train) != clean:  # the budget is measured from these images: they must be the clean ones
-                self._splits = None  # and the next cell must not train on them: load the data again
-                raise PluginError(f"attack {job.attack.name!r} changed the training set it was given in place "
-                                   "(generate must leave its input alone and return a new Poison)")
             reads = list({a["key"]: a for a in self.cache.reads[n0:]}.values())
             bad = poison_problem(train, p, budget)
             if bad:
@@ -244,7 +243,7 @@ class Runner:
             p = tensors_to_poison(tensors, meta)
         except (KeyboardInterrupt, UserError):
             raise
-        except Exception as e:
+        except PLUGIN_FAILURES as e:  # one failure per poison: the job's other cells fail with it, not generate again
             self._poisons[job.key] = e
             raise
         self._poisons[job.key] = p
@@ -282,15 +281,13 @@ class Runner:
             self._victims.popitem(last=False)
         return model
 
-    def _unchanged(self, data: ImageDataset, checksum: str, who: str, method: str) -> None:
-        """``data`` (a poison's images, shared by the cells after this one) must still have
-        ``checksum`` after ``who``'s ``method``: else the data are loaded again and the cell fails."""
-        if data_checksum(data) != checksum:
-            self._splits = None
+    def _forget(self, everything: bool = True) -> None:
+        """Drop what a plugin wrote into in place: the data (and the poisons' images and the victims
+        trained on them, unless not ``everything``); the next cell loads them again."""
+        self._splits = None
+        if everything:
             self._poisons.clear()
             self._victims.clear()
-            raise PluginError(f"{who} changed the training set it was given in place ({method} must leave its "
-                              "input alone and return new tensors)")
 
     @staticmethod
     def _require(problem: str | None, who: str) -> None:
@@ -347,18 +344,16 @@ class Runner:
                     ctx.trace.subscribe(listener)
             torch.manual_seed(cell.seed)
             train = splits.train.with_images(poison.x)
-            released = data_checksum(train)  # the poison's images, shared with the next cells: read-only
-            with plugin_call(f"defense {cell.defense.display!r} (transform)"):
+            # the poison's images, shared with the next cells: read-only
+            with left_alone(train, f"defense {cell.defense.display!r}", "the training set", "transform", self._forget,
+                            " and return new tensors"), plugin_call(f"defense {cell.defense.display!r} (transform)"):
                 defended = cell.defense.transform(train, defense_context(ctx))  # as benchmark.fitting.defend_and_fit
-            self._unchanged(train, released, f"defense {cell.defense.display!r}", "transform")
             self._require(transform_problem(train, defended), f"defense {cell.defense.display!r}")
             train = defended
-            given = data_checksum(train) if defended.x.device.type == "cpu" else None
             t_fit = time.perf_counter()
-            with plugin_call(f"victim {cell.victim.display!r} (fit)" + (f" with defense {cell.defense.display!r}" if cell.defense.stage == "train" else "")):
+            with left_alone(train, f"victim {cell.victim.display!r}", "the training set", "fit", self._forget, " and return new tensors"), \
+                    plugin_call(f"victim {cell.victim.display!r} (fit)" + (f" with defense {cell.defense.display!r}" if cell.defense.stage == "train" else "")):
                 model = self.fit_victim(cell, train, ctx, curves, reuse=not observed)
-            if given is not None:
-                self._unchanged(train, given, f"victim {cell.victim.display!r}", "fit")
             with plugin_call(f"victim {cell.victim.display!r} (its model's forward)"):
                 self._require(logits_problem(model, splits.test, ctx, "fit"), f"victim {cell.victim.display!r}")
             self._require(loss_problem(curves.events), f"victim {cell.victim.display!r} with defense {cell.defense.display!r}:")
@@ -377,7 +372,9 @@ class Runner:
             if cell.defense.stage == "model":
                 assert splits.holdout is not None
                 t_rep = time.perf_counter()
-                with plugin_call(f"defense {cell.defense.display!r} (repair)"):
+                # the clean hold-out, shared with the next cells: read-only (else the next cell loads it again)
+                with left_alone(splits.holdout, f"defense {cell.defense.display!r}", "the clean hold-out", "repair",
+                                lambda: self._forget(everything=False), ": change a copy"), plugin_call(f"defense {cell.defense.display!r} (repair)"):
                     model = cell.defense.repair(model, splits.holdout, ctx)  # its "repair" epochs join the curves
                     self._require(logits_problem(model, splits.test, ctx, "repair"), f"defense {cell.defense.display!r}")
                 self._require(loss_problem(curves.events), f"defense {cell.defense.display!r}:")
@@ -395,7 +392,7 @@ class Runner:
                     values = m.compute(art, ctx)
                 except (KeyboardInterrupt, UserError):
                     raise
-                except (Exception, SystemExit) as e:
+                except PLUGIN_FAILURES as e:
                     raise PluginError(f"metric {m.name!r} failed: {type(e).__name__}: {e}") from e
                 self._require(metric_problem(values, m.unit_of), f"metric {m.name!r}")
                 for k in values:
@@ -410,10 +407,9 @@ class Runner:
             rec.update(status="ok", metrics=metrics, metric_units=units, metric_specs=[m.spec() for m in r.metrics], error=None)
         except (KeyboardInterrupt, UserError):
             raise
-        except (Exception, SystemExit) as e:  # noqa: BLE001 - a plugin's crash (even sys.exit) fails this cell only
-            call = getattr(e, "uebench_call", "")  # the plugin call that raised it (benchmark.output_checks.plugin_call)
-            where = f"{call}: " if call and not isinstance(e, PluginError) else ""
-            rec.update(status="failed", metrics={}, error=f"{where}{type(e).__name__}: {e}", traceback=traceback.format_exc())
+        except PLUGIN_FAILURES as e:  # a plugin's crash (even sys.exit) fails this cell only
+            # the whole message (the log and the summary print its first line, bounded), naming the plugin call that raised it
+            rec.update(status="failed", metrics={}, error=error_text(e), traceback=traceback.format_exc())
         rec["wall_s"] = round(time.perf_counter() - t0, 2)
         return rec
 
@@ -482,7 +478,7 @@ class Runner:
 
     def _error(self, cell: Cell) -> str:
         rec = self.store.get(cell.key) or {}
-        return str(rec.get("error") or "").strip().splitlines()[0][:300] if rec.get("error") else "failed"
+        return error_line(rec["error"]) if rec.get("error") else "failed"
 
     def _report(self, cell: Cell, rec: dict[str, Any], summary: Summary, bar: Any) -> None:
         bar.update(1)
@@ -493,7 +489,7 @@ class Runner:
             self.log(f"{head}: {metrics_text(rec)} ({rec['wall_s']:.0f} s)")
         elif rec["status"] == "n/a":
             summary.na += 1
-            self.log(f"{head}: n/a ({rec['error']})")
+            self.log(f"{head}: n/a ({error_line(rec['error'])})")
         else:
-            summary.failed.append(f"{cell.label}: {rec['error']}")
-            self.log(f"{head}: FAILED {rec['error']}")
+            summary.failed.append(f"{cell.label}: {error_line(rec['error'])}")  # one line: the record keeps the rest
+            self.log(f"{head}: FAILED {error_line(rec['error'])}")
