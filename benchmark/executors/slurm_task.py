@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark.errors import UserError
+from benchmark.plugin_failure import PLUGIN_FAILURES
 
 
 class Preempted(KeyboardInterrupt):
@@ -96,7 +97,7 @@ class SlurmTask:
                 runner.poison(attack)
             except (KeyboardInterrupt, UserError):
                 raise
-            except Exception as e:  # noqa: BLE001 - the attack's failure: in every cell's record, as inline
+            except PLUGIN_FAILURES as e:  # the attack's failure (sys.exit too): in every cell's record, as inline
                 summary = runner.run(cells=attack.cells)
                 raise RuntimeError(f"poison {attack.attack.display} failed ({len(summary.failed)} cells recorded "
                                    f"as failed): {type(e).__name__}: {e}") from None
