@@ -16,7 +16,8 @@ class Plugin(ABC):
     """Base of all plugins.
 
     Class attributes a plugin sets: ``name`` (the matrix key), ``version`` (bump it when results
-    change: it is part of every cache key), ``Params`` (a :class:`~benchmark.params.Params` model
+    change: it is part of every cache key, with the name, the params and a third-party plugin's
+    distribution name), ``Params`` (a :class:`~benchmark.params.Params` model
     whose defaults are the paper's CIFAR-10 settings), ``profiles`` (overrides for ``quick`` and
     ``smoke``) and ``requires`` (importable modules it needs, e.g. ``("kornia",)``).
     """
@@ -46,8 +47,18 @@ class Plugin(ABC):
         return [m for m in cls.requires if importlib.util.find_spec(m) is None]
 
     def spec(self) -> dict[str, Any]:
-        """Name, version and validated params: what a cache key is made of."""
-        return {"name": self.name, "version": self.version, "params": self.params.model_dump(mode="json")}
+        """Name, version and validated params: what a cache key is made of. A plugin that an
+        installed distribution other than uebench provides adds its ``package`` (the normalized
+        distribution name, :func:`benchmark.registry.key_package`): another package's plugin of the
+        same name and version is another plugin, with other keys. uebench's own plugins and plain
+        modules (no distribution) have no ``package``, so their keys are as they always were."""
+        from benchmark.registry import key_package
+
+        spec = {"name": self.name, "version": self.version, "params": self.params.model_dump(mode="json")}
+        package = key_package(type(self))
+        if package is not None:
+            spec["package"] = package
+        return spec
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"

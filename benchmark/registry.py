@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -68,6 +70,42 @@ class Entry:
     def origin(self) -> str:
         """``package version`` (``uebench`` for built-ins), as error messages name it."""
         return f"{self.package} {self.package_version}".strip()
+
+    @property
+    def key_package(self) -> str | None:
+        """The distribution a cache key names for this plugin (:func:`key_package`): its
+        normalized name, ``None`` for uebench's own plugins and for a module no installed
+        distribution provides (a plain module in ``UEBENCH_PLUGINS``, a class a test defines)."""
+        if self.package in ("uebench", "?", "") or _uebench_code(self.obj):
+            return None
+        return normalized_package(self.package)
+
+
+def normalized_package(name: str) -> str:
+    """A distribution's name as keys compare it (PEP 503: ``Uebench_Foo`` -> ``uebench-foo``), so
+    that another build tool's spelling of the same project keeps its keys."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _uebench_code(obj: Any) -> bool:
+    """Whether ``obj`` is defined in uebench itself (``benchmark``, ``plugins``): a built-in class
+    keeps its keys whichever module registers it."""
+    return str(getattr(obj, "__module__", "") or "").split(".")[0] in ("benchmark", "plugins")
+
+
+#: plugin class -> the distribution its cache keys name (:func:`key_package`), set by every
+#: :class:`Registry` built for the classes it holds (one class comes from one distribution)
+_KEY_PACKAGES: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
+
+
+def key_package(cls: type) -> str | None:
+    """The installed distribution that provides plugin class ``cls``, as its cache keys name it
+    (:meth:`benchmark.plugin.Plugin.spec`): two packages that each provide a plugin of one name
+    and version are two plugins, with different keys. ``None`` for uebench's own plugins (their
+    specs and keys predate this and stay as they were), for a plain module (no distribution) and
+    for a class no registry holds. A class given to the plugin kit that shadows an installed plugin
+    of its name is named by its module and class (``tests.test_mine.MyEM``)."""
+    return _KEY_PACKAGES.get(cls)
 
 
 class DuplicatePlugin(UserError):
@@ -150,13 +188,18 @@ class Registry:
 
     Built from a plugin manager (:func:`make_plugin_manager`); one broken plugin never stops the
     others (see :class:`Entry`). Built-ins win name clashes with third-party packages; two third-party
-    packages that claim one name both lose it (the error names both).
+    packages that claim one name both lose it (the error names both). The plugins of the modules
+    named in ``overriding`` win every clash instead: they shadow any other plugin of their name,
+    which this registry then leaves out (the plugin kit's classes under test,
+    :func:`benchmark.testing.cell.cell_registry`).
     """
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
+    def __init__(self, pm: pluggy.PluginManager, *, overriding: Collection[str] = ()) -> None:
         self.pm = pm
+        self._overriding = frozenset(overriding)
         self._entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
         self._broken: list[Entry] = list(getattr(pm, "broken", []))
+        self._shadowed: list[Entry] = []
         self._warned: set[tuple[str, str]] = set()
         dists: dict[int, tuple[str, str]] = dict(getattr(pm, "dists", {}))
         for plugin, dist in pm.list_plugin_distinfo():  # registered by pluggy's own loader
@@ -203,11 +246,36 @@ class Registry:
                         broken(f"<{label}>", f"class {label} {problem}", obj)
                         continue
                     self._add(Entry(kind, name, obj, source, package, pversion, problem))
+        self._key_packages()
+
+    def _key_packages(self) -> None:
+        """Record what the keys of the classes this registry holds name (:func:`key_package`). A
+        class of an ``overriding`` module keeps what an installed registry said of it; one that
+        shadows another plugin is keyed by its module and class name, so that it never shares a
+        result with the plugin it shadows (a test's subclass of a built-in, same params)."""
+        shadowed = {(e.kind, e.name) for e in self._shadowed}
+        for entries in self._entries.values():
+            for held in entries.values():
+                if not isinstance(held.obj, type):
+                    continue
+                if held.source in self._overriding:
+                    if held.obj not in _KEY_PACKAGES and (held.kind, held.name) in shadowed:
+                        _KEY_PACKAGES[held.obj] = f"{held.obj.__module__}.{held.obj.__qualname__}"
+                elif (stamp := held.key_package) is None:
+                    _KEY_PACKAGES.pop(held.obj, None)
+                else:
+                    _KEY_PACKAGES[held.obj] = stamp
 
     def _add(self, new: Entry) -> None:
         old = self._entries[new.kind].get(new.name)
         if old is None:
             self._entries[new.kind][new.name] = new
+            return
+        if (old.source in self._overriding) != (new.source in self._overriding):  # the given class shadows the other
+            given, other = (old, new) if old.source in self._overriding else (new, old)
+            self._entries[new.kind][new.name] = given
+            self._shadowed.append(other)
+            self._broken = [b for b in self._broken if not (b.kind == new.kind and b.name == new.name)]  # e.g. two packages' clash
             return
         if (old.source in DEFAULT_PLUGINS) != (new.source in DEFAULT_PLUGINS):  # a built-in keeps its name
             builtin, other = (old, new) if old.source in DEFAULT_PLUGINS else (new, old)
@@ -282,6 +350,10 @@ class Registry:
     def broken(self) -> list[Entry]:
         """The plugins (and plugin modules) that failed to load, with their reasons."""
         return [e for e in self.entries() if e.error]
+
+    def shadowed(self) -> list[Entry]:
+        """The plugins left out because a plugin of a module in ``overriding`` took their name."""
+        return list(self._shadowed)
 
 
 class PluginManager(pluggy.PluginManager):

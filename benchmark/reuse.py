@@ -5,7 +5,7 @@ say what the key does not. Read once per run, each such record gets
   a source whose identity does not name its content, changed on disk), in another precision
   (``numerics.dtype``: the precision is an execution detail like the device, not in the keys), or
   with another release of a third-party plugin's package (``plugin_packages``: the class's
-  ``version`` is in the keys, the package's is not);
+  ``version`` and the package's name are in the keys, the package's release is not);
 - this matrix's labels when the matrix renamed an entry or its profile (:data:`LABELS`), so that
   tables name one setting once. Only the records this matrix made (their ``matrix`` is its name):
   a cell two matrices share and label differently keeps the labels of the matrix that made it.
@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from benchmark.packages import plugin_packages
+from benchmark.packages import another_release, plugin_packages
 
 if TYPE_CHECKING:
     from benchmark.interfaces import Metric
@@ -44,7 +44,7 @@ def review_reuse(store: ResultStore, done: Iterable[Cell], *, matrix: str, label
             continue
         then_packages = rec.get("plugin_packages") or {}
         for plugin, origin in plugin_packages(cell, metrics).items():
-            if then_packages.get(plugin, origin) != origin:
+            if another_release(then_packages.get(plugin, origin), origin):
                 releases[(plugin, f"{then_packages[plugin]} -> {origin}")] += 1
         want = labels(cell)
         if rec.get("matrix") == matrix and any(rec.get(k) != v for k, v in want.items()):

@@ -5,9 +5,11 @@ A record made with a third-party plugin names the plugin's package and release
 generated it (``poison_meta.package``); uebench's own plugins are named in neither. Every table
 says, under it, which package and release made each of its attacks, victims, defenses and its
 metric that came from a package, and when the cells of one entry were made by different releases
-(a release that changes numbers without bumping the plugin class's ``version`` keeps the older
-release's cells: their keys are the same), how many cells each release made. The leaderboard's top
-names every such entry too.
+of its package (a release that changes numbers without bumping the plugin class's ``version`` keeps
+the older release's cells: their keys are the same), how many cells each release made. The
+leaderboard's top names every such entry too. Another package's plugin of the same name has other
+keys (and tables name it as another entry); only records made before keys named the package can
+put two packages' cells in one entry, and the line then says "different packages".
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+
+from benchmark.packages import package_name
 
 if TYPE_CHECKING:
     from benchmark.report.records import Cell, Results
@@ -69,10 +73,13 @@ def releases(cells: Iterable[Cell], metric_plugin: str | None = None) -> dict[tu
 
 def entry_line(kind: str, label: str, counts: Counter[str]) -> str:
     """``attack `x`: package uebench-foo 0.3.1``, or, for cells made by several releases,
-    ``victim `y`: cells made by different releases: uebench-foo 0.3.1 (4 cells), uebench-foo 0.3.0 (2 cells)``."""
+    ``victim `y`: cells made by different releases: uebench-foo 0.3.1 (4 cells), uebench-foo 0.3.0 (2 cells)``
+    (``different packages`` where they are not all releases of one package)."""
     if len(counts) == 1:
         return f"{kind} `{label}`: package {next(iter(counts))}"
     each = ", ".join(f"{r} ({n} {'cell' if n == 1 else 'cells'})" for r, n in sorted(counts.items(), key=lambda rn: (-rn[1], rn[0])))
+    if len({package_name(r) for r in counts if r != NOT_RECORDED}) > 1:
+        return f"{kind} `{label}`: cells made by different packages: {each}"
     return f"{kind} `{label}`: cells made by different releases: {each}"
 
 

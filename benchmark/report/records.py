@@ -222,7 +222,10 @@ def _axis_spec(rec: dict[str, Any], axis: str) -> dict[str, Any]:
     params = dict(spec.get("params") or {})
     if axis == "attack":  # another attack seed is another poison, not another seed of the same one
         params["attack_seed"] = rec.get("attack_seed", 0)
-    return {"name": spec.get("name", rec.get(axis)), "version": spec.get("version"), "params": params}
+    out = {"name": spec.get("name", rec.get(axis)), "version": spec.get("version"), "params": params}
+    if spec.get("package"):  # a third-party plugin: another package's plugin of that name is another entry
+        out["package"] = spec["package"]
+    return out
 
 
 def _metric_units(rec: dict[str, Any], fallback: Any) -> dict[str, tuple[str | None, str]]:
@@ -440,11 +443,12 @@ def _names(recs: list[dict[str, Any]], axis: str, canon: list[str]) -> dict[str,
             specs[c] = _axis_spec(r, axis)
     out: dict[str, str | None] = {}
     for label, specs in by_label.items():
-        newest: dict[Any, Any] = {}
+        newest: dict[Any, Any] = {}  # by plugin: its name and package (another package's is another plugin)
         for s in specs.values():
-            if s["version"] is not None and (s["name"] not in newest or _version_key(s["version"]) > _version_key(newest[s["name"]])):
-                newest[s["name"]] = s["version"]
-        live = {k: s for k, s in specs.items() if s["version"] is None or s["version"] == newest.get(s["name"])}
+            plugin = (s["name"], s.get("package"))
+            if s["version"] is not None and (plugin not in newest or _version_key(s["version"]) > _version_key(newest[plugin])):
+                newest[plugin] = s["version"]
+        live = {k: s for k, s in specs.items() if s["version"] is None or s["version"] == newest.get((s["name"], s.get("package")))}
         for k in specs:
             out[k] = None
         if len(live) == 1:
@@ -453,11 +457,14 @@ def _names(recs: list[dict[str, Any]], axis: str, canon: list[str]) -> dict[str,
         keys = set().union(*(s["params"] for s in live.values()))
         differing = sorted(k for k in keys if len({canonical(s["params"].get(k)) for s in live.values()}) > 1)
         plugin_names = {s["name"] for s in live.values()}
+        packages = {s.get("package") for s in live.values()}
         for k, s in live.items():
             extra = ", ".join(f"{p}={short_value(s['params'].get(p))}" for p in differing)
             name = f"{label}({extra})" if extra else label
             if len(plugin_names) > 1:
                 name += f" [{s['name']}]"
+            if len(packages) > 1 and s.get("package"):
+                name += f" [{s['package']}]"
             out[k] = name
         if len({out[k] for k in live}) < len(live):  # still ambiguous (unhashable params): spec digests
             for k in live:

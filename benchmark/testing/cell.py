@@ -4,9 +4,10 @@
 dataset, runs it with :class:`benchmark.runner.Runner` into a temporary (or given) results
 directory, and returns the cell's record and poison: the code path ``bench run`` takes (budget
 check, data/train/model stages, training trace, metric observers, the record). Every axis takes a
-plugin class (registered for this run if it is not installed), a registered name, or
-``(class_or_name, params)``; the defaults are the kit's own stubs (:mod:`benchmark.testing.stubs`),
-so a test of one plugin needs nothing else installed.
+plugin class (registered for this run only, if it is not the installed plugin of its name: it then
+shadows any installed or built-in plugin of that name, so the class under test is what runs), a
+registered name, or ``(class_or_name, params)``; the defaults are the kit's own stubs
+(:mod:`benchmark.testing.stubs`), so a test of one plugin needs nothing else installed.
 """
 
 from __future__ import annotations
@@ -59,10 +60,14 @@ class CellRun:
         return list(self.record.get("curves") or [])
 
 
+#: the name of the plugin module of the classes a test passes to :func:`run_cell`
+GIVEN = "benchmark.testing.cell:given"
+
+
 class _Given:
     """A plugin module made of the classes a test passed in (those not installed already)."""
 
-    __name__ = "benchmark.testing.cell:given"
+    __name__ = GIVEN
 
     def __init__(self, classes: list[type[Plugin]]) -> None:
         self.classes = classes
@@ -101,7 +106,11 @@ def _split(ref: PluginRef) -> tuple[str | type[Plugin], dict[str, Any]]:
 
 def cell_registry(classes: list[type[Plugin]]) -> Any:
     """The registry of a one-cell run: the environment's plugins (built-ins, entry points, or
-    ``UEBENCH_PLUGINS``), the kit's stubs, and ``classes`` that are not installed already."""
+    ``UEBENCH_PLUGINS``), the kit's stubs, and ``classes`` that are not the installed plugin of
+    their name. Those are registered for this run only and shadow whatever plugin of their kind
+    and name is installed (a built-in, a package's, a stub), so the class a test passes is the
+    class that runs."""
+    from benchmark.plugin_checks import class_problem
     from benchmark.registry import Registry, get_registry, make_plugin_manager
     from benchmark.testing import stubs
 
@@ -109,7 +118,9 @@ def cell_registry(classes: list[type[Plugin]]) -> Any:
     fresh = []
     for cls in classes:
         try:
-            same = env.entry(cls.kind, cls.name).obj is cls
+            entry = env.entry(cls.kind, cls.name)
+            # the installed plugin itself, usable or broken by its own fault (its error names its package)
+            same = entry.obj is cls and (entry.error is None or class_problem(cls.kind, cls.name, cls) is not None)
         except Exception:  # noqa: BLE001 - not installed (or no usable name: the registry says why)
             same = False
         if not same and cls not in stubs.STUBS:
@@ -117,8 +128,8 @@ def cell_registry(classes: list[type[Plugin]]) -> Any:
     pm = make_plugin_manager()
     pm.add_module(stubs, "benchmark.testing.stubs")
     if fresh:
-        pm.add_module(_Given(fresh), "benchmark.testing.cell:given")
-    return Registry(pm)
+        pm.add_module(_Given(fresh), GIVEN)
+    return Registry(pm, overriding=(GIVEN,))
 
 
 def _dataset(data: Any, holdout: int | str) -> dict[str, Any]:
