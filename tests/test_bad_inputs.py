@@ -42,6 +42,16 @@ def one_error_line(code: int, err: str, expected: str) -> None:
     assert expected in err, err
 
 
+def plugin_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, source: str) -> None:
+    """A plugin module ``name`` with ``source`` in ``tmp_path``, loaded beside the built-ins
+    (``UEBENCH_PLUGINS``), as a user's own module would be."""
+    from benchmark.registry import DEFAULT_PLUGINS
+
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("UEBENCH_PLUGINS", ",".join([*DEFAULT_PLUGINS, name]))
+
+
 def write(tmp_path: Path, text: str | bytes, name: str = "m.yaml") -> Path:
     p = tmp_path / name
     p.write_bytes(text.encode() if isinstance(text, str) else text)
@@ -228,7 +238,7 @@ def test_a_dry_run_of_loaded_data_refuses_a_subset_its_classes_cannot_balance(tm
 
 
 def test_a_dataset_plugin_that_crashes_fails_once_with_its_reason(tmp_path, capsys, monkeypatch):
-    (tmp_path / "crashing_data.py").write_text(
+    plugin_module(tmp_path, monkeypatch, "crashing_data",
         "from benchmark import DatasetSource, hookimpl\n"
         "class Gone(DatasetSource):\n"
         "    '''Its files are gone.'''\n"
@@ -239,10 +249,6 @@ def test_a_dataset_plugin_that_crashes_fails_once_with_its_reason(tmp_path, caps
         "def register_datasets():\n"
         "    return [Gone]\n"
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    from benchmark.registry import DEFAULT_PLUGINS
-
-    monkeypatch.setenv("UEBENCH_PLUGINS", ",".join([*DEFAULT_PLUGINS, "crashing_data"]))
     m = write(tmp_path, GOOD.replace("{name: digits, subset: 100}", "gone"))
     code, err = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "res"))
     one_error_line(code, err, "dataset 'gone' (gone) failed to load: FileNotFoundError: [Errno 2] No such file or directory: "
@@ -515,7 +521,7 @@ def test_an_unbounded_eps_of_a_third_party_attack_is_refused_by_its_budget(tmp_p
     """A plugin whose Params leave eps unbounded: `eps: 8` would pass the release check (2040/255)
     and turn every image white, recorded ok. The budget's range is checked when the matrix is
     resolved, naming the key."""
-    (tmp_path / "nobounds.py").write_text(
+    plugin_module(tmp_path, monkeypatch, "nobounds",
         "import torch\n"
         "from benchmark import Attack, Params, Poison, hookimpl, release\n"
         "class NoBounds(Attack):\n"
@@ -531,10 +537,6 @@ def test_an_unbounded_eps_of_a_third_party_attack_is_refused_by_its_budget(tmp_p
         "def register_attacks():\n"
         "    return [NoBounds]\n"
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    from benchmark.registry import DEFAULT_PLUGINS
-
-    monkeypatch.setenv("UEBENCH_PLUGINS", ",".join([*DEFAULT_PLUGINS, "nobounds"]))
     m = write(tmp_path, GOOD.replace("[clean]", "[{name: nobounds, params: {eps: 8}}]"))
     for extra in (["--dry-run"], []):
         code, err = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "res"), *extra)

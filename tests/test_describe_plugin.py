@@ -143,11 +143,9 @@ def test_wall_block_spans_first_start_to_last_finish(tmp_path):
 def test_a_plugin_module_that_failed_to_load_is_one_line(capsys, tmp_path, monkeypatch):
     """`bench plugins` lists a module that failed to import by its name; `bench plugins NAME` says
     why in one line (was a ValueError traceback: the module is no plugin kind)."""
-    from benchmark.registry import DEFAULT_PLUGINS
+    from tests.test_bad_inputs import plugin_module
 
-    (tmp_path / "syntaxerr.py").write_text("def (:\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("UEBENCH_PLUGINS", ",".join([*DEFAULT_PLUGINS, "syntaxerr"]))
+    plugin_module(tmp_path, monkeypatch, "syntaxerr", "def (:\n")
     code, out, err = run(capsys, "plugins", "syntaxerr")
     assert code == 2 and not out and err.count("\n") == 1 and "Traceback" not in err, err
     assert err.startswith("error: 'syntaxerr' is a plugin module that failed to load: cannot import syntaxerr") and "SyntaxError" in err, err
