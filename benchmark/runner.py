@@ -207,7 +207,7 @@ class Runner:
             clean = digest or data_checksum(train)  # none yet if the cached poison failed its check
             # the budget is measured from these images: they must be the clean ones (else the next cell loads them again)
             with left_alone(train, f"attack {job.attack.name!r}", "the training set", "generate", lambda: self._forget(everything=False),
-                            " and return a new Poison"), plugin_call(f"attack {job.attack.display!r} (generate)"):
+                            " and return a new Poison", before=clean), plugin_call(f"attack {job.attack.display!r} (generate)"):
                 p = job.attack.generate(train, self.ctx(self.r.matrix.attack_seed))
             reads = list({a["key"]: a for a in self.cache.reads[n0:]}.values())
             bad = poison_problem(train, p, budget)

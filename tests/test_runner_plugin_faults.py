@@ -90,7 +90,7 @@ def run(results, logs=None, **over):
 
 @pytest.mark.parametrize("defense,error", [
     ("wrecks-holdout", ("PluginError: defense 'wrecks-holdout' changed the clean hold-out it was given in place (repair must "
-                        "leave its input alone: change a copy; its images and labels differ after repair)")),
+                        "leave its input alone: change a copy; its images or labels differ after repair)")),
     ("wrecks-then-raises", "defense 'wrecks-then-raises' (repair): RuntimeError: gave up"),  # its own error, and the data reloaded
 ], ids=["changes", "changes-then-raises"])
 def test_a_defense_that_writes_into_the_holdout_fails_and_the_next_cell_gets_it_clean(tmp_path, faulty_plugins, defense, error):

@@ -130,6 +130,7 @@ def test_a_cache_miss_digests_the_training_set_once_before_generating(tmp_path, 
     """Once for the lookup of the same poison and the poison's `train_sha256`, once after
     `generate` (did the attack change its input in place?)."""
     import benchmark.data.dataset
+    import benchmark.plugin_failure
     import benchmark.runner
     from benchmark.data.dataset import data_checksum
 
@@ -141,6 +142,7 @@ def test_a_cache_miss_digests_the_training_set_once_before_generating(tmp_path, 
 
     monkeypatch.setattr(benchmark.data.dataset, "data_checksum", counting)
     monkeypatch.setattr(benchmark.runner, "data_checksum", counting)
+    monkeypatch.setattr(benchmark.plugin_failure, "data_checksum", counting)
     r = runner(tmp_path, {"subset": 200}, [])
     assert r.run().ok == 1
     assert sum(1 for d in digested if d is r.splits().train) == 2
