@@ -60,7 +60,7 @@ CONTRACTS: dict[str, str] = {
     "checks these in every cell), does not change its input, and is deterministic for a seed",
     "defense.train-hooks": "train_hooks(ctx).loss(model, x, y, criterion) returns a finite scalar with a gradient for the model",
     "defense.repair": "repair(model, holdout, ctx) returns a model with the same inputs and logits [B, K] "
-    "(the runner checks the logits in every cell)",
+    "and leaves the hold-out unchanged (the runner checks both in every cell)",
     "defense.applies-to": "applies_to(victim) returns a bool (False: the cell is n/a, not an error)",
     "metric.values": "compute(cell, ctx) returns a non-empty dict of output name -> float (the runner checks it in every cell)",
     "metric.units": f"every output's unit (Metric.unit, Metric.units) is one of {', '.join(UNITS)}; a fraction is in [0, 1] or NaN",
@@ -293,9 +293,12 @@ def check_defense(cls: type[Defense], data: ImageDataset | None = None, params: 
         require(loss.requires_grad, cls, "defense.train-hooks", "the loss has no gradient")
         if stage == "model":
             holdout = synthetic_dataset(16, data.num_classes, data.shape[1], 2, data.shape[0])
+            kept = (holdout.x.clone(), holdout.y.clone())
             with _breach(cls, "defense.repair", "repair(model, holdout, ctx)"):
                 repaired = _seeded(0, lambda: defense.repair(model.eval(), holdout, ctx))
             _logits(cls, "defense.repair", repaired, data, "repair")
+            require(torch.equal(holdout.x, kept[0]) and torch.equal(holdout.y, kept[1]), cls, "defense.repair",
+                    "the hold-out's images or labels changed in place")
     for victim in ("kit-supervised", "kit-contrastive"):
         run = _cell(cls, defense=(cls, params or {}), victim=victim, data=data, holdout=16 if stage == "model" else 0)
         applies = defense.applies_to(KitSupervised() if victim == "kit-supervised" else KitContrastive())

@@ -77,3 +77,19 @@ def test_described():
     assert described(0.5) == "float 0.5"
     assert described([1]) == "list"
     assert described(torch.zeros(2, 3, dtype=torch.uint8)) == "Tensor torch.uint8 (2, 3)"
+
+
+class ZeroesHoldout(Defense):
+    """Its repair wipes the hold-out it was given (breaks defense.repair: later cells repair with it). Test-only."""
+
+    name = "test-zeroes-holdout"
+    stage: ClassVar[str] = "model"
+
+    def repair(self, model, holdout, ctx):
+        holdout.x.zero_()
+        return model
+
+
+def test_a_repair_that_changes_the_hold_out_in_place_breaks_its_contract():
+    line = _broken(ZeroesHoldout, "defense.repair")
+    assert line.endswith("breaks contract 'defense.repair': the hold-out's images or labels changed in place"), line
