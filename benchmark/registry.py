@@ -93,6 +93,13 @@ def _uebench_code(obj: Any) -> bool:
     return str(getattr(obj, "__module__", "") or "").split(".")[0] in ("benchmark", "plugins")
 
 
+def _own_module(entry: Entry) -> bool:
+    """Whether ``entry`` was registered by the package that defines its class (the same top-level
+    module): only that registration says which distribution the class's keys name."""
+    top = str(getattr(entry.obj, "__module__", "") or "").split(".")[0]
+    return bool(top) and top == str(entry.source).split(":")[0].split(".")[0]
+
+
 #: plugin class -> the distribution its cache keys name (:func:`key_package`), set by every
 #: :class:`Registry` built for the classes it holds (one class comes from one distribution)
 _KEY_PACKAGES: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
@@ -261,6 +268,8 @@ class Registry:
                 if held.source in self._overriding:
                     if held.obj not in _KEY_PACKAGES and (held.kind, held.name) in shadowed:
                         _KEY_PACKAGES[held.obj] = f"{held.obj.__module__}.{held.obj.__qualname__}"
+                elif not _own_module(held):  # another package's (a bundle's) or a plain module's registration
+                    continue  # of a class: its own package decides its keys, not the last registry built
                 elif (stamp := held.key_package) is None:
                     _KEY_PACKAGES.pop(held.obj, None)
                 else:

@@ -158,3 +158,24 @@ def test_a_run_with_the_other_package_reuses_nothing_of_the_first(tmp_path, monk
     assert a.record["key"] != b.record["key"] and len(list((results / "cells").glob("*.json"))) == 2
     assert a.poison is not None and b.poison is not None
     assert (a.poison.x.int() - b.poison.x.int()).abs().max() > 0  # +1 and -1: each package's own poison
+
+
+def test_a_bundle_registering_another_packages_class_does_not_change_its_keys():
+    """The class's own package decides its keys, not whichever registry registered it last (a
+    bundle package, or a plain module, that registers the class again)."""
+    from benchmark.hookspecs import hookimpl
+    from benchmark.registry import key_package
+
+    own = _module("uebench_b", "+")
+    _registry(own, "uebench-b", "1.0")
+    assert key_package(own.Dup) == "uebench-b"
+    bundle = types.ModuleType("uebench_bundle")
+    bundle.register_attacks = hookimpl(lambda: [own.Dup])  # type: ignore[attr-defined]
+    _registry(bundle, "uebench-bundle", "2.0")  # built later in the same process
+    assert key_package(own.Dup) == "uebench-b"
+    plain = types.ModuleType("my_plugins")  # no distribution
+    plain.register_attacks = hookimpl(lambda: [own.Dup])  # type: ignore[attr-defined]
+    pm = make_plugin_manager(entry_points=False)
+    pm.add_module(plain, "my_plugins")
+    Registry(pm)
+    assert key_package(own.Dup) == "uebench-b"
