@@ -162,7 +162,10 @@ def download_note(r: Any) -> str | None:
     matrix ``r``: one line when its data is not found here (``bench run`` would download it first),
     else ``None``."""
     note = getattr(r.dataset, "download_note", None)
-    text = note() if callable(note) else None
+    try:
+        text = note() if callable(note) else None
+    except Exception:  # noqa: BLE001 - a third-party dataset's note is advice: its failure is the run's to report
+        return None
     return str(text) if text else None
 
 

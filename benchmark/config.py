@@ -8,6 +8,7 @@ the file, the key path (``attacks[2].params.eps``), the bad value and what is al
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -320,6 +321,8 @@ def _check_budget(attack: Any, where: str, file: str | None) -> None:
         return
     if not isinstance(budget, Budget) or budget.norm == "none":
         return
+    if isinstance(budget.eps, bool) or not isinstance(budget.eps, int | float) or math.isnan(budget.eps):
+        return  # not a radius: the run's budget check fails the attack's cells with the reason
     if budget.eps < 0 or (budget.norm == "linf" and budget.eps > 1):
         key = "eps" if "eps" in type(attack.params).model_fields else None
         hint = _eps_hint({"loc": ("eps",), "type": "less_than_equal", "ctx": {"le": 1}, "input": budget.eps}) if budget.eps > 1 else ""

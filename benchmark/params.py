@@ -113,11 +113,11 @@ def _eps_hint(e: Any) -> str:
     name = str(e["loc"][-1]).lower() if e.get("loc") else ""
     ctx, got = e.get("ctx") or {}, e.get("input")
     bound = ctx.get("le", ctx.get("lt"))
-    found = re.search(r"(^|_)(eps(ilon)?|alpha|step_size)(_|$)", name)
+    found = re.search(r"(^|_)(eps(ilon)?)(_|$)", name) or re.fullmatch(r"(alpha|step_size)", name)
     if (not found or e["type"] not in ("less_than_equal", "less_than") or bound != 1
             or isinstance(got, bool) or not isinstance(got, int | float)):
         return ""
-    hint = f"; {'eps' if found.group(2).startswith('eps') else found.group(2)} is in [0, 1] pixel units"
+    hint = f"; {'eps' if 'eps' in found.group(0) else found.group(0)} is in [0, 1] pixel units"
     if 1 < got <= 255:
         n = int(got) if float(got).is_integer() else got
         hint += f": write {n}/255 (= {got / 255:.4f}) for {n} on the 0-255 scale"

@@ -213,6 +213,7 @@ def test_a_subset_larger_than_the_dataset_fails_once_before_any_work(tmp_path, c
         ("{name: digits, subset: 6}", ("dataset.subset: dataset 'digits': 6 images cannot hold one of each of the 10 "
                                        "classes; give at least 10")),
         ("{name: digits, test_subset: 3}", "dataset.test_subset: dataset 'digits': 3 images cannot hold one of each of the 10"),
+        ("{name: cifar10, subset: 6}", "dataset.subset: dataset 'cifar10': 6 images cannot hold one of each of the 10 classes"),
         ("{name: cifar10, test_from_train: 10%}",
          "dataset.test_from_train: dataset 'cifar10': the data has a test split (10000 images); test_from_train carves one"),
     ],
@@ -546,3 +547,16 @@ def test_an_unbounded_eps_of_a_third_party_attack_is_refused_by_its_budget(tmp_p
     m2 = write(tmp_path, GOOD.replace("[clean]", "[{name: nobounds, params: {eps: -0.1}}]"), name="m2.yaml")
     code, err = run_cli(capsys, "run", str(m2), "--results", str(tmp_path / "res"), "--dry-run")
     one_error_line(code, err, "attacks[0].params.eps: the attack's budget L-inf -0.1 is outside its threat model")
+
+
+@pytest.mark.parametrize("eps", [None, float("nan"), "8/255"])
+def test_a_budget_whose_radius_is_no_number_is_left_to_the_run(tmp_path, capsys, monkeypatch, eps):
+    """A plugin's budget() with a radius that is no number does not crash resolving the matrix
+    (status, prune, --matrix resolve it too): the run's budget check fails its cells with the reason."""
+    from benchmark.interfaces import Budget
+    from plugins.attacks.random_noise import RandomNoise
+
+    monkeypatch.setattr(RandomNoise, "budget", lambda self: Budget("linf", eps))
+    m = write(tmp_path, GOOD.replace("[clean]", "[random-noise]"))
+    code, err = run_cli(capsys, "run", str(m), "--results", str(tmp_path / "res"), "--dry-run")
+    assert code == 0 and "Traceback" not in err, err

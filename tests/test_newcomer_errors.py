@@ -107,6 +107,8 @@ def test_eps_hint_is_generic_to_eps_named_params():
     assert format_error(e, object)[1].endswith("(got 16); eps is in [0, 1] pixel units: write 16/255 (= 0.0627) for 16 on the 0-255 scale")
     other = {**e, "loc": ("steps",)}
     assert format_error(other, object)[1] == "Input should be less than or equal to 1 (got 16)"
+    mix = {**e, "loc": ("mix_alpha",)}  # a Beta parameter, not a pixel-unit step: no pixel hint
+    assert format_error(mix, object)[1] == "Input should be less than or equal to 1 (got 16)"
 
 
 def test_more_threads_than_cores_is_one_warning(capsys, tmp_path):
@@ -174,3 +176,17 @@ def test_status_defaults_to_the_results_directory(capsys, tmp_path, monkeypatch)
     m = write(tmp_path, TINY)
     code, err = run_cli(capsys, "status", str(m))  # a matrix alone: compared with `results`
     one_error_line(code, err, "results directory 'results' does not exist")
+
+
+def test_a_dataset_whose_download_note_raises_gives_no_note():
+    """status, prune and --matrix ask every dataset for its note: a third-party one that raises is
+    skipped (the run reports the dataset's own failure), never a traceback of a read-only command."""
+    from types import SimpleNamespace
+
+    from benchmark.cli_matrix import download_note
+
+    def broken() -> str:
+        raise OSError("no network")
+
+    assert download_note(SimpleNamespace(dataset=SimpleNamespace(download_note=broken))) is None
+    assert download_note(SimpleNamespace(dataset=SimpleNamespace(download_note=lambda: "would download"))) == "would download"
