@@ -255,7 +255,8 @@ def dataset_sizes(resolved: Any, model: CostModel) -> Sizes:
         tr, te = resolved.dataset.load()
         train, test, shape = len(tr), len(te), tuple(tr.x.shape[1:])
     try:  # what the run would refuse, the dry-run refuses (costs.yaml sizes need no loading; loaded data, class balance too)
-        check_sizes(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout, test_from_train=d.test_from_train)
+        check_sizes(train, test, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout, test_from_train=d.test_from_train,
+                    classes=int(known.get("classes", 0)) if known else 0)
         if not known:
             make_splits(tr, te, subset=d.subset, test_subset=d.test_subset, holdout=d.holdout,
                         test_from_train=d.test_from_train, seed=d.split_seed)

@@ -111,10 +111,20 @@ def carved_sizes(n_train: int, n_test: int, test_from_train: int | str = 0) -> t
     return n_train - carve, carve
 
 
+def one_of_each(key: str, n: int | None, classes: int) -> None:
+    """A ``subset`` or ``test_subset`` of ``n`` images must hold one of each of ``classes``: else a
+    victim trains on, or is scored on, some classes only."""
+    if n is not None and n < classes:
+        raise SplitError(key, f"{n} images cannot hold one of each of the {classes} classes; give at least {classes}")
+
+
 def check_sizes(n_train: int, n_test: int, *, subset: int | None = None, test_subset: int | None = None,
-                holdout: int | str = 0, test_from_train: int | str = 0) -> None:
+                holdout: int | str = 0, test_from_train: int | str = 0, classes: int = 0) -> None:
     """The count checks of :func:`make_splits` on sizes alone (a dry-run that does not load the
-    data): raises :class:`SplitError` where ``make_splits`` would. Class balance is not checked."""
+    data; ``classes``: how many it has, when known): raises :class:`SplitError` where
+    ``make_splits`` would. Class balance is not checked."""
+    one_of_each("subset", subset, classes)
+    one_of_each("test_subset", test_subset, classes)
     n_train, n_test = carved_sizes(n_train, n_test, test_from_train)
     if subset is not None and subset > n_train:
         raise SplitError("subset", f"asked for {subset} samples but the split has only {n_train}")
@@ -164,9 +174,8 @@ def make_splits(
         train, test = train.select(torch.nonzero(rest).flatten()), train.select(carved)
     full = train
     for key, n, split in (("subset", subset, train), ("test_subset", test_subset, test)):
-        classes = int((torch.bincount(split.y, minlength=split.num_classes) > 0).sum()) if n is not None else 0
-        if n is not None and n < classes:  # a victim that never sees some classes, scored on all of them
-            raise SplitError(key, f"{n} images cannot hold one of each of the {classes} classes; give at least {classes}")
+        if n is not None:
+            one_of_each(key, n, int((torch.bincount(split.y, minlength=split.num_classes) > 0).sum()))
     if subset is not None:
         try:
             chosen = balanced_indices(train.y, subset, seed, train.num_classes, train.classes)
